@@ -1,0 +1,1 @@
+"""Introspective high-availability monitor for libvirt/QEMU guests."""

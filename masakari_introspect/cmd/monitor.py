@@ -1,0 +1,62 @@
+"""``masakari-introspect``: the monitor service."""
+
+import signal
+import sys
+import types
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from masakari_introspect import conf as mi_conf
+from masakari_introspect.conf import check
+
+LOG = logging.getLogger(__name__)
+PROJECT = 'masakari-introspect'
+QUIET_LIBRARIES = ['apscheduler=WARN', 'keystoneauth=WARN', 'urllib3=WARN',
+                   'stevedore=WARN']
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write('%s: %s\n' % (PROJECT, message))
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    conf = mi_conf.CONF
+    logging.register_options(conf)
+    logging.set_defaults(default_log_levels=(
+        logging.get_default_log_levels() + QUIET_LIBRARIES))
+    try:
+        conf(sys.argv[1:] if argv is None else argv, project=PROJECT,
+             prog=PROJECT)
+        warnings = check.check(conf)
+        logging.setup(conf, PROJECT)
+    except check.ConfigError as exc:
+        return _fail(str(exc))
+    except cfg.Error as exc:
+        return _fail('configuration error: %s' % exc)
+    for warning in warnings:
+        LOG.warning('%s', warning)
+
+    # Imported late: it pulls in libvirt and keystoneauth.
+    from masakari_introspect.service import Service
+
+    try:
+        service = Service(conf)
+    except (OSError, ValueError, cfg.Error) as exc:
+        LOG.error('Cannot start: %s', exc)
+        return _fail('cannot start: %s' % exc)
+
+    def on_signal(signum: int, _frame: types.FrameType | None) -> None:
+        LOG.info('Received %s', signal.Signals(signum).name)
+        service.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    conf.log_opt_values(LOG, logging.DEBUG)
+    service.run()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Configuration: one module per option group, registered on one CONF."""
+
+from oslo_config import cfg
+
+from masakari_introspect.conf import default
+from masakari_introspect.conf import introspection
+from masakari_introspect.conf import libvirt
+from masakari_introspect.conf import masakari
+
+CONF = cfg.CONF
+
+default.register_opts(CONF)
+introspection.register_opts(CONF)
+libvirt.register_opts(CONF)
+masakari.register_opts(CONF)

@@ -1,0 +1,102 @@
+"""Options of the [masakari] group: the notifications API and its credentials.
+
+Authentication, session (TLS, timeout) and endpoint selection are
+keystoneauth1's own options, registered here so that the usual ``auth_type``,
+``auth_url``, ``cafile``, ``region_name``, ``valid_interfaces`` and
+``endpoint_override`` work as in every OpenStack service.
+"""
+
+import copy
+
+from keystoneauth1 import loading as ks_loading
+from oslo_config import cfg
+
+SERVICE_TYPE = 'instance-ha'
+
+masakari_group = cfg.OptGroup(
+    'masakari',
+    title='Masakari API',
+    help="""
+Where and how notifications are sent.
+
+The Masakari endpoint is found in the Keystone catalog under the service type
+``instance-ha``. For a standalone setup without Keystone use
+``auth_type = none`` with ``endpoint_override = http://HOST:15868/v1``.
+""")
+
+masakari_opts = [
+    cfg.FloatOpt(
+        'retry_interval',
+        default=2.0,
+        min=0.1,
+        help="""
+Seconds before the first retry of a notification that could not be delivered
+(connection error, timeout, HTTP 5xx). The delay doubles on each failure up to
+``retry_interval_max``. Undelivered notifications are never dropped.
+
+Related options:
+
+* ``retry_interval_max``
+"""),
+    cfg.FloatOpt(
+        'retry_interval_max',
+        default=60.0,
+        min=1.0,
+        help="""
+Upper bound of the delay between two delivery attempts.
+
+Notifications refused for a configuration reason (HTTP 400, 401, 403) are
+retried at this pace, so that they go out once the operator fixed the cause.
+
+Related options:
+
+* ``retry_interval``
+"""),
+    cfg.IntOpt(
+        'spool_max_entries',
+        default=1000,
+        min=1,
+        help="""
+Maximum number of undelivered notifications kept in the spool under
+``[DEFAULT] state_path``. At most one is kept per instance; when the spool is
+full, new ones are refused with an ERROR in the log.
+"""),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(masakari_group)
+    conf.register_opts(masakari_opts, group=masakari_group)
+    ks_loading.register_session_conf_options(conf, masakari_group.name)
+    ks_loading.register_auth_conf_options(conf, masakari_group.name)
+    ks_loading.register_adapter_conf_options(conf, masakari_group.name)
+    conf.set_default('service_type', SERVICE_TYPE, group=masakari_group.name)
+    conf.set_default('timeout', 10, group=masakari_group.name)
+
+
+def _ksa_opts() -> list[cfg.Opt]:
+    opts: list[cfg.Opt] = []
+    seen: set[str] = set()
+    groups = (
+        ks_loading.get_session_conf_options(),
+        ks_loading.get_auth_common_conf_options(),
+        ks_loading.get_auth_plugin_conf_options('password'),
+        ks_loading.get_auth_plugin_conf_options('v3applicationcredential'),
+        ks_loading.get_auth_plugin_conf_options('none'),
+        ks_loading.get_adapter_conf_options(include_deprecated=False),
+    )
+    for group in groups:
+        for opt in group:
+            if opt.dest not in seen:
+                seen.add(opt.dest)
+                opts.append(copy.deepcopy(opt))
+    for opt in opts:
+        if opt.dest == 'service_type':
+            opt.default = SERVICE_TYPE
+        elif opt.dest == 'timeout':
+            opt.default = 10
+    return opts
+
+
+def list_opts() -> dict[cfg.OptGroup, list[cfg.Opt]]:
+    return {masakari_group: masakari_opts + _ksa_opts()}

@@ -1,0 +1,17 @@
+"""Entry point for oslo-config-generator (``oslo.config.opts``)."""
+
+from oslo_config import cfg
+
+from masakari_introspect.conf import default
+from masakari_introspect.conf import introspection
+from masakari_introspect.conf import libvirt
+from masakari_introspect.conf import masakari
+
+_MODULES = (default, libvirt, introspection, masakari)
+
+
+def list_opts() -> list[tuple[str | cfg.OptGroup, list[cfg.Opt]]]:
+    result: list[tuple[str | cfg.OptGroup, list[cfg.Opt]]] = []
+    for module in _MODULES:
+        result.extend(module.list_opts().items())
+    return result

@@ -1,0 +1,50 @@
+"""What survives a restart of the service, kept small.
+
+Per instance, only what a restarted monitor could not learn again from
+libvirt: whether the agent has answered since the domain's QEMU process
+started, and whether the current failure episode was already reported. Both
+are tied to libvirt's domain id: a different id means a new QEMU process, and
+the record is void. Pending notifications live in the spool, not here.
+"""
+
+import dataclasses
+import json
+import logging
+import pathlib
+
+from masakari_introspect.spool import write_atomically
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Remembered:
+    domain_id: int
+    answered: bool
+    reported: bool
+
+
+class StateStore:
+    def __init__(self, path: pathlib.Path) -> None:
+        self._path = pathlib.Path(path)
+
+    def load(self) -> dict[str, Remembered]:
+        try:
+            raw = json.loads(self._path.read_bytes())
+            return {uuid: Remembered(int(rec['domain_id']),
+                                     bool(rec['answered']),
+                                     bool(rec['reported']))
+                    for uuid, rec in raw['instances'].items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) \
+                as exc:
+            LOG.error('Ignoring unreadable state file %s: %s', self._path,
+                      exc)
+            return {}
+
+    def save(self, records: dict[str, Remembered]) -> None:
+        doc = {'version': 1, 'instances': {
+            uuid: dataclasses.asdict(rec) for uuid, rec in records.items()}}
+        self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomically(self._path, json.dumps(doc).encode())

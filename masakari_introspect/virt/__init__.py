@@ -1,0 +1,1 @@
+"""Everything that talks to libvirt lives in this package, and only here."""

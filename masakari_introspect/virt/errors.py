@@ -1,0 +1,63 @@
+"""Classification of what libvirt answers to a guest agent command.
+
+Pure code over libvirt's numeric error codes and domains (virerror.h), so it
+is tested without libvirt. Measured answers are in doc/ and in the test bed
+notes; the mapping is:
+
+* agent not connected, agent timed out: a miss;
+* domain paused or shut off: not running (a state change, not a miss);
+* domain gone: gone;
+* agent not configured, or no agent support in the driver: not monitored;
+* "cannot acquire state change lock": busy, someone else holds the agent;
+* RPC failures: the connection, not the guest;
+* anything else: an error that is logged and not counted.
+"""
+
+from masakari_introspect.probe import Outcome
+
+# virErrorNumber
+ERR_INTERNAL_ERROR = 1
+ERR_NO_SUPPORT = 3
+ERR_NO_CONNECT = 5
+ERR_INVALID_CONN = 6
+ERR_INVALID_DOMAIN = 7
+ERR_SYSTEM_ERROR = 38
+ERR_NO_DOMAIN = 42
+ERR_OPERATION_INVALID = 55
+ERR_OPERATION_TIMEOUT = 68
+ERR_ARGUMENT_UNSUPPORTED = 74
+ERR_AGENT_UNRESPONSIVE = 86
+ERR_AGENT_UNSYNCED = 97
+ERR_AGENT_COMMAND_TIMEOUT = 107   # libvirt >= 10.5
+ERR_AGENT_COMMAND_FAILED = 108    # libvirt >= 10.5
+
+# virErrorDomain
+FROM_RPC = 7
+FROM_REMOTE = 8
+
+_BY_CODE = {
+    ERR_AGENT_UNRESPONSIVE: Outcome.MISS,
+    ERR_AGENT_UNSYNCED: Outcome.MISS,
+    ERR_AGENT_COMMAND_TIMEOUT: Outcome.MISS,
+    ERR_OPERATION_INVALID: Outcome.NOT_RUNNING,
+    ERR_NO_DOMAIN: Outcome.GONE,
+    ERR_INVALID_DOMAIN: Outcome.GONE,
+    ERR_ARGUMENT_UNSUPPORTED: Outcome.NOT_CONFIGURED,
+    ERR_NO_SUPPORT: Outcome.NOT_CONFIGURED,
+    ERR_OPERATION_TIMEOUT: Outcome.BUSY,
+    ERR_NO_CONNECT: Outcome.CONNECTION,
+    ERR_INVALID_CONN: Outcome.CONNECTION,
+}
+
+
+def classify(code: int | None, domain: int | None) -> Outcome:
+    """The outcome of a failed guest-ping, from libvirt's error."""
+    if domain in (FROM_RPC, FROM_REMOTE):
+        return Outcome.CONNECTION
+    if code is None:
+        return Outcome.ERROR
+    return _BY_CODE.get(code, Outcome.ERROR)
+
+
+def is_connection_error(code: int | None, domain: int | None) -> bool:
+    return classify(code, domain) is Outcome.CONNECTION

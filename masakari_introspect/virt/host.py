@@ -1,0 +1,368 @@
+"""The libvirt connection: events, domain listing and guest-ping.
+
+One long-lived connection. libvirt's default event loop is registered before
+the first connection and runs in a daemon thread. Event callbacks only turn
+``(event, detail)`` into a :class:`DomainEvent` and hand it on. When the
+connection dies (close callback, keepalive, or an RPC error seen by a call),
+a reconnect thread opens a new one with exponential backoff, registers the
+callbacks again and says so through ``on_connection``.
+"""
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+try:
+    import libvirt
+    import libvirt_qemu
+except ImportError:  # pragma: no cover - unit tests run without the binding
+    libvirt = None
+    libvirt_qemu = None
+
+from masakari_introspect.events import DomainEvent
+from masakari_introspect.events import DomainInfo
+from masakari_introspect.events import EventKind
+from masakari_introspect.events import HypervisorUnavailable
+from masakari_introspect.probe import GUEST_PING
+from masakari_introspect.probe import Outcome
+from masakari_introspect.probe import ProbeResult
+from masakari_introspect.virt import errors
+from masakari_introspect.virt import translate
+
+LOG = logging.getLogger(__name__)
+
+_event_loop_lock = threading.Lock()
+_event_loop_started = False
+
+
+def _ignore_libvirt_errors(_ctx: object, _err: object) -> None:
+    """Errors are raised as exceptions; keep libvirt from printing them."""
+
+
+def start_event_loop() -> None:
+    """Register libvirt's default event loop once and run it in a thread."""
+    global _event_loop_started
+    with _event_loop_lock:
+        if _event_loop_started:
+            return
+        if libvirt is None:
+            raise RuntimeError('the libvirt Python binding is not installed '
+                               '(pip install libvirt-python)')
+        libvirt.registerErrorHandler(_ignore_libvirt_errors, None)
+        libvirt.virEventRegisterDefaultImpl()
+        thread = threading.Thread(target=_run_event_loop,
+                                  name='libvirt-events', daemon=True)
+        thread.start()
+        _event_loop_started = True
+
+
+def _run_event_loop() -> None:
+    while True:
+        try:
+            libvirt.virEventRunDefaultImpl()
+        except Exception:
+            LOG.exception('libvirt event loop iteration failed')
+            time.sleep(0.1)
+
+
+def _parse_reply(uuid: str, reply: str, started: float) -> ProbeResult:
+    duration = time.monotonic() - started
+    try:
+        answer = json.loads(reply)
+    except (TypeError, ValueError):
+        answer = None
+    if isinstance(answer, dict) and 'return' in answer:
+        return ProbeResult(uuid, Outcome.OK, duration=duration)
+    return ProbeResult(uuid, Outcome.ERROR, 'malformed agent reply: %.100r'
+                       % (reply,), duration=duration)
+
+
+class LibvirtHost:
+    """The monitor's only view of libvirt."""
+
+    def __init__(self, uri: str, *,
+                 on_event: Callable[[DomainEvent], None],
+                 on_connection: Callable[[bool], None],
+                 keepalive_interval: int = 5, keepalive_count: int = 3,
+                 reconnect_interval_max: float = 30.0) -> None:
+        self._uri = uri
+        self._on_event = on_event
+        self._on_connection = on_connection
+        self._keepalive = (keepalive_interval, keepalive_count)
+        self._backoff_max = reconnect_interval_max
+        self._conn: 'libvirt.virConnect | None' = None
+        self._callback_ids: list[int] = []
+        self._dead: list[tuple['libvirt.virConnect', list[int]]] = []
+        self._lock = threading.Lock()
+        self._lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- connection --------------------------------------------------------
+
+    def connect(self) -> bool:
+        """Connect, waiting for libvirtd with backoff; False if stopped."""
+        start_event_loop()
+        if not self._connect_with_backoff():
+            return False
+        self._thread = threading.Thread(target=self._reconnect_loop,
+                                        name='libvirt-reconnect', daemon=True)
+        self._thread.start()
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        self._lost.set()
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                self._dead.append((conn, self._callback_ids))
+        self._bury_dead()
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    def _connect_with_backoff(self) -> bool:
+        delay = 1.0
+        announced = False
+        while not self._stop.is_set():
+            try:
+                conn = self._open()
+            except libvirt.libvirtError as exc:
+                if not announced:
+                    LOG.warning('Cannot connect to libvirt at %s yet (%s); '
+                                'retrying with backoff up to %.0f s',
+                                self._uri, exc.get_error_message(),
+                                self._backoff_max)
+                    announced = True
+                else:
+                    LOG.debug('libvirt still unavailable: %s',
+                              exc.get_error_message())
+                self._stop.wait(delay)
+                delay = min(delay * 2, self._backoff_max)
+                continue
+            with self._lock:
+                self._conn = conn
+            self._lost.clear()
+            LOG.info('Connected to libvirt at %s', self._uri)
+            return True
+        return False
+
+    def _open(self) -> 'libvirt.virConnect':
+        conn = libvirt.open(self._uri)
+        try:
+            conn.registerCloseCallback(self._closed, None)
+            ids = [
+                conn.domainEventRegisterAny(
+                    None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                    self._lifecycle, None),
+                conn.domainEventRegisterAny(
+                    None, libvirt.VIR_DOMAIN_EVENT_ID_REBOOT,
+                    self._reboot, None),
+                conn.domainEventRegisterAny(
+                    None, libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
+                    self._agent, None),
+            ]
+            try:
+                conn.setKeepAlive(*self._keepalive)
+            except libvirt.libvirtError as exc:
+                # The local (non-remote) drivers, e.g. test:///, have none.
+                LOG.debug('No keepalive on %s: %s', self._uri,
+                          exc.get_error_message())
+        except libvirt.libvirtError:
+            conn.close()
+            raise
+        self._callback_ids = ids
+        return conn
+
+    def _bury_dead(self) -> None:
+        """Deregister and close connections given up on (not in callbacks)."""
+        with self._lock:
+            dead, self._dead = self._dead, []
+        for conn, callback_ids in dead:
+            for callback_id in callback_ids:
+                try:
+                    conn.domainEventDeregisterAny(callback_id)
+                except libvirt.libvirtError:
+                    pass
+            for cleanup in (conn.unregisterCloseCallback, conn.close):
+                try:
+                    cleanup()
+                except libvirt.libvirtError:
+                    pass
+
+    def _lose(self, conn: 'libvirt.virConnect | None', why: str) -> None:
+        with self._lock:
+            if conn is None or conn is not self._conn:
+                return
+            self._conn = None
+            self._dead.append((conn, self._callback_ids))
+        LOG.warning('Lost the libvirt connection (%s); reconnecting', why)
+        self._lost.set()
+        self._call(self._on_connection, False)
+
+    def _reconnect_loop(self) -> None:
+        while not self._stop.is_set():
+            self._lost.wait()
+            if self._stop.is_set():
+                return
+            with self._lock:
+                stale = self._conn
+            if stale is not None:
+                self._lost.clear()
+                continue
+            self._bury_dead()
+            if self._connect_with_backoff():
+                self._call(self._on_connection, True)
+
+    def _closed(self, conn: 'libvirt.virConnect', reason: int,
+                _opaque: object) -> None:
+        self._lose(conn, 'close reason %d' % reason)
+
+    # -- events (libvirt's event thread: translate and hand on) -------------
+
+    def _lifecycle(self, _conn: object, dom: 'libvirt.virDomain',
+                   event: int, detail: int, _opaque: object) -> None:
+        kind = translate.lifecycle(event, detail)
+        if kind is not None:
+            self._emit(dom, kind, translate.detail_name(event, detail))
+
+    def _reboot(self, _conn: object, dom: 'libvirt.virDomain',
+                _opaque: object) -> None:
+        self._emit(dom, EventKind.REBOOTED, '')
+
+    def _agent(self, _conn: object, dom: 'libvirt.virDomain', state: int,
+               reason: int, _opaque: object) -> None:
+        kind = translate.agent_lifecycle(state)
+        if kind is not None:
+            self._emit(dom, kind, translate.agent_reason(reason))
+
+    def _emit(self, dom: 'libvirt.virDomain', kind: EventKind,
+              detail: str) -> None:
+        try:
+            event = DomainEvent(dom.UUIDString(), dom.name(), kind, detail)
+        except libvirt.libvirtError as exc:
+            LOG.warning('Dropped a %s event: %s', kind.value, exc)
+            return
+        self._call(self._on_event, event)
+
+    @staticmethod
+    def _call(callback: Callable[..., None], *args: object) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            LOG.exception('Callback %r failed', callback)
+
+    # -- queries -----------------------------------------------------------
+
+    def list_domains(self) -> list[DomainInfo]:
+        """All active domains; raises HypervisorUnavailable."""
+        conn = self._require()
+        try:
+            domains = conn.listAllDomains(
+                libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        except libvirt.libvirtError as exc:
+            self._raise_if_connection(conn, exc)
+            raise HypervisorUnavailable(exc.get_error_message()) from exc
+        found = []
+        for dom in domains:
+            info = self._describe(conn, dom)
+            if info is not None:
+                found.append(info)
+        return found
+
+    def domain_info(self, uuid: str) -> DomainInfo | None:
+        """One domain, or None if it does not exist; raises HypervisorUnavailable."""
+        conn = self._require()
+        try:
+            dom = conn.lookupByUUIDString(uuid)
+        except libvirt.libvirtError as exc:
+            self._raise_if_connection(conn, exc)
+            return None
+        return self._describe(conn, dom)
+
+    def _describe(self, conn: 'libvirt.virConnect',
+                  dom: 'libvirt.virDomain') -> DomainInfo | None:
+        try:
+            state, _reason = dom.state()
+            active = dom.isActive()
+            xml = dom.XMLDesc(0) if active else ''
+            return DomainInfo(
+                uuid=dom.UUIDString(), name=dom.name(),
+                running=state == libvirt.VIR_DOMAIN_RUNNING,
+                has_agent_channel=translate.has_agent_channel(xml)
+                if xml else False,
+                domain_id=dom.ID() if active else -1)
+        except libvirt.libvirtError as exc:
+            self._raise_if_connection(conn, exc)
+            LOG.debug('Domain vanished while being read: %s', exc)
+            return None
+
+    def _require(self) -> 'libvirt.virConnect':
+        conn = self._conn
+        if conn is None:
+            raise HypervisorUnavailable('not connected to libvirt')
+        return conn
+
+    def _raise_if_connection(self, conn: 'libvirt.virConnect',
+                             exc: 'libvirt.libvirtError') -> None:
+        if errors.is_connection_error(exc.get_error_code(),
+                                      exc.get_error_domain()):
+            self._lose(conn, exc.get_error_message())
+            raise HypervisorUnavailable(exc.get_error_message()) from exc
+
+    # -- the probe ---------------------------------------------------------
+
+    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+        """guest-ping one domain's agent; never raises."""
+        started = time.monotonic()
+        conn = self._conn
+        if conn is None:
+            return ProbeResult(uuid, Outcome.CONNECTION, 'not connected')
+        dom = None
+        try:
+            dom = conn.lookupByUUIDString(uuid)
+            reply = libvirt_qemu.qemuAgentCommand(dom, GUEST_PING, timeout, 0)
+        except libvirt.libvirtError as exc:
+            return self._failed(conn, dom, uuid, exc, started)
+        except Exception as exc:
+            LOG.exception('Unexpected failure pinging %s', uuid)
+            return ProbeResult(uuid, Outcome.ERROR, repr(exc),
+                               duration=time.monotonic() - started)
+        return _parse_reply(uuid, reply, started)
+
+    def _failed(self, conn: 'libvirt.virConnect',
+                dom: 'libvirt.virDomain | None', uuid: str,
+                exc: 'libvirt.libvirtError', started: float) -> ProbeResult:
+        code, domain = exc.get_error_code(), exc.get_error_domain()
+        outcome = errors.classify(code, domain)
+        if outcome is Outcome.CONNECTION:
+            self._lose(conn, exc.get_error_message())
+        elif outcome is Outcome.MISS and dom is not None:
+            outcome = self._recheck(conn, dom)
+        return ProbeResult(uuid, outcome,
+                           '%s (code %s, domain %s)' % (
+                               exc.get_error_message(), code, domain),
+                           duration=time.monotonic() - started,
+                           error_code=code)
+
+    def _recheck(self, conn: 'libvirt.virConnect',
+                 dom: 'libvirt.virDomain') -> Outcome:
+        """A miss only counts if the domain runs and no job holds it."""
+        try:
+            state, _reason = dom.state()
+            if state != libvirt.VIR_DOMAIN_RUNNING:
+                return Outcome.NOT_RUNNING
+            control = dom.controlInfo()[0]
+            if control == libvirt.VIR_DOMAIN_CONTROL_JOB:
+                return Outcome.BUSY
+        except libvirt.libvirtError as exc:
+            outcome = errors.classify(exc.get_error_code(),
+                                      exc.get_error_domain())
+            if outcome is Outcome.CONNECTION:
+                self._lose(conn, exc.get_error_message())
+            return outcome if outcome is not Outcome.ERROR else Outcome.MISS
+        return Outcome.MISS

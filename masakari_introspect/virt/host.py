@@ -132,15 +132,17 @@ class LibvirtHost:
             try:
                 conn = self._open()
             except libvirt.libvirtError as exc:
+                conn, error = None, exc.get_error_message()
+            if conn is None:
+                # Logged outside the except block: oslo.log would append
+                # the exception a second time.
                 if not announced:
                     LOG.warning('Cannot connect to libvirt at %s yet (%s); '
                                 'retrying with backoff up to %.0f s',
-                                self._uri, exc.get_error_message(),
-                                self._backoff_max)
+                                self._uri, error, self._backoff_max)
                     announced = True
                 else:
-                    LOG.debug('libvirt still unavailable: %s',
-                              exc.get_error_message())
+                    LOG.debug('libvirt still unavailable: %s', error)
                 self._stop.wait(delay)
                 delay = min(delay * 2, self._backoff_max)
                 continue

@@ -1,0 +1,10 @@
+"""Functional test bed: libvirtd + QEMU (TCG) + a tiny guest running the real qemu-ga.
+
+Modules:
+  host    -- prepare the host (packages, qemu.conf, libvirtd under a subreaper)
+  image   -- build and cache the guest kernel + initramfs
+  guest   -- drive one libvirt domain (agent pings, in-guest fault injection)
+  reaper  -- tiny child-subreaper that runs libvirtd in the foreground
+
+Run ``python -m tests.bed --help`` for the command line.
+"""

@@ -24,6 +24,7 @@ class DomainEvent:
     name: str
     kind: EventKind
     detail: str = ''
+    domain_id: int = -1    # the QEMU process's id, when libvirt gave one
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,7 @@ the outbox (spool and sender) and never sent from here.
 """
 
 import dataclasses
+import itertools
 import logging
 import queue
 import threading
@@ -33,6 +34,9 @@ LOG = logging.getLogger(__name__)
 
 _PAUSING = (EventKind.PAUSED, EventKind.MIGRATING, EventKind.SHUTTING_DOWN)
 _RESUMING = (EventKind.RESUMED, EventKind.REBOOTED, EventKind.AGENT_CONNECTED)
+# One sequence for all records: a result from before a domain was forgotten
+# and found again never matches the new record.
+_generations = itertools.count(1)
 
 
 class Hypervisor(Protocol):
@@ -65,7 +69,7 @@ class Watched:
     def __init__(self, state: InstanceState, domain_id: int) -> None:
         self.state = state
         self.domain_id = domain_id
-        self.generation = 0        # bumped to void results in flight
+        self.generation = next(_generations)   # renewed to void results
         self.in_flight = False
         self.saved: Remembered | None = None   # as last written to disk
 
@@ -175,6 +179,10 @@ class Monitor:
             self._reconcile(info)
         for uuid in [u for u in self._watched if u not in seen]:
             self._forget(uuid, 'domain no longer running')
+        # Remembered domains that are not running are gone for good.
+        if self._remembered:
+            self._remembered = {}
+            self._dirty = True
         self._flush()
 
     def _on_connection(self, up: bool) -> None:
@@ -185,8 +193,7 @@ class Monitor:
             return
         for watched in self._watched.values():
             watched.state.connection_lost()
-            watched.generation += 1
-            watched.in_flight = False
+            self._new_generation(watched)
 
     def _on_event(self, event: DomainEvent) -> None:
         LOG.debug('Event %s (%s) for %s (%s)', event.kind.value, event.detail,
@@ -204,6 +211,9 @@ class Monitor:
         if event.kind is EventKind.STARTED:
             watched.state.started(now)
             self._new_generation(watched)
+            if event.domain_id >= 0:
+                watched.domain_id = event.domain_id
+            self._dirty = True
         elif event.kind in _PAUSING:
             watched.state.paused()
             self._new_generation(watched)
@@ -304,7 +314,7 @@ class Monitor:
             self._dirty = True
 
     def _new_generation(self, watched: Watched) -> None:
-        watched.generation += 1
+        watched.generation = next(_generations)
         watched.in_flight = False
 
     def _dispatch(self, uuid: str, watched: Watched) -> None:
@@ -369,7 +379,9 @@ class Monitor:
         if not self._dirty or self._store is None:
             return
         self._dirty = False
-        records = {uuid: w.remembered() for uuid, w in self._watched.items()}
+        records = dict(self._remembered)   # not seen again yet
+        records.update((uuid, w.remembered())
+                       for uuid, w in self._watched.items())
         try:
             self._store.save(records)
         except OSError as exc:

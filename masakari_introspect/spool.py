@@ -57,6 +57,7 @@ class Spool:
         self._max = max_entries
         self._lock = threading.Lock()
         self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self._dir, 0o700)
 
     def add(self, notification: Notification) -> bool:
         """Store ``notification``; False if one is pending for the instance.

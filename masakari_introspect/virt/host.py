@@ -245,7 +245,8 @@ class LibvirtHost:
     def _emit(self, dom: 'libvirt.virDomain', kind: EventKind,
               detail: str) -> None:
         try:
-            event = DomainEvent(dom.UUIDString(), dom.name(), kind, detail)
+            event = DomainEvent(dom.UUIDString(), dom.name(), kind, detail,
+                                dom.ID())
         except libvirt.libvirtError as exc:
             LOG.warning('Dropped a %s event: %s', kind.value, exc)
             return

@@ -324,7 +324,8 @@ def wait_ack(sock: socket.socket, command: str, deadline: float, name: str) -> N
         except TimeoutError:
             continue
         if not chunk:
-            raise ConnectionError(f"{name}: control socket closed before '{command}' was acknowledged")
+            raise ConnectionError(
+                f"{name}: control socket closed before '{command}' was acknowledged")
         buffer += chunk
         lines = buffer.split(b"\n")
         buffer = lines.pop()

@@ -247,7 +247,8 @@ def stop_libvirtd() -> None:
     deadline = time.monotonic() + LIBVIRTD_STOP_TIMEOUT
     while process_alive(pid):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"libvirtd (pid {pid}) did not stop within {LIBVIRTD_STOP_TIMEOUT} s")
+            raise TimeoutError(
+                f"libvirtd (pid {pid}) did not stop within {LIBVIRTD_STOP_TIMEOUT} s")
         time.sleep(0.05)
 
 

@@ -484,6 +484,13 @@ class MasakariAPI:
         log.info("registered host %s (%s) in segment %s", hostname, host_uuid, segment)
         return host_uuid
 
+    def host_uuid(self, hostname: str) -> str | None:
+        """The uuid Masakari gave the host row named hostname."""
+        with self._db() as conn:
+            row = conn.execute("SELECT uuid FROM hosts WHERE name = ? AND deleted = 0",
+                               (hostname,)).fetchone()
+        return row[0] if row else None
+
     def set_maintenance(self, hostname: str, on: bool) -> None:
         """Put a host on (or take it off) maintenance; the API then answers 409."""
         with self._db() as conn:

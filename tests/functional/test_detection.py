@@ -74,7 +74,8 @@ def test_killed_agent_is_reported_once(fleet, api, monitor, timings):
     assert len(found) == 1
     body = found[0]
     assert body["type"] == "VM"
-    assert body["hostname"] == HOSTNAME
+    # Masakari accepts a VM notification only for a registered host name.
+    assert body["source_host_uuid"] == api.host_uuid(HOSTNAME)
     assert body["payload"] == {"event": "QEMU_GUEST_AGENT_ERROR",
                                "instance_uuid": guest.uuid,
                                "vir_domain_event": "STOPPED_FAILED"}
@@ -111,6 +112,7 @@ def test_panicked_kernel_is_reported_once(fleet, api, monitor, timings):
     assert guest.is_running(), "panic=0 keeps the domain running, hung"
     time.sleep(10)
     assert len(notifications_for(api, guest.uuid)) == 1
+    guest.destroy()  # a panicked TCG guest spins a whole host core
 
 
 def test_paused_guest_is_not_reported_and_is_watched_after_resume(fleet, api, monitor,
@@ -134,7 +136,8 @@ def test_guest_reboot_is_not_reported(fleet, api, monitor):
     guest = fleet["reboot"]
     mark = monitor.mark()
     guest.reboot_from_inside()
-    monitor.wait_log(rf"{guest.uuid}\): healthy -> grace", timeout=20, after=mark)
+    # The agent's disconnect may come first and count one miss.
+    monitor.wait_log(rf"{guest.uuid}\): \w+ -> grace \(rebooted\)", timeout=20, after=mark)
     guest.wait_agent(timeout=60)
     monitor.wait_log(rf"{guest.uuid}\): grace -> healthy", timeout=30, after=mark)
     time.sleep(6)

@@ -1,0 +1,150 @@
+"""The durable spool of notifications not yet accepted by Masakari."""
+
+import json
+import logging
+import stat
+
+import pytest
+
+from masakari_introspect.notifier import Notification
+from masakari_introspect.spool import Spool, SpoolFull
+
+A = '00000000-0000-0000-0000-00000000000a'
+B = '00000000-0000-0000-0000-00000000000b'
+C = '00000000-0000-0000-0000-00000000000c'
+
+
+def note(uuid, generated='2026-11-21T17:08:46.000001', nid=None):
+    return Notification(instance_uuid=uuid, hostname='compute-1',
+                        generated_time=generated, id=nid or 'id-' + uuid)
+
+
+@pytest.fixture
+def directory(tmp_path):
+    return tmp_path / 'state' / 'spool'
+
+
+def test_add_pending_remove(directory):
+    spool = Spool(directory, 10)
+    assert spool.pending() == []
+    assert len(spool) == 0
+    first = note(A, '2026-11-21T17:00:00')
+    second = note(B, '2026-11-21T17:00:01')
+    assert spool.add(second) is True
+    assert spool.add(first) is True
+    assert len(spool) == 2
+    assert spool.pending() == [first, second]       # oldest first
+    spool.remove(first)
+    assert spool.pending() == [second]
+    spool.remove(second)
+    assert spool.pending() == []
+    assert len(spool) == 0
+
+
+def test_one_entry_per_instance(directory):
+    spool = Spool(directory, 10)
+    first = note(A, nid='first')
+    assert spool.add(first) is True
+    assert spool.add(note(A, '2026-11-21T18:00:00', nid='second')) is False
+    assert spool.pending() == [first]
+
+
+def test_bound(directory):
+    spool = Spool(directory, 2)
+    assert spool.add(note(A))
+    assert spool.add(note(B))
+    with pytest.raises(SpoolFull):
+        spool.add(note(C))
+    # a second one for a pending instance is still just "already there"
+    assert spool.add(note(A, nid='again')) is False
+    assert {n.instance_uuid for n in spool.pending()} == {A, B}
+    spool.remove(note(A))
+    assert spool.add(note(C))
+    assert {n.instance_uuid for n in spool.pending()} == {B, C}
+
+
+def test_permissions(directory):
+    spool = Spool(directory, 10)
+    spool.add(note(A))
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    files = list(directory.glob('*.json'))
+    assert len(files) == 1
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    # no temporary files left behind
+    assert sorted(p.name for p in directory.iterdir()) == [A + '.json']
+
+
+def test_survives_a_restart(directory):
+    spool = Spool(directory, 10)
+    a, b = note(A, '2026-11-21T17:00:00'), note(B, '2026-11-21T17:00:01')
+    spool.add(a)
+    spool.add(b)
+    spool.remove(a)
+    restarted = Spool(directory, 10)
+    assert restarted.pending() == [b]
+    assert restarted.pending()[0].id == b.id
+    assert restarted.add(note(B, nid='other')) is False
+    assert len(restarted) == 1
+
+
+@pytest.mark.parametrize('content', [
+    b'{not json',
+    b'',
+    b'\xff\xfe\x00',
+    json.dumps({'version': 1, 'foo': 'bar'}).encode(),        # wrong schema
+    json.dumps(['a', 'list']).encode(),
+    json.dumps({'version': 1, 'id': 'x', 'instance_uuid': B,  # wrong name
+                'hostname': 'h', 'generated_time': 't'}).encode(),
+])
+def test_unreadable_entries_are_set_aside(directory, content, caplog):
+    spool = Spool(directory, 10)
+    good = note(C)
+    spool.add(good)
+    (directory / (A + '.json')).write_bytes(content)
+    caplog.set_level(logging.ERROR, logger='masakari_introspect.spool')
+    assert spool.pending() == [good]
+    assert (directory / 'corrupt' / (A + '.json')).read_bytes() == content
+    assert not (directory / (A + '.json')).exists()
+    assert any(r.levelno == logging.ERROR for r in caplog.records)
+    # set aside once; the good entry is still there
+    assert spool.pending() == [good]
+    assert len(spool) == 1
+
+
+def test_corrupt_and_wrong_schema_together(directory):
+    spool = Spool(directory, 10)
+    good = [note(A, '2026-11-21T17:00:00'), note(B, '2026-11-21T17:00:01')]
+    for n in good:
+        spool.add(n)
+    (directory / 'bad1.json').write_text('{')
+    (directory / 'bad2.json').write_text('{"version": 1}')
+    assert spool.pending() == good
+    assert sorted(p.name for p in (directory / 'corrupt').iterdir()) == [
+        'bad1.json', 'bad2.json']
+
+
+def test_removing_an_outdated_notification_keeps_the_newer(directory):
+    spool = Spool(directory, 10)
+    old = note(A, '2026-11-21T17:00:00', nid='old')
+    spool.add(old)
+    spool.remove(old)
+    new = note(A, '2026-11-21T17:10:00', nid='new')
+    assert spool.add(new)
+    spool.remove(old)          # e.g. a late answer for the old one
+    assert spool.pending() == [new]
+
+
+def test_remove_of_something_not_there_is_harmless(directory):
+    spool = Spool(directory, 10)
+    spool.remove(note(A))
+    assert spool.pending() == []
+
+
+def test_what_is_written_round_trips_every_field(directory):
+    spool = Spool(directory, 10)
+    n = Notification.create(A, 'compute-1.example.org')
+    spool.add(n)
+    record = json.loads((directory / (A + '.json')).read_text())
+    assert record['instance_uuid'] == A
+    assert record['id'] == n.id
+    assert Spool(directory, 10).pending() == [n]

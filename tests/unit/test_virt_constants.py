@@ -1,0 +1,113 @@
+"""The numbers spelled out in virt/ are libvirt's own (binding required).
+
+The binding is a declared dependency; it is imported here only to read its
+constants: no connection is opened and no libvirtd is needed.
+"""
+
+import libvirt
+import pytest
+
+from masakari_introspect.virt import errors, translate
+
+
+def _libvirt_names(prefix):
+    return {name: getattr(libvirt, name) for name in dir(libvirt)
+            if name.startswith(prefix)
+            and isinstance(getattr(libvirt, name), int)}
+
+
+ERR_NAMES = sorted(n for n in dir(errors) if n.startswith('ERR_'))
+FROM_NAMES = sorted(n for n in dir(errors) if n.startswith('FROM_'))
+
+
+@pytest.mark.parametrize('name', ERR_NAMES)
+def test_error_numbers_match_libvirt(name):
+    ours = getattr(errors, name)
+    theirs = getattr(libvirt, 'VIR_' + name, None)
+    if theirs is not None:
+        assert ours == theirs, f'VIR_{name} is {theirs}, not {ours}'
+    else:
+        # Newer than the C library the binding was built against: at least
+        # the number must not be another error's.
+        clash = [n for n, v in _libvirt_names('VIR_ERR_').items()
+                 if v == ours]
+        assert not clash, f'{name} = {ours} is libvirt\'s {clash}'
+
+
+@pytest.mark.parametrize('name', FROM_NAMES)
+def test_error_domain_numbers_match_libvirt(name):
+    assert getattr(errors, name) == getattr(libvirt, 'VIR_' + name)
+
+
+def test_table_codes_match_libvirt():
+    assert libvirt.VIR_ERR_AGENT_UNRESPONSIVE == 86
+    assert libvirt.VIR_ERR_OPERATION_INVALID == 55
+    assert libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED == 74
+    assert libvirt.VIR_ERR_NO_DOMAIN == 42
+    assert libvirt.VIR_ERR_OPERATION_TIMEOUT == 68
+    assert libvirt.VIR_ERR_SYSTEM_ERROR == 38
+    assert libvirt.VIR_ERR_INTERNAL_ERROR == 1
+    assert libvirt.VIR_FROM_RPC == 7
+
+
+EVENT_TYPES = ['DEFINED', 'UNDEFINED', 'STARTED', 'SUSPENDED', 'RESUMED',
+               'STOPPED', 'SHUTDOWN', 'PMSUSPENDED', 'CRASHED']
+
+
+@pytest.mark.parametrize('event', EVENT_TYPES)
+def test_event_types_match_libvirt(event):
+    assert getattr(translate, event) == getattr(libvirt,
+                                                'VIR_DOMAIN_EVENT_' + event)
+
+
+@pytest.mark.parametrize('event', EVENT_TYPES)
+def test_event_details_match_libvirt(event):
+    number = getattr(libvirt, 'VIR_DOMAIN_EVENT_' + event)
+    prefix = f'VIR_DOMAIN_EVENT_{event}_'
+    details = {n[len(prefix):].lower(): v
+               for n, v in _libvirt_names(prefix).items()
+               if not n.endswith('_LAST')}
+    assert details
+    for name, value in details.items():
+        assert translate.detail_name(number, value) == name
+
+
+def test_lifecycle_with_libvirt_numbers():
+    lv = libvirt
+    kind = translate.lifecycle
+    from masakari_introspect.events import EventKind as K
+    assert kind(lv.VIR_DOMAIN_EVENT_STARTED,
+                lv.VIR_DOMAIN_EVENT_STARTED_BOOTED) is K.STARTED
+    assert kind(lv.VIR_DOMAIN_EVENT_STARTED,
+                lv.VIR_DOMAIN_EVENT_STARTED_MIGRATED) is K.MIGRATING
+    assert kind(lv.VIR_DOMAIN_EVENT_SUSPENDED,
+                lv.VIR_DOMAIN_EVENT_SUSPENDED_PAUSED) is K.PAUSED
+    assert kind(lv.VIR_DOMAIN_EVENT_SUSPENDED,
+                lv.VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED) is K.MIGRATING
+    assert kind(lv.VIR_DOMAIN_EVENT_RESUMED,
+                lv.VIR_DOMAIN_EVENT_RESUMED_UNPAUSED) is K.RESUMED
+    assert kind(lv.VIR_DOMAIN_EVENT_STOPPED,
+                lv.VIR_DOMAIN_EVENT_STOPPED_DESTROYED) is K.STOPPED
+    assert kind(lv.VIR_DOMAIN_EVENT_UNDEFINED,
+                lv.VIR_DOMAIN_EVENT_UNDEFINED_REMOVED) is K.STOPPED
+    assert kind(lv.VIR_DOMAIN_EVENT_SHUTDOWN,
+                lv.VIR_DOMAIN_EVENT_SHUTDOWN_FINISHED) is K.SHUTTING_DOWN
+    assert kind(lv.VIR_DOMAIN_EVENT_DEFINED,
+                lv.VIR_DOMAIN_EVENT_DEFINED_ADDED) is None
+
+
+def test_agent_lifecycle_numbers_match_libvirt():
+    lv = libvirt
+    assert translate.AGENT_CONNECTED == \
+        lv.VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED
+    assert translate.AGENT_DISCONNECTED == \
+        lv.VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_DISCONNECTED
+    assert translate.agent_reason(
+        lv.VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_REASON_UNKNOWN) == \
+        'unknown'
+    assert translate.agent_reason(
+        lv.VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_REASON_DOMAIN_STARTED) \
+        == 'domain started'
+    assert translate.agent_reason(
+        lv.VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_REASON_CHANNEL) == \
+        'channel'

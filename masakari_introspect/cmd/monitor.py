@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         conf(sys.argv[1:] if argv is None else argv, project=PROJECT,
              prog=PROJECT)
-        warnings = check.check(conf)
+        warnings = check.check(conf) + check.unknown_options(conf)
         logging.setup(conf, PROJECT)
     except check.ConfigError as exc:
         return _fail(str(exc))

@@ -6,6 +6,7 @@ between threads. Probes run on the probe lanes; notifications are handed to
 the outbox (spool and sender) and never sent from here.
 """
 
+import concurrent.futures
 import dataclasses
 import itertools
 import logging
@@ -55,6 +56,24 @@ class Outbox(Protocol):
         ...
 
 
+class Observer(Protocol):
+    """Told about every probe result and report (e.g. for metrics)."""
+
+    def probe_finished(self, result: ProbeResult) -> None:
+        ...
+
+    def reported(self, uuid: str) -> None:
+        ...
+
+
+class _NoObserver:
+    def probe_finished(self, result: ProbeResult) -> None:
+        pass
+
+    def reported(self, uuid: str) -> None:
+        pass
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     hostname: str
@@ -72,6 +91,7 @@ class Watched:
         self.generation = next(_generations)   # renewed to void results
         self.in_flight = False
         self.saved: Remembered | None = None   # as last written to disk
+        self.last_report: float | None = None  # wall clock, this process
 
     def remembered(self) -> Remembered:
         return Remembered(self.domain_id, self.state.answered,
@@ -82,6 +102,7 @@ class Monitor:
     def __init__(self, hypervisor: Hypervisor, policy: Policy,
                  settings: Settings, outbox: Outbox, *,
                  store: StateStore | None = None,
+                 observer: Observer | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._hypervisor = hypervisor
         self._policy = policy
@@ -94,6 +115,9 @@ class Monitor:
             queue.SimpleQueue()
         self._watched: dict[str, Watched] = {}
         self._remembered = store.load() if store is not None else {}
+        self._maintenance = store.load_maintenance() \
+            if store is not None else set()
+        self._observer: Observer = observer or _NoObserver()
         self._dirty = False
         self._lanes = {
             True: ProbeLane('probe-healthy', settings.max_concurrent_probes),
@@ -116,9 +140,27 @@ class Monitor:
     def resync(self) -> None:
         self._inbox.put((self._on_resync, ()))
 
-    def call(self, func: Callable[..., None], *args: Any) -> None:
-        """Run ``func`` on the owner thread (e.g. to read a snapshot)."""
-        self._inbox.put((func, args))
+    def query(self, func: Callable[..., Any], *args: Any
+              ) -> 'concurrent.futures.Future[Any]':
+        """Run ``func`` on the owner thread; its result in a Future."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def run() -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(func(*args))
+                except Exception as exc:
+                    future.set_exception(exc)
+
+        self._inbox.put((run, ()))
+        return future
+
+    def set_maintenance(self, instance: str, on: bool
+                        ) -> 'concurrent.futures.Future[Any]':
+        """Exclude an instance (UUID or name) from monitoring, or include
+        it again; persisted. The Future gives the UUID, or None if unknown.
+        """
+        return self.query(self._set_maintenance, instance, on)
 
     # -- life cycle ----------------------------------------------------------
 
@@ -233,6 +275,7 @@ class Monitor:
             return
         watched.in_flight = False
         state = watched.state
+        self._observer.probe_finished(result)
         LOG.debug('Probe %s (%s): %s %s in %.3f s', state.name, result.uuid,
                   result.outcome.value, result.detail, result.duration)
         before = state.phase
@@ -287,6 +330,7 @@ class Monitor:
                 answered=bool(memory and memory.answered),
                 reported=bool(memory and memory.reported))
             watched = Watched(state, info.domain_id)
+            state.set_maintenance(info.uuid in self._maintenance, now)
             self._watched[info.uuid] = watched
             LOG.info('Monitoring instance %s (%s)%s', info.name, info.uuid,
                      ', already reported before a restart'
@@ -337,6 +381,8 @@ class Monitor:
                       '(last: %s); reporting it to Masakari', state.name,
                       state.uuid, state.misses, result.detail)
             self._report(state)
+            watched.last_report = time.time()
+            self._observer.reported(state.uuid)
             self._dirty = True
             self._flush()
             return
@@ -383,7 +429,7 @@ class Monitor:
         records.update((uuid, w.remembered())
                        for uuid, w in self._watched.items())
         try:
-            self._store.save(records)
+            self._store.save(records, self._maintenance)
         except OSError as exc:
             LOG.error('Cannot save state to disk: %s', exc)
             self._dirty = True
@@ -391,12 +437,44 @@ class Monitor:
         for uuid, watched in self._watched.items():
             watched.saved = records[uuid]
 
-    # -- read-only views -----------------------------------------------------
+    def _set_maintenance(self, instance: str, on: bool) -> str | None:
+        uuid = instance if instance in self._watched else next(
+            (u for u, w in self._watched.items()
+             if w.state.name == instance), None)
+        if uuid is None and instance in self._maintenance:
+            uuid = instance
+        if uuid is None:
+            return None
+        if on:
+            self._maintenance.add(uuid)
+        else:
+            self._maintenance.discard(uuid)
+        watched = self._watched.get(uuid)
+        if watched is not None:
+            before = watched.state.phase
+            watched.state.set_maintenance(on, self._clock())
+            self._new_generation(watched)
+            self._log_phase(watched, before, 'maintenance')
+        LOG.info('Instance %s %s maintenance', uuid,
+                 'put in' if on else 'taken out of')
+        self._dirty = True
+        self._flush()
+        return uuid
+
+    # -- read-only views (owner thread: call through query()) ----------------
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """A copy of every record; call through :meth:`call` or when idle."""
+        """A copy of every record, for status and metrics."""
+        now = self._clock()
         return [{'uuid': uuid, 'name': w.state.name,
-                 'phase': w.state.phase.value, 'misses': w.state.misses,
-                 'last_success': w.state.last_success,
-                 'reported': w.state.reported}
-                for uuid, w in self._watched.items()]
+                 'state': 'maintenance' if w.state.maintenance
+                 else w.state.phase.value,
+                 'misses': w.state.misses,
+                 'seconds_since_success': None
+                 if w.state.last_success is None
+                 else round(now - w.state.last_success, 3),
+                 'reported': w.state.reported,
+                 'last_notification': w.last_report,
+                 'maintenance': w.state.maintenance}
+                for uuid, w in sorted(self._watched.items(),
+                                      key=lambda item: item[1].state.name)]

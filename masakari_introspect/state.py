@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import pathlib
+from typing import Any
 
 from masakari_introspect.spool import write_atomically
 
@@ -29,22 +30,38 @@ class StateStore:
         self._path = pathlib.Path(path)
 
     def load(self) -> dict[str, Remembered]:
+        raw = self._read()
         try:
-            raw = json.loads(self._path.read_bytes())
             return {uuid: Remembered(int(rec['domain_id']),
                                      bool(rec['answered']),
                                      bool(rec['reported']))
-                    for uuid, rec in raw['instances'].items()}
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) \
-                as exc:
+                    for uuid, rec in raw.get('instances', {}).items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             LOG.error('Ignoring unreadable state file %s: %s', self._path,
                       exc)
             return {}
 
-    def save(self, records: dict[str, Remembered]) -> None:
-        doc = {'version': 1, 'instances': {
-            uuid: dataclasses.asdict(rec) for uuid, rec in records.items()}}
+    def load_maintenance(self) -> set[str]:
+        """Instances the operator excluded from monitoring."""
+        value = self._read().get('maintenance', [])
+        return {str(uuid) for uuid in value} if isinstance(value, list) \
+            else set()
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            raw = json.loads(self._path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            LOG.error('Ignoring unreadable state file %s: %s', self._path,
+                      exc)
+            return {}
+        return raw if isinstance(raw, dict) else {}
+
+    def save(self, records: dict[str, Remembered],
+             maintenance: set[str] | frozenset[str] = frozenset()) -> None:
+        doc = {'version': 1, 'maintenance': sorted(maintenance),
+               'instances': {uuid: dataclasses.asdict(rec)
+                             for uuid, rec in records.items()}}
         self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_atomically(self._path, json.dumps(doc).encode())

@@ -14,7 +14,9 @@ Semantics (also in the option help and in doc/):
 * an agent that has never answered since the domain started is, when the
   grace ends, warned about once and only reported if the policy says so;
 * a paused, migrating or shutting-down domain is not probed and its count is
-  reset.
+  reset;
+* an instance in maintenance (set by the operator) is not probed and never
+  reported; when maintenance ends it gets a fresh grace period.
 """
 
 import dataclasses
@@ -65,6 +67,17 @@ class InstanceState:
         self.reported = reported    # this failure episode was reported
         self.phase = Phase.FAILED if reported else Phase.GRACE
         self.grace_until = now + policy.boot_grace_period
+        self.maintenance = False
+
+    # -- the operator --------------------------------------------------------
+
+    def set_maintenance(self, on: bool, now: float) -> None:
+        if on == self.maintenance:
+            return
+        self.maintenance = on
+        self.misses = 0
+        if not on and self.phase is not Phase.PAUSED:
+            self.resumed(now)
 
     # -- libvirt events ----------------------------------------------------
 
@@ -108,7 +121,7 @@ class InstanceState:
         return Verdict.RECOVERED if recovered else Verdict.NONE
 
     def miss(self, now: float) -> Verdict:
-        if self.phase in (Phase.PAUSED, Phase.NO_AGENT):
+        if self.maintenance or self.phase in (Phase.PAUSED, Phase.NO_AGENT):
             return Verdict.NONE
         if self.phase is Phase.FAILED:
             self.misses += 1
@@ -122,7 +135,7 @@ class InstanceState:
 
     @property
     def probed(self) -> bool:
-        return self.phase is not Phase.PAUSED
+        return self.phase is not Phase.PAUSED and not self.maintenance
 
     # -- internals ---------------------------------------------------------
 

@@ -65,7 +65,9 @@ full, new ones are refused with an ERROR in the log.
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(masakari_group)
+    # A copy: keystoneauth registers its plugin's options into the group
+    # when loading, and they must not leak into other ConfigOpts.
+    conf.register_group(copy.deepcopy(masakari_group))
     conf.register_opts(masakari_opts, group=masakari_group)
     ks_loading.register_session_conf_options(conf, masakari_group.name)
     ks_loading.register_auth_conf_options(conf, masakari_group.name)

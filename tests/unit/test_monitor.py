@@ -141,16 +141,7 @@ def until(predicate, timeout=WAIT, what='condition'):
 
 
 def on_owner(monitor, func):
-    box = []
-    done = threading.Event()
-
-    def run():
-        box.append(func())
-        done.set()
-
-    monitor.call(run)
-    assert done.wait(WAIT), 'owner thread did not answer'
-    return box[0]
+    return monitor.query(func).result(WAIT)
 
 
 def barrier(monitor):
@@ -230,8 +221,8 @@ def test_resync_discovers_only_domains_with_the_agent_channel(make):
     monitor.resync()
     snap = snapshot(monitor)
     assert set(snap) == {A, C, D}
-    assert snap[A]['phase'] == 'grace'
-    assert snap[C]['phase'] == 'paused'
+    assert snap[A]['state'] == 'grace'
+    assert snap[C]['state'] == 'paused'
     rounds(monitor, hv, A, 3)
     until(lambda: hv.calls[D] >= 1, what='a probe of D')
     time.sleep(0.05)
@@ -302,7 +293,7 @@ def test_failing_guest_is_reported_once_after_threshold_misses(
     assert len(outbox.queued) == 1
     snap = snapshot(monitor)[A]
     assert snap['reported'] is True
-    assert snap['phase'] == 'failed'
+    assert snap['state'] == 'failed'
 
 
 @pytest.mark.parametrize('threshold', [1, 3])
@@ -329,7 +320,7 @@ def test_agent_never_answered_is_not_reported_by_default(make):
     rounds(monitor, hv, A, 6)
     settle(monitor, hv, A)
     assert outbox.queued == []
-    assert snapshot(monitor)[A]['phase'] == 'no_agent'
+    assert snapshot(monitor)[A]['state'] == 'no_agent'
 
 
 def test_healthy_guest_is_never_reported(make, clock):
@@ -346,10 +337,10 @@ def test_healthy_guest_is_never_reported(make, clock):
     settle(monitor, hv, B)
     assert [n.instance_uuid for n in outbox.queued] == [B]
     snap = snapshot(monitor)
-    assert snap[A]['phase'] == 'healthy'
+    assert snap[A]['state'] == 'healthy'
     assert snap[A]['misses'] == 0
     assert snap[A]['reported'] is False
-    assert snap[A]['last_success'] == clock.now
+    assert snap[A]['seconds_since_success'] == 0
 
 
 def test_recovery_rearms_and_a_second_hang_is_reported_again(make):
@@ -413,7 +404,7 @@ def test_not_running_pauses_and_resumed_restores_grace(make, clock):
     rounds(monitor, hv, A, 3)
     assert snapshot(monitor)[A]['misses'] == 1
     hv.answer(A)                         # NOT_RUNNING
-    until(lambda: snapshot(monitor)[A]['phase'] == 'paused', what='paused')
+    until(lambda: snapshot(monitor)[A]['state'] == 'paused', what='paused')
     assert snapshot(monitor)[A]['misses'] == 0
     calls = hv.calls[A]
     for _ in range(3):
@@ -422,10 +413,10 @@ def test_not_running_pauses_and_resumed_restores_grace(make, clock):
     time.sleep(0.05)
     assert hv.calls[A] == calls          # paused: not probed
     monitor.post_event(DomainEvent(A, 'vm-a', EventKind.RESUMED, 'unpaused'))
-    assert snapshot(monitor)[A]['phase'] == 'grace'
+    assert snapshot(monitor)[A]['state'] == 'grace'
     rounds(monitor, hv, A, 6)            # five misses in grace handled
     assert snapshot(monitor)[A]['misses'] == 0
-    assert snapshot(monitor)[A]['phase'] == 'grace'
+    assert snapshot(monitor)[A]['state'] == 'grace'
     assert outbox.queued == []
     clock.now += 100                     # grace over: misses count again
     probe_round(monitor, hv, A)          # the pending miss: one
@@ -442,7 +433,7 @@ def test_pausing_events_stop_probing(make, kind):
     monitor, _ = make(hv, policy())
     monitor.resync()
     monitor.post_event(DomainEvent(A, 'vm-a', kind))
-    assert snapshot(monitor)[A]['phase'] == 'paused'
+    assert snapshot(monitor)[A]['state'] == 'paused'
     monitor.tick()
     barrier(monitor)
     time.sleep(0.05)
@@ -459,14 +450,14 @@ def test_agent_events_probe_at_once(make, clock, kind, phase):
     monitor, _ = make(hv, policy(2, grace=100))
     monitor.resync()
     rounds(monitor, hv, A, 2)
-    assert snapshot(monitor)[A]['phase'] == 'healthy'
+    assert snapshot(monitor)[A]['state'] == 'healthy'
     calls = hv.calls[A]
     clock.now += 10
     hv.answer(A)
-    until(lambda: snapshot(monitor)[A]['last_success'] == clock.now,
+    until(lambda: snapshot(monitor)[A]['seconds_since_success'] == 0,
           what='answer handled')
     monitor.post_event(DomainEvent(A, 'vm-a', kind, 'channel'))
-    assert snapshot(monitor)[A]['phase'] == phase
+    assert snapshot(monitor)[A]['state'] == phase
     until(lambda: hv.calls[A] == calls + 1, what='a probe without a tick')
 
 
@@ -480,7 +471,7 @@ def test_a_reported_instance_stays_reported_across_pause_and_resume(make):
     monitor.post_event(DomainEvent(A, 'vm-a', EventKind.PAUSED))
     monitor.post_event(DomainEvent(A, 'vm-a', EventKind.RESUMED))
     snap = snapshot(monitor)[A]
-    assert snap['phase'] == 'failed'
+    assert snap['state'] == 'failed'
     assert snap['reported'] is True
     rounds(monitor, hv, A, 4)
     assert len(outbox.queued) == 1
@@ -516,14 +507,14 @@ def test_a_stale_result_is_ignored(make, events):
         if kind is EventKind.STARTED:
             hv.set_domain_id(A, 2)
         monitor.post_event(DomainEvent(A, 'vm-a', kind))
-    assert snapshot(monitor)[A]['phase'] == 'grace'
+    assert snapshot(monitor)[A]['state'] == 'grace'
     monitor.tick()                       # queued behind the stale probe
     barrier(monitor)
     hv.answer(A)                         # the stale answer arrives first
     until(lambda: hv.calls[A] == 2, what='second probe')
     snap = snapshot(monitor)[A]
-    assert snap['phase'] == 'grace', 'a stale answer ended the grace'
-    assert snap['last_success'] is None
+    assert snap['state'] == 'grace', 'a stale answer ended the grace'
+    assert snap['seconds_since_success'] is None
 
 
 def test_a_started_event_takes_the_new_domain_id(make, clock, tmp_path):
@@ -533,19 +524,19 @@ def test_a_started_event_takes_the_new_domain_id(make, clock, tmp_path):
     monitor, _ = make(hv, policy(2, grace=100), store=store)
     monitor.resync()
     rounds(monitor, hv, A, 2)
-    assert snapshot(monitor)[A]['phase'] == 'healthy'
+    assert snapshot(monitor)[A]['state'] == 'healthy'
     hv.set_domain_id(A, 2)               # a new QEMU process
     monitor.post_event(DomainEvent(A, 'vm-a', EventKind.STARTED, 'booted',
                                    domain_id=2))
-    assert snapshot(monitor)[A]['phase'] == 'grace'
+    assert snapshot(monitor)[A]['state'] == 'grace'
     rounds(monitor, hv, A, 2)            # the new agent answered
-    assert snapshot(monitor)[A]['phase'] == 'healthy'
+    assert snapshot(monitor)[A]['state'] == 'healthy'
     monitor.tick()
     barrier(monitor)
     assert store.load()[A] == Remembered(2, True, False)
     # the periodic resync finds nothing new: no second start, no grace
     monitor.resync()
-    assert snapshot(monitor)[A]['phase'] == 'healthy'
+    assert snapshot(monitor)[A]['state'] == 'healthy'
 
 
 def test_connection_outcomes_never_count(make):
@@ -618,7 +609,7 @@ def test_a_new_domain_id_on_resync_is_a_new_process(make):
     monitor.resync()
     snap = snapshot(monitor)[A]
     assert snap['reported'] is False
-    assert snap['phase'] == 'grace'
+    assert snap['state'] == 'grace'
 
 
 # -- state across restarts ---------------------------------------------------
@@ -643,7 +634,7 @@ def test_state_store_round_trip(make, tmp_path):
     m2.resync()
     snap = snapshot(m2)[A]
     assert snap['reported'] is True
-    assert snap['phase'] == 'failed'
+    assert snap['state'] == 'failed'
     rounds(m2, hv2, A, 6)
     settle(m2, hv2, A)
     assert out2.queued == []
@@ -658,7 +649,7 @@ def test_state_store_round_trip(make, tmp_path):
     m3.resync()
     snap = snapshot(m3)[A]
     assert snap['reported'] is False
-    assert snap['phase'] == 'grace'
+    assert snap['state'] == 'grace'
     rounds(m3, hv3, A, 3)                # OK MISS handled
     assert out3.queued == []
     probe_round(m3, hv3, A)              # second miss handled
@@ -700,3 +691,34 @@ def test_forgotten_instances_leave_the_store(make, tmp_path):
     monitor.tick()
     barrier(monitor)
     assert set(store.load()) == {B}
+
+
+def test_maintenance_by_name_silences_an_instance_across_restarts(make, tmp_path):
+    store = StateStore(tmp_path / 'instances.json')
+    hv = FakeHypervisor()
+    hv.add(A, default=MISS, domain_id=3)
+    monitor, outbox = make(hv, policy(2), store=store)
+    monitor.resync()
+    assert monitor.set_maintenance('vm-a', True).result(WAIT) == A
+    assert monitor.set_maintenance('no-such-vm', True).result(WAIT) is None
+    assert snapshot(monitor)[A]['state'] == 'maintenance'
+    for _ in range(5):
+        monitor.tick()
+    barrier(monitor)
+    hv.release_all()
+    barrier(monitor)
+    assert outbox.queued == []
+    stop(monitor, hv)
+    assert store.load_maintenance() == {A}
+
+    # A new service process keeps the instance in maintenance ...
+    hv2 = FakeHypervisor()
+    hv2.add(A, script=[OK], default=MISS, domain_id=3)
+    again, outbox2 = make(hv2, policy(2), store=store)
+    again.resync()
+    assert snapshot(again)[A]['state'] == 'maintenance'
+    # ... until the operator takes it out: then failures count again.
+    assert again.set_maintenance(A, False).result(WAIT) == A
+    assert store.load_maintenance() == set()
+    rounds(again, hv2, A, 3)
+    until(lambda: len(outbox2.queued) == 1, what='report after maintenance')

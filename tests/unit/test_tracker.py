@@ -354,3 +354,28 @@ def test_policy_is_frozen():
     policy = Policy()
     with pytest.raises(AttributeError):
         policy.failure_threshold = 5  # type: ignore[misc]
+
+
+def test_maintenance_stops_probing_and_reporting_and_ends_in_grace():
+    policy = Policy(failure_threshold=2, boot_grace_period=10)
+    state = InstanceState('u', 'vm', policy, 0.0)
+    state.success(1.0)
+    state.set_maintenance(True, 2.0)
+    assert not state.probed
+    assert state.miss(100.0) is Verdict.NONE
+    assert state.miss(101.0) is Verdict.NONE
+    assert state.misses == 0
+    state.set_maintenance(False, 200.0)
+    assert state.probed
+    assert state.phase is Phase.GRACE
+    assert state.miss(205.0) is Verdict.NONE          # grace
+    assert state.miss(211.0) is Verdict.NONE          # first counted miss
+    assert state.miss(212.0) is Verdict.REPORT
+
+
+def test_maintenance_survives_pause_and_resume_events():
+    state = InstanceState('u', 'vm', Policy(), 0.0)
+    state.set_maintenance(True, 1.0)
+    state.paused()
+    state.resumed(2.0)
+    assert state.maintenance and not state.probed

@@ -36,6 +36,7 @@ class DomainInfo:
     running: bool          # running; not paused, not shutting down
     has_agent_channel: bool
     domain_id: int = -1    # libvirt's id of the QEMU process, -1 if inactive
+    agent_connected: bool = False   # qemu-ga has the port open right now
 
 
 class HypervisorUnavailable(Exception):

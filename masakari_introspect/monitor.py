@@ -325,9 +325,12 @@ class Monitor:
             memory = self._remembered.pop(info.uuid, None)
             if memory is not None and memory.domain_id != info.domain_id:
                 memory = None
+            # Without a memory of it, an agent that has its port open is
+            # taken as one that works: if it does not answer after the
+            # grace, it is a hang, not an image without an agent.
             state = InstanceState(
                 info.uuid, info.name, self._policy, now,
-                answered=bool(memory and memory.answered),
+                answered=memory.answered if memory else info.agent_connected,
                 reported=bool(memory and memory.reported))
             watched = Watched(state, info.domain_id)
             state.set_maintenance(info.uuid in self._maintenance, now)

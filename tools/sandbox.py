@@ -36,7 +36,7 @@ class LogFollower(threading.Thread):
     def __init__(self, monitor: MonitorProcess, started: float) -> None:
         super().__init__(daemon=True)
         self._monitor = monitor
-        self._started = started
+        self._t0 = started
         self._stop = threading.Event()
 
     def run(self) -> None:
@@ -47,7 +47,7 @@ class LogFollower(threading.Thread):
             for line in new.splitlines():
                 match = SHOWN.search(line)
                 if match:
-                    print(f"   [monitor +{time.monotonic() - self._started:5.1f}s] "
+                    print(f"   [monitor +{time.monotonic() - self._t0:5.1f}s] "
                           f"{match.group(1)}: {match.group(2)}", flush=True)
 
     def stop(self) -> None:

@@ -293,12 +293,13 @@ class LibvirtHost:
             state, _reason = dom.state()
             active = dom.isActive()
             xml = dom.XMLDesc(0) if active else ''
+            channel = translate.agent_channel_state(xml) if xml else None
             return DomainInfo(
                 uuid=dom.UUIDString(), name=dom.name(),
                 running=state == libvirt.VIR_DOMAIN_RUNNING,
-                has_agent_channel=translate.has_agent_channel(xml)
-                if xml else False,
-                domain_id=dom.ID() if active else -1)
+                has_agent_channel=channel is not None,
+                domain_id=dom.ID() if active else -1,
+                agent_connected=channel == 'connected')
         except libvirt.libvirtError as exc:
             self._raise_if_connection(conn, exc)
             LOG.debug('Domain vanished while being read: %s', exc)

@@ -84,12 +84,18 @@ def has_agent_channel(xml: str) -> bool:
     The channel is recognised by its target name, whatever its socket path.
     Malformed XML is logged and treated as "no channel".
     """
+    return agent_channel_state(xml) is not None
+
+
+def agent_channel_state(xml: str) -> str | None:
+    """'connected' or 'disconnected' (or '' if libvirt does not say) for
+    the guest agent channel of a live domain; None if there is none."""
     try:
         root = ElementTree.fromstring(xml)
     except ElementTree.ParseError as exc:
         LOG.warning('Cannot parse domain XML: %s', exc)
-        return False
+        return None
     for target in root.iterfind('./devices/channel/target'):
         if target.get('name') == AGENT_CHANNEL:
-            return True
-    return False
+            return target.get('state', '')
+    return None

@@ -722,3 +722,19 @@ def test_maintenance_by_name_silences_an_instance_across_restarts(make, tmp_path
     assert store.load_maintenance() == set()
     rounds(again, hv2, A, 3)
     until(lambda: len(outbox2.queued) == 1, what='report after maintenance')
+
+
+def test_without_memory_an_open_agent_port_counts_as_a_working_agent(make):
+    hv = FakeHypervisor()
+    hv.add(A, default=MISS)
+    info = hv.domains[A]
+    hv.domains[A] = DomainInfo(info.uuid, info.name, info.running, True,
+                               info.domain_id, agent_connected=True)
+    hv.add(B, default=MISS)          # port closed: never answered
+    monitor, outbox = make(hv, policy(2))
+    monitor.resync()
+    rounds(monitor, hv, A, 2)
+    rounds(monitor, hv, B, 2)
+    until(lambda: [n.instance_uuid for n in outbox.queued] == [A],
+          what='only the guest whose agent had its port open is reported')
+    assert snapshot(monitor)[B]['state'] == 'no_agent'

@@ -182,3 +182,14 @@ def test_has_agent_channel_on_malformed_xml_is_false(xml, caplog):
 
 def test_agent_channel_name():
     assert t.AGENT_CHANNEL == 'org.qemu.guest_agent.0'
+
+
+def test_agent_channel_state_is_read_from_the_live_xml():
+    live = ("<domain><devices><channel type='unix'><target type='virtio' "
+            "name='org.qemu.guest_agent.0' state='{}'/></channel></devices></domain>")
+    assert t.agent_channel_state(live.format('connected')) == 'connected'
+    assert t.agent_channel_state(live.format('disconnected')) == 'disconnected'
+    assert t.agent_channel_state(
+        "<domain><devices><channel type='unix'><target type='virtio' "
+        "name='org.example.ctl.0' state='connected'/></channel></devices></domain>") is None
+    assert t.agent_channel_state('<domain><devices>') is None

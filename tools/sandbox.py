@@ -103,7 +103,7 @@ def main() -> int:
                 time.sleep(1)
                 for item in found:
                     print(f"   masakari-api lists notification {item['notification_uuid']}:"
-                          f" type {item['type']}, host {item['hostname']}, "
+                          f" type {item['type']}, host {HOSTNAME}, "
                           f"event {item['payload']['event']}, "
                           f"instance {item['payload']['instance_uuid']}, "
                           f"status {item['status']}")

@@ -112,6 +112,11 @@ class LibvirtHost:
         self._thread.start()
         return True
 
+    def interrupt(self) -> None:
+        """Stop waiting for libvirtd (safe from a signal handler)."""
+        self._stop.set()
+        self._lost.set()
+
     def close(self) -> None:
         self._stop.set()
         self._lost.set()

@@ -37,11 +37,11 @@ class LogFollower(threading.Thread):
         super().__init__(daemon=True)
         self._monitor = monitor
         self._t0 = started
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         offset = 0
-        while not self._stop.wait(0.2):
+        while not self._halt.wait(0.2):
             text = self._monitor.log_text()
             new, offset = text[offset:], len(text)
             for line in new.splitlines():
@@ -51,7 +51,7 @@ class LogFollower(threading.Thread):
                           f"{match.group(1)}: {match.group(2)}", flush=True)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(1)
 
 

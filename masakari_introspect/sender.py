@@ -4,8 +4,12 @@ One thread. Transient failures (connection, timeout, 5xx) back off
 exponentially from ``retry_interval`` to ``retry_interval_max``; refusals
 that need an operator (400, 401, 403) are retried at ``retry_interval_max``.
 The API's condition is logged when it changes, not on every attempt.
+
+:class:`DryRunOutbox` stands in for the spool and sender when ``dry_run`` is
+on: it sends nothing and logs what would have been sent.
 """
 
+import json
 import logging
 import threading
 import time
@@ -14,6 +18,7 @@ from typing import Protocol
 
 from masakari_introspect.notifier import Delivery
 from masakari_introspect.notifier import DeliveryResult
+from masakari_introspect.notifier import NOTIFICATIONS_PATH
 from masakari_introspect.notifier import Notification
 from masakari_introspect.spool import Spool
 
@@ -152,3 +157,23 @@ class Sender:
             LOG.error(msg, *args)
         else:
             LOG.warning(msg, *args)
+
+
+class DryRunOutbox:
+    """An outbox that sends nothing: ``[DEFAULT] dry_run``.
+
+    Each notification is logged at WARNING with the exact JSON body the
+    notifier would have posted, and handed to ``on_dry_run`` (for metrics).
+    """
+
+    def __init__(self, *, on_dry_run: Callable[[Notification], None]
+                 | None = None) -> None:
+        self._on_dry_run = on_dry_run
+
+    def submit(self, notification: Notification) -> bool:
+        LOG.warning('dry_run: not notifying Masakari about instance %s; '
+                    'would have sent POST %s %s', notification.instance_uuid,
+                    NOTIFICATIONS_PATH, json.dumps(notification.body()))
+        if self._on_dry_run is not None:
+            self._on_dry_run(notification)
+        return True

@@ -1,22 +1,70 @@
 """The service: builds the parts from configuration and runs them."""
 
+import concurrent.futures
 import logging
 import pathlib
 import threading
+from typing import Any
 
 from oslo_config import cfg
 
+from masakari_introspect.conf.metrics import parse_listen
+from masakari_introspect.metrics import Metrics
+from masakari_introspect.metrics import MetricsListener
 from masakari_introspect.monitor import Monitor
+from masakari_introspect.monitor import Outbox
 from masakari_introspect.monitor import Settings
 from masakari_introspect.notifier import MasakariNotifier
 from masakari_introspect.scheduler import Clockwork
+from masakari_introspect.sender import DryRunOutbox
 from masakari_introspect.sender import Sender
 from masakari_introspect.spool import Spool
 from masakari_introspect.state import StateStore
+from masakari_introspect.status import StatusServer
 from masakari_introspect.tracker import Policy
 from masakari_introspect.virt.host import LibvirtHost
 
 LOG = logging.getLogger(__name__)
+
+# How long a status request or a scrape waits for the monitor's thread.
+QUERY_TIMEOUT = 5.0
+
+
+class View:
+    """The running service as the status socket and the metrics see it."""
+
+    def __init__(self, monitor: Monitor, host: LibvirtHost, spool: Spool, *,
+                 hostname: str, dry_run: bool,
+                 timeout: float = QUERY_TIMEOUT) -> None:
+        self._monitor = monitor
+        self._libvirt = host
+        self._spool = spool
+        self._timeout = timeout
+        self.host = hostname
+        self.dry_run = dry_run
+
+    def instances(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._wait(
+            self._monitor.query(self._monitor.snapshot))
+        return result
+
+    def libvirt_connected(self) -> bool:
+        return self._libvirt.connected
+
+    def pending(self) -> int:
+        return len(self._spool)
+
+    def set_maintenance(self, instance: str, on: bool) -> str | None:
+        uuid: str | None = self._wait(
+            self._monitor.set_maintenance(instance, on))
+        return uuid
+
+    def _wait(self, future: 'concurrent.futures.Future[Any]') -> Any:
+        try:
+            return future.result(self._timeout)
+        except TimeoutError:
+            future.cancel()   # not run later, if it has not started
+            raise
 
 
 class Service:
@@ -26,11 +74,20 @@ class Service:
         state_path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._shutdown_timeout = intro.shutdown_timeout
         self._stop = threading.Event()
-        self.sender = Sender(
-            Spool(state_path / 'spool', conf.masakari.spool_max_entries),
-            MasakariNotifier.from_conf(conf),
-            retry_interval=conf.masakari.retry_interval,
-            retry_interval_max=conf.masakari.retry_interval_max)
+        spool = Spool(state_path / 'spool', conf.masakari.spool_max_entries)
+        self.metrics = Metrics() if conf.metrics.listen else None
+        self.sender: Sender | None = None
+        outbox: Outbox
+        if conf.dry_run:
+            outbox = DryRunOutbox(
+                on_dry_run=self.metrics.dry_run if self.metrics else None)
+        else:
+            self.sender = Sender(
+                spool, MasakariNotifier.from_conf(conf),
+                retry_interval=conf.masakari.retry_interval,
+                retry_interval_max=conf.masakari.retry_interval_max,
+                on_result=self.metrics.delivery if self.metrics else None)
+            outbox = self.sender
         self.host = LibvirtHost(
             conf.libvirt.connection_uri,
             on_event=lambda event: self.monitor.post_event(event),
@@ -48,25 +105,51 @@ class Service:
                      probe_interval=intro.probe_interval,
                      probe_timeout=intro.probe_timeout,
                      max_concurrent_probes=intro.max_concurrent_probes),
-            self.sender,
-            store=StateStore(state_path / 'instances.json'))
+            outbox,
+            store=StateStore(state_path / 'instances.json'),
+            observer=self.metrics)
         self.clockwork = Clockwork(
             probe_interval=intro.probe_interval,
             resync_interval=intro.resync_interval,
             on_tick=self.monitor.tick, on_resync=self.monitor.resync)
+        view = View(self.monitor, self.host, spool, hostname=conf.host,
+                    dry_run=conf.dry_run)
+        self.status = StatusServer(conf.status.socket_path, view) \
+            if conf.status.socket_path else None
+        self.metrics_listener: MetricsListener | None = None
+        if self.metrics is not None:
+            self.metrics.watch(view)
+            try:
+                self.metrics_listener = MetricsListener(
+                    self.metrics.registry, *parse_listen(conf.metrics.listen))
+            except OSError:
+                if self.status is not None:
+                    self.status.close()
+                raise
+        if conf.dry_run:
+            LOG.warning('dry_run is on: failed instances are logged, not '
+                        'reported to Masakari%s', '' if not len(spool) else
+                        '; %d notification(s) in the spool stay unsent'
+                        % len(spool))
 
     def request_stop(self) -> None:
         """Safe from a signal handler."""
         self._stop.set()
-        self.host.close()
+        self.host.interrupt()
 
     def run(self) -> None:
         """Run until request_stop(); returns after a bounded shutdown."""
-        self.sender.start()
+        if self.sender is not None:
+            self.sender.start()
+        # Answering before libvirtd is reached: status and metrics then say
+        # that the service waits for it.
+        self.monitor.start()
+        for server in (self.status, self.metrics_listener):
+            if server is not None:
+                server.start()
         try:
             if not self.host.connect():
                 return
-            self.monitor.start()
             self.monitor.resync()
             self.clockwork.start()
             LOG.info('Monitoring guest agents')
@@ -76,7 +159,11 @@ class Service:
                      self._shutdown_timeout)
         finally:
             self.clockwork.stop()
+            for server in (self.status, self.metrics_listener):
+                if server is not None:
+                    server.close()
             self.monitor.stop(self._shutdown_timeout)
             self.host.close()
-            self.sender.stop()
+            if self.sender is not None:
+                self.sender.stop()
         LOG.info('Stopped')

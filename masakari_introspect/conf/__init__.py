@@ -6,6 +6,8 @@ from masakari_introspect.conf import default
 from masakari_introspect.conf import introspection
 from masakari_introspect.conf import libvirt
 from masakari_introspect.conf import masakari
+from masakari_introspect.conf import metrics
+from masakari_introspect.conf import status
 
 CONF = cfg.CONF
 
@@ -13,3 +15,5 @@ default.register_opts(CONF)
 introspection.register_opts(CONF)
 libvirt.register_opts(CONF)
 masakari.register_opts(CONF)
+metrics.register_opts(CONF)
+status.register_opts(CONF)

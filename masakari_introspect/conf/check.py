@@ -44,7 +44,8 @@ def check(conf: cfg.ConfigOpts) -> list[str]:
             '[introspection] probe_timeout (%d) is not shorter than '
             'probe_interval (%d): a slow guest is probed back to back'
             % (intro.probe_timeout, intro.probe_interval))
-    if conf.masakari.auth_type is None and not conf.masakari.endpoint_override:
+    if conf.masakari.auth_type is None and \
+            not conf.masakari.endpoint_override and not conf.dry_run:
         warnings.append(
             '[masakari] has neither auth_type nor endpoint_override: '
             'notifications cannot be sent until one is set')

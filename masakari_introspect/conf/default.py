@@ -32,6 +32,20 @@ per-instance record that prevents a second report of the same failure after a
 restart. It must be on a local file system, writable by the service only
 (mode 0700).
 """),
+    cfg.BoolOpt(
+        'dry_run',
+        default=False,
+        help="""
+Do everything but send: probe, detect and decide as usual, but instead of
+notifying Masakari, log at WARNING the notification that would have been sent,
+with its exact JSON body.
+
+Use it to try the service on a compute node (thresholds, grace period, which
+guests have a working agent) before letting it trigger recoveries. Instances
+"reported" in dry-run mode show as failed in the status command and the
+metrics, and the notifications are counted with the result ``dry_run``.
+Notifications already in the spool are kept, and sent once dry-run is off.
+"""),
 ]
 
 

@@ -1,0 +1,188 @@
+"""``masakari-introspect-check``: a monitoring plugin (Nagios convention).
+
+Asks the running service over its status socket and prints one line with
+performance data; exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Thresholds
+follow the plugin guidelines: ``N`` alerts when the value is above N.
+
+* CRITICAL: the service is not running or not answering, libvirt is
+  unreachable, more than ``--critical-failing`` (0) instances failing.
+* WARNING: more than ``--warning-pending`` (0) notifications pending, more
+  than ``--warning-no-agent`` (0) instances whose agent never answered, or
+  dry-run mode.
+* UNKNOWN: the check itself cannot work (configuration unreadable, socket
+  not accessible to this user, an answer it does not understand).
+"""
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from oslo_config import cfg
+
+from masakari_introspect.cmd.status import SocketNotConfigured
+from masakari_introspect.cmd.status import add_connection_arguments
+from masakari_introspect.cmd.status import socket_path
+from masakari_introspect.status import StatusClient
+from masakari_introspect.status import StatusError
+from masakari_introspect.status import StatusUnavailable
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+LABELS = {OK: 'OK', WARNING: 'WARNING', CRITICAL: 'CRITICAL',
+          UNKNOWN: 'UNKNOWN'}
+NAME = 'MASAKARI-INTROSPECT'
+FAILING = ('failing', 'failed')
+SHOWN = 3   # failing instances named in the status line
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    """Alert when a count is above the threshold; None: never."""
+
+    warning_failing: int | None = None
+    critical_failing: int | None = 0
+    warning_pending: int | None = 0
+    critical_pending: int | None = None
+    warning_no_agent: int | None = 0
+    critical_no_agent: int | None = None
+
+
+def _level(value: int, warning: int | None, critical: int | None) -> int:
+    if critical is not None and value > critical:
+        return CRITICAL
+    if warning is not None and value > warning:
+        return WARNING
+    return OK
+
+
+def _perf(label: str, value: int, warning: int | None = None,
+          critical: int | None = None) -> str:
+    text = '%s=%d' % (label, value)
+    if warning is None and critical is None:
+        return text
+    return '%s;%s;%s;0' % (text, '' if warning is None else warning,
+                           '' if critical is None else critical)
+
+
+def evaluate(answer: dict[str, Any],
+             thresholds: Thresholds = Thresholds()) -> tuple[int, str]:
+    """The exit code and the status line for a status answer."""
+    service, instances = answer['service'], answer['instances']
+    states = [str(i['state']) for i in instances]
+    failing = [i for i in instances if i['state'] in FAILING]
+    no_agent = states.count('no_agent')
+    pending = int(service['notifications_pending'])
+    t = thresholds
+    findings: list[tuple[int, str]] = []
+    if not service['libvirt_connected']:
+        findings.append((CRITICAL, 'libvirt unreachable'))
+    level = _level(len(failing), t.warning_failing, t.critical_failing)
+    if level and failing:
+        names = ', '.join('%s (%s)' % (i['name'], i['state'])
+                          for i in failing[:SHOWN])
+        more = len(failing) - SHOWN
+        findings.append((level, 'failing: %s%s' % (
+            names, ' and %d more' % more if more > 0 else '')))
+    level = _level(pending, t.warning_pending, t.critical_pending)
+    if level:
+        findings.append((level, '%d notification(s) pending' % pending))
+    level = _level(no_agent, t.warning_no_agent, t.critical_no_agent)
+    if level:
+        findings.append((level, '%d instance(s) whose agent never answered'
+                         % no_agent))
+    if service['dry_run']:
+        findings.append((WARNING, 'dry run: nothing is sent to Masakari'))
+    code = max((level for level, _ in findings), default=OK)
+    summary = '%d instances, %d failing' % (len(instances), len(failing))
+    details = '; '.join(text for _, text in
+                        sorted(findings, key=lambda f: -f[0]))
+    perfdata = ' '.join([
+        _perf('instances', len(instances)),
+        _perf('failing', len(failing), t.warning_failing, t.critical_failing),
+        _perf('pending', pending, t.warning_pending, t.critical_pending),
+        _perf('no_agent', no_agent, t.warning_no_agent, t.critical_no_agent),
+        _perf('healthy', states.count('healthy')),
+        _perf('maintenance', states.count('maintenance')),
+        _perf('libvirt_connected', int(bool(service['libvirt_connected']))),
+    ])
+    return code, '%s %s - %s%s | %s' % (
+        NAME, LABELS[code], summary, ': ' + details if details else '',
+        perfdata)
+
+
+def _threshold(text: str) -> int | None:
+    if text.lower() in ('none', 'off'):
+        return None
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """Usage errors are UNKNOWN, not argparse's 2 (CRITICAL)."""
+        self.print_usage(sys.stderr)
+        sys.stdout.write('%s UNKNOWN - %s\n' % (NAME, message))
+        sys.exit(UNKNOWN)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog='masakari-introspect-check',
+        description='Monitoring plugin for masakari-introspect (exit 0 OK, '
+        '1 WARNING, 2 CRITICAL, 3 UNKNOWN). A threshold N alerts when the '
+        'count is above N; "none" disables it.')
+    add_connection_arguments(parser)
+    defaults = Thresholds()
+    for field in dataclasses.fields(Thresholds):
+        value = getattr(defaults, field.name)
+        parser.add_argument(
+            '--' + field.name.replace('_', '-'), type=_threshold,
+            default=value, metavar='N',
+            help='default: %s' % ('none' if value is None else value))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    thresholds = Thresholds(**{field.name: getattr(args, field.name)
+                               for field in dataclasses.fields(Thresholds)})
+    try:
+        code, line = _check(args, thresholds)
+    except Exception as exc:   # a plugin must say UNKNOWN, not crash
+        code, line = UNKNOWN, '%s UNKNOWN - %s: %s' % (
+            NAME, type(exc).__name__, exc)
+    sys.stdout.write(line + '\n')
+    return code
+
+
+def _check(args: argparse.Namespace,
+           thresholds: Thresholds) -> tuple[int, str]:
+    try:
+        path = socket_path(args)
+    except cfg.Error as exc:
+        return UNKNOWN, '%s UNKNOWN - cannot read the configuration: %s' % (
+            NAME, exc)
+    except SocketNotConfigured as exc:
+        return UNKNOWN, '%s UNKNOWN - %s' % (NAME, exc)
+    try:
+        answer = StatusClient(path, timeout=args.timeout).status()
+    except StatusUnavailable as exc:
+        code = UNKNOWN if exc.reason in (StatusUnavailable.PERMISSION,
+                                         StatusUnavailable.PROTOCOL) \
+            else CRITICAL
+        return code, '%s %s - %s' % (NAME, LABELS[code], exc)
+    except StatusError as exc:
+        return CRITICAL, '%s CRITICAL - the service cannot tell: %s' % (
+            NAME, exc)
+    try:
+        return evaluate(answer, thresholds)
+    except (KeyError, TypeError, ValueError) as exc:
+        return UNKNOWN, '%s UNKNOWN - unexpected answer from the service: ' \
+            '%s %s' % (NAME, type(exc).__name__, exc)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""``masakari-introspect-status``: ask the running service.
+
+    masakari-introspect-status [--config-file F] [--socket PATH] [--json]
+    masakari-introspect-status maintenance on|off INSTANCE
+
+Exit 0 on success, 1 when the service cannot be asked or refuses.
+"""
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from oslo_config import cfg
+
+from masakari_introspect.conf import default
+from masakari_introspect.conf import status as status_conf
+from masakari_introspect.status import StatusClient
+from masakari_introspect.status import StatusError
+from masakari_introspect.status import StatusUnavailable
+
+PROJECT = 'masakari-introspect'
+PROG = 'masakari-introspect-status'
+COLUMNS = ('NAME', 'UUID', 'STATE', 'MISSES', 'LAST SUCCESS',
+           'LAST NOTIFICATION', 'MAINTENANCE')
+
+
+class SocketNotConfigured(Exception):
+    pass
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser,
+                             suppress: bool = False) -> None:
+    """--config-file, --config-dir, --socket, --timeout."""
+    default_list: Any = argparse.SUPPRESS if suppress else []
+    default_none: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        '--config-file', action='append', default=default_list,
+        metavar='PATH', help='the service\'s configuration file, to find '
+        'its [status] socket_path (default: the usual oslo.config search)')
+    parser.add_argument(
+        '--config-dir', action='append', default=default_list,
+        metavar='DIR', help='a directory of *.conf files, as for the service')
+    parser.add_argument(
+        '--socket', default=default_none, metavar='PATH',
+        help='the status socket; the configuration is then not read')
+    parser.add_argument(
+        '--timeout', type=float,
+        default=argparse.SUPPRESS if suppress else 10.0, metavar='SECONDS',
+        help='how long to wait for the service (default: 10)')
+
+
+def socket_path(args: argparse.Namespace) -> str:
+    """The status socket: --socket, or [status] socket_path of the config.
+
+    Raises cfg.Error if the configuration cannot be read, and
+    SocketNotConfigured if the socket is disabled in it.
+    """
+    if args.socket:
+        return str(args.socket)
+    conf = cfg.ConfigOpts()
+    default.register_opts(conf)
+    status_conf.register_opts(conf)
+    argv: list[str] = []
+    for path in args.config_file:
+        argv += ['--config-file', path]
+    for path in args.config_dir:
+        argv += ['--config-dir', path]
+    conf(argv, project=PROJECT, prog=PROG, use_env=False)
+    path = conf.status.socket_path
+    if not path:
+        raise SocketNotConfigured(
+            '[status] socket_path is empty in the configuration: the '
+            'service has no status socket')
+    return str(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description='Show what the running masakari-introspect '
+        'service monitors, or switch maintenance of one instance.')
+    add_connection_arguments(parser)
+    parser.add_argument('--json', action='store_true',
+                        help='print the service\'s answer as JSON')
+    commands = parser.add_subparsers(dest='command', metavar='COMMAND')
+    show = commands.add_parser('show', help='the instances and the service '
+                               '(the default)')
+    add_connection_arguments(show, suppress=True)
+    show.add_argument('--json', action='store_true',
+                      default=argparse.SUPPRESS)
+    maintenance = commands.add_parser(
+        'maintenance', help='exclude an instance from monitoring (on) or '
+        'include it again (off); survives a restart of the service')
+    add_connection_arguments(maintenance, suppress=True)
+    maintenance.add_argument('--json', action='store_true',
+                             default=argparse.SUPPRESS)
+    maintenance.add_argument('switch', choices=('on', 'off'))
+    maintenance.add_argument('instance', help='UUID or libvirt domain name')
+    return parser
+
+
+def main(argv: Sequence[str] | None = None,
+         out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        client = StatusClient(socket_path(args), timeout=args.timeout)
+        if args.command == 'maintenance':
+            answer = client.maintenance(args.instance, args.switch == 'on')
+        else:
+            answer = client.status()
+    except cfg.Error as exc:
+        return _fail('cannot read the configuration: %s (or give --socket)'
+                     % exc)
+    except SocketNotConfigured as exc:
+        return _fail(str(exc))
+    except (StatusUnavailable, StatusError) as exc:
+        return _fail(str(exc))
+    if args.json:
+        json.dump(answer, out, indent=2, sort_keys=True)
+        out.write('\n')
+    elif args.command == 'maintenance':
+        out.write('Instance %s is %s maintenance\n' % (
+            answer['uuid'], 'in' if answer['maintenance'] else 'out of'))
+    else:
+        out.write(render(answer))
+    return 0
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write('%s: %s\n' % (PROG, message))
+    return 1
+
+
+def render(answer: dict[str, Any], now: float | None = None) -> str:
+    """The service line and a table of instances, as text."""
+    now = time.time() if now is None else now
+    service = answer['service']
+    lines = [service_line(service), '']
+    instances = answer['instances']
+    if not instances:
+        lines.append('No instances monitored.')
+        return '\n'.join(lines) + '\n'
+    rows = [COLUMNS] + [(
+        str(i['name']), str(i['uuid']), str(i['state']), str(i['misses']),
+        _ago(i['seconds_since_success']),
+        _when(i['last_notification'], now),
+        'on' if i['maintenance'] else 'off') for i in instances]
+    widths = [max(len(row[col]) for row in rows) for col in range(len(COLUMNS))]
+    for row in rows:
+        lines.append('  '.join(cell.ljust(width) for cell, width
+                               in zip(row, widths, strict=True)).rstrip())
+    return '\n'.join(lines) + '\n'
+
+
+def service_line(service: dict[str, Any]) -> str:
+    return 'Service on %s (pid %s): libvirt %s, %d notification(s) ' \
+        'pending%s' % (
+            service['host'], service['pid'],
+            'connected' if service['libvirt_connected'] else 'NOT CONNECTED',
+            service['notifications_pending'],
+            ', DRY RUN (nothing is sent)' if service['dry_run'] else '')
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return 'never'
+    if seconds < 120:
+        return '%.0f s ago' % seconds
+    if seconds < 7200:
+        return '%.0f min ago' % (seconds / 60)
+    return '%.1f h ago' % (seconds / 3600)
+
+
+def _when(stamp: float | None, now: float) -> str:
+    if stamp is None:
+        return '-'
+    return '%s (%s)' % (time.strftime('%Y-%m-%d %H:%M:%S',
+                                      time.localtime(stamp)),
+                        _ago(max(now - stamp, 0.0)))
+
+
+if __name__ == '__main__':
+    sys.exit(main())

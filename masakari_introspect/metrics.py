@@ -1,0 +1,243 @@
+"""Prometheus metrics, in a registry of the service's own.
+
+Counters and the probe latency histogram are fed as things happen: by the
+monitor (as its :class:`~masakari_introspect.monitor.Observer`), by the
+sender (``on_result``) and by the dry-run outbox. What describes the present
+(each instance's state, the spool depth, the libvirt connection) is read at
+scrape time from a :class:`Source`, never kept in sync by hand.
+"""
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+from wsgiref.simple_server import WSGIRequestHandler
+from wsgiref.simple_server import make_server
+
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter
+from prometheus_client import Histogram
+from prometheus_client import PlatformCollector
+from prometheus_client import ProcessCollector
+from prometheus_client import make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import InfoMetricFamily
+from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.metrics_core import Metric
+
+from masakari_introspect.notifier import Delivery
+from masakari_introspect.notifier import DeliveryResult
+from masakari_introspect.notifier import Notification
+from masakari_introspect.probe import Outcome
+from masakari_introspect.probe import ProbeResult
+
+LOG = logging.getLogger(__name__)
+
+PREFIX = 'masakari_introspect_'
+DRY_RUN = 'dry_run'
+# Healthy agents answer in milliseconds; a hung one holds a probe for the
+# timeout plus libvirt's five-second re-synchronisation.
+PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                 7.5, 10.0, 30.0)
+# States in which the agent is not probed: its reachability is unknown.
+NOT_PROBED = ('paused', 'maintenance')
+POLL_INTERVAL = 0.1   # how soon close() stops the listener
+
+
+class Source(Protocol):
+    """The present state of the service, read at scrape time."""
+
+    def instances(self) -> list[dict[str, Any]]:
+        """``Monitor.snapshot()``; raises TimeoutError if it takes long."""
+        ...
+
+    def libvirt_connected(self) -> bool:
+        ...
+
+    def pending(self) -> int:
+        ...
+
+
+class Metrics:
+    """The service's metrics; also its monitor Observer."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *,
+                 process: bool = True) -> None:
+        self.registry = registry if registry is not None \
+            else CollectorRegistry()
+        if process:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+        self._latency = Histogram(
+            PREFIX + 'probe_duration_seconds',
+            'Duration of guest-ping probes, whatever their outcome.',
+            buckets=PROBE_BUCKETS, registry=self.registry)
+        self._probes = Counter(
+            PREFIX + 'probes', 'Guest-ping probes by outcome.',
+            ['outcome'], registry=self.registry)
+        self._notifications = Counter(
+            PREFIX + 'notifications',
+            'Attempts to notify Masakari by result: delivered, duplicate '
+            '(HTTP 409), rejected (needs an operator), transient (retried), '
+            'dry_run (logged, not sent).',
+            ['result'], registry=self.registry)
+        self._reports = Counter(
+            PREFIX + 'reports',
+            'Instances found failed and reported (one per failure episode).',
+            registry=self.registry)
+        for outcome in Outcome:
+            self._probes.labels(outcome.value)
+        for delivery in Delivery:
+            self._notifications.labels(delivery.value)
+        self._notifications.labels(DRY_RUN)
+
+    # -- the monitor's Observer (the monitor's owner thread) -----------------
+
+    def probe_finished(self, result: ProbeResult) -> None:
+        self._probes.labels(result.outcome.value).inc()
+        self._latency.observe(max(result.duration, 0.0))
+
+    def reported(self, uuid: str) -> None:
+        self._reports.inc()
+
+    # -- the sender's on_result and the dry-run outbox -----------------------
+
+    def delivery(self, notification: Notification,
+                 result: DeliveryResult) -> None:
+        self._notifications.labels(result.delivery.value).inc()
+
+    def dry_run(self, notification: Notification) -> None:
+        self._notifications.labels(DRY_RUN).inc()
+
+    # -- the present -----------------------------------------------------------
+
+    def watch(self, source: Source) -> None:
+        """Expose ``source`` at every scrape."""
+        self.registry.register(StateCollector(source))
+
+
+class StateCollector:
+    """Per-instance and per-service gauges, read from a Source."""
+
+    def __init__(self, source: Source) -> None:
+        self._source = source
+
+    def describe(self) -> Iterable[Metric]:
+        return []   # nothing to read before the first scrape
+
+    def collect(self) -> Iterator[Metric]:
+        yield _gauge('libvirt_connected',
+                     'Whether the service is connected to libvirtd (1/0).',
+                     float(self._source.libvirt_connected()))
+        yield _gauge('spool_depth',
+                     'Notifications in the spool not yet accepted by '
+                     'Masakari.', float(self._source.pending()))
+        try:
+            instances = self._source.instances()
+        except TimeoutError:
+            LOG.warning('The monitor did not answer in time; metrics served '
+                        'without per-instance values')
+            instances = None
+        except Exception:
+            LOG.exception('Cannot read the instances for metrics')
+            instances = None
+        yield _gauge('monitor_responsive',
+                     'Whether the monitor answered this scrape in time (1/0); '
+                     'if 0 the per-instance series are missing.',
+                     float(instances is not None))
+        if instances is not None:
+            yield from _instance_families(instances)
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(PREFIX + name, documentation, value=value)
+
+
+def _instance_families(instances: list[dict[str, Any]]) -> Iterator[Metric]:
+    info = InfoMetricFamily(
+        PREFIX + 'instance', 'A monitored instance and its domain name.',
+        labels=['uuid'])
+    state = GaugeMetricFamily(
+        PREFIX + 'instance_state',
+        'Current state of an instance: one series per instance, value 1. '
+        'grace, healthy, failing, failed (reported), no_agent, paused, '
+        'maintenance.', labels=['uuid', 'state'])
+    agent_up = GaugeMetricFamily(
+        PREFIX + 'instance_agent_up',
+        'Whether the guest agent answered its last probe (1/0); absent while '
+        'the instance is not probed (paused, maintenance).', labels=['uuid'])
+    misses = GaugeMetricFamily(
+        PREFIX + 'instance_consecutive_misses',
+        'Consecutive guest-pings the agent did not answer.', labels=['uuid'])
+    since = GaugeMetricFamily(
+        PREFIX + 'instance_seconds_since_success',
+        'Seconds since the agent last answered; absent if it has not '
+        'answered since the service started.', labels=['uuid'])
+    maintenance = GaugeMetricFamily(
+        PREFIX + 'instance_maintenance',
+        'Whether the operator excluded the instance from monitoring (1/0).',
+        labels=['uuid'])
+    notified = GaugeMetricFamily(
+        PREFIX + 'instance_last_notification_timestamp_seconds',
+        'When the instance was last reported by this process (Unix time); '
+        'absent if never.', labels=['uuid'])
+    for record in instances:
+        uuid = str(record['uuid'])
+        info.add_metric([uuid], {'name': str(record['name'])})
+        state.add_metric([uuid, str(record['state'])], 1.0)
+        if record['state'] not in NOT_PROBED:
+            agent_up.add_metric([uuid], float(record['state'] == 'healthy'))
+        misses.add_metric([uuid], float(record['misses']))
+        if record['seconds_since_success'] is not None:
+            since.add_metric([uuid], float(record['seconds_since_success']))
+        maintenance.add_metric([uuid], float(bool(record['maintenance'])))
+        if record['last_notification'] is not None:
+            notified.add_metric([uuid], float(record['last_notification']))
+    yield from (info, state, agent_up, misses, since, maintenance, notified)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        LOG.debug('Metrics request from %s: ' + format,
+                  self.address_string(), *args)
+
+
+class _IPv6Server(ThreadingWSGIServer):
+    address_family = socket.AF_INET6
+
+
+class MetricsListener:
+    """An HTTP listener serving a registry (bound at construction)."""
+
+    def __init__(self, registry: CollectorRegistry, host: str,
+                 port: int) -> None:
+        server_class = _IPv6Server if ':' in host else ThreadingWSGIServer
+        app: Callable[..., Any] = make_wsgi_app(registry)
+        self._server = make_server(host, port, app, server_class,
+                                   handler_class=_QuietHandler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return 'http://%s:%d/metrics' % (
+            '[%s]' % host if ':' in host else host, port)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL_INTERVAL,),
+            name='metrics', daemon=True)
+        self._thread.start()
+        LOG.info('Serving metrics on %s', self.url)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(5)
+        self._server.server_close()

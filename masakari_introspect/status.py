@@ -1,0 +1,329 @@
+"""The status socket: a local unix socket server in the service, its client.
+
+The protocol is JSON lines: one request object per line, one answer object
+per line, on a connection that may carry several. Requests:
+
+* ``{"command": "status"}`` ->
+  ``{"ok": true, "service": {...}, "instances": [...]}``
+* ``{"command": "maintenance", "instance": UUID_OR_NAME, "on": true}`` ->
+  ``{"ok": true, "uuid": UUID, "maintenance": true}``
+
+A refused request gets ``{"ok": false, "error": "..."}``. Access control is
+the socket's file mode (0600): only the service's user and root connect.
+"""
+
+import errno
+import json
+import logging
+import os
+import pathlib
+import socket
+import socketserver
+import stat
+import tempfile
+import threading
+from typing import Any, Protocol
+
+LOG = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.1           # how soon close() stops the server
+MAX_LINE = 64 * 1024          # a request; answers are read up to MAX_ANSWER
+MAX_ANSWER = 64 * 1024 * 1024
+IDLE_TIMEOUT = 30.0           # a client that sends nothing is dropped
+MAX_PATH = 107                # sun_path holds 108 bytes with the final NUL
+
+
+class Source(Protocol):
+    """What the status server asks of the service."""
+
+    host: str
+    dry_run: bool
+
+    def instances(self) -> list[dict[str, Any]]:
+        """``Monitor.snapshot()``; raises TimeoutError if it takes long."""
+        ...
+
+    def libvirt_connected(self) -> bool:
+        ...
+
+    def pending(self) -> int:
+        ...
+
+    def set_maintenance(self, instance: str, on: bool) -> str | None:
+        """The UUID, or None if no such instance; may raise TimeoutError."""
+        ...
+
+
+class StatusError(Exception):
+    """The service answered, and refused the request."""
+
+
+class StatusUnavailable(Exception):
+    """No answer from the service; ``reason`` says why."""
+
+    NOT_RUNNING = 'not_running'
+    PERMISSION = 'permission'
+    TIMEOUT = 'timeout'
+    PROTOCOL = 'protocol'
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# -- the server (in the service) ---------------------------------------------
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    timeout = IDLE_TIMEOUT
+    server: '_UnixServer'
+
+    def handle(self) -> None:
+        while True:
+            try:
+                line = self.rfile.readline(MAX_LINE + 1)
+            except OSError:   # idle timeout or reset
+                return
+            if not line:
+                return
+            if len(line) > MAX_LINE:
+                self._send({'ok': False, 'error': 'request too long'})
+                return
+            if line.strip():
+                self._send(self.server.answer(line))
+
+    def _send(self, answer: dict[str, Any]) -> None:
+        self.wfile.write(json.dumps(answer).encode() + b'\n')
+        self.wfile.flush()
+
+
+class _UnixServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, path: pathlib.Path, owner: 'StatusServer') -> None:
+        self.owner = owner
+        self.path = path
+        super().__init__(str(path), _Handler)
+
+    def server_bind(self) -> None:
+        path = self.path
+        _refuse_live_socket(path)
+        # Bound in a private directory, made 0600, then renamed into place:
+        # no moment at which another user could connect.
+        private = pathlib.Path(tempfile.mkdtemp(prefix='.', dir=path.parent))
+        try:
+            staged = private / 's'
+            self.socket.bind(str(staged))
+            os.chmod(staged, 0o600)
+            os.rename(staged, path)
+        finally:
+            try:
+                staged.unlink(missing_ok=True)
+            finally:
+                private.rmdir()
+        self.server_address = str(path)
+
+    def answer(self, line: bytes) -> dict[str, Any]:
+        return self.owner.answer(line)
+
+
+def _refuse_live_socket(path: pathlib.Path) -> None:
+    """Replace a stale socket, never a live service or another file."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(errno.EEXIST, '%s exists and is not a socket' % path)
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(2)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        LOG.debug('Replacing the stale status socket %s', path)
+        return
+    finally:
+        probe.close()
+    raise OSError(errno.EADDRINUSE, 'another service answers on the status '
+                  'socket %s' % path)
+
+
+class StatusServer:
+    """Answers status and maintenance requests from a Source.
+
+    The socket is created at construction (so that a bad path stops the
+    service at start); requests are served from :meth:`start` on.
+    """
+
+    def __init__(self, path: pathlib.Path | str, source: Source) -> None:
+        self.path = pathlib.Path(path)
+        self._source = source
+        if len(os.fsencode(self.path)) > MAX_PATH:
+            raise OSError(errno.ENAMETOOLONG, 'the status socket path %s is '
+                          'longer than %d bytes' % (self.path, MAX_PATH))
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self._server = _UnixServer(self.path, self)
+        except OSError as exc:
+            raise OSError(exc.errno, 'cannot create the status socket %s: %s'
+                          % (self.path, exc.strerror or exc)) from exc
+        self._inode = self.path.stat().st_ino
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL_INTERVAL,),
+            name='status', daemon=True)
+        self._thread.start()
+        LOG.info('Answering status requests on %s', self.path)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(5)
+        self._server.server_close()
+        try:
+            if self.path.stat().st_ino == self._inode:
+                self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return _refusal('not a JSON object')
+        if not isinstance(request, dict):
+            return _refusal('not a JSON object')
+        command = request.get('command')
+        try:
+            if command == 'status':
+                return self._status()
+            if command == 'maintenance':
+                return self._maintenance(request)
+        except TimeoutError:
+            return _refusal('the monitor did not answer in time')
+        except Exception as exc:
+            LOG.exception('Error answering a status request')
+            return _refusal('internal error: %s' % exc)
+        return _refusal('unknown command %r' % (command,))
+
+    def _status(self) -> dict[str, Any]:
+        return {'ok': True,
+                'service': {'host': self._source.host,
+                            'pid': os.getpid(),
+                            'dry_run': self._source.dry_run,
+                            'libvirt_connected':
+                                self._source.libvirt_connected(),
+                            'notifications_pending': self._source.pending()},
+                'instances': self._source.instances()}
+
+    def _maintenance(self, request: dict[str, Any]) -> dict[str, Any]:
+        instance, on = request.get('instance'), request.get('on')
+        if not isinstance(instance, str) or not instance \
+                or not isinstance(on, bool):
+            return _refusal('maintenance needs "instance" (a UUID or name) '
+                            'and "on" (true or false)')
+        uuid = self._source.set_maintenance(instance, on)
+        if uuid is None:
+            return _refusal('no monitored instance with UUID or name %r'
+                            % instance)
+        return {'ok': True, 'uuid': uuid, 'maintenance': on}
+
+
+def _refusal(error: str) -> dict[str, Any]:
+    return {'ok': False, 'error': error}
+
+
+# -- the client (in the commands) --------------------------------------------
+
+
+class StatusClient:
+    """Asks the running service over its status socket."""
+
+    def __init__(self, path: pathlib.Path | str, timeout: float = 10.0
+                 ) -> None:
+        self.path = pathlib.Path(path)
+        self._timeout = timeout
+
+    def status(self) -> dict[str, Any]:
+        return self.request({'command': 'status'})
+
+    def maintenance(self, instance: str, on: bool) -> dict[str, Any]:
+        return self.request({'command': 'maintenance', 'instance': instance,
+                             'on': on})
+
+    def request(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The answer; raises StatusUnavailable or StatusError."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self._timeout)
+        try:
+            self._connect(sock)
+            try:
+                sock.sendall(json.dumps(request).encode() + b'\n')
+                sock.shutdown(socket.SHUT_WR)
+                raw = _read_line(sock)
+            except TimeoutError as exc:
+                raise StatusUnavailable(
+                    StatusUnavailable.TIMEOUT,
+                    'the service did not answer on %s within %g s'
+                    % (self.path, self._timeout)) from exc
+            except OSError as exc:
+                raise StatusUnavailable(
+                    StatusUnavailable.PROTOCOL, 'lost the connection to %s: '
+                    '%s' % (self.path, exc.strerror or exc)) from exc
+        finally:
+            sock.close()
+        try:
+            answer = json.loads(raw)
+        except ValueError as exc:
+            raise StatusUnavailable(
+                StatusUnavailable.PROTOCOL,
+                'unexpected answer on %s: %r' % (self.path, raw[:80])
+            ) from exc
+        if not isinstance(answer, dict) or 'ok' not in answer:
+            raise StatusUnavailable(
+                StatusUnavailable.PROTOCOL,
+                'unexpected answer on %s: %r' % (self.path, raw[:80]))
+        if not answer['ok']:
+            raise StatusError(str(answer.get('error', 'refused')))
+        return answer
+
+    def _connect(self, sock: socket.socket) -> None:
+        try:
+            sock.connect(str(self.path))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise StatusUnavailable(
+                StatusUnavailable.NOT_RUNNING,
+                'masakari-introspect is not running (no service on %s: %s)'
+                % (self.path, exc.strerror)) from exc
+        except PermissionError as exc:
+            raise StatusUnavailable(
+                StatusUnavailable.PERMISSION,
+                'permission denied on %s: run as the user of the service '
+                '(e.g. with sudo)' % self.path) from exc
+        except TimeoutError as exc:
+            raise StatusUnavailable(
+                StatusUnavailable.TIMEOUT,
+                'the service did not accept a connection on %s within %g s'
+                % (self.path, self._timeout)) from exc
+        except OSError as exc:
+            raise StatusUnavailable(
+                StatusUnavailable.NOT_RUNNING,
+                'cannot connect to %s: %s' % (self.path, exc.strerror or exc)
+            ) from exc
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if b'\n' in chunk or size > MAX_ANSWER:
+            break
+    return b''.join(chunks).split(b'\n', 1)[0]

@@ -1,0 +1,445 @@
+"""The status socket and masakari-introspect-status, on a real unix socket.
+
+The server answers from a fake source (what the service would see); the
+client and the command talk to it through a socket in tmp_path.
+"""
+
+import io
+import json
+import os
+import pwd
+import socket
+import stat
+import sys
+import threading
+
+import pytest
+
+from masakari_introspect.cmd import status as status_cmd
+from masakari_introspect.status import (
+    StatusClient,
+    StatusError,
+    StatusServer,
+    StatusUnavailable,
+)
+
+A = '00000000-0000-0000-0000-00000000000a'
+B = '00000000-0000-0000-0000-00000000000b'
+
+
+def instance(uuid=A, name='vm-a', state='healthy', misses=0,
+             since=1.5, last_notification=None, maintenance=False):
+    return {'uuid': uuid, 'name': name, 'state': state, 'misses': misses,
+            'seconds_since_success': since,
+            'reported': state == 'failed',
+            'last_notification': last_notification,
+            'maintenance': maintenance}
+
+
+class FakeSource:
+    """What the status server and the metrics ask of the service."""
+
+    def __init__(self, instances=(), *, connected=True, pending=0,
+                 dry_run=False, host='compute-1'):
+        self.records = [dict(i) for i in instances]
+        self.connected = connected
+        self.spooled = pending
+        self.dry_run = dry_run
+        self.host = host
+        self.hang = False
+        self.switched = []
+
+    def instances(self):
+        if self.hang:
+            raise TimeoutError('monitor busy')
+        return [dict(i) for i in self.records]
+
+    def libvirt_connected(self):
+        return self.connected
+
+    def pending(self):
+        return self.spooled
+
+    def set_maintenance(self, instance, on):
+        if self.hang:
+            raise TimeoutError('monitor busy')
+        for record in self.records:
+            if instance in (record['uuid'], record['name']):
+                record['maintenance'] = on
+                record['state'] = 'maintenance' if on else 'grace'
+                self.switched.append((record['uuid'], on))
+                return record['uuid']
+        return None
+
+
+@pytest.fixture
+def source():
+    return FakeSource([instance(A, 'vm-a'),
+                       instance(B, 'vm-b', 'failed', misses=4, since=30.0,
+                                last_notification=1_700_000_000.0)])
+
+
+@pytest.fixture
+def server(tmp_path, source):
+    srv = StatusServer(tmp_path / 'status.sock', source)
+    srv.start()
+    yield srv
+    srv.close()
+
+
+def raw_exchange(path, *lines, timeout=5):
+    """Send raw request lines on one connection; the answer lines."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(b''.join(lines))
+        sock.shutdown(socket.SHUT_WR)
+        data = b''
+        while chunk := sock.recv(65536):
+            data += chunk
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def run_cli(*argv):
+    out = io.StringIO()
+    code = status_cmd.main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+# -- the server ------------------------------------------------------------------
+
+
+def test_socket_is_private_and_removed_on_close(tmp_path, source):
+    path = tmp_path / 'run' / 'status.sock'
+    srv = StatusServer(path, source)
+    mode = path.stat().st_mode
+    assert stat.S_ISSOCK(mode)
+    assert stat.S_IMODE(mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert path.stat().st_uid == os.getuid()
+    assert sorted(p.name for p in path.parent.iterdir()) == ['status.sock']
+    srv.start()
+    srv.close()
+    assert not path.exists()
+
+
+def test_status_answer(server, source):
+    answer = StatusClient(server.path).status()
+    assert answer['ok'] is True
+    assert answer['instances'] == source.records
+    assert answer['service'] == {'host': 'compute-1', 'pid': os.getpid(),
+                                 'dry_run': False, 'libvirt_connected': True,
+                                 'notifications_pending': 0}
+
+
+def test_service_fields_follow_the_source(server, source):
+    source.connected = False
+    source.spooled = 3
+    service = StatusClient(server.path).status()['service']
+    assert service['libvirt_connected'] is False
+    assert service['notifications_pending'] == 3
+
+
+@pytest.mark.parametrize('instance_ref', [A, 'vm-a'])
+def test_maintenance_by_uuid_or_name(server, source, instance_ref):
+    client = StatusClient(server.path)
+    assert client.maintenance(instance_ref, True) == {
+        'ok': True, 'uuid': A, 'maintenance': True}
+    assert source.switched == [(A, True)]
+    assert client.status()['instances'][0]['maintenance'] is True
+    client.maintenance(instance_ref, False)
+    assert source.switched == [(A, True), (A, False)]
+
+
+def test_maintenance_of_an_unknown_instance_is_refused(server, source):
+    with pytest.raises(StatusError, match="no monitored instance .*'vm-z'"):
+        StatusClient(server.path).maintenance('vm-z', True)
+    assert source.switched == []
+
+
+def test_a_busy_monitor_is_reported_not_hung(server, source):
+    source.hang = True
+    with pytest.raises(StatusError, match='did not answer in time'):
+        StatusClient(server.path).status()
+    with pytest.raises(StatusError, match='did not answer in time'):
+        StatusClient(server.path).maintenance('vm-a', True)
+
+
+def test_several_requests_on_one_connection(server):
+    answers = raw_exchange(server.path,
+                           b'{"command": "status"}\n',
+                           b'\n',
+                           b'{"command": "maintenance", "instance": "vm-b", '
+                           b'"on": true}\n')
+    assert len(answers) == 2
+    assert answers[0]['ok'] and len(answers[0]['instances']) == 2
+    assert answers[1] == {'ok': True, 'uuid': B, 'maintenance': True}
+
+
+@pytest.mark.parametrize('line,error', [
+    (b'not json\n', 'not a JSON object'),
+    (b'[1, 2]\n', 'not a JSON object'),
+    (b'{"command": "reboot"}\n', "unknown command 'reboot'"),
+    (b'{}\n', 'unknown command None'),
+    (b'{"command": "maintenance", "instance": "vm-a"}\n', '"on"'),
+    (b'{"command": "maintenance", "instance": "vm-a", "on": "yes"}\n',
+     '"on"'),
+    (b'{"command": "maintenance", "instance": "", "on": true}\n',
+     '"instance"'),
+])
+def test_bad_requests_are_refused(server, source, line, error):
+    [answer] = raw_exchange(server.path, line)
+    assert answer['ok'] is False
+    assert error in answer['error']
+    assert source.switched == []
+
+
+def test_an_overlong_request_is_refused_and_the_connection_closed(server):
+    answers = raw_exchange(server.path, b'x' * (70 * 1024) + b'\n',
+                           b'{"command": "status"}\n')
+    assert answers == [{'ok': False, 'error': 'request too long'}]
+
+
+def test_a_stale_socket_is_replaced(tmp_path, source):
+    path = tmp_path / 'status.sock'
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()   # the file stays, nobody listens: a crashed service
+    srv = StatusServer(path, source)
+    srv.start()
+    try:
+        assert StatusClient(path).status()['ok']
+    finally:
+        srv.close()
+
+
+def test_a_live_service_is_not_displaced(server, source):
+    with pytest.raises(OSError, match='another service answers'):
+        StatusServer(server.path, source)
+    assert StatusClient(server.path).status()['ok']
+
+
+def test_another_file_is_not_replaced(tmp_path, source):
+    path = tmp_path / 'status.sock'
+    path.write_text('keep me')
+    with pytest.raises(OSError, match='not a socket'):
+        StatusServer(path, source)
+    assert path.read_text() == 'keep me'
+
+
+def test_an_overlong_path_is_refused(tmp_path, source):
+    path = tmp_path / ('x' * 120) / 'status.sock'
+    with pytest.raises(OSError, match='longer than 107 bytes'):
+        StatusServer(path, source)
+    assert not path.parent.exists()
+
+
+# -- the client ------------------------------------------------------------------
+
+
+def test_client_without_a_service(tmp_path):
+    with pytest.raises(StatusUnavailable, match='not running') as info:
+        StatusClient(tmp_path / 'status.sock').status()
+    assert info.value.reason == StatusUnavailable.NOT_RUNNING
+
+
+def test_client_with_a_stale_socket(tmp_path):
+    path = tmp_path / 'status.sock'
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()
+    with pytest.raises(StatusUnavailable) as info:
+        StatusClient(path).status()
+    assert info.value.reason == StatusUnavailable.NOT_RUNNING
+
+
+def test_client_times_out_on_a_service_that_does_not_answer(tmp_path):
+    path = tmp_path / 'status.sock'
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as mute:
+        mute.bind(str(path))
+        mute.listen(1)   # connections queue; nothing is ever read
+        with pytest.raises(StatusUnavailable, match='within 0.3 s') as info:
+            StatusClient(path, timeout=0.3).status()
+    assert info.value.reason == StatusUnavailable.TIMEOUT
+
+
+def serve_once(path, payload):
+    """A server that answers any request with ``payload``."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def answer():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(payload)
+        listener.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+
+
+@pytest.mark.parametrize('payload', [b'garbage\n', b'[1]\n', b'{"x": 1}\n',
+                                     b''])
+def test_client_rejects_an_answer_it_does_not_understand(tmp_path, payload):
+    serve_once(tmp_path / 'status.sock', payload)
+    with pytest.raises(StatusUnavailable) as info:
+        StatusClient(tmp_path / 'status.sock').status()
+    assert info.value.reason == StatusUnavailable.PROTOCOL
+
+
+# -- the command -----------------------------------------------------------------
+
+
+def test_table(server):
+    code, out = run_cli('--socket', str(server.path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == ('Service on compute-1 (pid %d): libvirt connected, '
+                        '0 notification(s) pending' % os.getpid())
+    header = lines[2].split('  ')
+    assert [h.strip() for h in header if h.strip()] == list(
+        status_cmd.COLUMNS)
+    row_a = next(line for line in lines if line.startswith('vm-a '))
+    row_b = next(line for line in lines if line.startswith('vm-b '))
+    assert A in row_a and ' healthy ' in row_a and '2 s ago' in row_a
+    assert row_a.split()[-1] == 'off'
+    assert B in row_b and ' failed ' in row_b and ' 4 ' in row_b
+    assert '30 s ago' in row_b
+    assert 'never' not in out
+
+
+def test_render_formats_times_and_maintenance():
+    answer = {'service': {'host': 'h', 'pid': 7, 'dry_run': True,
+                          'libvirt_connected': False,
+                          'notifications_pending': 2},
+              'instances': [instance(since=None, maintenance=True,
+                                     state='maintenance',
+                                     last_notification=1000.0)]}
+    text = status_cmd.render(answer, now=1000.0 + 600)
+    lines = text.splitlines()
+    assert lines[0] == ('Service on h (pid 7): libvirt NOT CONNECTED, '
+                        '2 notification(s) pending, DRY RUN (nothing is '
+                        'sent)')
+    assert 'never' in lines[3]
+    assert '(10 min ago)' in lines[3]
+    assert lines[3].split()[-1] == 'on'
+
+
+def test_empty_table():
+    answer = {'service': {'host': 'h', 'pid': 7, 'dry_run': False,
+                          'libvirt_connected': True,
+                          'notifications_pending': 0}, 'instances': []}
+    assert 'No instances monitored.' in status_cmd.render(answer)
+
+
+def test_json(server, source):
+    code, out = run_cli('--socket', str(server.path), '--json')
+    assert code == 0
+    doc = json.loads(out)
+    assert doc['instances'] == source.records
+    assert doc['service']['libvirt_connected'] is True
+
+
+@pytest.mark.parametrize('where', ['before', 'after'])
+def test_maintenance_command(server, source, where):
+    args = ['--socket', str(server.path)]
+    argv = (args + ['maintenance', 'on', 'vm-b'] if where == 'before'
+            else ['maintenance', 'on', 'vm-b'] + args)
+    code, out = run_cli(*argv)
+    assert code == 0
+    assert out == 'Instance %s is in maintenance\n' % B
+    assert source.switched == [(B, True)]
+    code, out = run_cli('maintenance', 'off', B, '--json', *args)
+    assert code == 0
+    assert json.loads(out) == {'ok': True, 'uuid': B, 'maintenance': False}
+
+
+def test_maintenance_command_with_an_unknown_instance(server, capsys):
+    code, out = run_cli('--socket', str(server.path), 'maintenance', 'on',
+                        'nope')
+    assert code == 1
+    assert out == ''
+    assert "no monitored instance with UUID or name 'nope'" in \
+        capsys.readouterr().err
+
+
+def test_command_when_the_service_is_not_running(tmp_path, capsys):
+    code, out = run_cli('--socket', str(tmp_path / 'status.sock'))
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith('masakari-introspect-status: masakari-introspect '
+                          'is not running')
+    assert 'Traceback' not in err
+
+
+def test_command_finds_the_socket_in_the_configuration(tmp_path, source):
+    state = tmp_path / 'state'
+    srv = StatusServer(state / 'status.sock', source)   # the default path
+    srv.start()
+    try:
+        conf = tmp_path / 'mi.conf'
+        conf.write_text('[DEFAULT]\nstate_path = %s\n[masakari]\n'
+                        'auth_type = none\n' % state)
+        code, out = run_cli('--config-file', str(conf), '--json')
+        assert code == 0
+        assert len(json.loads(out)['instances']) == 2
+        conf.write_text('[status]\nsocket_path = %s\n'
+                        % (tmp_path / 'elsewhere.sock'))
+        code, out = run_cli('--config-file', str(conf))
+        assert code == 1
+    finally:
+        srv.close()
+
+
+def test_command_with_an_unreadable_configuration(tmp_path, capsys):
+    code, _ = run_cli('--config-file', str(tmp_path / 'missing.conf'))
+    assert code == 1
+    err = capsys.readouterr().err
+    assert 'cannot read the configuration' in err
+    assert '--socket' in err
+
+
+def test_command_with_the_socket_disabled(tmp_path, capsys):
+    conf = tmp_path / 'mi.conf'
+    conf.write_text('[status]\nsocket_path =\n')
+    code, _ = run_cli('--config-file', str(conf))
+    assert code == 1
+    assert 'socket_path is empty' in capsys.readouterr().err
+
+
+def as_other_user(func):
+    """Run ``func()`` in a child process as 'nobody' (if we are root, as
+    tests on the bed are); its exit code and what it wrote to stderr."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the child: only this thread, modules already loaded
+        code = 99
+        try:
+            os.close(read_end)
+            sys.stderr = os.fdopen(write_end, 'w')
+            if os.getuid() == 0:
+                nobody = pwd.getpwnam('nobody')
+                os.setgroups([])
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+            code = func()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        err = reader.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), err
+
+
+def test_command_as_another_user_is_denied(server):
+    if os.getuid() != 0:
+        os.chmod(server.path, 0)
+    code, err = as_other_user(
+        lambda: status_cmd.main(['--socket', str(server.path)],
+                                out=io.StringIO()))
+    assert code == 1
+    assert 'permission denied on %s' % server.path in err
+    assert 'Traceback' not in err

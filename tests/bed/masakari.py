@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import datetime
 import fcntl
 import logging
 import os
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -49,9 +47,11 @@ from types import TracebackType
 
 import requests
 
+from .host import cache_dir
+from .process import GroupProcess, read_texts, write_ini
+
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "MASAKARI_BED_CACHE"
 PYTHON_ENV = "MASAKARI_BED_PYTHON"
 MASAKARI_REQUIREMENTS: tuple[str, ...] = ("masakari==22.0.0",)
 MARKER_NAME = ".bed-installed"
@@ -63,14 +63,6 @@ SQLITE_TIMEOUT = 10.0
 
 
 # --- virtual environments ----------------------------------------------------
-
-
-def cache_dir() -> Path:
-    """Base cache directory of the bed: $MASAKARI_BED_CACHE or ~/.cache/masakari-introspect-bed."""
-    override = os.environ.get(CACHE_ENV)
-    path = Path(override) if override else Path.home() / ".cache" / "masakari-introspect-bed"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def system_python() -> str:
@@ -155,18 +147,6 @@ def ensure_venv() -> Path:
     return build_venv(cache_dir() / "masakari-venv", MASAKARI_REQUIREMENTS)
 
 
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """preexec_fn: have the kernel SIGTERM the child when the test process dies.
-
-    Keeps a crashed (or SIGKILLed) test run from leaving servers behind.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
 _RUNNING: set[MasakariAPI] = set()  # started and not stopped yet
 
 
@@ -228,7 +208,7 @@ class MasakariAPI:
         self._port = port if port is not None else free_port()
         self._extra_conf = {section: dict(opts) for section, opts in (extra_conf or {}).items()}
         self._venv = venv
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._server = GroupProcess("masakari-api")
         self._http = requests.Session()
 
     # -- addresses and files
@@ -260,15 +240,11 @@ class MasakariAPI:
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._server.running
 
     def log_text(self) -> str:
         """The API's log file (plus its stdout/stderr capture), for failure messages."""
-        parts = []
-        for path in (self.log_path, self.rundir / "masakari-api.out"):
-            if path.exists():
-                parts.append(path.read_text(errors="replace"))
-        return "".join(parts)
+        return read_texts(self.log_path, self.rundir / "masakari-api.out")
 
     # -- lifecycle
 
@@ -294,17 +270,7 @@ class MasakariAPI:
         }
         for section, opts in self._extra_conf.items():
             sections.setdefault(section, {}).update(opts)
-        lines = []
-        for section, opts in sections.items():
-            lines.append(f"[{section}]")
-            lines.extend(f"{key} = {value}" for key, value in opts.items())
-            lines.append("")
-        self.conf_path.write_text("\n".join(lines))
-
-    def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        env["PYTHONWARNINGS"] = "ignore"  # eventlet's deprecation banner on every start
-        return env
+        write_ini(self.conf_path, sections)
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Write the config, create the database if needed, run masakari-api, wait for it."""
@@ -323,39 +289,25 @@ class MasakariAPI:
             log.info("masakari db sync took %.1f s", time.monotonic() - started)
 
         started = time.monotonic()
-        out = open(self.rundir / "masakari-api.out", "ab")
-        try:
-            # Own session: stop() signals the whole group (parent + its worker).
-            self._proc = subprocess.Popen(
-                [str(venv / "bin" / "masakari-api"), "--config-file", str(self.conf_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self._env(),
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
-        finally:
-            out.close()
+        # Own process group: stop() signals the parent and its worker.
+        self._server.start(
+            [str(venv / "bin" / "masakari-api"), "--config-file", str(self.conf_path)],
+            self.rundir / "masakari-api.out")
         _RUNNING.add(self)
         try:
             self._wait_ready(timeout)
         except BaseException:
             self.kill()
             raise
-        log.info("masakari-api up at %s in %.1f s (pid %d)",
-                 self.url, time.monotonic() - started, self._proc.pid)
+        log.info("masakari-api up at %s in %.1f s", self.url, time.monotonic() - started)
         if fresh:
             self.create_segment_and_host(self.hostname)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"masakari-api exited with {self._proc.returncode}:\n{self.log_text()[-4000:]}"
-                )
+            if not self._server.running:
+                raise RuntimeError(f"masakari-api exited:\n{self.log_text()[-4000:]}")
             try:
                 if requests.get(self.url + "/", timeout=2).status_code == 200:
                     return
@@ -368,51 +320,14 @@ class MasakariAPI:
                 )
             time.sleep(0.1)
 
-    def _signal_group(self, signum: int) -> None:
-        assert self._proc is not None
-        try:
-            os.killpg(self._proc.pid, signum)
-        except ProcessLookupError:
-            pass
-
-    def _wait_group_gone(self, timeout: float) -> bool:
-        """Wait until no process of the API's process group is left (the worker too)."""
-        assert self._proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(self._proc.pid, 0)
-            except ProcessLookupError:
-                return True
-            time.sleep(0.05)
-        return False
-
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM the API (parent and worker), wait; SIGKILL if it lingers. Keeps the DB."""
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._signal_group(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("masakari-api did not stop in %.0f s, killing it", timeout)
-        if not self._wait_group_gone(min(timeout, 5.0)):
-            self._signal_group(signal.SIGKILL)
-            self._wait_group_gone(5.0)
-        self._proc.wait()
-        log.info("masakari-api stopped (exit %s)", self._proc.returncode)
-        self._proc = None
+        self._server.stop(timeout)
         _RUNNING.discard(self)
 
     def kill(self) -> None:
         """SIGKILL the API (parent and worker) at once. Keeps the DB."""
-        if self._proc is None:
-            return
-        self._signal_group(signal.SIGKILL)
-        self._proc.wait()
-        self._wait_group_gone(5.0)
-        self._proc = None
+        self._server.kill()
         _RUNNING.discard(self)
 
     def __enter__(self) -> MasakariAPI:

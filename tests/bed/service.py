@@ -15,6 +15,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.bed.process import write_ini
+
 CONSOLE_SCRIPT = "masakari-introspect"
 
 
@@ -55,12 +57,7 @@ class MonitorProcess:
         self._log_offset = 0
 
     def write_conf(self) -> None:
-        lines = []
-        for section, values in self.sections.items():
-            lines.append(f"[{section}]")
-            lines.extend(f"{key} = {value}" for key, value in values.items())
-            lines.append("")
-        self.conf_path.write_text("\n".join(lines))
+        write_ini(self.conf_path, self.sections)
 
     @property
     def running(self) -> bool:

@@ -52,8 +52,6 @@ microversion header; region, interface and api_version need no change.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -63,14 +61,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from .masakari import build_venv, cache_dir, die_with_parent
+from .host import cache_dir, install_packages
+from .masakari import build_venv
+from .process import GroupProcess, child_env, read_texts, write_ini
 
 log = logging.getLogger(__name__)
 
 UPSTREAM_REQUIREMENTS: tuple[str, ...] = ("masakari-monitors==22.0.0", "libvirt-python==12.8.0")
 BUILD_PACKAGES: tuple[str, ...] = ("libvirt-dev", "pkg-config", "gcc", "python3-dev")
-APT_LOCK_RETRIES = 60
-APT_LOCK_WAIT = 5.0
 STOP_TIMEOUT = 15.0
 START_TIMEOUT = 30.0
 START_SETTLE = 1.5  # upstream dies about 1 s after its start line when libvirtd is unreachable
@@ -81,50 +79,11 @@ CONSOLE_SCRIPT = "masakari-introspectiveinstancemonitor"
 # --- installation ------------------------------------------------------------
 
 
-def missing_apt_packages(packages: Sequence[str]) -> list[str]:
-    """Those of packages that dpkg does not report as installed."""
-    missing = []
-    for package in packages:
-        proc = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
-        )
-        if proc.returncode != 0 or "install ok installed" not in proc.stdout:
-            missing.append(package)
-    return missing
-
-
-def _apt_get(args: Sequence[str]) -> None:
-    """apt-get with retries while another apt/dpkg (e.g. the other bed helper) holds the lock."""
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=120", *args]
-    for attempt in range(1, APT_LOCK_RETRIES + 1):
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if proc.returncode == 0:
-            return
-        output = proc.stdout + proc.stderr
-        if "Could not get lock" in output or "Unable to lock" in output:
-            log.info("apt is locked by another process, retry %d in %.0f s", attempt, APT_LOCK_WAIT)
-            time.sleep(APT_LOCK_WAIT)
-            continue
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{output[-3000:]}")
-    raise RuntimeError(f"{' '.join(cmd)}: apt stayed locked")
-
-
-def ensure_build_packages(packages: Sequence[str] = BUILD_PACKAGES) -> None:
-    """Install what compiling libvirt-python needs, if missing (needs root)."""
-    missing = missing_apt_packages(packages)
-    if not missing:
-        return
-    log.info("installing %s", " ".join(missing))
-    _apt_get(["update"])
-    _apt_get(["install", "-y", "--no-install-recommends", *missing])
-
-
 def ensure_upstream_venv() -> Path:
     """The virtualenv holding masakari-monitors 22.0.0 and libvirt-python (built once)."""
     venv = cache_dir() / "upstream-venv"
     if not (venv / ".bed-installed").exists():
-        ensure_build_packages()
+        install_packages(BUILD_PACKAGES)
     return build_venv(venv, UPSTREAM_REQUIREMENTS)
 
 
@@ -172,7 +131,7 @@ class UpstreamMonitor:
         self.debug = debug
         self._extra_conf = {section: dict(opts) for section, opts in (extra_conf or {}).items()}
         self._venv = venv
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._server = GroupProcess("upstream monitor")
 
     @property
     def hostname(self) -> str:
@@ -189,15 +148,11 @@ class UpstreamMonitor:
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._server.running
 
     def log_text(self) -> str:
         """The monitor's log file plus its captured stdout/stderr."""
-        parts = []
-        for path in (self.log_path, self.rundir / "introspectiveinstancemonitor.out"):
-            if path.exists():
-                parts.append(path.read_text(errors="replace"))
-        return "".join(parts)
+        return read_texts(self.log_path, self.rundir / "introspectiveinstancemonitor.out")
 
     def write_conf(self) -> None:
         sections: dict[str, dict[str, str]] = {
@@ -224,17 +179,7 @@ class UpstreamMonitor:
             )
         for section, opts in self._extra_conf.items():
             sections.setdefault(section, {}).update(opts)
-        lines = []
-        for section, opts in sections.items():
-            lines.append(f"[{section}]")
-            lines.extend(f"{key} = {value}" for key, value in opts.items())
-            lines.append("")
-        self.conf_path.write_text("\n".join(lines))
-
-    def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        env["PYTHONWARNINGS"] = "ignore"
-        return env
+        write_ini(self.conf_path, sections)
 
     def start(self, wait: bool = True) -> None:
         """Write the config, launch the monitor and (if wait) check that it came up."""
@@ -243,21 +188,11 @@ class UpstreamMonitor:
         venv = self._venv or ensure_upstream_venv()
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.write_conf()
-        out = open(self.rundir / "introspectiveinstancemonitor.out", "ab")
-        try:
-            self._proc = subprocess.Popen(
-                [str(venv / "bin" / CONSOLE_SCRIPT), "--config-file", str(self.conf_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self._env(),
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
-        finally:
-            out.close()
-        log.info("upstream introspective monitor started (pid %d), reporting as %s to %s",
-                 self._proc.pid, self.hostname, self.endpoint)
+        self._server.start(
+            [str(venv / "bin" / CONSOLE_SCRIPT), "--config-file", str(self.conf_path)],
+            self.rundir / "introspectiveinstancemonitor.out")
+        log.info("upstream introspective monitor started, reporting as %s to %s",
+                 self.hostname, self.endpoint)
         if wait:
             self.wait_started()
 
@@ -267,51 +202,29 @@ class UpstreamMonitor:
         Upstream exits (with status 0) when it cannot open ``connection_uri``;
         that is reported here as RuntimeError with the log.
         """
-        assert self._proc is not None
+        proc = self._server.proc
+        assert proc is not None
         deadline = time.monotonic() + timeout
         while STARTED_LINE not in self.log_text():
-            if self._proc.poll() is not None:
+            if proc.poll() is not None:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"upstream monitor did not start in {timeout} s:\n"
                                    f"{self.log_text()[-4000:]}")
             time.sleep(0.1)
         try:
-            self._proc.wait(START_SETTLE)
+            proc.wait(START_SETTLE)
         except subprocess.TimeoutExpired:
             return
-        raise RuntimeError(f"upstream monitor exited with {self._proc.returncode}:\n"
+        raise RuntimeError(f"upstream monitor exited with {proc.returncode}:\n"
                            f"{self.log_text()[-4000:]}")
-
-    def _signal_group(self, signum: int) -> None:
-        assert self._proc is not None
-        try:
-            os.killpg(self._proc.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM the monitor, wait; SIGKILL if it does not exit in time."""
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._signal_group(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("upstream monitor ignored SIGTERM for %.0f s, killing it", timeout)
-                self._signal_group(signal.SIGKILL)
-                self._proc.wait()
-        self._signal_group(signal.SIGKILL)  # any leftover of its group
-        log.info("upstream monitor stopped (exit %s)", self._proc.returncode)
-        self._proc = None
+        self._server.stop(timeout)
 
     def kill(self) -> None:
-        if self._proc is None:
-            return
-        self._signal_group(signal.SIGKILL)
-        self._proc.wait()
-        self._proc = None
+        self._server.kill()
 
     def __enter__(self) -> UpstreamMonitor:
         self.start()
@@ -358,7 +271,7 @@ class UpstreamMonitor:
         proc = subprocess.run(
             [str(venv / "bin" / "python"), "-c", snippet, str(self.conf_path),
              hostname or self.hostname, instance_uuid],
-            capture_output=True, text=True, env=self._env(), timeout=300,
+            capture_output=True, text=True, env=child_env(), timeout=300,
         )
         output = proc.stdout + proc.stderr
         if proc.returncode != 0:

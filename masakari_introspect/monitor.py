@@ -22,6 +22,7 @@ from masakari_introspect.events import EventKind
 from masakari_introspect.events import HypervisorUnavailable
 from masakari_introspect.notifier import Notification
 from masakari_introspect.probe import Outcome
+from masakari_introspect.probe import Prober
 from masakari_introspect.probe import ProbeResult
 from masakari_introspect.scheduler import ProbeLane
 from masakari_introspect.state import Remembered
@@ -103,6 +104,7 @@ class Monitor:
                  settings: Settings, outbox: Outbox, *,
                  store: StateStore | None = None,
                  observer: Observer | None = None,
+                 suspect_prober: Prober | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._hypervisor = hypervisor
         self._policy = policy
@@ -118,6 +120,10 @@ class Monitor:
         self._maintenance = store.load_maintenance() \
             if store is not None else set()
         self._observer: Observer = observer or _NoObserver()
+        # Guests that did not answer their last ping may hold a probe for
+        # seconds; they can have their own way to the hypervisor.
+        self._probers: dict[bool, Prober] = {
+            True: hypervisor, False: suspect_prober or hypervisor}
         self._dirty = False
         self._lanes = {
             True: ProbeLane('probe-healthy', settings.max_concurrent_probes),
@@ -367,11 +373,12 @@ class Monitor:
     def _dispatch(self, uuid: str, watched: Watched) -> None:
         watched.in_flight = True
         generation = watched.generation
-        lane = self._lanes[watched.state.phase is Phase.HEALTHY]
+        healthy = watched.state.phase is Phase.HEALTHY
+        lane, prober = self._lanes[healthy], self._probers[healthy]
         timeout = self._settings.probe_timeout
 
         def probe() -> None:
-            result = self._hypervisor.ping(uuid, timeout)
+            result = prober.ping(uuid, timeout)
             self._inbox.put((self._on_result, (result, generation)))
 
         lane.submit(probe)

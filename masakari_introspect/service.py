@@ -107,7 +107,8 @@ class Service:
                      max_concurrent_probes=intro.max_concurrent_probes),
             outbox,
             store=StateStore(state_path / 'instances.json'),
-            observer=self.metrics)
+            observer=self.metrics,
+            suspect_prober=self.host.suspect_prober())
         self.clockwork = Clockwork(
             probe_interval=intro.probe_interval,
             resync_interval=intro.resync_interval,

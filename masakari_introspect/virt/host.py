@@ -99,6 +99,7 @@ class LibvirtHost:
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._side = SideConnection(self, uri)
 
     # -- connection --------------------------------------------------------
 
@@ -124,6 +125,7 @@ class LibvirtHost:
             conn, self._conn = self._conn, None
             if conn is not None:
                 self._dead.append((conn, self._callback_ids))
+        self._side.close()
         self._bury_dead()
 
     @property
@@ -326,9 +328,21 @@ class LibvirtHost:
     # -- the probe ---------------------------------------------------------
 
     def ping(self, uuid: str, timeout: int) -> ProbeResult:
-        """guest-ping one domain's agent; never raises."""
+        """guest-ping one domain's agent on the main connection."""
+        return self.ping_on(self._conn, uuid, timeout, self._lose)
+
+    def suspect_prober(self) -> 'SideConnection':
+        """The prober for guests that may be hung (their own connection)."""
+        return self._side
+
+    def ping_on(self, conn: 'libvirt.virConnect | None', uuid: str,
+                timeout: int, lose: Callable[['libvirt.virConnect', str],
+                                             None]) -> ProbeResult:
+        """guest-ping on ``conn``; ``lose`` hears of a dead connection.
+
+        Never raises.
+        """
         started = time.monotonic()
-        conn = self._conn
         if conn is None:
             return ProbeResult(uuid, Outcome.CONNECTION, 'not connected')
         dom = None
@@ -336,7 +350,7 @@ class LibvirtHost:
             dom = conn.lookupByUUIDString(uuid)
             reply = libvirt_qemu.qemuAgentCommand(dom, GUEST_PING, timeout, 0)
         except libvirt.libvirtError as exc:
-            return self._failed(conn, dom, uuid, exc, started)
+            return self._failed(conn, dom, uuid, exc, started, lose)
         except Exception as exc:
             LOG.exception('Unexpected failure pinging %s', uuid)
             return ProbeResult(uuid, Outcome.ERROR, repr(exc),
@@ -345,21 +359,23 @@ class LibvirtHost:
 
     def _failed(self, conn: 'libvirt.virConnect',
                 dom: 'libvirt.virDomain | None', uuid: str,
-                exc: 'libvirt.libvirtError', started: float) -> ProbeResult:
+                exc: 'libvirt.libvirtError', started: float,
+                lose: Callable[['libvirt.virConnect', str], None]
+                ) -> ProbeResult:
         code, domain = exc.get_error_code(), exc.get_error_domain()
         outcome = errors.classify(code, domain)
         if outcome is Outcome.CONNECTION:
-            self._lose(conn, exc.get_error_message())
+            lose(conn, exc.get_error_message())
         elif outcome is Outcome.MISS and dom is not None:
-            outcome = self._recheck(conn, dom)
+            outcome = self._recheck(dom)
         return ProbeResult(uuid, outcome,
                            '%s (code %s, domain %s)' % (
                                exc.get_error_message(), code, domain),
                            duration=time.monotonic() - started,
                            error_code=code)
 
-    def _recheck(self, conn: 'libvirt.virConnect',
-                 dom: 'libvirt.virDomain') -> Outcome:
+    @staticmethod
+    def _recheck(dom: 'libvirt.virDomain') -> Outcome:
         """A miss only counts if the domain runs and no job holds it."""
         try:
             state, _reason = dom.state()
@@ -369,9 +385,62 @@ class LibvirtHost:
             if control == libvirt.VIR_DOMAIN_CONTROL_JOB:
                 return Outcome.BUSY
         except libvirt.libvirtError as exc:
+            # A connection error ends this probe without a miss; the next
+            # call on the connection finds it dead.
             outcome = errors.classify(exc.get_error_code(),
                                       exc.get_error_domain())
-            if outcome is Outcome.CONNECTION:
-                self._lose(conn, exc.get_error_message())
             return outcome if outcome is not Outcome.ERROR else Outcome.MISS
         return Outcome.MISS
+
+
+class SideConnection:
+    """A second connection, without events, for guests that may be hung.
+
+    libvirtd serves at most ``max_client_requests`` (default 5) calls of one
+    client connection at a time, and a hung agent holds its call for five
+    seconds or more. On a connection of their own, hung guests cannot starve
+    the probes of healthy guests on the main connection. Opened on first use
+    while the main connection is up, dropped on a connection error and opened
+    again by the next probe.
+    """
+
+    def __init__(self, host: LibvirtHost, uri: str) -> None:
+        self._host = host
+        self._uri = uri
+        self._conn: 'libvirt.virConnect | None' = None
+        self._lock = threading.Lock()
+
+    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+        return self._host.ping_on(self._get(), uuid, timeout, self._drop)
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        _close_quietly(conn)
+
+    def _get(self) -> 'libvirt.virConnect | None':
+        with self._lock:
+            if self._conn is None and self._host.connected:
+                try:
+                    self._conn = libvirt.open(self._uri)
+                except libvirt.libvirtError as exc:
+                    LOG.debug('Cannot open the probe connection: %s',
+                              exc.get_error_message())
+            return self._conn
+
+    def _drop(self, conn: 'libvirt.virConnect', why: str) -> None:
+        with self._lock:
+            if conn is not self._conn:
+                return
+            self._conn = None
+        LOG.info('Probe connection to libvirt lost (%s); reopening it',
+                 why)
+        _close_quietly(conn)
+
+
+def _close_quietly(conn: 'libvirt.virConnect | None') -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except libvirt.libvirtError:
+            pass

@@ -738,3 +738,30 @@ def test_without_memory_an_open_agent_port_counts_as_a_working_agent(make):
     until(lambda: [n.instance_uuid for n in outbox.queued] == [A],
           what='only the guest whose agent had its port open is reported')
     assert snapshot(monitor)[B]['state'] == 'no_agent'
+
+
+def test_guests_that_did_not_answer_are_probed_on_the_suspect_prober(clock):
+    main, side = FakeHypervisor(), FakeHypervisor()
+    main.add(A, default=MISS, stepped=False)
+    side.add(A, script=[OK], default=MISS, stepped=False)
+    monitor = Monitor(main, policy(5), Settings(hostname=HOST), FakeOutbox(),
+                      suspect_prober=side, clock=clock)
+    monitor.start()
+    try:
+        monitor.resync()
+        barrier(monitor)
+        monitor.tick()              # in grace: the suspect prober
+        until(lambda: side.calls[A] == 1, what='first probe on the side')
+        barrier(monitor)
+        # The side answered OK: healthy now, so the main connection.
+        until(lambda: snapshot(monitor)[A]['state'] == 'healthy',
+              what='healthy')
+        monitor.tick()
+        until(lambda: main.calls[A] == 1, what='probe on the main')
+        until(lambda: snapshot(monitor)[A]['state'] == 'failing',
+              what='a miss')
+        monitor.tick()              # failing: back to the side
+        until(lambda: side.calls[A] == 2, what='second probe on the side')
+        assert main.calls[A] == 1
+    finally:
+        monitor.stop(2.0)

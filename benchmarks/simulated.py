@@ -1,0 +1,386 @@
+"""Scale part -- SIMULATED hypervisor, real monitor.
+
+What is real: :class:`masakari_introspect.monitor.Monitor` (owner thread,
+probe lanes, state machine), :class:`~masakari_introspect.scheduler.Clockwork`
+(APScheduler ticks), :class:`~masakari_introspect.sender.Sender` with its
+durable :class:`~masakari_introspect.spool.Spool`, and the
+:class:`~masakari_introspect.state.StateStore`, i.e. the whole service except
+libvirt and HTTP.
+
+What is simulated: the hypervisor seam (``list_domains``, ``domain_info``,
+``ping``) and the Masakari notifier. The simulated ping takes the times
+measured on the test bed: a healthy guest-ping answers in
+``ping_seconds`` (1.6 ms, ``time.sleep`` releases the GIL as the libvirt
+binding does); a hung agent answers nothing: its first call fails after the
+probe timeout, every later call after 5 s (libvirt's ``guest-sync``), with
+:attr:`Outcome.MISS`. The notifier records the time it was called and accepts.
+
+Each size runs in a fresh interpreter so that memory figures are clean::
+
+    python -m benchmarks.simulated --guests 5000 --interval 10 --json
+
+prints one JSON object (see :class:`ScaleResult`).
+"""
+
+import argparse
+import cProfile
+import dataclasses
+import io
+import itertools
+import json
+import logging
+import os
+import pathlib
+import pstats
+import re
+import sys
+import tempfile
+import threading
+import time
+from array import array
+
+from masakari_introspect.events import DomainInfo
+from masakari_introspect.monitor import Monitor
+from masakari_introspect.monitor import Settings
+from masakari_introspect.notifier import Delivery
+from masakari_introspect.notifier import DeliveryResult
+from masakari_introspect.notifier import Notification
+from masakari_introspect.probe import Outcome
+from masakari_introspect.probe import ProbeResult
+from masakari_introspect.scheduler import Clockwork
+from masakari_introspect.sender import Sender
+from masakari_introspect.spool import Spool
+from masakari_introspect.state import StateStore
+from masakari_introspect.tracker import Phase
+from masakari_introspect.tracker import Policy
+
+from benchmarks import stats
+
+LOG = logging.getLogger('benchmarks.simulated')
+
+HEALTHY_PING_SECONDS = 0.0016   # median guest-ping round trip on the bed
+RESYNC_SECONDS = 5.0            # libvirt's guest-sync wait after a timeout
+NOT_ANSWERING = 'Guest agent not available for now (code 86, domain 10)'
+SIMULATED_NOTE = ('SIMULATED: real Monitor, Clockwork, Sender, Spool and '
+                  'StateStore; simulated hypervisor (healthy ping %.1f ms, '
+                  'hung agent: timeout, then %.0f s per call) and notifier'
+                  % (HEALTHY_PING_SECONDS * 1000, RESYNC_SECONDS))
+
+
+def thread_cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by this process's threads, per thread group.
+
+    Threads are grouped by their Python name without a trailing number
+    (``probe-healthy-7`` counts as ``probe-healthy``).
+    """
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    tick = os.sysconf('SC_CLK_TCK')
+    usage: dict[str, float] = {}
+    for task in pathlib.Path('/proc/self/task').iterdir():
+        try:
+            stat = (task / 'stat').read_text()
+        except OSError:
+            continue   # the thread ended meanwhile
+        fields = stat.rsplit(')', 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        name = re.sub(r'[-_]\d+$', '', names.get(int(task.name), 'other'))
+        usage[name] = usage.get(name, 0.0) + seconds
+    return usage
+
+
+def proc_status_kib(field: str) -> int:
+    """A ``VmRSS``-style field of /proc/self/status, in KiB."""
+    for line in pathlib.Path('/proc/self/status').read_text().splitlines():
+        if line.startswith(field + ':'):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+class SimulatedHypervisor:
+    """The monitor's hypervisor seam, with the bed's measured timings.
+
+    Records the start time of every ping; from ``measure_from`` on, the gap
+    between two ping starts of one healthy guest is kept as its achieved
+    probe period.
+    """
+
+    def __init__(self, guests: int, hung: int, *,
+                 ping_seconds: float = HEALTHY_PING_SECONDS,
+                 resync_seconds: float = RESYNC_SECONDS,
+                 connection_slots: int = 0) -> None:
+        self.uuids = ['00000000-0000-4000-8000-%012d' % i
+                      for i in range(guests)]
+        # Spread the hung ones over the list, as on a real host.
+        step = guests // hung if hung else 0
+        self.hung = frozenset(self.uuids[i * step] for i in range(hung))
+        self._ids = {uuid: i + 1 for i, uuid in enumerate(self.uuids)}
+        self._ping_seconds = ping_seconds
+        self._resync_seconds = resync_seconds
+        self._hang_at: float | None = None
+        self._synced_once: set[str] = set()   # hung agents already timed out
+        self._last_start: dict[str, float] = {}
+        self.measure_from = float('inf')
+        self.periods = array('d')             # healthy guests only
+        self._counter = itertools.count(1)    # next() is atomic in CPython
+        self.probes = 0                       # pings started so far
+        # libvirtd serves at most max_client_requests (default 5) calls of
+        # one connection at once; the rest wait. 0: no such limit.
+        self._slots = (threading.Semaphore(connection_slots)
+                       if connection_slots > 0 else None)
+
+    def hang(self) -> float:
+        """From now on the hung guests' agents answer nothing."""
+        self._hang_at = time.monotonic()
+        return self._hang_at
+
+    def _info(self, uuid: str) -> DomainInfo:
+        return DomainInfo(uuid=uuid, name='instance-%08x' % self._ids[uuid],
+                          running=True, has_agent_channel=True,
+                          domain_id=self._ids[uuid])
+
+    # -- the Hypervisor protocol of masakari_introspect.monitor -------------
+
+    def list_domains(self) -> list[DomainInfo]:
+        return [self._info(uuid) for uuid in self.uuids]
+
+    def domain_info(self, uuid: str) -> DomainInfo | None:
+        return self._info(uuid) if uuid in self._ids else None
+
+    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+        if self._slots is None:
+            return self._ping(uuid, timeout)
+        with self._slots:
+            return self._ping(uuid, timeout)
+
+    def _ping(self, uuid: str, timeout: int) -> ProbeResult:
+        started = time.monotonic()
+        self.probes = next(self._counter)
+        previous = self._last_start.get(uuid)
+        self._last_start[uuid] = started
+        hung = (uuid in self.hung and self._hang_at is not None
+                and started >= self._hang_at)
+        if hung:
+            if uuid in self._synced_once:
+                time.sleep(self._resync_seconds)
+            else:
+                self._synced_once.add(uuid)
+                time.sleep(timeout)
+            return ProbeResult(uuid, Outcome.MISS, NOT_ANSWERING,
+                               duration=time.monotonic() - started,
+                               error_code=86)
+        if previous is not None and previous >= self.measure_from \
+                and uuid not in self.hung:
+            self.periods.append(started - previous)
+        time.sleep(self._ping_seconds)
+        return ProbeResult(uuid, Outcome.OK,
+                           duration=time.monotonic() - started)
+
+
+class RecordingNotifier:
+    """Stands in for masakari-api: accepts everything, notes when."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def send(self, notification: Notification) -> DeliveryResult:
+        with self._lock:
+            self.sent.setdefault(notification.instance_uuid, time.monotonic())
+        return DeliveryResult(Delivery.DELIVERED, 201, '')
+
+
+@dataclasses.dataclass
+class ScaleResult:
+    guests: int
+    hung: int
+    probe_interval: float
+    probe_timeout: int
+    failure_threshold: int
+    max_concurrent_probes: int
+    warmup_s: float
+    window_s: float
+    healthy_at_hang: int          # guests in phase healthy when the hang began
+    probes: int                   # pings started during the window
+    cpu_s: float                  # process CPU seconds during the window
+    cpu_s_per_1000_probes: float | None
+    core_pct: float               # CPU seconds / wall seconds * 100
+    rss_mib: float                # VmRSS at the end of the window
+    hwm_mib: float                # VmHWM (peak RSS) of the process
+    baseline_rss_mib: float       # VmRSS after imports, before the monitor
+    period_samples: int
+    period_median_s: float | None
+    period_p95_s: float | None
+    period_max_s: float | None
+    detected: int
+    detect_median_s: float | None
+    detect_max_s: float | None
+    false_reports: int            # notifications for guests that never hung
+    connection_slots: int         # simulated max_client_requests, 0: none
+    state_store: bool             # the monitor ran with its StateStore
+    cpu_by_thread: dict[str, float]   # CPU seconds in the window per group
+    owner_profile: str = ''       # cProfile of the owner thread, if asked
+    note: str = SIMULATED_NOTE
+
+
+def phases(monitor: Monitor) -> dict[str, int]:
+    """Count the monitor's records per phase (read on its owner thread)."""
+    counts: dict[str, int] = {}
+    for record in monitor.query(monitor.snapshot).result(timeout=60):
+        phase = record.get('state', record.get('phase', '?'))
+        counts[phase] = counts.get(phase, 0) + 1
+    return counts
+
+
+def run(guests: int, hung_fraction: float, *, interval: float, timeout: int,
+        threshold: int, concurrency: int, warmup: float, window: float,
+        cap: float, workdir: pathlib.Path, connection_slots: int = 0,
+        profile_owner: bool = False, use_store: bool = True) -> ScaleResult:
+    baseline_rss = proc_status_kib('VmRSS')
+    hung = round(guests * hung_fraction)
+    hypervisor = SimulatedHypervisor(guests, hung,
+                                     connection_slots=connection_slots)
+    notifier = RecordingNotifier()
+    sender = Sender(Spool(workdir / 'spool', max(guests, 100)), notifier,
+                    retry_interval=1, retry_interval_max=5)
+    monitor = Monitor(
+        hypervisor,
+        Policy(failure_threshold=threshold, boot_grace_period=120),
+        Settings(hostname='simulated-host', probe_interval=interval,
+                 probe_timeout=timeout, max_concurrent_probes=concurrency),
+        sender,
+        store=StateStore(workdir / 'instances.json') if use_store else None)
+    clockwork = Clockwork(probe_interval=interval, resync_interval=300,
+                          on_tick=monitor.tick, on_resync=monitor.resync)
+    # The order of Service.run().
+    sender.start()
+    monitor.start()
+    monitor.resync()
+    clockwork.start()
+    try:
+        time.sleep(warmup)
+        healthy = phases(monitor).get(Phase.HEALTHY.value, 0)
+        LOG.info('%d of %d guests healthy after %.0f s of warm-up', healthy,
+                 guests, warmup)
+        profile = cProfile.Profile() if profile_owner else None
+        if profile is not None:    # enabled on the owner thread
+            monitor.query(profile.enable).result(timeout=60)
+        hang_at = hypervisor.hang()
+        hypervisor.measure_from = hang_at
+        threads0 = thread_cpu_seconds()
+        cpu0, probes0 = time.process_time(), hypervisor.probes
+        while True:
+            time.sleep(0.5)
+            elapsed = time.monotonic() - hang_at
+            all_found = all(uuid in notifier.sent for uuid in hypervisor.hung)
+            if (elapsed >= window and all_found) or elapsed >= cap:
+                break
+        cpu = time.process_time() - cpu0
+        probes = hypervisor.probes - probes0
+        threads1 = thread_cpu_seconds()
+        if profile is not None:
+            monitor.query(profile.disable).result(timeout=60)
+        wall = time.monotonic() - hang_at
+        rss = proc_status_kib('VmRSS')
+        hwm = proc_status_kib('VmHWM')
+    finally:
+        clockwork.stop()
+        monitor.stop(1.0)
+        sender.stop(1.0)
+    periods = list(hypervisor.periods)
+    detections = [notifier.sent[uuid] - hang_at
+                  for uuid in hypervisor.hung if uuid in notifier.sent]
+    false_reports = sum(1 for uuid in notifier.sent
+                        if uuid not in hypervisor.hung)
+    by_thread = {name: round(seconds - threads0.get(name, 0.0), 2)
+                 for name, seconds in sorted(threads1.items())}
+    report = ''
+    if profile is not None:
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats('cumulative') \
+            .print_stats(25)
+        report = out.getvalue()
+    return ScaleResult(
+        guests=guests, hung=hung, probe_interval=interval,
+        probe_timeout=timeout, failure_threshold=threshold,
+        max_concurrent_probes=concurrency, warmup_s=warmup,
+        window_s=round(wall, 1), healthy_at_hang=healthy, probes=probes,
+        cpu_s=round(cpu, 2),
+        cpu_s_per_1000_probes=cpu / probes * 1000 if probes else None,
+        core_pct=cpu / wall * 100,
+        rss_mib=rss / 1024, hwm_mib=hwm / 1024,
+        baseline_rss_mib=baseline_rss / 1024,
+        period_samples=len(periods),
+        period_median_s=stats.median(periods),
+        period_p95_s=stats.percentile(periods, 95),
+        period_max_s=stats.worst(periods),
+        detected=len(detections),
+        detect_median_s=stats.median(detections),
+        detect_max_s=stats.worst(detections),
+        false_reports=false_reports, connection_slots=connection_slots,
+        state_store=use_store,
+        cpu_by_thread=by_thread, owner_profile=report)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='python -m benchmarks.simulated',
+                                description=__doc__.split('\n\n')[0])
+    p.add_argument('--guests', type=int, required=True)
+    p.add_argument('--hung-fraction', type=float, default=0.05)
+    p.add_argument('--interval', type=float, default=10.0)
+    p.add_argument('--timeout', type=int, default=2)
+    p.add_argument('--threshold', type=int, default=3)
+    p.add_argument('--concurrency', type=int, default=32,
+                   help='max_concurrent_probes (per lane)')
+    p.add_argument('--warmup', type=float, default=None,
+                   help='seconds before the hang (default: 2.5 intervals)')
+    p.add_argument('--window', type=float, default=60.0,
+                   help='seconds measured after the hang began, at least')
+    p.add_argument('--cap', type=float, default=None,
+                   help='stop at this many seconds after the hang even if '
+                        'not every hung guest was reported (default: '
+                        '3 x window)')
+    p.add_argument('--connection-slots', type=int, default=0,
+                   help="model libvirtd's max_client_requests: at most this "
+                        'many pings at once (default 0: no limit)')
+    p.add_argument('--no-store', action='store_true',
+                   help='diagnostic: run the monitor without its StateStore')
+    p.add_argument('--profile-owner', action='store_true',
+                   help="cProfile the monitor's owner thread in the window")
+    p.add_argument('--json', action='store_true',
+                   help='print the result as one JSON object')
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    with tempfile.TemporaryDirectory(
+            prefix='mi-bench-sim-', ignore_cleanup_errors=True) as tmp:
+        workdir = pathlib.Path(tmp)
+        logging.basicConfig(
+            level=logging.INFO, filename=str(workdir / 'monitor.log'),
+            format='%(asctime)s %(process)d %(levelname)s %(name)s '
+                   '%(message)s')
+        result = run(args.guests, args.hung_fraction,
+                     interval=args.interval, timeout=args.timeout,
+                     threshold=args.threshold, concurrency=args.concurrency,
+                     warmup=args.warmup if args.warmup is not None
+                     else 2.5 * args.interval,
+                     window=args.window,
+                     cap=args.cap if args.cap is not None else 3 * args.window,
+                     workdir=workdir, connection_slots=args.connection_slots,
+                     profile_owner=args.profile_owner,
+                     use_store=not args.no_store)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result)))
+    else:
+        for key, value in dataclasses.asdict(result).items():
+            if key != 'owner_profile':
+                print('%-24s %s' % (key, value))
+        print(result.owner_profile)
+    sys.stdout.flush()
+    # Probe threads are daemons; do not wait for hung simulated pings.
+    os._exit(0)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -125,6 +125,7 @@ class Monitor:
         self._probers: dict[bool, Prober] = {
             True: hypervisor, False: suspect_prober or hypervisor}
         self._dirty = False
+        self._report_unsaved = False
         self._lanes = {
             True: ProbeLane('probe-healthy', settings.max_concurrent_probes),
             False: ProbeLane('probe-suspect', settings.max_concurrent_probes),
@@ -195,6 +196,9 @@ class Monitor:
             handler, args = self._inbox.get()
             try:
                 handler(*args)
+                if self._report_unsaved and self._inbox.empty():
+                    # Once per burst: many guests may fail at once.
+                    self._flush()
             except Exception:
                 LOG.exception('Error while handling %s',
                               getattr(handler, '__name__', handler))
@@ -393,8 +397,10 @@ class Monitor:
             self._report(state)
             watched.last_report = time.time()
             self._observer.reported(state.uuid)
+            # Saved as soon as the queue is drained: the notification
+            # itself is already in the spool.
             self._dirty = True
-            self._flush()
+            self._report_unsaved = True
             return
         elif verdict is Verdict.NEVER_ANSWERED:
             LOG.warning('The guest agent of instance %s (%s) has not answered '
@@ -435,6 +441,7 @@ class Monitor:
         if not self._dirty or self._store is None:
             return
         self._dirty = False
+        self._report_unsaved = False
         records = dict(self._remembered)   # not seen again yet
         records.update((uuid, w.remembered())
                        for uuid, w in self._watched.items())

@@ -154,7 +154,9 @@ class Service:
             self.monitor.resync()
             self.clockwork.start()
             LOG.info('Monitoring guest agents')
-            while not self._stop.wait(3600):
+            # Short waits: a signal delivered to another thread only runs
+            # its Python handler when the main thread wakes up.
+            while not self._stop.wait(0.5):
                 pass
             LOG.info('Stopping: waiting up to %d s for probes in flight',
                      self._shutdown_timeout)

@@ -150,7 +150,7 @@ class LibvirtHost:
                     announced = True
                 else:
                     LOG.debug('libvirt still unavailable: %s', error)
-                self._stop.wait(delay)
+                self._pause(delay)
                 delay = min(delay * 2, self._backoff_max)
                 continue
             with self._lock:
@@ -212,6 +212,13 @@ class LibvirtHost:
         LOG.warning('Lost the libvirt connection (%s); reconnecting', why)
         self._lost.set()
         self._call(self._on_connection, False)
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, in short steps so that the main thread sees signals."""
+        deadline = time.monotonic() + seconds
+        while not self._stop.wait(min(0.5, deadline - time.monotonic())):
+            if time.monotonic() >= deadline:
+                return
 
     def _reconnect_loop(self) -> None:
         while not self._stop.is_set():

@@ -41,6 +41,11 @@ _RESUMING = (EventKind.RESUMED, EventKind.REBOOTED, EventKind.AGENT_CONNECTED)
 _generations = itertools.count(1)
 
 
+def _log_not_monitored(info: DomainInfo) -> None:
+    LOG.debug('Domain %s (%s) has no guest agent channel; not monitored',
+              info.name, info.uuid)
+
+
 class Hypervisor(Protocol):
     def list_domains(self) -> list[DomainInfo]:
         ...
@@ -221,9 +226,7 @@ class Monitor:
         for info in domains:
             if not info.has_agent_channel:
                 if info.uuid not in self._watched:
-                    LOG.debug('Domain %s (%s) has no %s channel; not '
-                              'monitored', info.name, info.uuid,
-                              'guest agent')
+                    _log_not_monitored(info)
                 else:
                     self._forget(info.uuid, 'guest agent channel removed')
                 continue
@@ -322,8 +325,7 @@ class Monitor:
         if info is None or info.domain_id < 0:
             return
         if not info.has_agent_channel:
-            LOG.debug('Domain %s (%s) has no guest agent channel; not '
-                      'monitored', info.name, uuid)
+            _log_not_monitored(info)
             return
         self._reconcile(info)
 

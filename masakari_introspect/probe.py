@@ -20,9 +20,6 @@ class Outcome(enum.Enum):
     ERROR = 'error'              # anything unexpected; never counted
 
 
-COUNTED = frozenset({Outcome.OK, Outcome.MISS})
-
-
 @dataclasses.dataclass(frozen=True)
 class ProbeResult:
     uuid: str

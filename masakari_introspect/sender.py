@@ -123,9 +123,10 @@ class Sender:
         if result.delivery.done:
             self._delay = 0.0
             self._not_before = 0.0
-            self._log_condition('ok', 'Masakari API reachable again; '
-                                '%d notification(s) still pending',
-                                max(len(self._spool) - 1, 0))
+            if self._condition != 'ok':   # counting the spool reads a dir
+                self._log_condition('ok', 'Masakari API reachable again; '
+                                    '%d notification(s) still pending',
+                                    max(len(self._spool) - 1, 0))
 
     def _back_off(self, result: DeliveryResult) -> None:
         if result.delivery is Delivery.REJECTED:

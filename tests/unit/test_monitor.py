@@ -2,7 +2,7 @@
 
 The real owner thread and the real probe lanes run; the test drives them with
 ``tick()``, ``resync()`` and ``post_event()`` and reads state through
-``call()`` (which runs on the owner thread, so reading is race-free).
+``query()`` (which runs on the owner thread, so reading is race-free).
 
 Pings are stepped: each one blocks in the fake hypervisor until the test
 lets it answer. A "round" lets the previous ping of one instance answer, then

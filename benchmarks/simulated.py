@@ -2,9 +2,9 @@
 
 What is real: :class:`masakari_introspect.monitor.Monitor` (owner thread,
 probe lanes, state machine), :class:`~masakari_introspect.scheduler.Clockwork`
-(APScheduler ticks), :class:`~masakari_introspect.sender.Sender` with its
+(APScheduler ticks), :class:`~masakari_introspect.outbox.Sender` with its
 durable :class:`~masakari_introspect.spool.Spool`, and the
-:class:`~masakari_introspect.state.StateStore`, i.e. the whole service except
+:class:`~masakari_introspect.store.StateStore`, i.e. the whole service except
 libvirt and HTTP.
 
 What is simulated: the hypervisor seam (``list_domains``, ``domain_info``,
@@ -39,18 +39,18 @@ import threading
 import time
 from array import array
 
-from masakari_introspect.events import DomainInfo
+from masakari_introspect.model import DomainInfo
 from masakari_introspect.monitor import Monitor
 from masakari_introspect.monitor import Settings
-from masakari_introspect.notifier import Delivery
-from masakari_introspect.notifier import DeliveryResult
-from masakari_introspect.notifier import Notification
-from masakari_introspect.probe import Outcome
-from masakari_introspect.probe import ProbeResult
+from masakari_introspect.model import Delivery
+from masakari_introspect.model import DeliveryResult
+from masakari_introspect.model import Notification
+from masakari_introspect.model import Outcome
+from masakari_introspect.model import ProbeResult
 from masakari_introspect.scheduler import Clockwork
-from masakari_introspect.sender import Sender
+from masakari_introspect.outbox import Sender
 from masakari_introspect.spool import Spool
-from masakari_introspect.state import StateStore
+from masakari_introspect.store import StateStore
 from masakari_introspect.tracker import Phase
 from masakari_introspect.tracker import Policy
 

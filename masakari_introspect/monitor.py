@@ -9,24 +9,24 @@ the outbox (spool and sender) and never sent from here.
 import concurrent.futures
 import dataclasses
 import itertools
-import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from masakari_introspect.events import DomainEvent
-from masakari_introspect.events import DomainInfo
-from masakari_introspect.events import EventKind
-from masakari_introspect.events import HypervisorUnavailable
-from masakari_introspect.notifier import Notification
-from masakari_introspect.probe import Outcome
-from masakari_introspect.probe import Prober
-from masakari_introspect.probe import ProbeResult
+from oslo_log import log as logging
+
+from masakari_introspect.model import DomainEvent
+from masakari_introspect.model import DomainInfo
+from masakari_introspect.model import EventKind
+from masakari_introspect.model import HypervisorUnavailable
+from masakari_introspect.model import Notification
+from masakari_introspect.model import Outcome
+from masakari_introspect.model import ProbeResult
 from masakari_introspect.scheduler import ProbeLane
-from masakari_introspect.state import Remembered
-from masakari_introspect.state import StateStore
+from masakari_introspect.store import Remembered
+from masakari_introspect.store import StateStore
 from masakari_introspect.tracker import InstanceState
 from masakari_introspect.tracker import Phase
 from masakari_introspect.tracker import Policy
@@ -44,6 +44,13 @@ _generations = itertools.count(1)
 def _log_not_monitored(info: DomainInfo) -> None:
     LOG.debug('Domain %s (%s) has no guest agent channel; not monitored',
               info.name, info.uuid)
+
+
+class Prober(Protocol):
+    """Pings one guest's agent; never raises."""
+
+    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+        ...
 
 
 class Hypervisor(Protocol):

@@ -4,74 +4,24 @@
 caller (the sender) decides about retries. It never raises.
 """
 
-import dataclasses
-import datetime
-import enum
 import json
-import logging
-import uuid as uuidlib
 from typing import Any, Protocol
 
 from keystoneauth1 import exceptions as ksa_exc
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 
+from oslo_log import log as logging
+
+from masakari_introspect.model import Delivery
+from masakari_introspect.model import DeliveryResult
+from masakari_introspect.model import Notification
+from masakari_introspect.model import NOTIFICATIONS_PATH
+
 LOG = logging.getLogger(__name__)
 
-NOTIFICATIONS_PATH = '/notifications'
-EVENT = 'QEMU_GUEST_AGENT_ERROR'
-VIR_DOMAIN_EVENT = 'STOPPED_FAILED'
 # Enough of an error body to name the cause; the rest is not read.
 MAX_MESSAGE = 2048
-
-
-@dataclasses.dataclass(frozen=True)
-class Notification:
-    """A decided report of one failed instance, as sent to Masakari."""
-
-    instance_uuid: str
-    hostname: str
-    generated_time: str
-    id: str = ''
-
-    @classmethod
-    def create(cls, instance_uuid: str, hostname: str,
-               when: datetime.datetime | None = None) -> 'Notification':
-        when = when or datetime.datetime.now(datetime.timezone.utc)
-        stamp = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-        return cls(instance_uuid=instance_uuid, hostname=hostname,
-                   generated_time=stamp.isoformat(),
-                   id=str(uuidlib.uuid4()))
-
-    def body(self) -> dict[str, Any]:
-        return {'notification': {
-            'type': 'VM',
-            'hostname': self.hostname,
-            'generated_time': self.generated_time,
-            'payload': {
-                'event': EVENT,
-                'instance_uuid': self.instance_uuid,
-                'vir_domain_event': VIR_DOMAIN_EVENT,
-            },
-        }}
-
-
-class Delivery(enum.Enum):
-    DELIVERED = 'delivered'    # 2xx: accepted
-    DUPLICATE = 'duplicate'    # 409: already there (or host in maintenance)
-    REJECTED = 'rejected'      # 400, 401, 403, ...: fix the configuration
-    TRANSIENT = 'transient'    # 5xx, timeout, connection: try again
-
-    @property
-    def done(self) -> bool:
-        return self in (Delivery.DELIVERED, Delivery.DUPLICATE)
-
-
-@dataclasses.dataclass(frozen=True)
-class DeliveryResult:
-    delivery: Delivery
-    status: int | None
-    message: str
 
 
 class HttpResponse(Protocol):

@@ -9,11 +9,12 @@ inside libvirt must not keep the process alive after a bounded shutdown.
 """
 
 import collections
-import logging
 import threading
 from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
+
+from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 

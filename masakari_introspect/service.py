@@ -1,71 +1,30 @@
 """The service: builds the parts from configuration and runs them."""
 
-import concurrent.futures
-import logging
 import pathlib
 import threading
-from typing import Any
 
 from oslo_config import cfg
 
+from oslo_log import log as logging
+
 from masakari_introspect.conf.metrics import parse_listen
-from masakari_introspect.metrics import Metrics
-from masakari_introspect.metrics import MetricsListener
+from masakari_introspect.ops.metrics import Metrics
+from masakari_introspect.ops.metrics import MetricsListener
+from masakari_introspect.ops.view import View
 from masakari_introspect.monitor import Monitor
 from masakari_introspect.monitor import Outbox
 from masakari_introspect.monitor import Settings
 from masakari_introspect.notifier import MasakariNotifier
 from masakari_introspect.scheduler import Clockwork
-from masakari_introspect.sender import DryRunOutbox
-from masakari_introspect.sender import Sender
+from masakari_introspect.outbox import DryRunOutbox
+from masakari_introspect.outbox import Sender
 from masakari_introspect.spool import Spool
-from masakari_introspect.state import StateStore
-from masakari_introspect.status import StatusServer
+from masakari_introspect.store import StateStore
+from masakari_introspect.ops.status_server import StatusServer
 from masakari_introspect.tracker import Policy
 from masakari_introspect.virt.host import LibvirtHost
 
 LOG = logging.getLogger(__name__)
-
-# How long a status request or a scrape waits for the monitor's thread.
-QUERY_TIMEOUT = 5.0
-
-
-class View:
-    """The running service as the status socket and the metrics see it."""
-
-    def __init__(self, monitor: Monitor, host: LibvirtHost, spool: Spool, *,
-                 hostname: str, dry_run: bool,
-                 timeout: float = QUERY_TIMEOUT) -> None:
-        self._monitor = monitor
-        self._libvirt = host
-        self._spool = spool
-        self._timeout = timeout
-        self.host = hostname
-        self.dry_run = dry_run
-
-    def instances(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._wait(
-            self._monitor.query(self._monitor.snapshot))
-        return result
-
-    def libvirt_connected(self) -> bool:
-        return self._libvirt.connected
-
-    def pending(self) -> int:
-        return len(self._spool)
-
-    def set_maintenance(self, instance: str, on: bool) -> str | None:
-        uuid: str | None = self._wait(
-            self._monitor.set_maintenance(instance, on))
-        return uuid
-
-    def _wait(self, future: 'concurrent.futures.Future[Any]') -> Any:
-        try:
-            return future.result(self._timeout)
-        except TimeoutError:
-            future.cancel()   # not run later, if it has not started
-            raise
-
 
 class Service:
     def __init__(self, conf: cfg.ConfigOpts) -> None:

@@ -7,13 +7,14 @@ only once Masakari answered 2xx or 409. A file that cannot be read is moved to
 """
 
 import json
-import logging
 import os
 import pathlib
 import tempfile
 import threading
 
-from masakari_introspect.notifier import Notification
+from oslo_log import log as logging
+
+from masakari_introspect.model import Notification
 
 LOG = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from typing import Any, NoReturn
 
 from oslo_config import cfg
 
-from masakari_introspect.cmd.status import SocketNotConfigured
-from masakari_introspect.cmd.status import add_connection_arguments
-from masakari_introspect.cmd.status import socket_path
-from masakari_introspect.status import StatusClient
-from masakari_introspect.status import StatusError
-from masakari_introspect.status import StatusUnavailable
+from masakari_introspect.ops.status_client import SocketNotConfigured
+from masakari_introspect.ops.status_client import add_connection_arguments
+from masakari_introspect.ops.status_client import socket_path
+from masakari_introspect.ops.status_client import StatusClient
+from masakari_introspect.ops.status_client import StatusError
+from masakari_introspect.ops.status_client import StatusUnavailable
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 LABELS = {OK: 'OK', WARNING: 'WARNING', CRITICAL: 'CRITICAL',

@@ -8,7 +8,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from masakari_introspect import conf as mi_conf
-from masakari_introspect.conf import check
+from masakari_introspect.conf import validate
 
 LOG = logging.getLogger(__name__)
 PROJECT = 'masakari-introspect'
@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         conf(sys.argv[1:] if argv is None else argv, project=PROJECT,
              prog=PROJECT)
-        warnings = check.check(conf) + check.unknown_options(conf)
+        warnings = validate.check(conf) + validate.unknown_options(conf)
         logging.setup(conf, PROJECT)
-    except check.ConfigError as exc:
+    except validate.ConfigError as exc:
         return _fail(str(exc))
     except cfg.Error as exc:
         return _fail('configuration error: %s' % exc)

@@ -15,66 +15,17 @@ from typing import Any, TextIO
 
 from oslo_config import cfg
 
-from masakari_introspect.conf import default
-from masakari_introspect.conf import status as status_conf
-from masakari_introspect.status import StatusClient
-from masakari_introspect.status import StatusError
-from masakari_introspect.status import StatusUnavailable
+from masakari_introspect.ops.status_client import SocketNotConfigured
+from masakari_introspect.ops.status_client import StatusClient
+from masakari_introspect.ops.status_client import StatusError
+from masakari_introspect.ops.status_client import StatusUnavailable
+from masakari_introspect.ops.status_client import add_connection_arguments
+from masakari_introspect.ops.status_client import socket_path
 
 PROJECT = 'masakari-introspect'
 PROG = 'masakari-introspect-status'
 COLUMNS = ('NAME', 'UUID', 'STATE', 'MISSES', 'LAST SUCCESS',
            'LAST NOTIFICATION', 'MAINTENANCE')
-
-
-class SocketNotConfigured(Exception):
-    pass
-
-
-def add_connection_arguments(parser: argparse.ArgumentParser,
-                             suppress: bool = False) -> None:
-    """--config-file, --config-dir, --socket, --timeout."""
-    default_list: Any = argparse.SUPPRESS if suppress else []
-    default_none: Any = argparse.SUPPRESS if suppress else None
-    parser.add_argument(
-        '--config-file', action='append', default=default_list,
-        metavar='PATH', help='the service\'s configuration file, to find '
-        'its [status] socket_path (default: the usual oslo.config search)')
-    parser.add_argument(
-        '--config-dir', action='append', default=default_list,
-        metavar='DIR', help='a directory of *.conf files, as for the service')
-    parser.add_argument(
-        '--socket', default=default_none, metavar='PATH',
-        help='the status socket; the configuration is then not read')
-    parser.add_argument(
-        '--timeout', type=float,
-        default=argparse.SUPPRESS if suppress else 10.0, metavar='SECONDS',
-        help='how long to wait for the service (default: 10)')
-
-
-def socket_path(args: argparse.Namespace) -> str:
-    """The status socket: --socket, or [status] socket_path of the config.
-
-    Raises cfg.Error if the configuration cannot be read, and
-    SocketNotConfigured if the socket is disabled in it.
-    """
-    if args.socket:
-        return str(args.socket)
-    conf = cfg.ConfigOpts()
-    default.register_opts(conf)
-    status_conf.register_opts(conf)
-    argv: list[str] = []
-    for path in args.config_file:
-        argv += ['--config-file', path]
-    for path in args.config_dir:
-        argv += ['--config-dir', path]
-    conf(argv, project=PROJECT, prog=PROG, use_env=False)
-    path = conf.status.socket_path
-    if not path:
-        raise SocketNotConfigured(
-            '[status] socket_path is empty in the configuration: the '
-            'service has no status socket')
-    return str(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +57,7 @@ def main(argv: Sequence[str] | None = None,
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     try:
-        client = StatusClient(socket_path(args), timeout=args.timeout)
+        client = StatusClient(socket_path(args, PROG), timeout=args.timeout)
         if args.command == 'maintenance':
             answer = client.maintenance(args.instance, args.switch == 'on')
         else:

@@ -9,7 +9,6 @@ callbacks again and says so through ``on_connection``.
 """
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,13 +20,15 @@ except ImportError:  # pragma: no cover - unit tests run without the binding
     libvirt = None
     libvirt_qemu = None
 
-from masakari_introspect.events import DomainEvent
-from masakari_introspect.events import DomainInfo
-from masakari_introspect.events import EventKind
-from masakari_introspect.events import HypervisorUnavailable
-from masakari_introspect.probe import GUEST_PING
-from masakari_introspect.probe import Outcome
-from masakari_introspect.probe import ProbeResult
+from oslo_log import log as logging
+
+from masakari_introspect.model import DomainEvent
+from masakari_introspect.model import DomainInfo
+from masakari_introspect.model import EventKind
+from masakari_introspect.model import HypervisorUnavailable
+from masakari_introspect.model import GUEST_PING
+from masakari_introspect.model import Outcome
+from masakari_introspect.model import ProbeResult
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import translate
 

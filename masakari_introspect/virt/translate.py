@@ -4,10 +4,11 @@ libvirt's numbers (libvirt-domain.h) are spelled out here so that this module
 and its tests need neither libvirt nor libvirtd.
 """
 
-import logging
 import xml.etree.ElementTree as ElementTree
 
-from masakari_introspect.events import EventKind
+from oslo_log import log as logging
+
+from masakari_introspect.model import EventKind
 
 LOG = logging.getLogger(__name__)
 

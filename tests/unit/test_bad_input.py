@@ -7,9 +7,10 @@ import threading
 import pytest
 from oslo_config import cfg
 
-from masakari_introspect.conf import check
-from masakari_introspect.notifier import Delivery, MasakariNotifier, Notification
-from masakari_introspect.probe import Outcome
+from masakari_introspect.conf import validate
+from masakari_introspect.notifier import MasakariNotifier
+from masakari_introspect.model import Delivery, Notification
+from masakari_introspect.model import Outcome
 from masakari_introspect.virt.host import _parse_reply
 from tests.unit.test_config import load
 from tests.unit.test_notifier import Server
@@ -50,7 +51,7 @@ def test_unknown_options_and_sections_are_named(tmp_path):
                 '[api]\nregion = RegionOne\n'
                 '[masakari]\nauth_type = password\nusername = admin\n'
                 'usernme = admin\n')
-    warnings = check.unknown_options(conf)
+    warnings = validate.unknown_options(conf)
     text = '\n'.join(warnings)
     assert 'unknown option [DEFAULT] hostt' in text
     assert 'unknown option [introspection] probe_intervall' in text

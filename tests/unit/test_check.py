@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from masakari_introspect.cmd import check
-from masakari_introspect.status import StatusServer
+from masakari_introspect.ops.status_server import StatusServer
 from tests.unit.test_status import A, B, FakeSource, as_other_user, instance
 
 C = '00000000-0000-0000-0000-00000000000c'

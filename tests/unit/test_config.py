@@ -8,7 +8,7 @@ import pytest
 from oslo_config import cfg
 
 from masakari_introspect.conf import (
-    check,
+    validate,
     default,
     introspection,
     libvirt,
@@ -78,7 +78,7 @@ def test_upstream_aliases_set_the_new_options(tmp_path):
 def test_good_configuration_passes_the_check(tmp_path):
     conf = load(tmp_path, '[masakari]\nauth_type = none\n'
                 'endpoint_override = http://127.0.0.1:15868/v1\n')
-    assert check.check(conf) == []
+    assert validate.check(conf) == []
 
 
 def test_check_warns_about_a_timeout_not_shorter_than_the_interval(
@@ -86,13 +86,13 @@ def test_check_warns_about_a_timeout_not_shorter_than_the_interval(
     conf = load(tmp_path, '[introspection]\nprobe_interval = 2\n'
                 'probe_timeout = 2\n[masakari]\nauth_type = none\n'
                 'endpoint_override = http://127.0.0.1:15868/v1\n')
-    warnings = check.check(conf)
+    warnings = validate.check(conf)
     assert len(warnings) == 1
     assert 'probe_timeout' in warnings[0]
 
 
 def test_check_warns_when_notifications_cannot_be_sent(tmp_path):
-    warnings = check.check(load(tmp_path, ''))
+    warnings = validate.check(load(tmp_path, ''))
     assert any('[masakari]' in w for w in warnings)
 
 
@@ -100,8 +100,8 @@ def test_check_warns_when_notifications_cannot_be_sent(tmp_path):
 @pytest.mark.parametrize('value', ['0', '-1', 'abc'])
 def test_check_names_the_bad_option(tmp_path, option, value):
     conf = load(tmp_path, f'[introspection]\n{option} = {value}\n')
-    with pytest.raises(check.ConfigError) as info:
-        check.check(conf)
+    with pytest.raises(validate.ConfigError) as info:
+        validate.check(conf)
     message = str(info.value)
     assert f'[introspection] {option}' in message
     assert '\n' not in message
@@ -112,8 +112,8 @@ def test_check_names_the_bad_option(tmp_path, option, value):
 def test_check_names_the_new_option_for_a_bad_alias(tmp_path, option):
     alias = ALIASES[option]
     conf = load(tmp_path, f'[introspectiveinstancemonitor]\n{alias} = 0\n')
-    with pytest.raises(check.ConfigError) as info:
-        check.check(conf)
+    with pytest.raises(validate.ConfigError) as info:
+        validate.check(conf)
     assert f'[introspection] {option}' in str(info.value)
 
 

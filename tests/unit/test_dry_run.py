@@ -19,16 +19,16 @@ from masakari_introspect.conf import (
     metrics as metrics_conf,
     status as status_conf,
 )
-from masakari_introspect.metrics import Metrics
+from masakari_introspect.ops.metrics import Metrics
 from masakari_introspect.monitor import Monitor, Settings
-from masakari_introspect.notifier import Notification
-from masakari_introspect.sender import DryRunOutbox
-from masakari_introspect.status import StatusClient
+from masakari_introspect.model import Notification
+from masakari_introspect.outbox import DryRunOutbox
+from masakari_introspect.ops.status_client import StatusClient
 from masakari_introspect.tracker import Policy
 from tests.unit.test_metrics import InstantHypervisor, wait_until
 from tests.unit.test_status import B
 
-LOGGER = 'masakari_introspect.sender'
+LOGGER = 'masakari_introspect.outbox'
 
 
 def logged_body(record):

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from masakari_introspect.conf import (
-    check,
+    validate,
     default,
     introspection,
     libvirt,
@@ -20,12 +20,12 @@ from masakari_introspect.conf import (
 )
 from masakari_introspect.conf import metrics as metrics_conf
 from masakari_introspect.conf.metrics import parse_listen
-from masakari_introspect.events import DomainInfo
-from masakari_introspect.metrics import Metrics, MetricsListener
+from masakari_introspect.model import DomainInfo
+from masakari_introspect.ops.metrics import Metrics, MetricsListener
 from masakari_introspect.monitor import Monitor, Settings
-from masakari_introspect.notifier import Delivery, DeliveryResult, Notification
-from masakari_introspect.probe import Outcome, ProbeResult
-from masakari_introspect.service import View
+from masakari_introspect.model import Delivery, DeliveryResult, Notification
+from masakari_introspect.model import Outcome, ProbeResult
+from masakari_introspect.ops.view import View
 from masakari_introspect.tracker import Policy
 from tests.unit.test_status import A, B, FakeSource, instance
 
@@ -257,9 +257,9 @@ def test_listen_is_off_by_default(tmp_path):
 
 def test_a_bad_listen_value_stops_the_service_at_start(tmp_path):
     conf = load(tmp_path, '[metrics]\nlisten = 127.0.0.1:http\n')
-    with pytest.raises(check.ConfigError,
+    with pytest.raises(validate.ConfigError,
                        match=r'\[metrics\] listen: invalid port'):
-        check.check(conf)
+        validate.check(conf)
 
 
 # -- fed by a real monitor -----------------------------------------------------------

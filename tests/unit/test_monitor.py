@@ -17,15 +17,15 @@ import time
 
 import pytest
 
-from masakari_introspect.events import (
+from masakari_introspect.model import (
     DomainEvent,
     DomainInfo,
     EventKind,
     HypervisorUnavailable,
 )
 from masakari_introspect.monitor import Monitor, Settings
-from masakari_introspect.probe import Outcome, ProbeResult
-from masakari_introspect.state import Remembered, StateStore
+from masakari_introspect.model import Outcome, ProbeResult
+from masakari_introspect.store import Remembered, StateStore
 from masakari_introspect.tracker import Policy
 
 A = '00000000-0000-0000-0000-00000000000a'

@@ -18,13 +18,8 @@ from keystoneauth1 import exceptions as ksa_exc
 from oslo_config import cfg
 
 from masakari_introspect.conf import masakari as masakari_conf
-from masakari_introspect.notifier import (
-    MAX_MESSAGE,
-    Delivery,
-    MasakariNotifier,
-    Notification,
-    classify_status,
-)
+from masakari_introspect.notifier import MAX_MESSAGE, MasakariNotifier, classify_status
+from masakari_introspect.model import Delivery, Notification
 
 UUID = '0f2b3c4d-1111-2222-3333-444455556666'
 HOST = 'compute-1.example.org'

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from masakari_introspect.notifier import Delivery, DeliveryResult, Notification
-from masakari_introspect.sender import Sender
+from masakari_introspect.model import Delivery, DeliveryResult, Notification
+from masakari_introspect.outbox import Sender
 from masakari_introspect.spool import Spool
 
 A = '00000000-0000-0000-0000-00000000000a'
@@ -19,7 +19,7 @@ DOWN = DeliveryResult(Delivery.TRANSIENT, None, 'ConnectFailure: refused')
 E500 = DeliveryResult(Delivery.TRANSIENT, 500, 'oops')
 BAD = DeliveryResult(Delivery.REJECTED, 400, 'Host with name X could not '
                      'be found.')
-LOGGER = 'masakari_introspect.sender'
+LOGGER = 'masakari_introspect.outbox'
 
 
 class FakeClock:

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from masakari_introspect.notifier import Notification
+from masakari_introspect.model import Notification
 from masakari_introspect.spool import Spool, SpoolFull
 
 A = '00000000-0000-0000-0000-00000000000a'

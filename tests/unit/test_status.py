@@ -16,12 +16,12 @@ import threading
 import pytest
 
 from masakari_introspect.cmd import status as status_cmd
-from masakari_introspect.status import (
+from masakari_introspect.ops.status_client import (
     StatusClient,
     StatusError,
-    StatusServer,
     StatusUnavailable,
 )
+from masakari_introspect.ops.status_server import StatusServer
 
 A = '00000000-0000-0000-0000-00000000000a'
 B = '00000000-0000-0000-0000-00000000000b'

@@ -10,16 +10,17 @@ on: it sends nothing and logs what would have been sent.
 """
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-from masakari_introspect.notifier import Delivery
-from masakari_introspect.notifier import DeliveryResult
-from masakari_introspect.notifier import NOTIFICATIONS_PATH
-from masakari_introspect.notifier import Notification
+from oslo_log import log as logging
+
+from masakari_introspect.model import Delivery
+from masakari_introspect.model import DeliveryResult
+from masakari_introspect.model import NOTIFICATIONS_PATH
+from masakari_introspect.model import Notification
 from masakari_introspect.spool import Spool
 
 LOG = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The status socket: a local unix socket server in the service, its client.
+"""The status socket server, in the service.
 
 The protocol is JSON lines: one request object per line, one answer object
 per line, on a connection that may carry several. Requests:
@@ -14,64 +14,24 @@ the socket's file mode (0600): only the service's user and root connect.
 
 import errno
 import json
-import logging
 import os
 import pathlib
 import socket
 import socketserver
 import stat
 import tempfile
-import threading
-from typing import Any, Protocol
+from typing import Any
+
+from oslo_log import log as logging
+
+from masakari_introspect.ops.view import ServerThread
+from masakari_introspect.ops.view import Source
 
 LOG = logging.getLogger(__name__)
 
-POLL_INTERVAL = 0.1           # how soon close() stops the server
-MAX_LINE = 64 * 1024          # a request; answers are read up to MAX_ANSWER
-MAX_ANSWER = 64 * 1024 * 1024
+MAX_LINE = 64 * 1024          # the longest request
 IDLE_TIMEOUT = 30.0           # a client that sends nothing is dropped
 MAX_PATH = 107                # sun_path holds 108 bytes with the final NUL
-
-
-class Source(Protocol):
-    """What the status server asks of the service."""
-
-    host: str
-    dry_run: bool
-
-    def instances(self) -> list[dict[str, Any]]:
-        """``Monitor.snapshot()``; raises TimeoutError if it takes long."""
-        ...
-
-    def libvirt_connected(self) -> bool:
-        ...
-
-    def pending(self) -> int:
-        ...
-
-    def set_maintenance(self, instance: str, on: bool) -> str | None:
-        """The UUID, or None if no such instance; may raise TimeoutError."""
-        ...
-
-
-class StatusError(Exception):
-    """The service answered, and refused the request."""
-
-
-class StatusUnavailable(Exception):
-    """No answer from the service; ``reason`` says why."""
-
-    NOT_RUNNING = 'not_running'
-    PERMISSION = 'permission'
-    TIMEOUT = 'timeout'
-    PROTOCOL = 'protocol'
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-# -- the server (in the service) ---------------------------------------------
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -169,20 +129,14 @@ class StatusServer:
             raise OSError(exc.errno, 'cannot create the status socket %s: %s'
                           % (self.path, exc.strerror or exc)) from exc
         self._inode = self.path.stat().st_ino
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread(self._server, 'status')
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(POLL_INTERVAL,),
-            name='status', daemon=True)
-        self._thread.start()
+        self._serving.start()
         LOG.info('Answering status requests on %s', self.path)
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(5)
-        self._server.server_close()
+        self._serving.close()
         try:
             if self.path.stat().st_ino == self._inode:
                 self.path.unlink()
@@ -234,96 +188,3 @@ class StatusServer:
 
 def _refusal(error: str) -> dict[str, Any]:
     return {'ok': False, 'error': error}
-
-
-# -- the client (in the commands) --------------------------------------------
-
-
-class StatusClient:
-    """Asks the running service over its status socket."""
-
-    def __init__(self, path: pathlib.Path | str, timeout: float = 10.0
-                 ) -> None:
-        self.path = pathlib.Path(path)
-        self._timeout = timeout
-
-    def status(self) -> dict[str, Any]:
-        return self.request({'command': 'status'})
-
-    def maintenance(self, instance: str, on: bool) -> dict[str, Any]:
-        return self.request({'command': 'maintenance', 'instance': instance,
-                             'on': on})
-
-    def request(self, request: dict[str, Any]) -> dict[str, Any]:
-        """The answer; raises StatusUnavailable or StatusError."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self._timeout)
-        try:
-            self._connect(sock)
-            try:
-                sock.sendall(json.dumps(request).encode() + b'\n')
-                sock.shutdown(socket.SHUT_WR)
-                raw = _read_line(sock)
-            except TimeoutError as exc:
-                raise StatusUnavailable(
-                    StatusUnavailable.TIMEOUT,
-                    'the service did not answer on %s within %g s'
-                    % (self.path, self._timeout)) from exc
-            except OSError as exc:
-                raise StatusUnavailable(
-                    StatusUnavailable.PROTOCOL, 'lost the connection to %s: '
-                    '%s' % (self.path, exc.strerror or exc)) from exc
-        finally:
-            sock.close()
-        try:
-            answer = json.loads(raw)
-        except ValueError as exc:
-            raise StatusUnavailable(
-                StatusUnavailable.PROTOCOL,
-                'unexpected answer on %s: %r' % (self.path, raw[:80])
-            ) from exc
-        if not isinstance(answer, dict) or 'ok' not in answer:
-            raise StatusUnavailable(
-                StatusUnavailable.PROTOCOL,
-                'unexpected answer on %s: %r' % (self.path, raw[:80]))
-        if not answer['ok']:
-            raise StatusError(str(answer.get('error', 'refused')))
-        return answer
-
-    def _connect(self, sock: socket.socket) -> None:
-        try:
-            sock.connect(str(self.path))
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise StatusUnavailable(
-                StatusUnavailable.NOT_RUNNING,
-                'masakari-introspect is not running (no service on %s: %s)'
-                % (self.path, exc.strerror)) from exc
-        except PermissionError as exc:
-            raise StatusUnavailable(
-                StatusUnavailable.PERMISSION,
-                'permission denied on %s: run as the user of the service '
-                '(e.g. with sudo)' % self.path) from exc
-        except TimeoutError as exc:
-            raise StatusUnavailable(
-                StatusUnavailable.TIMEOUT,
-                'the service did not accept a connection on %s within %g s'
-                % (self.path, self._timeout)) from exc
-        except OSError as exc:
-            raise StatusUnavailable(
-                StatusUnavailable.NOT_RUNNING,
-                'cannot connect to %s: %s' % (self.path, exc.strerror or exc)
-            ) from exc
-
-
-def _read_line(sock: socket.socket) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if b'\n' in chunk or size > MAX_ANSWER:
-            break
-    return b''.join(chunks).split(b'\n', 1)[0]

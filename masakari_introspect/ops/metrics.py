@@ -7,11 +7,9 @@ sender (``on_result``) and by the dry-run outbox. What describes the present
 scrape time from a :class:`Source`, never kept in sync by hand.
 """
 
-import logging
 import socket
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.simple_server import make_server
 
@@ -26,11 +24,15 @@ from prometheus_client.core import InfoMetricFamily
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.metrics_core import Metric
 
-from masakari_introspect.notifier import Delivery
-from masakari_introspect.notifier import DeliveryResult
-from masakari_introspect.notifier import Notification
-from masakari_introspect.probe import Outcome
-from masakari_introspect.probe import ProbeResult
+from oslo_log import log as logging
+
+from masakari_introspect.ops.view import ServerThread
+from masakari_introspect.ops.view import Source
+from masakari_introspect.model import Delivery
+from masakari_introspect.model import DeliveryResult
+from masakari_introspect.model import Notification
+from masakari_introspect.model import Outcome
+from masakari_introspect.model import ProbeResult
 
 LOG = logging.getLogger(__name__)
 
@@ -42,21 +44,6 @@ PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                  7.5, 10.0, 30.0)
 # States in which the agent is not probed: its reachability is unknown.
 NOT_PROBED = ('paused', 'maintenance')
-POLL_INTERVAL = 0.1   # how soon close() stops the listener
-
-
-class Source(Protocol):
-    """The present state of the service, read at scrape time."""
-
-    def instances(self) -> list[dict[str, Any]]:
-        """``Monitor.snapshot()``; raises TimeoutError if it takes long."""
-        ...
-
-    def libvirt_connected(self) -> bool:
-        ...
-
-    def pending(self) -> int:
-        ...
 
 
 class Metrics:
@@ -216,7 +203,7 @@ class MetricsListener:
         app: Callable[..., Any] = make_wsgi_app(registry)
         self._server = make_server(host, port, app, server_class,
                                    handler_class=_QuietHandler)
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread(self._server, 'metrics')
 
     @property
     def address(self) -> tuple[str, int]:
@@ -230,14 +217,8 @@ class MetricsListener:
             '[%s]' % host if ':' in host else host, port)
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(POLL_INTERVAL,),
-            name='metrics', daemon=True)
-        self._thread.start()
+        self._serving.start()
         LOG.info('Serving metrics on %s', self.url)
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(5)
-        self._server.server_close()
+        self._serving.close()

@@ -7,22 +7,16 @@ are tied to libvirt's domain id: a different id means a new QEMU process, and
 the record is void. Pending notifications live in the spool, not here.
 """
 
-import dataclasses
 import json
-import logging
 import pathlib
 from typing import Any
 
+from oslo_log import log as logging
+
+from masakari_introspect.model import Remembered
 from masakari_introspect.spool import write_atomically
 
 LOG = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class Remembered:
-    domain_id: int
-    answered: bool
-    reported: bool
 
 
 class StateStore:

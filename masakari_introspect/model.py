@@ -1,0 +1,145 @@
+"""Every plain value that crosses a seam: events, probe results, records,
+notifications and their delivery.
+
+Only frozen dataclasses and enums live here; no I/O, no libvirt, no HTTP.
+"""
+
+import dataclasses
+import datetime
+import enum
+import uuid as uuidlib
+from typing import Any
+
+GUEST_PING = '{"execute":"guest-ping"}'
+NOTIFICATIONS_PATH = '/notifications'
+EVENT = 'QEMU_GUEST_AGENT_ERROR'
+VIR_DOMAIN_EVENT = 'STOPPED_FAILED'
+
+
+# -- from libvirt ------------------------------------------------------------
+
+
+class EventKind(enum.Enum):
+    """What happened to a domain, reduced to what the monitor acts on."""
+
+    STARTED = 'started'            # a new QEMU process (boot, restore)
+    STOPPED = 'stopped'            # shut off, crashed, destroyed, undefined
+    PAUSED = 'paused'              # suspended by a user, an I/O error, ...
+    MIGRATING = 'migrating'        # paused for, or arriving by, migration
+    SHUTTING_DOWN = 'shutting_down'
+    RESUMED = 'resumed'
+    REBOOTED = 'rebooted'          # guest reset, no new QEMU process
+    AGENT_CONNECTED = 'agent_connected'
+    AGENT_DISCONNECTED = 'agent_disconnected'
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainEvent:
+    uuid: str
+    name: str
+    kind: EventKind
+    detail: str = ''
+    domain_id: int = -1    # the QEMU process's id, when libvirt gave one
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainInfo:
+    """A domain as seen by a full listing (start-up and resync)."""
+
+    uuid: str
+    name: str
+    running: bool          # running; not paused, not shutting down
+    has_agent_channel: bool
+    domain_id: int = -1    # libvirt's id of the QEMU process, -1 if inactive
+    agent_connected: bool = False   # qemu-ga has the port open right now
+
+
+class HypervisorUnavailable(Exception):
+    """The hypervisor connection is down; wait for it to come back."""
+
+
+# -- a probe ------------------------------------------------------------------
+
+
+class Outcome(enum.Enum):
+    """What one probe says about the guest (not about libvirt or us)."""
+
+    OK = 'ok'                    # the agent answered
+    MISS = 'miss'                # not connected, or no answer in time
+    NOT_RUNNING = 'not_running'  # paused or shut off: a state change
+    GONE = 'gone'                # the domain no longer exists
+    NOT_CONFIGURED = 'not_configured'  # no guest agent channel
+    BUSY = 'busy'                # another caller holds the agent or a job
+    CONNECTION = 'connection'    # the libvirt connection failed, not the guest
+    ERROR = 'error'              # anything unexpected; never counted
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeResult:
+    uuid: str
+    outcome: Outcome
+    detail: str = ''
+    duration: float = 0.0
+    error_code: int | None = None
+
+
+# -- what survives a restart ---------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Remembered:
+    domain_id: int
+    answered: bool
+    reported: bool
+
+
+# -- a report and its delivery --------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Notification:
+    """A decided report of one failed instance, as sent to Masakari."""
+
+    instance_uuid: str
+    hostname: str
+    generated_time: str
+    id: str = ''
+
+    @classmethod
+    def create(cls, instance_uuid: str, hostname: str,
+               when: datetime.datetime | None = None) -> 'Notification':
+        when = when or datetime.datetime.now(datetime.timezone.utc)
+        stamp = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return cls(instance_uuid=instance_uuid, hostname=hostname,
+                   generated_time=stamp.isoformat(),
+                   id=str(uuidlib.uuid4()))
+
+    def body(self) -> dict[str, Any]:
+        return {'notification': {
+            'type': 'VM',
+            'hostname': self.hostname,
+            'generated_time': self.generated_time,
+            'payload': {
+                'event': EVENT,
+                'instance_uuid': self.instance_uuid,
+                'vir_domain_event': VIR_DOMAIN_EVENT,
+            },
+        }}
+
+
+class Delivery(enum.Enum):
+    DELIVERED = 'delivered'    # 2xx: accepted
+    DUPLICATE = 'duplicate'    # 409: already there (or host in maintenance)
+    REJECTED = 'rejected'      # 400, 401, 403, ...: fix the configuration
+    TRANSIENT = 'transient'    # 5xx, timeout, connection: try again
+
+    @property
+    def done(self) -> bool:
+        return self in (Delivery.DELIVERED, Delivery.DUPLICATE)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeliveryResult:
+    delivery: Delivery
+    status: int | None
+    message: str

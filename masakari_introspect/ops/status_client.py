@@ -1,0 +1,176 @@
+"""The status socket client, used by the status and check commands.
+
+The protocol is described in :mod:`masakari_introspect.ops.status_server`.
+"""
+
+import argparse
+import json
+import pathlib
+import socket
+from typing import Any
+
+from oslo_config import cfg
+
+from masakari_introspect.conf import default
+from masakari_introspect.conf import status as status_conf
+
+PROJECT = 'masakari-introspect'
+MAX_ANSWER = 64 * 1024 * 1024
+
+
+class StatusError(Exception):
+    """The service answered, and refused the request."""
+
+
+class StatusUnavailable(Exception):
+    """No answer from the service; ``reason`` says why."""
+
+    NOT_RUNNING = 'not_running'
+    PERMISSION = 'permission'
+    TIMEOUT = 'timeout'
+    PROTOCOL = 'protocol'
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class StatusClient:
+    """Asks the running service over its status socket."""
+
+    def __init__(self, path: pathlib.Path | str, timeout: float = 10.0
+                 ) -> None:
+        self.path = pathlib.Path(path)
+        self._timeout = timeout
+
+    def status(self) -> dict[str, Any]:
+        return self.request({'command': 'status'})
+
+    def maintenance(self, instance: str, on: bool) -> dict[str, Any]:
+        return self.request({'command': 'maintenance', 'instance': instance,
+                             'on': on})
+
+    def request(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The answer; raises StatusUnavailable or StatusError."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self._timeout)
+        try:
+            self._connect(sock)
+            try:
+                sock.sendall(json.dumps(request).encode() + b'\n')
+                sock.shutdown(socket.SHUT_WR)
+                raw = _read_line(sock)
+            except TimeoutError as exc:
+                raise StatusUnavailable(
+                    StatusUnavailable.TIMEOUT,
+                    'the service did not answer on %s within %g s'
+                    % (self.path, self._timeout)) from exc
+            except OSError as exc:
+                raise StatusUnavailable(
+                    StatusUnavailable.PROTOCOL, 'lost the connection to %s: '
+                    '%s' % (self.path, exc.strerror or exc)) from exc
+        finally:
+            sock.close()
+        try:
+            answer = json.loads(raw)
+        except ValueError as exc:
+            raise StatusUnavailable(
+                StatusUnavailable.PROTOCOL,
+                'unexpected answer on %s: %r' % (self.path, raw[:80])
+            ) from exc
+        if not isinstance(answer, dict) or 'ok' not in answer:
+            raise StatusUnavailable(
+                StatusUnavailable.PROTOCOL,
+                'unexpected answer on %s: %r' % (self.path, raw[:80]))
+        if not answer['ok']:
+            raise StatusError(str(answer.get('error', 'refused')))
+        return answer
+
+    def _connect(self, sock: socket.socket) -> None:
+        try:
+            sock.connect(str(self.path))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise StatusUnavailable(
+                StatusUnavailable.NOT_RUNNING,
+                'masakari-introspect is not running (no service on %s: %s)'
+                % (self.path, exc.strerror)) from exc
+        except PermissionError as exc:
+            raise StatusUnavailable(
+                StatusUnavailable.PERMISSION,
+                'permission denied on %s: run as the user of the service '
+                '(e.g. with sudo)' % self.path) from exc
+        except TimeoutError as exc:
+            raise StatusUnavailable(
+                StatusUnavailable.TIMEOUT,
+                'the service did not accept a connection on %s within %g s'
+                % (self.path, self._timeout)) from exc
+        except OSError as exc:
+            raise StatusUnavailable(
+                StatusUnavailable.NOT_RUNNING,
+                'cannot connect to %s: %s' % (self.path, exc.strerror or exc)
+            ) from exc
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if b'\n' in chunk or size > MAX_ANSWER:
+            break
+    return b''.join(chunks).split(b'\n', 1)[0]
+
+
+class SocketNotConfigured(Exception):
+    pass
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser,
+                             suppress: bool = False) -> None:
+    """--config-file, --config-dir, --socket, --timeout."""
+    default_list: Any = argparse.SUPPRESS if suppress else []
+    default_none: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        '--config-file', action='append', default=default_list,
+        metavar='PATH', help='the service\'s configuration file, to find '
+        'its [status] socket_path (default: the usual oslo.config search)')
+    parser.add_argument(
+        '--config-dir', action='append', default=default_list,
+        metavar='DIR', help='a directory of *.conf files, as for the service')
+    parser.add_argument(
+        '--socket', default=default_none, metavar='PATH',
+        help='the status socket; the configuration is then not read')
+    parser.add_argument(
+        '--timeout', type=float,
+        default=argparse.SUPPRESS if suppress else 10.0, metavar='SECONDS',
+        help='how long to wait for the service (default: 10)')
+
+
+def socket_path(args: argparse.Namespace,
+                prog: str = PROJECT) -> str:
+    """The status socket: --socket, or [status] socket_path of the config.
+
+    Raises cfg.Error if the configuration cannot be read, and
+    SocketNotConfigured if the socket is disabled in it.
+    """
+    if args.socket:
+        return str(args.socket)
+    conf = cfg.ConfigOpts()
+    default.register_opts(conf)
+    status_conf.register_opts(conf)
+    argv: list[str] = []
+    for path in args.config_file:
+        argv += ['--config-file', path]
+    for path in args.config_dir:
+        argv += ['--config-dir', path]
+    conf(argv, project=PROJECT, prog=prog, use_env=False)
+    path = conf.status.socket_path
+    if not path:
+        raise SocketNotConfigured(
+            '[status] socket_path is empty in the configuration: the '
+            'service has no status socket')
+    return str(path)

@@ -31,6 +31,22 @@ class EventKind(enum.Enum):
     REBOOTED = 'rebooted'          # guest reset, no new QEMU process
     AGENT_CONNECTED = 'agent_connected'
     AGENT_DISCONNECTED = 'agent_disconnected'
+    CRASHED = 'crashed'            # guest panic (pvpanic), domain kept
+    WATCHDOG = 'watchdog'          # detail: the watchdog's action
+
+
+class Reason(enum.Enum):
+    """Why an instance was judged failed (logs, status, metrics)."""
+
+    UNRESPONSIVE = 'unresponsive'    # the agent did not answer in time
+    DISCONNECTED = 'disconnected'    # the agent's port is closed
+    BUSY = 'busy'                    # another caller held the agent
+    ERROR = 'error'                  # the agent answered nonsense
+    FAILURE_PAUSE = 'failure_pause'  # paused by an I/O error, watchdog...
+    CRASHED = 'crashed'              # guest kernel panic (pvpanic)
+    WATCHDOG = 'watchdog'            # watchdog expired, guest left as is
+    INACTIVE = 'inactive'            # agent failed, then the guest idled
+    BOOT_HANG = 'boot_hang'          # a known agent never came up
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +68,16 @@ class DomainInfo:
     has_agent_channel: bool
     domain_id: int = -1    # libvirt's id of the QEMU process, -1 if inactive
     agent_connected: bool = False   # qemu-ga has the port open right now
+    state_reason: str = ''  # libvirt's reason when not running, e.g. ioerror
+
+
+@dataclasses.dataclass(frozen=True)
+class Activity:
+    """Counters of the guest's own work, from one statistics sample."""
+
+    uuid: str
+    disk_requests: int    # read + write requests, all disks
+    packets_sent: int     # transmitted packets, all interfaces
 
 
 class HypervisorUnavailable(Exception):
@@ -91,6 +117,8 @@ class Remembered:
     domain_id: int
     answered: bool
     reported: bool
+    known: bool = False    # the agent answered in some boot on this host
+    reports: tuple[float, ...] = ()   # wall-clock times of recent reports
 
 
 # -- a report and its delivery --------------------------------------------------
@@ -104,6 +132,9 @@ class Notification:
     hostname: str
     generated_time: str
     id: str = ''
+    instance_name: str = ''
+    reason: str = ''       # a Reason value
+    forensics: str = ''    # the folder of what was saved, if anything
 
     @classmethod
     def create(cls, instance_uuid: str, hostname: str,

@@ -71,6 +71,14 @@ class Sender:
         self.wake()
         return added
 
+    def withdraw(self, instance_uuid: str, why: str) -> None:
+        """Drop the undelivered notification of an instance, if any."""
+        for notification in self._spool.pending():
+            if notification.instance_uuid == instance_uuid:
+                self._spool.remove(notification)
+                LOG.info('Withdrew the pending notification for %s: %s',
+                         instance_uuid, why)
+
     def wake(self) -> None:
         """A new notification was spooled: try now unless backing off."""
         self._wake.set()
@@ -179,3 +187,6 @@ class DryRunOutbox:
         if self._on_dry_run is not None:
             self._on_dry_run(notification)
         return True
+
+    def withdraw(self, instance_uuid: str, why: str) -> None:
+        """Nothing is ever pending in dry-run mode."""

@@ -2,42 +2,129 @@
 
 :class:`Clockwork` wraps APScheduler's background scheduler: it only says
 "tick" (every ``probe_interval``) and "resync" (every ``resync_interval``).
-:class:`ProbeLane` is a bounded set of daemon threads that run probes; the
-monitor keeps two lanes, so that hung guests, which hold a thread for seconds,
-never delay the probes of healthy ones. Daemon threads, because a probe stuck
-inside libvirt must not keep the process alive after a bounded shutdown.
+APScheduler 3.x plans its interval jobs on the wall clock, so a clock step
+(chrony's ``makestep`` at boot, a bad NTP server) would stop the ticks for
+as long as the clock went back, or bunch them when it jumped ahead. The
+clockwork keeps the pace on the monotonic clock: it remembers when each job
+last ran, watches the distance between the two clocks, and when it changes
+by more than a second it re-plans every job on the new wall clock, with the
+time left to wait taken from the monotonic clock.
+
+:class:`ProbeLane` is a bounded set of daemon threads that run probes from a
+queue ordered by priority, one entry per key (a newer submission replaces a
+queued one); the monitor keeps two lanes so that hung guests, which hold a
+thread for seconds, never delay the probes of healthy ones. Daemon threads,
+because a probe stuck inside libvirt must not keep the process alive after a
+bounded shutdown.
 """
 
-import collections
+import datetime
+import heapq
+import itertools
 import threading
+import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
-
 from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
+
+STEP_TOLERANCE = 1.0    # seconds of disagreement between the two clocks
+WATCH_INTERVAL = 1.0    # how often the clocks are compared
+
+
+class Scheduler(Protocol):
+    """What the clockwork needs of APScheduler's scheduler."""
+
+    running: bool
+
+    def add_job(self, func: Callable[..., Any], trigger: str,
+                **kwargs: Any) -> Any:
+        ...
+
+    def modify_job(self, job_id: str, **changes: Any) -> Any:
+        ...
+
+    def start(self) -> None:
+        ...
+
+    def shutdown(self, wait: bool = True) -> None:
+        ...
+
+
+def _background() -> Scheduler:
+    return BackgroundScheduler(
+        timezone=datetime.timezone.utc,
+        job_defaults={'coalesce': True, 'max_instances': 1,
+                      'misfire_grace_time': None})
 
 
 class Clockwork:
     def __init__(self, *, probe_interval: float, resync_interval: float,
                  on_tick: Callable[[], None],
-                 on_resync: Callable[[], None]) -> None:
-        self._scheduler = BackgroundScheduler(
-            job_defaults={'coalesce': True, 'max_instances': 1,
-                          'misfire_grace_time': None})
-        self._scheduler.add_job(on_tick, 'interval', seconds=probe_interval,
-                                id='probe-tick', name='probe tick')
-        self._scheduler.add_job(on_resync, 'interval',
-                                seconds=resync_interval, id='resync',
-                                name='domain resync')
+                 on_resync: Callable[[], None],
+                 scheduler: Scheduler | None = None,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self._scheduler = scheduler or _background()
+        self._monotonic = monotonic
+        self._wall = wall
+        self._intervals: dict[str, float] = {}
+        self._last_run: dict[str, float] = {}
+        self._offset = wall() - monotonic()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        for job_id, name, func, interval in (
+                ('probe-tick', 'probe tick', on_tick, probe_interval),
+                ('resync', 'domain resync', on_resync, resync_interval)):
+            self._intervals[job_id] = interval
+            self._last_run[job_id] = monotonic()
+            self._scheduler.add_job(self._timed(job_id, func), 'interval',
+                                    seconds=interval, id=job_id, name=name)
 
     def start(self) -> None:
         self._scheduler.start()
+        self._watcher = threading.Thread(target=self._watch,
+                                         name='clock-watch', daemon=True)
+        self._watcher.start()
 
     def stop(self) -> None:
+        self._stop.set()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+
+    def check_clock(self) -> float:
+        """Re-plan the jobs if the wall clock stepped; the step in s."""
+        offset = self._wall() - self._monotonic()
+        step, self._offset = offset - self._offset, offset
+        if abs(step) <= STEP_TOLERANCE:
+            return 0.0
+        LOG.warning('The wall clock stepped by %+.1f s; keeping the probe '
+                    'pace on the monotonic clock', step)
+        now_mono, now_wall = self._monotonic(), self._wall()
+        for job_id, interval in self._intervals.items():
+            left = self._last_run[job_id] + interval - now_mono
+            due = now_wall + min(max(left, 0.0), interval)
+            self._scheduler.modify_job(job_id, next_run_time=(
+                datetime.datetime.fromtimestamp(due, datetime.timezone.utc)))
+        return step
+
+    def _timed(self, job_id: str, func: Callable[[], None]
+               ) -> Callable[[], None]:
+        def run() -> None:
+            self._last_run[job_id] = self._monotonic()
+            func()
+        run.__name__ = getattr(func, '__name__', job_id)
+        return run
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCH_INTERVAL):
+            try:
+                self.check_clock()
+            except Exception:
+                LOG.exception('Cannot re-plan the probe schedule')
 
 
 class ProbeLane:
@@ -46,18 +133,25 @@ class ProbeLane:
     def __init__(self, name: str, size: int) -> None:
         self._name = name
         self._size = size
-        self._work: collections.deque[Callable[[], None]] = collections.deque()
+        self._heap: list[tuple[int, int, str]] = []
+        self._queued: dict[str, tuple[int, Callable[[], None]]] = {}
+        self._seq = itertools.count()
         self._cond = threading.Condition()
         self._threads = 0
         self._idle = 0
         self._busy = 0
         self._closed = False
 
-    def submit(self, job: Callable[[], None]) -> None:
+    def submit(self, job: Callable[[], None], *, key: str = '',
+               priority: int = 0) -> None:
+        """Queue ``job``; it replaces a queued job of the same key."""
         with self._cond:
             if self._closed:
                 return
-            self._work.append(job)
+            seq = next(self._seq)
+            key = key or '#%d' % seq
+            self._queued[key] = (seq, job)
+            heapq.heappush(self._heap, (priority, seq, key))
             if self._idle == 0 and self._threads < self._size:
                 self._threads += 1
                 threading.Thread(target=self._worker, daemon=True,
@@ -68,27 +162,39 @@ class ProbeLane:
 
     @property
     def backlog(self) -> int:
-        return len(self._work)
+        return len(self._queued)
 
     def close(self, timeout: float) -> bool:
         """Drop queued work, wait up to ``timeout`` for running work."""
         with self._cond:
             self._closed = True
-            self._work.clear()
+            self._heap.clear()
+            self._queued.clear()
             self._cond.notify_all()
             return self._cond.wait_for(lambda: self._busy == 0, timeout)
+
+    def _take(self) -> Callable[[], None] | None:
+        while self._heap:
+            _priority, seq, key = heapq.heappop(self._heap)
+            entry = self._queued.get(key)
+            if entry is not None and entry[0] == seq:
+                del self._queued[key]
+                return entry[1]
+        return None
 
     def _worker(self) -> None:
         while True:
             with self._cond:
                 self._idle += 1
-                self._cond.wait_for(lambda: self._work or self._closed)
+                self._cond.wait_for(lambda: self._queued or self._closed)
                 self._idle -= 1
                 if self._closed:
                     self._threads -= 1
                     self._cond.notify_all()
                     return
-                job = self._work.popleft()
+                job = self._take()
+                if job is None:
+                    continue
                 self._busy += 1
             try:
                 job()

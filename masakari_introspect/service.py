@@ -2,6 +2,7 @@
 
 import pathlib
 import threading
+import time
 
 from oslo_config import cfg
 
@@ -11,9 +12,10 @@ from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.ops.metrics import Metrics
 from masakari_introspect.ops.metrics import MetricsListener
 from masakari_introspect.ops.view import View
+from masakari_introspect.fleet import Fleet
+from masakari_introspect.fleet import Settings
 from masakari_introspect.monitor import Monitor
 from masakari_introspect.monitor import Outbox
-from masakari_introspect.monitor import Settings
 from masakari_introspect.notifier import MasakariNotifier
 from masakari_introspect.scheduler import Clockwork
 from masakari_introspect.outbox import DryRunOutbox
@@ -54,20 +56,34 @@ class Service:
             keepalive_interval=conf.libvirt.keepalive_interval,
             keepalive_count=conf.libvirt.keepalive_count,
             reconnect_interval_max=conf.libvirt.reconnect_interval_max)
+        store = StateStore(state_path / 'instances.json')
+        recovery = getattr(conf, 'recovery', None)
+        policy = Policy(
+            failure_threshold=intro.failure_threshold,
+            boot_grace_period=intro.boot_grace_period,
+            report_agent_never_answered=intro.report_agent_never_answered,
+            probe_interval=intro.probe_interval,
+            activity_check=intro.activity_check)
+        fleet = Fleet(
+            policy,
+            Settings(hostname=conf.host, probe_timeout=intro.probe_timeout,
+                     max_recoveries=recovery.max_recoveries
+                     if recovery is not None else 3,
+                     recovery_window=recovery.window
+                     if recovery is not None else 3600,
+                     probe_deadline=intro.probe_timeout + 10
+                     + 2 * intro.probe_interval),
+            remembered=store.load(), maintenance=store.load_maintenance(),
+            clock=time.monotonic, wall=time.time)
+        slots = conf.libvirt.max_client_requests
         self.monitor = Monitor(
-            self.host,
-            Policy(failure_threshold=intro.failure_threshold,
-                   boot_grace_period=intro.boot_grace_period,
-                   report_agent_never_answered=(
-                       intro.report_agent_never_answered)),
-            Settings(hostname=conf.host,
-                     probe_interval=intro.probe_interval,
-                     probe_timeout=intro.probe_timeout,
-                     max_concurrent_probes=intro.max_concurrent_probes),
-            outbox,
-            store=StateStore(state_path / 'instances.json'),
-            observer=self.metrics,
-            suspect_prober=self.host.suspect_prober())
+            self.host, fleet, outbox, probe_timeout=intro.probe_timeout,
+            lane_size=min(max(slots - 1, 1), intro.max_concurrent_probes),
+            suspect_lane_size=min(slots * conf.libvirt.suspect_connections,
+                                  intro.max_concurrent_probes),
+            store=store, observer=self.metrics,
+            suspect_prober=self.host.suspect_prober(
+                conf.libvirt.suspect_connections))
         self.clockwork = Clockwork(
             probe_interval=intro.probe_interval,
             resync_interval=intro.resync_interval,

@@ -2,9 +2,11 @@
 
 Per instance, only what a restarted monitor could not learn again from
 libvirt: whether the agent has answered since the domain's QEMU process
-started, and whether the current failure episode was already reported. Both
-are tied to libvirt's domain id: a different id means a new QEMU process, and
-the record is void. Pending notifications live in the spool, not here.
+started, and whether the current failure episode was already reported (both
+tied to libvirt's domain id: a different id means a new QEMU process, and they
+are void); whether the agent ever answered on this host (for boot hangs) and
+when the instance was last reported (for the recovery limit), which outlive
+the QEMU process. Pending notifications live in the spool, not here.
 """
 
 import json
@@ -26,10 +28,11 @@ class StateStore:
     def load(self) -> dict[str, Remembered]:
         raw = self._read()
         try:
-            return {uuid: Remembered(int(rec['domain_id']),
-                                     bool(rec['answered']),
-                                     bool(rec['reported']))
-                    for uuid, rec in raw.get('instances', {}).items()}
+            return {uuid: Remembered(
+                int(rec['domain_id']), bool(rec['answered']),
+                bool(rec['reported']), bool(rec.get('known', False)),
+                tuple(float(t) for t in rec.get('reports', ())))
+                for uuid, rec in raw.get('instances', {}).items()}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             LOG.error('Ignoring unreadable state file %s: %s', self._path,
                       exc)
@@ -59,7 +62,9 @@ class StateStore:
         doc = {'version': 1, 'maintenance': sorted(maintenance),
                'instances': {uuid: {'domain_id': rec.domain_id,
                                     'answered': rec.answered,
-                                    'reported': rec.reported}
+                                    'reported': rec.reported,
+                                    'known': rec.known,
+                                    'reports': list(rec.reports)}
                              for uuid, rec in records.items()}}
         self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_atomically(self._path, json.dumps(doc).encode())

@@ -10,14 +10,22 @@ introspection_group = cfg.OptGroup(
     help="""
 How guests are probed with ``guest-ping`` and when a guest counts as failed.
 
-A guest is reported on exactly the ``failure_threshold``-th consecutive missed
-ping. Worst-case time to detect:
+Time is cut into probe intervals. An interval in which the agent gave no
+answer of any kind (timeout, agent not connected, agent busy, error, or a
+probe still in flight or queued) is a missed interval; ``failure_threshold``
+consecutive missed intervals make a failure. With ``activity_check`` on, the
+failure is reported only if the guest did no disk and no network-transmit
+work since its first missed interval.
 
-* agent gone (killed, port closed): about
-  ``failure_threshold * probe_interval`` seconds;
-* agent or guest kernel hung: about ``probe_timeout + (failure_threshold - 1)
-  * max(probe_interval, 5)`` seconds, because libvirt spends 5 seconds
-  re-synchronising with a hung agent before each later command.
+Time from a fault to the report, at most about:
+
+* agent gone, agent hung or guest kernel hung, idle guest:
+  ``(failure_threshold + 1) * probe_interval`` seconds (a probe still waiting
+  for a hung agent counts as a missed interval; it does not stretch this);
+* guest kernel panic with a pvpanic device, or a watchdog whose action leaves
+  the guest as it is: at once (the libvirt event);
+* domain paused by an I/O error, a watchdog or an API error:
+  ``failure_threshold * probe_interval`` seconds after the pause.
 """)
 
 introspection_opts = [
@@ -60,16 +68,21 @@ Related options:
         deprecated_opts=[cfg.DeprecatedOpt(
             'guest_monitoring_failure_threshold', group=UPSTREAM_GROUP)],
         help="""
-Number of consecutive missed pings after which the instance is reported to
-Masakari.
+Number of consecutive missed probe intervals after which the instance is
+reported to Masakari.
 
-The report is sent on exactly this miss, once per failure episode. An episode
-ends when the agent answers again or the domain is restarted; a later failure
-is then reported again.
+The report is sent once per failure episode. An episode ends when the agent
+answers again or the domain is restarted; a later failure is then reported
+again.
 
-Missed pings are: agent not connected, agent not answering in time. Not
-misses: a paused, migrating or stopped domain, libvirt lock contention, loss of
-the libvirt connection.
+A missed interval is one without any answer from the agent: not connected,
+no answer in time, busy (another caller holds the agent), an error, or a probe
+still in flight. Not misses: a paused (by a user), migrating or stopped
+domain, loss of the libvirt connection.
+
+Related options:
+
+* ``probe_interval``, ``activity_check``
 """),
     cfg.IntOpt(
         'boot_grace_period',
@@ -102,6 +115,28 @@ restarted again and again.
 Related options:
 
 * ``boot_grace_period``
+"""),
+    cfg.BoolOpt(
+        'activity_check',
+        default=True,
+        help="""
+Require a second signal before a guest whose agent failed is reported: the
+guest's own work, read from libvirt's statistics once per probe interval
+(disk read and write requests, network packets sent; not vCPU time and not
+packets received, which a dead guest shows too).
+
+When on, a guest whose agent missed ``failure_threshold`` intervals but which
+did disk or network-transmit work since its first missed interval is not
+reported; a WARNING names the figures, status and metrics show "agent failed,
+guest active", and the guest is reported once a whole failure window
+(``failure_threshold * probe_interval``) passes without activity. A domain
+whose statistics cannot be read counts as inactive.
+
+When off, the agent alone decides.
+
+Related options:
+
+* ``failure_threshold``, ``probe_interval``
 """),
     cfg.IntOpt(
         'max_concurrent_probes',

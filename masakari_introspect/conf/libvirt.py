@@ -57,6 +57,44 @@ Upper bound, in seconds, of the exponential backoff between attempts to
 (re)connect to libvirtd. Attempts start one second apart and double until this
 bound. The service never exits because libvirtd is unavailable.
 """),
+    cfg.IntOpt(
+        'max_client_requests',
+        default=5,
+        min=1,
+        max=1000,
+        help="""
+How many calls libvirtd serves at once on one client connection: its own
+``max_client_requests`` setting in ``libvirtd.conf`` (or ``virtqemud.conf``),
+5 unless changed there. The service cannot read it; tell it here if you
+changed it.
+
+Calls beyond it wait in libvirtd, and a call to a hung guest agent holds its
+slot for five seconds or more. The service sizes its probe lanes from it:
+healthy guests use all but one slot of the main connection (one stays free
+for listing and statistics); guests that may be hung are probed on
+``suspect_connections`` connections of their own, so that however many hang
+at once, they never take a slot a healthy guest needs.
+
+Related options:
+
+* ``suspect_connections``
+"""),
+    cfg.IntOpt(
+        'suspect_connections',
+        default=2,
+        min=1,
+        max=16,
+        help="""
+Number of libvirt connections used to probe guests that did not answer their
+last probe (failing, failed, booting), each with ``max_client_requests``
+probes at once. A probe that waits because they are all busy counts as a
+missed interval, so detection time does not grow with the number of hung
+guests; more connections only let a recovered guest be seen sooner.
+
+Related options:
+
+* ``max_client_requests``
+"""),
 ]
 
 

@@ -32,6 +32,7 @@ from masakari_introspect.model import Delivery
 from masakari_introspect.model import DeliveryResult
 from masakari_introspect.model import Notification
 from masakari_introspect.model import Outcome
+from masakari_introspect.model import Reason
 from masakari_introspect.model import ProbeResult
 
 LOG = logging.getLogger(__name__)
@@ -71,10 +72,14 @@ class Metrics:
             ['result'], registry=self.registry)
         self._reports = Counter(
             PREFIX + 'reports',
-            'Instances found failed and reported (one per failure episode).',
-            registry=self.registry)
+            'Instances found failed and reported (one per failure episode), '
+            'by reason: unresponsive, disconnected, busy, error, '
+            'failure_pause, crashed, watchdog, inactive, boot_hang.',
+            ['reason'], registry=self.registry)
         for outcome in Outcome:
             self._probes.labels(outcome.value)
+        for reason in Reason:
+            self._reports.labels(reason.value)
         for delivery in Delivery:
             self._notifications.labels(delivery.value)
         self._notifications.labels(DRY_RUN)
@@ -85,8 +90,8 @@ class Metrics:
         self._probes.labels(result.outcome.value).inc()
         self._latency.observe(max(result.duration, 0.0))
 
-    def reported(self, uuid: str) -> None:
-        self._reports.inc()
+    def reported(self, uuid: str, reason: str) -> None:
+        self._reports.labels(reason).inc()
 
     # -- the sender's on_result and the dry-run outbox -----------------------
 

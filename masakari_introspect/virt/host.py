@@ -8,7 +8,7 @@ a reconnect thread opens a new one with exponential backoff, registers the
 callbacks again and says so through ``on_connection``.
 """
 
-import json
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -22,63 +22,18 @@ except ImportError:  # pragma: no cover - unit tests run without the binding
 
 from oslo_log import log as logging
 
+from masakari_introspect.model import Activity
 from masakari_introspect.model import DomainEvent
 from masakari_introspect.model import DomainInfo
 from masakari_introspect.model import EventKind
 from masakari_introspect.model import HypervisorUnavailable
-from masakari_introspect.model import GUEST_PING
-from masakari_introspect.model import Outcome
 from masakari_introspect.model import ProbeResult
 from masakari_introspect.virt import errors
+from masakari_introspect.virt import guest
+from masakari_introspect.virt.loop import start_event_loop
 from masakari_introspect.virt import translate
 
 LOG = logging.getLogger(__name__)
-
-_event_loop_lock = threading.Lock()
-_event_loop_started = False
-
-
-def _ignore_libvirt_errors(_ctx: object, _err: object) -> None:
-    """Errors are raised as exceptions; keep libvirt from printing them."""
-
-
-def start_event_loop() -> None:
-    """Register libvirt's default event loop once and run it in a thread."""
-    global _event_loop_started
-    with _event_loop_lock:
-        if _event_loop_started:
-            return
-        if libvirt is None:
-            raise RuntimeError('the libvirt Python binding is not installed '
-                               '(pip install libvirt-python)')
-        libvirt.registerErrorHandler(_ignore_libvirt_errors, None)
-        libvirt.virEventRegisterDefaultImpl()
-        thread = threading.Thread(target=_run_event_loop,
-                                  name='libvirt-events', daemon=True)
-        thread.start()
-        _event_loop_started = True
-
-
-def _run_event_loop() -> None:
-    while True:
-        try:
-            libvirt.virEventRunDefaultImpl()
-        except Exception:
-            LOG.exception('libvirt event loop iteration failed')
-            time.sleep(0.1)
-
-
-def _parse_reply(uuid: str, reply: str, started: float) -> ProbeResult:
-    duration = time.monotonic() - started
-    try:
-        answer = json.loads(reply)
-    except (TypeError, ValueError):
-        answer = None
-    if isinstance(answer, dict) and 'return' in answer:
-        return ProbeResult(uuid, Outcome.OK, duration=duration)
-    return ProbeResult(uuid, Outcome.ERROR, 'malformed agent reply: %.100r'
-                       % (reply,), duration=duration)
-
 
 class LibvirtHost:
     """The monitor's only view of libvirt."""
@@ -87,8 +42,11 @@ class LibvirtHost:
                  on_event: Callable[[DomainEvent], None],
                  on_connection: Callable[[bool], None],
                  keepalive_interval: int = 5, keepalive_count: int = 3,
-                 reconnect_interval_max: float = 30.0) -> None:
+                 reconnect_interval_max: float = 30.0,
+                 opener: Callable[[str], 'libvirt.virConnect'] | None = None
+                 ) -> None:
         self._uri = uri
+        self._opener = opener or (lambda uri: libvirt.open(uri))
         self._on_event = on_event
         self._on_connection = on_connection
         self._keepalive = (keepalive_interval, keepalive_count)
@@ -100,7 +58,7 @@ class LibvirtHost:
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._side = SideConnection(self, uri)
+        self._side = SidePool(self, uri)
 
     # -- connection --------------------------------------------------------
 
@@ -154,15 +112,20 @@ class LibvirtHost:
                 self._pause(delay)
                 delay = min(delay * 2, self._backoff_max)
                 continue
-            with self._lock:
-                self._conn = conn
-            self._lost.clear()
+            self._publish(conn)
             LOG.info('Connected to libvirt at %s', self._uri)
             return True
         return False
 
+    def _publish(self, conn: 'libvirt.virConnect') -> None:
+        # The "lost" flag is cleared before the connection is published: a
+        # loss noticed right after must not be erased.
+        self._lost.clear()
+        with self._lock:
+            self._conn = conn
+
     def _open(self) -> 'libvirt.virConnect':
-        conn = libvirt.open(self._uri)
+        conn = self._opener(self._uri)
         try:
             conn.registerCloseCallback(self._closed, None)
             ids = [
@@ -175,6 +138,9 @@ class LibvirtHost:
                 conn.domainEventRegisterAny(
                     None, libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
                     self._agent, None),
+                conn.domainEventRegisterAny(
+                    None, libvirt.VIR_DOMAIN_EVENT_ID_WATCHDOG,
+                    self._watchdog, None),
             ]
             try:
                 conn.setKeepAlive(*self._keepalive)
@@ -251,6 +217,10 @@ class LibvirtHost:
                 _opaque: object) -> None:
         self._emit(dom, EventKind.REBOOTED, '')
 
+    def _watchdog(self, _conn: object, dom: 'libvirt.virDomain',
+                  action: int, _opaque: object) -> None:
+        self._emit(dom, EventKind.WATCHDOG, translate.watchdog_action(action))
+
     def _agent(self, _conn: object, dom: 'libvirt.virDomain', state: int,
                reason: int, _opaque: object) -> None:
         kind = translate.agent_lifecycle(state)
@@ -305,16 +275,7 @@ class LibvirtHost:
     def _describe(self, conn: 'libvirt.virConnect',
                   dom: 'libvirt.virDomain') -> DomainInfo | None:
         try:
-            state, _reason = dom.state()
-            active = dom.isActive()
-            xml = dom.XMLDesc(0) if active else ''
-            channel = translate.agent_channel_state(xml) if xml else None
-            return DomainInfo(
-                uuid=dom.UUIDString(), name=dom.name(),
-                running=state == libvirt.VIR_DOMAIN_RUNNING,
-                has_agent_channel=channel is not None,
-                domain_id=dom.ID() if active else -1,
-                agent_connected=channel == 'connected')
+            return guest.describe(dom)
         except libvirt.libvirtError as exc:
             self._raise_if_connection(conn, exc)
             LOG.debug('Domain vanished while being read: %s', exc)
@@ -333,72 +294,33 @@ class LibvirtHost:
             self._lose(conn, exc.get_error_message())
             raise HypervisorUnavailable(exc.get_error_message()) from exc
 
-    # -- the probe ---------------------------------------------------------
+    # -- probes and statistics -------------------------------------------
 
     def ping(self, uuid: str, timeout: int) -> ProbeResult:
         """guest-ping one domain's agent on the main connection."""
-        return self.ping_on(self._conn, uuid, timeout, self._lose)
+        return guest.ping(self._conn, uuid, timeout, self._lose)
 
-    def suspect_prober(self) -> 'SideConnection':
-        """The prober for guests that may be hung (their own connection)."""
+    def suspect_prober(self, connections: int = 1) -> 'SidePool':
+        """The prober for guests that may be hung (connections of their
+        own)."""
+        self._side.resize(connections)
         return self._side
 
-    def ping_on(self, conn: 'libvirt.virConnect | None', uuid: str,
-                timeout: int, lose: Callable[['libvirt.virConnect', str],
-                                             None]) -> ProbeResult:
-        """guest-ping on ``conn``; ``lose`` hears of a dead connection.
-
-        Never raises.
-        """
-        started = time.monotonic()
+    def activity(self) -> list[Activity] | None:
+        """Guest work counters of all running domains; None if unknown."""
+        conn = self._conn
         if conn is None:
-            return ProbeResult(uuid, Outcome.CONNECTION, 'not connected')
-        dom = None
+            return None
         try:
-            dom = conn.lookupByUUIDString(uuid)
-            reply = libvirt_qemu.qemuAgentCommand(dom, GUEST_PING, timeout, 0)
+            return guest.activities(conn)
         except libvirt.libvirtError as exc:
-            return self._failed(conn, dom, uuid, exc, started, lose)
-        except Exception as exc:
-            LOG.exception('Unexpected failure pinging %s', uuid)
-            return ProbeResult(uuid, Outcome.ERROR, repr(exc),
-                               duration=time.monotonic() - started)
-        return _parse_reply(uuid, reply, started)
-
-    def _failed(self, conn: 'libvirt.virConnect',
-                dom: 'libvirt.virDomain | None', uuid: str,
-                exc: 'libvirt.libvirtError', started: float,
-                lose: Callable[['libvirt.virConnect', str], None]
-                ) -> ProbeResult:
-        code, domain = exc.get_error_code(), exc.get_error_domain()
-        outcome = errors.classify(code, domain)
-        if outcome is Outcome.CONNECTION:
-            lose(conn, exc.get_error_message())
-        elif outcome is Outcome.MISS and dom is not None:
-            outcome = self._recheck(dom)
-        return ProbeResult(uuid, outcome,
-                           '%s (code %s, domain %s)' % (
-                               exc.get_error_message(), code, domain),
-                           duration=time.monotonic() - started,
-                           error_code=code)
-
-    @staticmethod
-    def _recheck(dom: 'libvirt.virDomain') -> Outcome:
-        """A miss only counts if the domain runs and no job holds it."""
-        try:
-            state, _reason = dom.state()
-            if state != libvirt.VIR_DOMAIN_RUNNING:
-                return Outcome.NOT_RUNNING
-            control = dom.controlInfo()[0]
-            if control == libvirt.VIR_DOMAIN_CONTROL_JOB:
-                return Outcome.BUSY
-        except libvirt.libvirtError as exc:
-            # A connection error ends this probe without a miss; the next
-            # call on the connection finds it dead.
-            outcome = errors.classify(exc.get_error_code(),
-                                      exc.get_error_domain())
-            return outcome if outcome is not Outcome.ERROR else Outcome.MISS
-        return Outcome.MISS
+            if errors.is_connection_error(exc.get_error_code(),
+                                          exc.get_error_domain()):
+                self._lose(conn, exc.get_error_message())
+            else:
+                LOG.warning('Cannot read domain statistics: %s',
+                            exc.get_error_message())
+            return None
 
 
 class SideConnection:
@@ -419,7 +341,7 @@ class SideConnection:
         self._lock = threading.Lock()
 
     def ping(self, uuid: str, timeout: int) -> ProbeResult:
-        return self._host.ping_on(self._get(), uuid, timeout, self._drop)
+        return guest.ping(self._get(), uuid, timeout, self._drop)
 
     def close(self) -> None:
         with self._lock:
@@ -452,3 +374,25 @@ def _close_quietly(conn: 'libvirt.virConnect | None') -> None:
             conn.close()
         except libvirt.libvirtError:
             pass
+
+
+class SidePool:
+    """Probes on one of several side connections, in turn."""
+
+    def __init__(self, host: LibvirtHost, uri: str) -> None:
+        self._host = host
+        self._uri = uri
+        self._sides = [SideConnection(host, uri)]
+        self._turn = itertools.count()
+
+    def resize(self, connections: int) -> None:
+        self._sides = [SideConnection(self._host, self._uri)
+                       for _ in range(max(connections, 1))]
+
+    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+        side = self._sides[next(self._turn) % len(self._sides)]
+        return side.ping(uuid, timeout)
+
+    def close(self) -> None:
+        for side in self._sides:
+            side.close()

@@ -56,13 +56,42 @@ def lifecycle(event: int, detail: int) -> EventKind | None:
             'migrated', 'postcopy') else EventKind.PAUSED
     if event == RESUMED:
         return EventKind.RESUMED
-    if event in (STOPPED, UNDEFINED, CRASHED):
+    if event == CRASHED:
+        return EventKind.CRASHED
+    if event in (STOPPED, UNDEFINED):
         return EventKind.STOPPED
     if event == SHUTDOWN:
         return EventKind.SHUTTING_DOWN
     if event == PMSUSPENDED:
         return EventKind.PAUSED
     return None
+
+
+# virDomainState values, and the reasons of the paused state.
+STATE_PAUSED = 3
+STATE_CRASHED = 6
+_PAUSED_REASONS = ('unknown', 'user', 'migration', 'save', 'dump', 'ioerror',
+                   'watchdog', 'from_snapshot', 'shutting_down', 'snapshot',
+                   'crashed', 'starting_up', 'postcopy', 'postcopy_failed',
+                   'api_error')
+# virDomainEventWatchdogAction
+_WATCHDOG_ACTIONS = ('none', 'pause', 'reset', 'poweroff', 'shutdown',
+                     'debug', 'inject-nmi')
+
+
+def state_reason(state: int, reason: int) -> str:
+    """Why a domain is not running, as a word: 'ioerror', 'user', ..."""
+    if state == STATE_CRASHED:
+        return 'crashed'
+    if state == STATE_PAUSED and 0 <= reason < len(_PAUSED_REASONS):
+        return _PAUSED_REASONS[reason]
+    return ''
+
+
+def watchdog_action(action: int) -> str:
+    if 0 <= action < len(_WATCHDOG_ACTIONS):
+        return _WATCHDOG_ACTIONS[action]
+    return str(action)
 
 
 def agent_lifecycle(state: int) -> EventKind | None:

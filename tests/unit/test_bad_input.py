@@ -11,7 +11,7 @@ from masakari_introspect.conf import validate
 from masakari_introspect.notifier import MasakariNotifier
 from masakari_introspect.model import Delivery, Notification
 from masakari_introspect.model import Outcome
-from masakari_introspect.virt.host import _parse_reply
+from masakari_introspect.virt.guest import parse_reply as _parse_reply
 from tests.unit.test_config import load
 from tests.unit.test_notifier import Server
 

@@ -20,12 +20,10 @@ from masakari_introspect.conf import (
     status as status_conf,
 )
 from masakari_introspect.ops.metrics import Metrics
-from masakari_introspect.monitor import Monitor, Settings
 from masakari_introspect.model import Notification
 from masakari_introspect.outbox import DryRunOutbox
 from masakari_introspect.ops.status_client import StatusClient
-from masakari_introspect.tracker import Policy
-from tests.unit.test_metrics import InstantHypervisor, wait_until
+from tests.unit.fakes import InstantHypervisor, make_monitor, wait_until
 from tests.unit.test_status import B
 
 LOGGER = 'masakari_introspect.outbox'
@@ -67,10 +65,7 @@ def test_dry_run_is_counted_in_the_metrics():
 
 
 def test_a_monitor_in_dry_run_decides_as_usual(caplog):
-    monitor = Monitor(InstantHypervisor(),
-                      Policy(failure_threshold=2, boot_grace_period=0),
-                      Settings(hostname='compute-1', probe_interval=60),
-                      DryRunOutbox())
+    monitor = make_monitor(InstantHypervisor(), DryRunOutbox())
     monitor.start()
     try:
         with caplog.at_level(logging.INFO):

@@ -1,6 +1,5 @@
 """Metrics: a fresh registry each, scraped over HTTP from a real listener."""
 
-import threading
 import time
 import types
 import urllib.request
@@ -20,13 +19,11 @@ from masakari_introspect.conf import (
 )
 from masakari_introspect.conf import metrics as metrics_conf
 from masakari_introspect.conf.metrics import parse_listen
-from masakari_introspect.model import DomainInfo
 from masakari_introspect.ops.metrics import Metrics, MetricsListener
-from masakari_introspect.monitor import Monitor, Settings
 from masakari_introspect.model import Delivery, DeliveryResult, Notification
 from masakari_introspect.model import Outcome, ProbeResult
 from masakari_introspect.ops.view import View
-from masakari_introspect.tracker import Policy
+from tests.unit.fakes import InstantHypervisor, RecordingOutbox, make_monitor, wait_until
 from tests.unit.test_status import A, B, FakeSource, instance
 
 P = 'masakari_introspect_'
@@ -86,7 +83,7 @@ def test_counters_start_at_zero_for_every_outcome_and_result(metrics,
     assert series(samples, P + 'notifications_total') == {
         (('result', r),): 0.0 for r in ('delivered', 'duplicate', 'rejected',
                                         'transient', 'dry_run')}
-    assert samples[(P + 'reports_total',)] == 0.0
+    assert samples[(P + 'reports_total', ('reason', 'unresponsive'))] == 0.0
     assert samples[(P + 'probe_duration_seconds_count',)] == 0.0
 
 
@@ -94,7 +91,7 @@ def test_probes_reports_and_notifications_are_counted(metrics, listener):
     metrics.probe_finished(ProbeResult(A, Outcome.OK, duration=0.003))
     metrics.probe_finished(ProbeResult(A, Outcome.OK, duration=0.004))
     metrics.probe_finished(ProbeResult(B, Outcome.MISS, duration=6.0))
-    metrics.reported(B)
+    metrics.reported(B, 'unresponsive')
     metrics.delivery(note(B), DeliveryResult(Delivery.TRANSIENT, 503, ''))
     metrics.delivery(note(B), DeliveryResult(Delivery.DELIVERED, 202, ''))
     metrics.delivery(note(A), DeliveryResult(Delivery.DUPLICATE, 409, ''))
@@ -111,7 +108,7 @@ def test_probes_reports_and_notifications_are_counted(metrics, listener):
                     ('le', '0.005'))] == 2
     assert samples[(P + 'probe_duration_seconds_bucket', ('le', '5.0'))] == 2
     assert samples[(P + 'probe_duration_seconds_bucket', ('le', '7.5'))] == 3
-    assert samples[(P + 'reports_total',)] == 1
+    assert samples[(P + 'reports_total', ('reason', 'unresponsive'))] == 1
     results = series(samples, P + 'notifications_total')
     assert results == {(('result', 'delivered'),): 1,
                        (('result', 'duplicate'),): 1,
@@ -192,9 +189,10 @@ def test_process_metrics_in_the_service_registry():
 
 def test_registries_are_separate():
     first, second = Metrics(process=False), Metrics(process=False)
-    first.reported(A)
-    assert first.registry.get_sample_value(P + 'reports_total') == 1
-    assert second.registry.get_sample_value(P + 'reports_total') == 0
+    first.reported(A, 'unresponsive')
+    labels = {'reason': 'unresponsive'}
+    assert first.registry.get_sample_value(P + 'reports_total', labels) == 1
+    assert second.registry.get_sample_value(P + 'reports_total', labels) == 0
 
 
 def test_ipv6_loopback_listener(metrics):
@@ -205,7 +203,7 @@ def test_ipv6_loopback_listener(metrics):
     server.start()
     try:
         assert server.url.startswith('http://[::1]:')
-        assert (P + 'reports_total',) in scrape(server)
+        assert (P + 'reports_total', ('reason', 'unresponsive')) in scrape(server)
     finally:
         server.close()
 
@@ -265,51 +263,9 @@ def test_a_bad_listen_value_stops_the_service_at_start(tmp_path):
 # -- fed by a real monitor -----------------------------------------------------------
 
 
-class InstantHypervisor:
-    """Two running domains; A's agent answers, B's only the first time."""
-
-    def __init__(self):
-        self.domains = [DomainInfo(A, 'vm-a', True, True, 1),
-                        DomainInfo(B, 'vm-b', True, True, 2)]
-        self.answered_b = threading.Event()
-
-    def list_domains(self):
-        return list(self.domains)
-
-    def domain_info(self, uuid):
-        return next((d for d in self.domains if d.uuid == uuid), None)
-
-    def ping(self, uuid, timeout):
-        outcome = Outcome.OK
-        if uuid == B:
-            if self.answered_b.is_set():
-                outcome = Outcome.MISS
-            self.answered_b.set()
-        return ProbeResult(uuid, outcome, duration=0.002)
-
-
-class Outbox:
-    def __init__(self):
-        self.sent = []
-
-    def submit(self, notification):
-        self.sent.append(notification)
-        return True
-
-
-def wait_until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, 'timed out'
-        time.sleep(0.02)
-
-
 def test_metrics_of_a_running_monitor(metrics, listener):
-    outbox = Outbox()
-    monitor = Monitor(InstantHypervisor(),
-                      Policy(failure_threshold=2, boot_grace_period=0),
-                      Settings(hostname='compute-1', probe_interval=60),
-                      outbox, observer=metrics)
+    outbox = RecordingOutbox()
+    monitor = make_monitor(InstantHypervisor(), outbox, observer=metrics)
     view = View(monitor, types.SimpleNamespace(connected=True), [],
                 hostname='compute-1', dry_run=False, timeout=2)
     metrics.watch(view)
@@ -331,7 +287,7 @@ def test_metrics_of_a_running_monitor(metrics, listener):
         assert samples[(P + 'instance_agent_up', ('uuid', A))] == 1
         assert samples[(P + 'instance_agent_up', ('uuid', B))] == 0
         assert samples[(P + 'instance_consecutive_misses', ('uuid', B))] >= 2
-        assert samples[(P + 'reports_total',)] == 1
+        assert samples[(P + 'reports_total', ('reason', 'unresponsive'))] == 1
         assert samples[(P + 'probes_total', ('outcome', 'ok'))] >= 2
         assert samples[(P + 'probes_total', ('outcome', 'miss'))] >= 2
         assert samples[(P + 'instance_last_notification_timestamp_seconds',

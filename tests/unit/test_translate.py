@@ -35,7 +35,7 @@ K = EventKind
     (t.STOPPED, 99, K.STOPPED),       # a detail not known yet
     (t.UNDEFINED, 0, K.STOPPED),
     (t.UNDEFINED, 1, K.STOPPED),
-    (t.CRASHED, 0, K.STOPPED),
+    (t.CRASHED, 0, K.CRASHED),
     (t.SHUTDOWN, 0, K.SHUTTING_DOWN),
     (t.SHUTDOWN, 1, K.SHUTTING_DOWN),
     (t.SHUTDOWN, 2, K.SHUTTING_DOWN),

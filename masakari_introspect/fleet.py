@@ -1,0 +1,399 @@
+"""All decisions for all instances: events, results and ticks in, actions out.
+
+No threads and no I/O: the clocks are passed in, and what must be done
+(probe, look a domain up, sample statistics, report, withdraw) comes back
+as plain action values for the monitor's owner thread to carry out.
+"""
+
+import dataclasses
+import datetime
+import itertools
+from collections.abc import Callable, Iterable
+
+from oslo_log import log as logging
+
+from masakari_introspect.model import Activity
+from masakari_introspect.model import DomainEvent
+from masakari_introspect.model import DomainInfo
+from masakari_introspect.model import EventKind
+from masakari_introspect.model import Notification
+from masakari_introspect.model import Outcome
+from masakari_introspect.model import ProbeResult
+from masakari_introspect.model import Reason
+from masakari_introspect.model import Remembered
+from masakari_introspect.tracker import Phase
+from masakari_introspect.tracker import Policy
+from masakari_introspect.tracker import Verdict
+from masakari_introspect.watched import Watched
+from masakari_introspect.watched import recent
+
+LOG = logging.getLogger(__name__)
+
+_PAUSING = (EventKind.PAUSED, EventKind.MIGRATING, EventKind.SHUTTING_DOWN)
+_RESUMING = (EventKind.RESUMED, EventKind.REBOOTED, EventKind.AGENT_CONNECTED)
+_MISSES = {Outcome.MISS: Reason.UNRESPONSIVE, Outcome.BUSY: Reason.BUSY,
+           Outcome.ERROR: Reason.ERROR}
+# Watchdog actions that leave the guest as it is: a failure now.
+_WATCHDOG_STUCK = ('none', 'pause', 'debug')
+# A stop that is the guest's failure: its report stands.
+_FAILED_STOPS = ('crashed', 'failed')
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    uuid: str
+    token: int
+    suspect: bool       # may hang: probed apart from the healthy ones
+    priority: int       # lower first
+
+
+@dataclasses.dataclass(frozen=True)
+class Lookup:
+    uuid: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    uuids: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    notification: Notification
+    stats: dict[str, int]
+    probes: tuple[dict[str, object], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Withdraw:
+    uuid: str
+    why: str
+
+
+Action = Probe | Lookup | Sample | Report | Withdraw
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    hostname: str
+    probe_timeout: float = 2.0
+    max_recoveries: int = 3
+    recovery_window: float = 3600.0
+    # A probe not back after this long is abandoned and sent again.
+    probe_deadline: float = 60.0
+
+
+class Fleet:
+    def __init__(self, policy: Policy, settings: Settings, *,
+                 remembered: dict[str, Remembered] | None = None,
+                 maintenance: Iterable[str] = (),
+                 clock: Callable[[], float],
+                 wall: Callable[[], float]) -> None:
+        self.policy = policy
+        self.settings = settings
+        self._clock = clock
+        self._wall = wall
+        self.watched: dict[str, Watched] = {}
+        self.remembered = dict(remembered or {})
+        self.maintenance = set(maintenance)
+        self.dirty = False
+        self.report_unsaved = False
+        self._tokens = itertools.count(1)
+        self._ticks = 0
+
+    # -- inputs ----------------------------------------------------------------
+
+    def listed(self, domains: list[DomainInfo]) -> list[Action]:
+        """A full listing (start-up, reconnect, periodic resync)."""
+        seen = set()
+        actions: list[Action] = []
+        for info in domains:
+            if not info.has_agent_channel:
+                if info.uuid in self.watched:
+                    actions += self._forget(info.uuid, 'guest agent '
+                                            'channel removed')
+                continue
+            seen.add(info.uuid)
+            actions += self._reconcile(info)
+        for uuid in [u for u in self.watched if u not in seen]:
+            actions += self._forget(uuid, 'domain no longer running')
+        self.dirty = True
+        return actions
+
+    def looked_up(self, uuid: str, info: DomainInfo | None) -> list[Action]:
+        if info is None or info.domain_id < 0 or not info.has_agent_channel:
+            return []
+        return self._reconcile(info)
+
+    def connection(self, up: bool) -> list[Action]:
+        if not up:
+            for watched in self.watched.values():
+                watched.state.connection_lost()
+                self._void_probe(watched)
+        return []
+
+    def event(self, event: DomainEvent) -> list[Action]:
+        now = self._clock()
+        if event.kind is EventKind.STOPPED:
+            keep = event.detail in _FAILED_STOPS
+            return self._forget(event.uuid, 'domain stopped (%s)'
+                                % event.detail, withdraw=not keep)
+        watched = self.watched.get(event.uuid)
+        if watched is None:
+            if event.kind is EventKind.AGENT_DISCONNECTED:
+                return []
+            return [Lookup(event.uuid)]
+        state, before = watched.state, watched.state.phase
+        verdict = Verdict.NONE
+        if event.kind is EventKind.STARTED:
+            state.started(now)
+            self._void_probe(watched)
+            if event.domain_id >= 0:
+                watched.domain_id = event.domain_id
+            self.dirty = True
+        elif event.kind in _PAUSING:
+            state.paused(now, event.detail)
+            self._void_probe(watched)
+        elif event.kind in _RESUMING:
+            state.resumed(now)
+            self._void_probe(watched)
+        elif event.kind is EventKind.CRASHED:
+            verdict = state.crashed()
+        elif event.kind is EventKind.WATCHDOG:
+            if event.detail in _WATCHDOG_STUCK:
+                verdict = state.watchdog_fired()
+            else:
+                LOG.warning('The watchdog of instance %s (%s) expired; '
+                            'its action (%s) already recovers the guest: '
+                            'not reported', state.name, state.uuid,
+                            event.detail)
+                watched.watchdog_recoveries += 1
+        watched.log_phase(before, event.kind.value)
+        actions = self._act(watched, verdict)
+        if event.kind in (EventKind.AGENT_CONNECTED,
+                          EventKind.AGENT_DISCONNECTED) \
+                and state.probed and watched.token is None:
+            actions.append(self._probe(watched))
+        return actions
+
+    def result(self, result: ProbeResult, token: int) -> list[Action]:
+        watched = self.watched.get(result.uuid)
+        if watched is None or watched.token != token:
+            LOG.debug('Dropped a stale probe result for %s', result.uuid)
+            return []
+        watched.token = None
+        watched.remember_probe(result, self._wall())
+        state, before = watched.state, watched.state.phase
+        now = self._clock()
+        LOG.debug('Probe %s (%s): %s %s in %.3f s', state.name, result.uuid,
+                  result.outcome.value, result.detail, result.duration)
+        verdict = Verdict.NONE
+        if result.outcome is Outcome.OK:
+            verdict = state.success(now)
+        elif result.outcome in _MISSES:
+            reason = _MISSES[result.outcome]
+            if reason is Reason.UNRESPONSIVE and \
+                    'not connected' in result.detail:
+                reason = Reason.DISCONNECTED
+            if result.outcome is Outcome.ERROR:
+                LOG.warning('Unexpected answer probing %s (%s): %s',
+                            state.name, result.uuid, result.detail)
+            verdict = state.miss(now, reason)
+        elif result.outcome is Outcome.NOT_RUNNING:
+            state.paused(now, result.detail)
+        elif result.outcome in (Outcome.GONE, Outcome.NOT_CONFIGURED):
+            return self._forget(result.uuid, result.detail)
+        watched.log_phase(before, result.detail or result.outcome.value)
+        return self._act(watched, verdict)
+
+    def tick(self) -> list[Action]:
+        """The end of one probe interval and the start of the next."""
+        now = self._clock()
+        self._ticks += 1
+        actions: list[Action] = []
+        for watched in self.watched.values():
+            outstanding = watched.token is not None
+            if outstanding and \
+                    now - watched.sent_at > self.settings.probe_deadline:
+                LOG.warning('The probe of %s (%s) is not back after %.0f s;'
+                            ' abandoning it', watched.state.name,
+                            watched.state.uuid, now - watched.sent_at)
+                watched.token = None
+            before = watched.state.phase
+            verdict = watched.state.interval_end(now, outstanding)
+            watched.log_phase(before, 'no answer in the interval')
+            actions += self._act(watched, verdict)
+            if watched.limited and watched.state.reported:
+                actions += self._report(watched)   # if the window allows
+            if watched.state.probed and watched.token is None and (
+                    not watched.state.settled or self._ticks %
+                    self.policy.failure_threshold == 0):
+                actions.append(self._probe(watched))
+        if self.watched:
+            actions.append(Sample(tuple(self.watched)))
+        return actions
+
+    def sampled(self, activities: list[Activity] | None) -> list[Action]:
+        """One statistics sample; None if it could not be taken."""
+        now = self._clock()
+        found = {a.uuid: a for a in activities or ()}
+        actions: list[Action] = []
+        for uuid, watched in self.watched.items():
+            activity = found.get(uuid)
+            if activity is None and watched.state.awaiting_sample:
+                LOG.warning('No statistics for %s (%s); its activity '
+                            'counts as none', watched.state.name, uuid)
+            active = watched.update_activity(activity)
+            watched.state.activity(now, active)
+            if watched.state.awaiting_sample or \
+                    watched.state.phase is Phase.ACTIVE:
+                before = watched.state.phase
+                verdict = watched.state.judge(now)
+                watched.log_phase(before, 'activity check')
+                actions += self._act(watched, verdict)
+        return actions
+
+    def set_maintenance(self, instance: str, on: bool
+                        ) -> tuple[str | None, list[Action]]:
+        uuid = instance if instance in self.watched else next(
+            (u for u, w in self.watched.items()
+             if w.state.name == instance), None)
+        if uuid is None and instance in self.maintenance:
+            uuid = instance
+        if uuid is None:
+            return None, []
+        (self.maintenance.add if on else self.maintenance.discard)(uuid)
+        watched = self.watched.get(uuid)
+        actions: list[Action] = []
+        if watched is not None:
+            before = watched.state.phase
+            watched.state.set_maintenance(on, self._clock())
+            self._void_probe(watched)
+            watched.log_phase(before, 'maintenance')
+            if on:
+                actions.append(Withdraw(uuid, 'put in maintenance'))
+        LOG.info('Instance %s %s maintenance', uuid,
+                 'put in' if on else 'taken out of')
+        self.dirty = True
+        return uuid, actions
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _reconcile(self, info: DomainInfo) -> list[Action]:
+        now = self._clock()
+        watched = self.watched.get(info.uuid)
+        if watched is None:
+            memory = self.remembered.pop(info.uuid, None)
+            watched = Watched.found(info, memory, self.policy, now,
+                                    info.uuid in self.maintenance)
+            self.watched[info.uuid] = watched
+            self.dirty = True
+            return []
+        if watched.domain_id != info.domain_id:
+            watched.domain_id = info.domain_id
+            watched.state.started(now)
+            self._void_probe(watched)
+            self.dirty = True
+        if not info.running and watched.state.probed:
+            watched.state.paused(now, info.state_reason)
+            self._void_probe(watched)
+        elif info.running and not watched.state.probed \
+                and not watched.state.maintenance:
+            watched.state.resumed(now)
+        return []
+
+    def _forget(self, uuid: str, why: str, withdraw: bool = True
+                ) -> list[Action]:
+        watched = self.watched.pop(uuid, None)
+        if watched is None:
+            return []
+        LOG.info('No longer monitoring %s (%s): %s', watched.state.name,
+                 uuid, why)
+        # What outlives this QEMU process: known agent, recent reports.
+        self.remembered[uuid] = watched.remembered(domain_id=-1)
+        self.dirty = True
+        return [Withdraw(uuid, 'left the host: ' + why)] if withdraw else []
+
+    def _void_probe(self, watched: Watched) -> None:
+        watched.token = None
+
+    def _probe(self, watched: Watched) -> Probe:
+        watched.token = next(self._tokens)
+        watched.sent_at = self._clock()
+        state = watched.state
+        return Probe(state.uuid, watched.token,
+                     suspect=state.phase is not Phase.HEALTHY,
+                     priority=state.misses + (100 if state.settled else 0))
+
+    def _act(self, watched: Watched, verdict: Verdict) -> list[Action]:
+        state = watched.state
+        if verdict is Verdict.REPORT:
+            return self._report(watched)
+        if verdict is Verdict.ACTIVE:
+            LOG.warning('The agent of instance %s (%s) is unresponsive for '
+                        '%.0f s, but the guest is active: %s; not reporting '
+                        'it while it works', state.name, state.uuid,
+                        self._clock() - (state.first_miss or 0),
+                        watched.describe_activity())
+        elif verdict is Verdict.NEVER_ANSWERED:
+            LOG.warning('The guest agent of instance %s (%s) has not answered '
+                        'since the domain started, %d s ago or more; %s',
+                        state.name, state.uuid,
+                        self.policy.boot_grace_period,
+                        'counting its misses as failures'
+                        if self.policy.report_agent_never_answered else
+                        'not reporting it (report_agent_never_answered is '
+                        'off)')
+        elif verdict is Verdict.RECOVERED:
+            LOG.info('Instance %s (%s) answers again', state.name,
+                     state.uuid)
+            watched.limited = False
+            self.dirty = True
+            return [Withdraw(state.uuid, 'the guest answers again')]
+        if watched.changed():
+            self.dirty = True
+        return []
+
+    def _report(self, watched: Watched) -> list[Action]:
+        state = watched.state
+        wall = self._wall()
+        reason = state.reason or Reason.UNRESPONSIVE
+        self.dirty = True
+        self.report_unsaved = True
+        watched.reports = recent(watched.reports, wall,
+                                        self.settings.recovery_window)
+        if len(watched.reports) >= self.settings.max_recoveries:
+            if watched.limited:
+                return []
+            LOG.error('Instance %s (%s) failed (%s), but it was reported %d '
+                      'times in the last %.0f s: recovery limit reached; not '
+                      'reporting it', state.name, state.uuid, reason.value,
+                      len(watched.reports), self.settings.recovery_window)
+            watched.limited = True
+            watched.limit_hits += 1
+            return []
+        if watched.limited:
+            LOG.info('Instance %s (%s): the recovery window allows a report '
+                     'again', state.name, state.uuid)
+            watched.limited = False
+        watched.reports += (wall,)
+        watched.last_report = wall
+        when = datetime.datetime.fromtimestamp(wall, datetime.timezone.utc)
+        notification = dataclasses.replace(
+            Notification.create(state.uuid, self.settings.hostname, when),
+            instance_name=state.name, reason=reason.value)
+        return [Report(notification, dict(watched.counters),
+                       tuple(watched.probes))]
+
+    # -- views -----------------------------------------------------------------
+
+    def records(self) -> dict[str, Remembered]:
+        records = dict(self.remembered)
+        records.update((u, w.remembered()) for u, w in self.watched.items())
+        return records
+
+    def snapshot(self) -> list[dict[str, object]]:
+        now = self._clock()
+        return [w.view(now) for _u, w in sorted(
+            self.watched.items(), key=lambda item: item[1].state.name)]
+

@@ -1,0 +1,148 @@
+"""One libvirt domain as the monitor sees it: ping, describe, statistics.
+
+Functions here take a live connection or domain and never keep one; they
+turn libvirt's answers and errors into the project's plain values.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from oslo_log import log as logging
+
+try:
+    import libvirt
+    import libvirt_qemu
+except ImportError:  # pragma: no cover - unit tests run without the binding
+    libvirt = None
+    libvirt_qemu = None
+
+from masakari_introspect.model import Activity
+from masakari_introspect.model import DomainInfo
+from masakari_introspect.model import GUEST_PING
+from masakari_introspect.model import Outcome
+from masakari_introspect.model import ProbeResult
+from masakari_introspect.virt import errors
+from masakari_introspect.virt import translate
+
+LOG = logging.getLogger(__name__)
+
+Lose = Callable[['libvirt.virConnect', str], None]
+
+# virDomainGetStats groups, and the flag that keeps a stuck job from
+# blocking the call.
+STATS_BLOCK = 8
+STATS_INTERFACE = 16
+STATS_NOWAIT = 1 << 29
+STATS_ACTIVE = 1
+
+
+def parse_reply(uuid: str, reply: str, started: float) -> ProbeResult:
+    duration = time.monotonic() - started
+    try:
+        answer = json.loads(reply)
+    except (TypeError, ValueError):
+        answer = None
+    if isinstance(answer, dict) and 'return' in answer:
+        return ProbeResult(uuid, Outcome.OK, duration=duration)
+    return ProbeResult(uuid, Outcome.ERROR, 'malformed agent reply: %.100r'
+                       % (reply,), duration=duration)
+
+
+def ping(conn: 'libvirt.virConnect | None', uuid: str, timeout: int,
+         lose: Lose) -> ProbeResult:
+    """guest-ping on ``conn``; ``lose`` hears of a dead connection.
+
+    Never raises.
+    """
+    started = time.monotonic()
+    if conn is None:
+        return ProbeResult(uuid, Outcome.CONNECTION, 'not connected')
+    dom = None
+    try:
+        dom = conn.lookupByUUIDString(uuid)
+        reply = libvirt_qemu.qemuAgentCommand(dom, GUEST_PING, timeout, 0)
+    except libvirt.libvirtError as exc:
+        return _failed(conn, dom, uuid, exc, started, lose)
+    except Exception as exc:
+        LOG.exception('Unexpected failure pinging %s', uuid)
+        return ProbeResult(uuid, Outcome.ERROR, repr(exc),
+                           duration=time.monotonic() - started)
+    return parse_reply(uuid, reply, started)
+
+
+def _failed(conn: 'libvirt.virConnect', dom: 'libvirt.virDomain | None',
+            uuid: str, exc: 'libvirt.libvirtError', started: float,
+            lose: Lose) -> ProbeResult:
+    code, domain = exc.get_error_code(), exc.get_error_domain()
+    outcome = errors.classify(code, domain)
+    detail = '%s (code %s, domain %s)' % (exc.get_error_message(), code,
+                                          domain)
+    if outcome is Outcome.CONNECTION:
+        lose(conn, exc.get_error_message())
+    elif outcome is Outcome.MISS and dom is not None:
+        outcome, reason = _recheck(dom)
+        if outcome is Outcome.NOT_RUNNING:
+            detail = reason
+    return ProbeResult(uuid, outcome, detail,
+                       duration=time.monotonic() - started, error_code=code)
+
+
+def _recheck(dom: 'libvirt.virDomain') -> tuple[Outcome, str]:
+    """A miss only counts if the domain runs and no job holds it."""
+    try:
+        state, reason = dom.state()
+        if state != libvirt.VIR_DOMAIN_RUNNING:
+            return Outcome.NOT_RUNNING, translate.state_reason(state, reason)
+        control = dom.controlInfo()[0]
+        if control == libvirt.VIR_DOMAIN_CONTROL_JOB:
+            return Outcome.BUSY, ''
+    except libvirt.libvirtError as exc:
+        # A connection error ends this probe without a miss; the next call
+        # on the connection finds it dead.
+        outcome = errors.classify(exc.get_error_code(),
+                                  exc.get_error_domain())
+        return (outcome if outcome is not Outcome.ERROR else Outcome.MISS), ''
+    return Outcome.MISS, ''
+
+
+def describe(dom: 'libvirt.virDomain') -> DomainInfo:
+    """Raises libvirtError if the domain vanished while being read."""
+    state, reason = dom.state()
+    active = dom.isActive()
+    xml = dom.XMLDesc(0) if active else ''
+    channel = translate.agent_channel_state(xml) if xml else None
+    return DomainInfo(
+        uuid=dom.UUIDString(), name=dom.name(),
+        running=state == libvirt.VIR_DOMAIN_RUNNING,
+        has_agent_channel=channel is not None,
+        domain_id=dom.ID() if active else -1,
+        agent_connected=channel == 'connected',
+        state_reason=translate.state_reason(state, reason))
+
+
+def activities(conn: 'libvirt.virConnect') -> list[Activity]:
+    """Disk requests and packets sent of every active domain, in one call.
+
+    Raises libvirtError.
+    """
+    records = conn.getAllDomainStats(STATS_BLOCK | STATS_INTERFACE,
+                                     STATS_ACTIVE | STATS_NOWAIT)
+    found = []
+    for dom, stats in records:
+        try:
+            found.append(activity(dom.UUIDString(), stats))
+        except libvirt.libvirtError:
+            continue
+    return found
+
+
+def activity(uuid: str, stats: dict[str, Any]) -> Activity:
+    """The guest's own work from one domain's statistics record."""
+    disk = sum(int(stats.get('block.%d.%s.reqs' % (i, op), 0))
+               for i in range(int(stats.get('block.count', 0)))
+               for op in ('rd', 'wr'))
+    sent = sum(int(stats.get('net.%d.tx.pkts' % i, 0))
+               for i in range(int(stats.get('net.count', 0))))
+    return Activity(uuid, disk, sent)

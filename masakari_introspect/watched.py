@@ -1,0 +1,133 @@
+"""One monitored instance: its state machine and the fleet's bookkeeping
+around it (probe token, recent probes, activity counters, reports)."""
+
+import collections
+from typing import Any
+
+from oslo_log import log as logging
+
+from masakari_introspect.model import Activity
+from masakari_introspect.model import DomainInfo
+from masakari_introspect.model import ProbeResult
+from masakari_introspect.model import Remembered
+from masakari_introspect.tracker import InstanceState
+from masakari_introspect.tracker import Phase
+from masakari_introspect.tracker import Policy
+
+LOG = logging.getLogger(__name__)
+
+PROBES_KEPT = 10    # recent probe results, for forensics
+
+
+def recent(times: tuple[float, ...], now: float, window: float
+           ) -> tuple[float, ...]:
+    """The times within ``window`` seconds before ``now``."""
+    return tuple(t for t in times if now - t < window)
+
+
+class Watched:
+    def __init__(self, state: InstanceState, domain_id: int) -> None:
+        self.state = state
+        self.domain_id = domain_id
+        self.token: int | None = None     # the probe in flight or queued
+        self.sent_at = 0.0
+        self.saved: Remembered | None = None   # as last written to disk
+        self.last_report: float | None = None  # wall clock
+        self.reports: tuple[float, ...] = ()   # wall clock, recent
+        self.limited = False           # recovery limit reached
+        self.limit_hits = 0
+        self.watchdog_recoveries = 0
+        self.probes: collections.deque[dict[str, Any]] = \
+            collections.deque(maxlen=PROBES_KEPT)
+        self.counters: dict[str, int] = {}
+        self._activity_known = False
+
+    @classmethod
+    def found(cls, info: DomainInfo, memory: Remembered | None,
+              policy: Policy, now: float, maintenance: bool) -> 'Watched':
+        same = memory is not None and memory.domain_id == info.domain_id
+        # Without a memory of it, an agent that has its port open is taken
+        # as one that works: if it does not answer after the grace, it is a
+        # hang, not an image without an agent.
+        state = InstanceState(
+            info.uuid, info.name, policy, now,
+            answered=memory.answered if memory and same
+            else info.agent_connected,
+            reported=bool(memory and same and memory.reported),
+            known=bool(memory and memory.known))
+        watched = cls(state, info.domain_id)
+        if memory is not None:
+            watched.reports = memory.reports
+        state.set_maintenance(maintenance, now)
+        LOG.info('Monitoring instance %s (%s)%s', info.name, info.uuid,
+                 ', already reported before a restart'
+                 if state.reported else '')
+        if not info.running:
+            state.paused(now, info.state_reason)
+        return watched
+
+    def remembered(self, domain_id: int | None = None) -> Remembered:
+        return Remembered(self.domain_id if domain_id is None else domain_id,
+                          self.state.answered, self.state.reported,
+                          self.state.known, self.reports)
+
+    def changed(self) -> bool:
+        return self.saved != self.remembered()
+
+    def remember_probe(self, result: ProbeResult, wall: float) -> None:
+        self.probes.append({'time': round(wall, 3),
+                            'outcome': result.outcome.value,
+                            'detail': result.detail,
+                            'duration': round(result.duration, 3),
+                            'error_code': result.error_code})
+
+    def update_activity(self, activity: Activity | None) -> bool:
+        """Take a sample; True if the guest worked since the last one."""
+        if activity is None:
+            self._activity_known = False
+            return False
+        before = dict(self.counters)
+        self.counters = {'disk_requests': activity.disk_requests,
+                         'packets_sent': activity.packets_sent}
+        known, self._activity_known = self._activity_known, True
+        if not known:
+            self.counters['disk_requests_since_failure'] = 0
+            self.counters['packets_sent_since_failure'] = 0
+            return False
+        delta_disk = activity.disk_requests - before['disk_requests']
+        delta_net = activity.packets_sent - before['packets_sent']
+        if self.state.first_miss is None:
+            self.counters['disk_requests_since_failure'] = 0
+            self.counters['packets_sent_since_failure'] = 0
+        else:
+            self.counters['disk_requests_since_failure'] = \
+                before.get('disk_requests_since_failure', 0) + max(delta_disk, 0)
+            self.counters['packets_sent_since_failure'] = \
+                before.get('packets_sent_since_failure', 0) + max(delta_net, 0)
+        return delta_disk > 0 or delta_net > 0
+
+    def describe_activity(self) -> str:
+        return '%d disk requests, %d packets sent' % (
+            self.counters.get('disk_requests_since_failure', 0),
+            self.counters.get('packets_sent_since_failure', 0))
+
+    def log_phase(self, before: Phase, why: str) -> None:
+        after = self.state.phase
+        if after is not before:
+            LOG.info('Instance %s (%s): %s -> %s (%s)', self.state.name,
+                     self.state.uuid, before.value, after.value, why)
+
+    def view(self, now: float) -> dict[str, Any]:
+        state = self.state
+        label = 'maintenance' if state.maintenance else (
+            'recovery limit reached' if self.limited else state.phase.value)
+        return {'uuid': state.uuid, 'name': state.name, 'state': label,
+                'reason': state.reason.value if state.reason else None,
+                'misses': state.misses,
+                'seconds_since_success': None if state.last_success is None
+                else round(now - state.last_success, 3),
+                'reported': state.reported,
+                'last_notification': self.last_report,
+                'maintenance': state.maintenance,
+                'recovery_limited': self.limited,
+                'recent_reports': len(self.reports)}

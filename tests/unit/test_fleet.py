@@ -1,0 +1,439 @@
+"""The decision core, driven synchronously: inputs in, actions out."""
+
+import pytest
+
+from masakari_introspect import fleet as f
+from masakari_introspect.model import Activity
+from masakari_introspect.model import DomainEvent
+from masakari_introspect.model import EventKind
+from masakari_introspect.model import Outcome
+from masakari_introspect.model import ProbeResult
+from masakari_introspect.model import Remembered
+from masakari_introspect.tracker import Policy
+from tests.unit.fakes import A, B, C, HOST, FakeClock, domain, make_fleet
+
+INTERVAL = 10.0
+
+
+class Bed:
+    """A fleet with clocks, and the actions it returned, by type."""
+
+    def __init__(self, threshold=3, grace=0, activity_check=True,
+                 never=False, **settings):
+        self.clock = FakeClock()
+        self.wall = FakeClock(1.7e9)
+        self.policy = Policy(failure_threshold=threshold,
+                             boot_grace_period=grace,
+                             report_agent_never_answered=never,
+                             probe_interval=INTERVAL,
+                             activity_check=activity_check)
+        self.fleet = make_fleet(self.policy, self.clock, self.wall,
+                                **settings)
+        self.actions = []
+
+    def do(self, actions):
+        self.actions += actions
+        return actions
+
+    def of(self, kind):
+        return [a for a in self.actions if isinstance(a, kind)]
+
+    def reports(self, uuid=None):
+        return [a.notification for a in self.of(f.Report)
+                if uuid is None or a.notification.instance_uuid == uuid]
+
+    def probes(self, uuid):
+        return [a for a in self.of(f.Probe) if a.uuid == uuid]
+
+    def listed(self, *domains):
+        return self.do(self.fleet.listed(list(domains)))
+
+    def tick(self, sample=None):
+        """One interval passes; then the statistics sample arrives."""
+        self.clock.advance(INTERVAL)
+        self.wall.advance(INTERVAL)
+        actions = self.do(self.fleet.tick())
+        if sample is not None:
+            actions += self.do(self.fleet.sampled(sample))
+        return actions
+
+    def answer(self, uuid, outcome=Outcome.OK, detail=''):
+        probe = self.probes(uuid)[-1]
+        return self.do(self.fleet.result(
+            ProbeResult(uuid, outcome, detail), probe.token))
+
+    def event(self, uuid, kind, detail='', domain_id=-1):
+        return self.do(self.fleet.event(
+            DomainEvent(uuid, 'vm', kind, detail, domain_id)))
+
+    def state(self, uuid):
+        return next(i for i in self.fleet.snapshot() if i['uuid'] == uuid)
+
+
+def idle(*uuids, disk=0, sent=0):
+    return [Activity(u, disk, sent) for u in uuids]
+
+
+@pytest.fixture
+def bed():
+    bed = Bed()
+    bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=2))
+    bed.tick(idle(A, B))
+    bed.answer(A)
+    bed.answer(B)
+    return bed
+
+
+def hang(bed, uuid, misses, others=(A, B), **activity):
+    """``uuid`` stops answering: the probe sent at the next tick never comes
+    back, and each interval it stays out is missed; the others answer."""
+    for _ in range(misses + 1):
+        sample = [Activity(u, 0, 0) for u in others if u != uuid]
+        sample += idle(uuid, **activity) if activity else idle(uuid)
+        bed.tick(sample)
+        for other in others:
+            if other != uuid and bed.probes(other):
+                bed.answer(other)
+
+
+# -- discovery ---------------------------------------------------------------
+
+
+def test_only_domains_with_the_agent_channel_are_watched():
+    bed = Bed()
+    bed.listed(domain(A), domain(B, agent=False), domain(C, running=False,
+                                                         reason='user'))
+    assert [i['uuid'] for i in bed.fleet.snapshot()] == [A, C]
+    assert bed.state(C)['state'] == 'paused'
+    bed.tick()
+    assert bed.probes(A) and not bed.probes(C)
+
+
+def test_a_vanished_domain_is_forgotten_and_its_report_withdrawn(bed):
+    bed.listed(domain(A, 'vm-a'))
+    assert [i['uuid'] for i in bed.fleet.snapshot()] == [A]
+    assert bed.of(f.Withdraw) == [
+        f.Withdraw(B, 'left the host: domain no longer running')]
+
+
+def test_an_event_for_an_unknown_domain_asks_for_it():
+    bed = Bed()
+    assert bed.event(A, EventKind.STARTED, domain_id=4) == [f.Lookup(A)]
+    bed.do(bed.fleet.looked_up(A, domain(A, domain_id=4)))
+    assert bed.state(A)['state'] == 'grace'
+
+
+# -- missed intervals ----------------------------------------------------------
+
+
+def test_a_hung_guest_is_reported_after_threshold_missed_intervals(bed):
+    hang(bed, B, 3)
+    [report] = bed.reports()
+    assert report.instance_uuid == B
+    assert report.hostname == HOST
+    assert report.reason == 'unresponsive'
+    assert bed.state(B)['state'] == 'failed'
+    hang(bed, B, 5)
+    assert len(bed.reports()) == 1    # once per episode
+
+
+def test_the_third_interval_is_judged_on_the_sample_that_follows_it(bed):
+    hang(bed, B, 2)
+    bed.tick()                        # the 3rd missed interval closes
+    assert bed.reports() == []
+    bed.do(bed.fleet.sampled(idle(A, B)))
+    assert [n.instance_uuid for n in bed.reports()] == [B]
+
+
+def test_a_probe_in_flight_is_not_sent_again_but_counts(bed):
+    hang(bed, B, 2)
+    # one probe went out at the first tick; none while it is out
+    assert len(bed.probes(B)) == 2
+    assert bed.state(B)['misses'] == 2
+
+
+def test_without_a_sample_the_guest_counts_as_inactive(bed):
+    hang(bed, B, 2)
+    bed.tick()          # 3rd miss; no statistics arrive
+    bed.tick()          # a whole interval later: judged without them
+    assert [n.reason for n in bed.reports()] == ['unresponsive']
+
+
+@pytest.mark.parametrize('outcome,detail,reason', [
+    (Outcome.MISS, 'timeout', 'unresponsive'),
+    (Outcome.MISS, 'QEMU guest agent is not connected', 'disconnected'),
+    (Outcome.BUSY, 'agent busy', 'busy'),
+    (Outcome.ERROR, 'malformed', 'error'),
+])
+def test_every_kind_of_non_answer_counts_and_names_the_reason(
+        bed, outcome, detail, reason):
+    for _ in range(3):
+        bed.tick(idle(A, B))
+        bed.answer(A)
+        bed.answer(B, outcome, detail)
+    assert bed.reports() == []
+    bed.tick(idle(A, B))
+    assert [n.reason for n in bed.reports()] == [reason]
+
+
+def test_a_lost_connection_never_counts(bed):
+    for _ in range(5):
+        bed.tick(idle(A, B))
+        bed.answer(A)
+        bed.answer(B, Outcome.CONNECTION, 'not connected')
+    assert bed.reports() == []
+    assert bed.state(B)['misses'] == 0
+
+
+def test_connection_loss_resets_the_count(bed):
+    hang(bed, B, 2)
+    bed.do(bed.fleet.connection(False))
+    assert bed.state(B)['misses'] == 0
+    hang(bed, B, 2)
+    assert bed.reports() == []
+
+
+def test_an_answer_rearms_and_a_second_hang_is_reported_again(bed):
+    hang(bed, B, 4)
+    assert len(bed.reports()) == 1
+    bed.answer(B)
+    assert bed.of(f.Withdraw) == [f.Withdraw(B, 'the guest answers again')]
+    assert bed.state(B)['state'] == 'healthy'
+    hang(bed, B, 4)
+    assert len(bed.reports()) == 2
+
+
+def test_a_stale_result_is_ignored(bed):
+    hang(bed, B, 1)
+    stale = bed.probes(B)[-1]
+    bed.event(B, EventKind.RESUMED)
+    bed.do(bed.fleet.result(ProbeResult(B, Outcome.OK), stale.token))
+    assert bed.state(B)['seconds_since_success'] is not None
+    assert bed.state(B)['state'] == 'grace'
+
+
+def test_a_probe_that_never_returns_is_sent_again_after_its_deadline():
+    bed = Bed(probe_deadline=25.0)
+    bed.listed(domain(A))
+    bed.tick(idle(A))
+    bed.answer(A)
+    bed.tick(idle(A))                 # sent; libvirt never returns it
+    sent = len(bed.probes(A))
+    bed.tick(idle(A))
+    bed.tick(idle(A))
+    assert len(bed.probes(A)) == sent       # still out: not sent twice
+    bed.tick(idle(A))                       # 30 s > deadline
+    assert len(bed.probes(A)) == sent + 1
+    assert bed.state(A)['misses'] >= 3
+    bed.answer(A)
+    assert bed.state(A)['state'] == 'healthy'
+
+
+# -- the second signal: activity ------------------------------------------------
+
+
+def test_an_active_guest_with_a_failed_agent_is_not_reported(bed, caplog):
+    counters = iter(range(0, 10000, 40))
+    for _ in range(6):
+        disk = next(counters)
+        bed.tick([Activity(A, 0, 0), Activity(B, disk, disk // 10)])
+        bed.answer(A)
+    assert bed.reports() == []
+    assert bed.state(B)['state'] == 'agent failed, guest active'
+    warnings = [r for r in caplog.records
+                if 'but the guest is active' in r.getMessage()]
+    assert len(warnings) == 1
+    assert 'disk requests' in warnings[0].getMessage()
+    # The workload stops: a whole window without activity, then reported.
+    for _ in range(3):
+        bed.tick([Activity(A, 0, 0), Activity(B, disk, disk // 10)])
+        bed.answer(A)
+    assert [n.reason for n in bed.reports()] == ['inactive']
+
+
+def test_network_receive_alone_is_not_activity():
+    # Only transmitted packets and disk requests are counted: the fake
+    # hypervisor below reports a constant of both while "receiving".
+    bed = Bed()
+    bed.listed(domain(B))
+    bed.tick(idle(B, disk=5, sent=7))
+    bed.answer(B)
+    for _ in range(4):
+        bed.tick(idle(B, disk=5, sent=7))
+    assert [n.reason for n in bed.reports()] == ['unresponsive']
+
+
+def test_with_the_activity_check_off_the_agent_alone_decides():
+    bed = Bed(activity_check=False)
+    bed.listed(domain(B))
+    bed.tick()
+    bed.answer(B)
+    disk = 0
+    for _ in range(4):
+        disk += 100
+        bed.tick(idle(B, disk=disk))
+    assert [n.reason for n in bed.reports()] == ['unresponsive']
+
+
+# -- what libvirt already knows ---------------------------------------------------
+
+
+def test_a_crash_is_reported_at_once(bed):
+    bed.event(B, EventKind.CRASHED, 'panicked')
+    assert [n.reason for n in bed.reports()] == ['crashed']
+    bed.event(B, EventKind.STOPPED, 'crashed')
+    assert bed.of(f.Withdraw) == []       # destroyed on crash: it stands
+
+
+@pytest.mark.parametrize('action,reported', [
+    ('pause', True), ('none', True), ('reset', False), ('poweroff', False),
+    ('shutdown', False)])
+def test_a_watchdog_that_leaves_the_guest_as_it_is_is_a_failure(
+        bed, action, reported):
+    bed.event(B, EventKind.WATCHDOG, action)
+    assert [n.reason for n in bed.reports()] == (
+        ['watchdog'] if reported else [])
+
+
+@pytest.mark.parametrize('why', ['ioerror', 'watchdog', 'api_error'])
+def test_a_failure_pause_is_reported_after_the_failure_window(bed, why):
+    bed.event(B, EventKind.PAUSED, why)
+    bed.tick(idle(A, B))
+    bed.tick(idle(A, B))
+    assert bed.reports() == []
+    bed.tick(idle(A, B))
+    assert [n.reason for n in bed.reports()] == ['failure_pause']
+
+
+@pytest.mark.parametrize('kind,why', [
+    (EventKind.PAUSED, 'paused'), (EventKind.MIGRATING, 'migrated'),
+    (EventKind.PAUSED, 'from_snapshot'), (EventKind.SHUTTING_DOWN, '')])
+def test_benign_pauses_are_never_reported(bed, kind, why):
+    bed.event(B, kind, why)
+    hang(bed, B, 10)
+    assert bed.reports() == []
+    assert not bed.probes(B)[2:]
+
+
+def test_a_failure_pause_found_by_a_listing_counts_too():
+    bed = Bed()
+    bed.listed(domain(B, running=False, reason='ioerror'))
+    for _ in range(3):
+        bed.tick()
+    assert [n.reason for n in bed.reports()] == ['failure_pause']
+
+
+# -- grace and boot hangs --------------------------------------------------------
+
+
+def test_a_guest_never_seen_answering_is_only_warned_about(caplog):
+    bed = Bed(grace=30)
+    bed.listed(domain(B, connected=False))
+    for _ in range(8):
+        bed.tick(idle(B))
+        if bed.probes(B):
+            bed.answer(B, Outcome.MISS, 'not connected')
+    assert bed.reports() == []
+    assert bed.state(B)['state'] == 'no_agent'
+    assert len([r for r in caplog.records
+                if 'has not answered since' in r.getMessage()]) == 1
+
+
+def test_a_known_guest_that_hangs_while_booting_is_reported_once():
+    bed = Bed(grace=30)
+    memory = Remembered(-1, False, False, known=True)
+    bed.fleet.remembered[B] = memory
+    bed.listed(domain(B, connected=False, domain_id=7))
+    for _ in range(8):
+        bed.tick(idle(B))
+        if bed.probes(B):
+            bed.answer(B, Outcome.MISS, 'not connected')
+    assert [n.reason for n in bed.reports()] == ['boot_hang']
+
+
+# -- the recovery limit -----------------------------------------------------------
+
+
+def test_the_recovery_limit_stops_reports_until_the_window_allows(caplog):
+    bed = Bed(max_recoveries=2, recovery_window=600)
+    bed.listed(domain(B))
+    for episode in range(3):
+        bed.tick(idle(B))
+        bed.answer(B)
+        for _ in range(4):
+            bed.tick(idle(B))
+    assert len(bed.reports()) == 2
+    assert bed.state(B)['state'] == 'recovery limit reached'
+    assert len([r for r in caplog.records
+                if 'recovery limit reached' in r.getMessage()]) == 1
+    assert bed.fleet.records()[B].reports      # kept across restarts
+    for _ in range(60):                        # the window passes
+        bed.tick(idle(B))
+    assert len(bed.reports()) == 3
+
+
+def test_recent_reports_survive_a_restart_of_the_monitor():
+    bed = Bed(max_recoveries=1, recovery_window=600)
+    bed.fleet.remembered[B] = Remembered(2, True, False,
+                                         reports=(bed.wall.now - 10,))
+    bed.listed(domain(B, domain_id=2))
+    for _ in range(5):
+        bed.tick(idle(B))
+    assert bed.reports() == []
+    assert bed.state(B)['recovery_limited'] is True
+
+
+# -- many at once -----------------------------------------------------------------
+
+
+def test_a_mass_hang_is_reported_within_one_failure_window():
+    bed = Bed()
+    uuids = ['00000000-0000-0000-0000-%012d' % i for i in range(1000)]
+    hung = set(uuids[::4])
+    bed.listed(*[domain(u, 'vm-%s' % u[-4:], domain_id=i + 1)
+                 for i, u in enumerate(uuids)])
+    bed.tick(idle(*uuids))
+    for uuid in uuids:
+        bed.answer(uuid)
+    for _ in range(4):     # the probe goes out, then 3 missed intervals
+        bed.tick(idle(*uuids))
+        for uuid in uuids:
+            if uuid not in hung:
+                bed.answer(uuid)
+    assert sorted(n.instance_uuid for n in bed.reports()) == sorted(hung)
+
+
+def test_suspect_and_settled_guests_are_probed_apart_and_less_often(bed):
+    bed.tick(idle(A, B))
+    bed.answer(A)
+    bed.answer(B, Outcome.MISS, 'timeout')
+    bed.tick(idle(A, B))
+    assert bed.probes(B)[-1].suspect
+    assert bed.probes(B)[-1].priority == 1
+    hang(bed, B, 3)
+    suspect = bed.probes(B)
+    assert len(bed.reports(B)) == 1
+    out = len(suspect)
+    bed.answer(B, Outcome.MISS, 'timeout')     # failed; its probe is back
+    for _ in range(6):
+        bed.tick(idle(A, B))
+        bed.answer(A)
+        if len(bed.probes(B)) > out:
+            out = len(bed.probes(B))
+            assert bed.probes(B)[-1].priority >= 100
+            bed.answer(B, Outcome.MISS, 'timeout')
+    assert 1 <= len(bed.probes(B)) - len(suspect) <= 3
+    assert not [p for p in bed.probes(A)[1:] if p.suspect]
+
+
+# -- the operator -----------------------------------------------------------------
+
+
+def test_maintenance_by_name_silences_and_withdraws(bed):
+    uuid, actions = bed.fleet.set_maintenance('vm-b', True)
+    assert uuid == B
+    assert actions == [f.Withdraw(B, 'put in maintenance')]
+    hang(bed, B, 6)
+    assert bed.reports() == []
+    assert bed.state(B)['state'] == 'maintenance'
+    assert bed.fleet.set_maintenance('nope', True) == (None, [])

@@ -357,7 +357,7 @@ def test_a_known_guest_that_hangs_while_booting_is_reported_once():
 def test_the_recovery_limit_stops_reports_until_the_window_allows(caplog):
     bed = Bed(max_recoveries=2, recovery_window=600)
     bed.listed(domain(B))
-    for episode in range(3):
+    for _episode in range(3):
         bed.tick(idle(B))
         bed.answer(B)
         for _ in range(4):

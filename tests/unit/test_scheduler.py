@@ -3,6 +3,8 @@
 import threading
 import time
 
+import pytest
+
 from masakari_introspect.scheduler import Clockwork, ProbeLane
 
 WAIT = 5.0
@@ -159,3 +161,131 @@ def test_clockwork_calls_tick_and_resync():
     time.sleep(0.15)
     assert len(ticks) <= count + 1     # stopped: no more ticks
     clockwork.stop()                   # idempotent
+
+
+# -- keys and priorities -------------------------------------------------------
+
+
+def test_a_newer_job_of_the_same_key_replaces_the_queued_one():
+    lane = ProbeLane('t', 1)
+    gate = threading.Event()
+    done = threading.Event()
+    started = threading.Event()
+    ran = []
+
+    def blocker():
+        started.set()
+        gate.wait()
+
+    lane.submit(blocker, key='blocker')
+    assert started.wait(5)
+    lane.submit(lambda: ran.append('old'), key='a')
+    lane.submit(lambda: ran.append('new'), key='a')
+    lane.submit(done.set, key='z', priority=1)
+    assert lane.backlog == 2
+    gate.set()
+    assert done.wait(5)
+    assert ran == ['new']
+
+
+def test_lower_priority_numbers_run_first():
+    lane = ProbeLane('t', 1)
+    gate = threading.Event()
+    ran = []
+    done = threading.Event()
+    started = threading.Event()
+
+    def blocker():
+        started.set()
+        gate.wait()
+
+    lane.submit(blocker, key='blocker')
+    assert started.wait(5)
+    lane.submit(lambda: ran.append('settled'), key='s', priority=100)
+    lane.submit(lambda: ran.append('fresh'), key='f', priority=1)
+    lane.submit(done.set, key='z', priority=1000)
+    gate.set()
+    assert done.wait(5)
+    assert ran == ['fresh', 'settled']
+
+
+# -- clock steps ---------------------------------------------------------------
+
+
+class FakeScheduler:
+    """Records the jobs APScheduler would run and their next run times."""
+
+    def __init__(self):
+        self.running = False
+        self.jobs = {}
+        self.next_run = {}
+
+    def add_job(self, func, trigger, **kwargs):
+        self.jobs[kwargs['id']] = func
+
+    def modify_job(self, job_id, **changes):
+        self.next_run[job_id] = changes['next_run_time']
+
+    def start(self):
+        self.running = True
+
+    def shutdown(self, wait=True):
+        self.running = False
+
+
+def clocks():
+    mono = {'now': 1000.0}
+    wall = {'now': 1.7e9}
+    return mono, wall
+
+
+@pytest.mark.parametrize('step', [-3600.0, +3600.0, -5.0])
+def test_a_wall_clock_step_replans_on_the_monotonic_pace(step):
+    mono, wall = clocks()
+    scheduler = FakeScheduler()
+    clockwork = Clockwork(probe_interval=10, resync_interval=300,
+                          on_tick=lambda: None, on_resync=lambda: None,
+                          scheduler=scheduler,
+                          monotonic=lambda: mono['now'],
+                          wall=lambda: wall['now'])
+    scheduler.jobs['probe-tick']()         # a tick runs ...
+    mono['now'] += 4
+    wall['now'] += 4 + step                # ... then the clock steps
+    assert clockwork.check_clock() == pytest.approx(step)
+    due = scheduler.next_run['probe-tick'].timestamp()
+    # The next tick is 6 s away on the monotonic clock, whatever the wall
+    # clock did; APScheduler alone would wait an hour or fire at once.
+    assert due == pytest.approx(wall['now'] + 6)
+    assert scheduler.next_run['resync'].timestamp() == pytest.approx(
+        wall['now'] + 296)
+
+
+def test_no_step_no_replanning():
+    mono, wall = clocks()
+    scheduler = FakeScheduler()
+    clockwork = Clockwork(probe_interval=10, resync_interval=300,
+                          on_tick=lambda: None, on_resync=lambda: None,
+                          scheduler=scheduler,
+                          monotonic=lambda: mono['now'],
+                          wall=lambda: wall['now'])
+    mono['now'] += 7
+    wall['now'] += 7.2
+    assert clockwork.check_clock() == 0.0
+    assert scheduler.next_run == {}
+
+
+def test_after_a_backward_step_the_real_scheduler_still_ticks():
+    ticks = threading.Event()
+    mono = {'now': 1000.0}
+    clockwork = Clockwork(probe_interval=3600, resync_interval=3600,
+                          on_tick=ticks.set, on_resync=lambda: None,
+                          monotonic=lambda: mono['now'], wall=time.time)
+    clockwork.start()
+    try:
+        # 3599.8 s pass on the monotonic clock while the wall clock does
+        # not move: it stepped back. The tick is due 0.2 s from now.
+        mono['now'] += 3599.8
+        assert clockwork.check_clock() < -3599
+        assert ticks.wait(5)
+    finally:
+        clockwork.stop()

@@ -1,0 +1,102 @@
+"""The owner thread: what only threads can show. Decisions are tested
+synchronously in test_fleet.py."""
+
+import threading
+
+from tests.unit.fakes import B
+from tests.unit.fakes import InstantHypervisor
+from tests.unit.fakes import RecordingOutbox
+from tests.unit.fakes import make_monitor
+from tests.unit.fakes import wait_until
+
+
+class RecordingStore:
+    def __init__(self):
+        self.saves = []
+
+    def save(self, records, maintenance=frozenset()):
+        self.saves.append(threading.current_thread().name)
+
+
+class Suspects:
+    """The suspect prober: records which guests were probed on it."""
+
+    def __init__(self, hypervisor):
+        self.hypervisor = hypervisor
+        self.probed = []
+
+    def ping(self, uuid, timeout):
+        self.probed.append(uuid)
+        return self.hypervisor.ping(uuid, timeout)
+
+
+def ticked_until(monitor, predicate):
+    def tick():
+        monitor.tick()
+        return monitor.query(predicate).result(2)
+    wait_until(tick)
+
+
+def test_a_failing_guest_is_reported_through_the_outbox_with_statistics():
+    hypervisor, outbox = InstantHypervisor(), RecordingOutbox()
+    suspects = Suspects(hypervisor)
+    monitor = make_monitor(hypervisor, outbox, suspect_prober=suspects)
+    monitor.start()
+    try:
+        monitor.resync()
+        ticked_until(monitor, lambda: outbox.sent)
+        [notification] = outbox.sent
+        assert notification.instance_uuid == B
+        assert notification.reason == 'unresponsive'
+        assert hypervisor.stats_calls >= 1
+        # B missed once on the healthy lane; after that, the suspect one.
+        assert set(suspects.probed) <= {B, hypervisor.domains[0].uuid}
+        assert B in suspects.probed
+        snapshot = {i['uuid']: i for i in
+                    monitor.query(monitor.snapshot).result(2)}
+        assert snapshot[B]['state'] == 'failed'
+        assert snapshot[B]['reason'] == 'unresponsive'
+    finally:
+        monitor.stop(2)
+
+
+def test_the_state_is_saved_by_the_owner_thread_on_stop():
+    store = RecordingStore()
+    monitor = make_monitor(InstantHypervisor(), RecordingOutbox(),
+                           store=store)
+    monitor.start()
+    monitor.resync()
+    wait_until(lambda: store.saves)
+    store.saves.clear()
+    monitor.fleet.dirty = True
+    monitor.stop(2)
+    assert store.saves == ['monitor']
+
+
+def test_a_stuck_owner_thread_is_not_raced_by_stop():
+    store = RecordingStore()
+    monitor = make_monitor(InstantHypervisor(), RecordingOutbox(),
+                           store=store)
+    monitor.start()
+    monitor.resync()
+    wait_until(lambda: store.saves)
+    store.saves.clear()
+    release = threading.Event()
+    monitor.query(release.wait)          # the owner thread is stuck
+    monitor.fleet.dirty = True
+    monitor.stop(0.3)
+    # stop() gave up waiting; the state was not written from this thread
+    # while the owner could still be working on it.
+    assert store.saves == []
+    release.set()
+    wait_until(lambda: store.saves == ['monitor'])
+
+
+def test_query_runs_on_the_owner_thread():
+    monitor = make_monitor(InstantHypervisor(), RecordingOutbox())
+    monitor.start()
+    try:
+        name = monitor.query(lambda: threading.current_thread().name)
+        assert name.result(2) == 'monitor'
+    finally:
+        monitor.stop(2)

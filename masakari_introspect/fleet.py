@@ -12,20 +12,26 @@ from collections.abc import Callable, Iterable
 
 from oslo_log import log as logging
 
+from masakari_introspect.model import Action
 from masakari_introspect.model import Activity
 from masakari_introspect.model import DomainEvent
 from masakari_introspect.model import DomainInfo
 from masakari_introspect.model import EventKind
+from masakari_introspect.model import Lookup
 from masakari_introspect.model import Notification
 from masakari_introspect.model import Outcome
+from masakari_introspect.model import Probe
 from masakari_introspect.model import ProbeResult
 from masakari_introspect.model import Reason
 from masakari_introspect.model import Remembered
+from masakari_introspect.model import Report
+from masakari_introspect.model import Sample
+from masakari_introspect.model import Settings
+from masakari_introspect.model import Withdraw
 from masakari_introspect.tracker import Phase
 from masakari_introspect.tracker import Policy
 from masakari_introspect.tracker import Verdict
 from masakari_introspect.watched import Watched
-from masakari_introspect.watched import recent
 
 LOG = logging.getLogger(__name__)
 
@@ -37,50 +43,6 @@ _MISSES = {Outcome.MISS: Reason.UNRESPONSIVE, Outcome.BUSY: Reason.BUSY,
 _WATCHDOG_STUCK = ('none', 'pause', 'debug')
 # A stop that is the guest's failure: its report stands.
 _FAILED_STOPS = ('crashed', 'failed')
-
-
-@dataclasses.dataclass(frozen=True)
-class Probe:
-    uuid: str
-    token: int
-    suspect: bool       # may hang: probed apart from the healthy ones
-    priority: int       # lower first
-
-
-@dataclasses.dataclass(frozen=True)
-class Lookup:
-    uuid: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    uuids: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Report:
-    notification: Notification
-    stats: dict[str, int]
-    probes: tuple[dict[str, object], ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Withdraw:
-    uuid: str
-    why: str
-
-
-Action = Probe | Lookup | Sample | Report | Withdraw
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    hostname: str
-    probe_timeout: float = 2.0
-    max_recoveries: int = 3
-    recovery_window: float = 3600.0
-    # A probe not back after this long is abandoned and sent again.
-    probe_deadline: float = 60.0
 
 
 class Fleet:
@@ -326,62 +288,28 @@ class Fleet:
                      priority=state.misses + (100 if state.settled else 0))
 
     def _act(self, watched: Watched, verdict: Verdict) -> list[Action]:
-        state = watched.state
         if verdict is Verdict.REPORT:
             return self._report(watched)
-        if verdict is Verdict.ACTIVE:
-            LOG.warning('The agent of instance %s (%s) is unresponsive for '
-                        '%.0f s, but the guest is active: %s; not reporting '
-                        'it while it works', state.name, state.uuid,
-                        self._clock() - (state.first_miss or 0),
-                        watched.describe_activity())
-        elif verdict is Verdict.NEVER_ANSWERED:
-            LOG.warning('The guest agent of instance %s (%s) has not answered '
-                        'since the domain started, %d s ago or more; %s',
-                        state.name, state.uuid,
-                        self.policy.boot_grace_period,
-                        'counting its misses as failures'
-                        if self.policy.report_agent_never_answered else
-                        'not reporting it (report_agent_never_answered is '
-                        'off)')
-        elif verdict is Verdict.RECOVERED:
-            LOG.info('Instance %s (%s) answers again', state.name,
-                     state.uuid)
-            watched.limited = False
+        watched.say(verdict, self.policy, self._clock())
+        if verdict is Verdict.RECOVERED:
             self.dirty = True
-            return [Withdraw(state.uuid, 'the guest answers again')]
+            return [Withdraw(watched.state.uuid, 'the guest answers again')]
         if watched.changed():
             self.dirty = True
         return []
 
     def _report(self, watched: Watched) -> list[Action]:
-        state = watched.state
-        wall = self._wall()
-        reason = state.reason or Reason.UNRESPONSIVE
+        state, wall = watched.state, self._wall()
         self.dirty = True
         self.report_unsaved = True
-        watched.reports = recent(watched.reports, wall,
-                                        self.settings.recovery_window)
-        if len(watched.reports) >= self.settings.max_recoveries:
-            if watched.limited:
-                return []
-            LOG.error('Instance %s (%s) failed (%s), but it was reported %d '
-                      'times in the last %.0f s: recovery limit reached; not '
-                      'reporting it', state.name, state.uuid, reason.value,
-                      len(watched.reports), self.settings.recovery_window)
-            watched.limited = True
-            watched.limit_hits += 1
+        if not watched.allow_report(wall, self.settings.max_recoveries,
+                                    self.settings.recovery_window):
             return []
-        if watched.limited:
-            LOG.info('Instance %s (%s): the recovery window allows a report '
-                     'again', state.name, state.uuid)
-            watched.limited = False
-        watched.reports += (wall,)
-        watched.last_report = wall
         when = datetime.datetime.fromtimestamp(wall, datetime.timezone.utc)
         notification = dataclasses.replace(
             Notification.create(state.uuid, self.settings.hostname, when),
-            instance_name=state.name, reason=reason.value)
+            instance_name=state.name,
+            reason=(state.reason or Reason.UNRESPONSIVE).value)
         return [Report(notification, dict(watched.counters),
                        tuple(watched.probes))]
 

@@ -174,3 +174,50 @@ class DeliveryResult:
     delivery: Delivery
     status: int | None
     message: str
+
+
+# -- what the fleet decides, for the monitor to carry out ----------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    uuid: str
+    token: int
+    suspect: bool       # may hang: probed apart from the healthy ones
+    priority: int       # lower first
+
+
+@dataclasses.dataclass(frozen=True)
+class Lookup:
+    uuid: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    uuids: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    notification: Notification
+    stats: dict[str, int]
+    probes: tuple[dict[str, object], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Withdraw:
+    uuid: str
+    why: str
+
+
+Action = Probe | Lookup | Sample | Report | Withdraw
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    hostname: str
+    probe_timeout: float = 2.0
+    max_recoveries: int = 3
+    recovery_window: float = 3600.0
+    # A probe not back after this long is abandoned and sent again.
+    probe_deadline: float = 60.0

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from oslo_log import log as logging
 
-from masakari_introspect import fleet as fleet_mod
+from masakari_introspect import model
 from masakari_introspect.fleet import Fleet
 from masakari_introspect.model import Activity
 from masakari_introspect.model import DomainEvent
@@ -66,7 +66,7 @@ class Forensics(Protocol):
         """The folder that record() will fill, decided up front."""
         ...
 
-    def record(self, folder: str, report: fleet_mod.Report) -> None:
+    def record(self, folder: str, report: model.Report) -> None:
         ...
 
 
@@ -200,7 +200,7 @@ class Monitor:
 
     # -- handlers (owner thread only) ----------------------------------------
 
-    def _on_resync(self) -> list[fleet_mod.Action]:
+    def _on_resync(self) -> list[model.Action]:
         try:
             domains = self._hypervisor.list_domains()
         except HypervisorUnavailable as exc:
@@ -210,7 +210,7 @@ class Monitor:
         self._flush()
         return actions
 
-    def _on_connection(self, up: bool) -> list[fleet_mod.Action]:
+    def _on_connection(self, up: bool) -> list[model.Action]:
         if up:
             LOG.info('libvirt connection up; resyncing %d instance(s)',
                      len(self.fleet.watched))
@@ -218,13 +218,13 @@ class Monitor:
         return self.fleet.connection(False)
 
     def _on_result(self, result: ProbeResult, token: int
-                   ) -> list[fleet_mod.Action]:
+                   ) -> list[model.Action]:
         if self._observer is not None:
             self._observer.probe_finished(result)
         return self.fleet.result(result, token)
 
     def _on_sample(self, activities: list[Activity] | None
-                   ) -> list[fleet_mod.Action]:
+                   ) -> list[model.Action]:
         self._sampling = False
         return self.fleet.sampled(activities)
 
@@ -236,23 +236,23 @@ class Monitor:
 
     # -- actions (owner thread only) -------------------------------------------
 
-    def _carry_out(self, actions: list[fleet_mod.Action]) -> None:
+    def _carry_out(self, actions: list[model.Action]) -> None:
         for action in actions:
-            if isinstance(action, fleet_mod.Probe):
+            if isinstance(action, model.Probe):
                 self._dispatch(action)
-            elif isinstance(action, fleet_mod.Lookup):
+            elif isinstance(action, model.Lookup):
                 self._lookup(action.uuid)
-            elif isinstance(action, fleet_mod.Sample):
+            elif isinstance(action, model.Sample):
                 self._sample()
-            elif isinstance(action, fleet_mod.Report):
+            elif isinstance(action, model.Report):
                 self._report(action)
-            elif isinstance(action, fleet_mod.Withdraw):
+            elif isinstance(action, model.Withdraw):
                 self._withdraw(action)
         if self.fleet.dirty and not self.fleet.report_unsaved \
                 and self._inbox.empty():
             self._flush()
 
-    def _dispatch(self, probe: fleet_mod.Probe) -> None:
+    def _dispatch(self, probe: model.Probe) -> None:
         prober, timeout = self._probers[probe.suspect], self._timeout
 
         def run() -> None:
@@ -284,7 +284,7 @@ class Monitor:
 
         self._stats_lane.submit(run, key='statistics')
 
-    def _report(self, report: fleet_mod.Report) -> None:
+    def _report(self, report: model.Report) -> None:
         notification = report.notification
         folder = ''
         if self._forensics is not None:
@@ -312,7 +312,7 @@ class Monitor:
                 lambda: forensics.record(folder, report),
                 key='forensics-' + notification.instance_uuid)
 
-    def _withdraw(self, action: fleet_mod.Withdraw) -> None:
+    def _withdraw(self, action: model.Withdraw) -> None:
         try:
             self._outbox.withdraw(action.uuid, action.why)
         except Exception:

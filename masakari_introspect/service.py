@@ -13,7 +13,7 @@ from masakari_introspect.ops.metrics import Metrics
 from masakari_introspect.ops.metrics import MetricsListener
 from masakari_introspect.ops.view import View
 from masakari_introspect.fleet import Fleet
-from masakari_introspect.fleet import Settings
+from masakari_introspect.model import Settings
 from masakari_introspect.monitor import Monitor
 from masakari_introspect.monitor import Outbox
 from masakari_introspect.notifier import MasakariNotifier

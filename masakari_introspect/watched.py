@@ -13,6 +13,7 @@ from masakari_introspect.model import Remembered
 from masakari_introspect.tracker import InstanceState
 from masakari_introspect.tracker import Phase
 from masakari_introspect.tracker import Policy
+from masakari_introspect.tracker import Verdict
 
 LOG = logging.getLogger(__name__)
 
@@ -110,6 +111,51 @@ class Watched:
         return '%d disk requests, %d packets sent' % (
             self.counters.get('disk_requests_since_failure', 0),
             self.counters.get('packets_sent_since_failure', 0))
+
+    def allow_report(self, wall: float, max_reports: int, window: float
+                     ) -> bool:
+        """Within the recovery limit? Records the report if so."""
+        state = self.state
+        self.reports = recent(self.reports, wall, window)
+        if len(self.reports) >= max_reports:
+            if not self.limited:
+                LOG.error('Instance %s (%s) failed (%s), but it was reported '
+                          '%d times in the last %.0f s: recovery limit '
+                          'reached; not reporting it', state.name,
+                          state.uuid, state.reason.value if state.reason
+                          else '?', len(self.reports), window)
+                self.limited = True
+                self.limit_hits += 1
+            return False
+        if self.limited:
+            LOG.info('Instance %s (%s): the recovery window allows a report '
+                     'again', state.name, state.uuid)
+            self.limited = False
+        self.reports += (wall,)
+        self.last_report = wall
+        return True
+
+    def say(self, verdict: Verdict, policy: Policy, now: float) -> None:
+        """Log a verdict that is not a report."""
+        state = self.state
+        if verdict is Verdict.ACTIVE:
+            LOG.warning('The agent of instance %s (%s) is unresponsive for '
+                        '%.0f s, but the guest is active: %s; not reporting '
+                        'it while it works', state.name, state.uuid,
+                        now - (state.first_miss or now),
+                        self.describe_activity())
+        elif verdict is Verdict.NEVER_ANSWERED:
+            LOG.warning('The guest agent of instance %s (%s) has not answered '
+                        'since the domain started, %d s ago or more; %s',
+                        state.name, state.uuid, policy.boot_grace_period,
+                        'counting its misses as failures'
+                        if policy.report_agent_never_answered else
+                        'not reporting it (report_agent_never_answered is '
+                        'off)')
+        elif verdict is Verdict.RECOVERED:
+            LOG.info('Instance %s (%s) answers again', state.name,
+                     state.uuid)
+            self.limited = False
 
     def log_phase(self, before: Phase, why: str) -> None:
         after = self.state.phase

@@ -8,17 +8,14 @@ a reconnect thread opens a new one with exponential backoff, registers the
 callbacks again and says so through ``on_connection``.
 """
 
-import itertools
 import threading
 import time
 from collections.abc import Callable
 
 try:
     import libvirt
-    import libvirt_qemu
 except ImportError:  # pragma: no cover - unit tests run without the binding
     libvirt = None
-    libvirt_qemu = None
 
 from oslo_log import log as logging
 
@@ -30,8 +27,9 @@ from masakari_introspect.model import HypervisorUnavailable
 from masakari_introspect.model import ProbeResult
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import guest
-from masakari_introspect.virt.loop import start_event_loop
 from masakari_introspect.virt import translate
+from masakari_introspect.virt.loop import start_event_loop
+from masakari_introspect.virt.side import SidePool
 
 LOG = logging.getLogger(__name__)
 
@@ -58,7 +56,7 @@ class LibvirtHost:
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._side = SidePool(self, uri)
+        self._side = SidePool(uri, lambda: self.connected)
 
     # -- connection --------------------------------------------------------
 
@@ -321,78 +319,3 @@ class LibvirtHost:
                 LOG.warning('Cannot read domain statistics: %s',
                             exc.get_error_message())
             return None
-
-
-class SideConnection:
-    """A second connection, without events, for guests that may be hung.
-
-    libvirtd serves at most ``max_client_requests`` (default 5) calls of one
-    client connection at a time, and a hung agent holds its call for five
-    seconds or more. On a connection of their own, hung guests cannot starve
-    the probes of healthy guests on the main connection. Opened on first use
-    while the main connection is up, dropped on a connection error and opened
-    again by the next probe.
-    """
-
-    def __init__(self, host: LibvirtHost, uri: str) -> None:
-        self._host = host
-        self._uri = uri
-        self._conn: 'libvirt.virConnect | None' = None
-        self._lock = threading.Lock()
-
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
-        return guest.ping(self._get(), uuid, timeout, self._drop)
-
-    def close(self) -> None:
-        with self._lock:
-            conn, self._conn = self._conn, None
-        _close_quietly(conn)
-
-    def _get(self) -> 'libvirt.virConnect | None':
-        with self._lock:
-            if self._conn is None and self._host.connected:
-                try:
-                    self._conn = libvirt.open(self._uri)
-                except libvirt.libvirtError as exc:
-                    LOG.debug('Cannot open the probe connection: %s',
-                              exc.get_error_message())
-            return self._conn
-
-    def _drop(self, conn: 'libvirt.virConnect', why: str) -> None:
-        with self._lock:
-            if conn is not self._conn:
-                return
-            self._conn = None
-        LOG.info('Probe connection to libvirt lost (%s); reopening it',
-                 why)
-        _close_quietly(conn)
-
-
-def _close_quietly(conn: 'libvirt.virConnect | None') -> None:
-    if conn is not None:
-        try:
-            conn.close()
-        except libvirt.libvirtError:
-            pass
-
-
-class SidePool:
-    """Probes on one of several side connections, in turn."""
-
-    def __init__(self, host: LibvirtHost, uri: str) -> None:
-        self._host = host
-        self._uri = uri
-        self._sides = [SideConnection(host, uri)]
-        self._turn = itertools.count()
-
-    def resize(self, connections: int) -> None:
-        self._sides = [SideConnection(self._host, self._uri)
-                       for _ in range(max(connections, 1))]
-
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
-        side = self._sides[next(self._turn) % len(self._sides)]
-        return side.ping(uuid, timeout)
-
-    def close(self) -> None:
-        for side in self._sides:
-            side.close()

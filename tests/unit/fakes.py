@@ -5,11 +5,11 @@ import threading
 import time
 
 from masakari_introspect.fleet import Fleet
-from masakari_introspect.fleet import Settings
 from masakari_introspect.model import Activity
 from masakari_introspect.model import DomainInfo
 from masakari_introspect.model import Outcome
 from masakari_introspect.model import ProbeResult
+from masakari_introspect.model import Settings
 from masakari_introspect.monitor import Monitor
 from masakari_introspect.tracker import Policy
 

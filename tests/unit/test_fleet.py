@@ -2,7 +2,7 @@
 
 import pytest
 
-from masakari_introspect import fleet as f
+from masakari_introspect import model as f
 from masakari_introspect.model import Activity
 from masakari_introspect.model import DomainEvent
 from masakari_introspect.model import EventKind

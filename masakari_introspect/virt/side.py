@@ -1,0 +1,98 @@
+"""Connections of their own for probing guests that may be hung.
+
+libvirtd serves at most ``max_client_requests`` (default 5) calls of one
+client connection at a time, and a hung agent holds its call for five seconds
+or more. On connections of their own, hung guests cannot starve the probes of
+healthy guests on the main connection.
+"""
+
+import itertools
+import threading
+from collections.abc import Callable
+
+from oslo_log import log as logging
+
+try:
+    import libvirt
+except ImportError:  # pragma: no cover - unit tests run without the binding
+    libvirt = None
+
+from masakari_introspect.model import ProbeResult
+from masakari_introspect.virt import guest
+
+LOG = logging.getLogger(__name__)
+
+
+class SideConnection:
+    """A second connection, without events, for guests that may be hung.
+
+    libvirtd serves at most ``max_client_requests`` (default 5) calls of one
+    client connection at a time, and a hung agent holds its call for five
+    seconds or more. On a connection of their own, hung guests cannot starve
+    the probes of healthy guests on the main connection. Opened on first use
+    while the main connection is up, dropped on a connection error and opened
+    again by the next probe.
+    """
+
+    def __init__(self, uri: str, connected: Callable[[], bool]) -> None:
+        self._connected = connected
+        self._uri = uri
+        self._conn: 'libvirt.virConnect | None' = None
+        self._lock = threading.Lock()
+
+    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+        return guest.ping(self._get(), uuid, timeout, self._drop)
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        _close_quietly(conn)
+
+    def _get(self) -> 'libvirt.virConnect | None':
+        with self._lock:
+            if self._conn is None and self._connected():
+                try:
+                    self._conn = libvirt.open(self._uri)
+                except libvirt.libvirtError as exc:
+                    LOG.debug('Cannot open the probe connection: %s',
+                              exc.get_error_message())
+            return self._conn
+
+    def _drop(self, conn: 'libvirt.virConnect', why: str) -> None:
+        with self._lock:
+            if conn is not self._conn:
+                return
+            self._conn = None
+        LOG.info('Probe connection to libvirt lost (%s); reopening it',
+                 why)
+        _close_quietly(conn)
+
+
+def _close_quietly(conn: 'libvirt.virConnect | None') -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except libvirt.libvirtError:
+            pass
+
+
+class SidePool:
+    """Probes on one of several side connections, in turn."""
+
+    def __init__(self, uri: str, connected: Callable[[], bool]) -> None:
+        self._connected = connected
+        self._uri = uri
+        self._sides = [SideConnection(uri, connected)]
+        self._turn = itertools.count()
+
+    def resize(self, connections: int) -> None:
+        self._sides = [SideConnection(self._uri, self._connected)
+                       for _ in range(max(connections, 1))]
+
+    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+        side = self._sides[next(self._turn) % len(self._sides)]
+        return side.ping(uuid, timeout)
+
+    def close(self) -> None:
+        for side in self._sides:
+            side.close()

@@ -40,8 +40,10 @@ import time
 from array import array
 
 from masakari_introspect.model import DomainInfo
+from masakari_introspect.fleet import Fleet
+from masakari_introspect.model import Activity
+from masakari_introspect.model import Settings
 from masakari_introspect.monitor import Monitor
-from masakari_introspect.monitor import Settings
 from masakari_introspect.model import Delivery
 from masakari_introspect.model import DeliveryResult
 from masakari_introspect.model import Notification
@@ -61,6 +63,7 @@ LOG = logging.getLogger('benchmarks.simulated')
 HEALTHY_PING_SECONDS = 0.0016   # median guest-ping round trip on the bed
 RESYNC_SECONDS = 5.0            # libvirt's guest-sync wait after a timeout
 NOT_ANSWERING = 'Guest agent not available for now (code 86, domain 10)'
+SUSPECT_CONNECTIONS = 2   # the [libvirt] suspect_connections default
 SIMULATED_NOTE = ('SIMULATED: real Monitor, Clockwork, Sender, Spool and '
                   'StateStore; simulated hypervisor (healthy ping %.1f ms, '
                   'hung agent: timeout, then %.0f s per call) and notifier'
@@ -127,6 +130,8 @@ class SimulatedHypervisor:
         # one connection at once; the rest wait. 0: no such limit.
         self._slots = (threading.Semaphore(connection_slots)
                        if connection_slots > 0 else None)
+        self.suspects = SuspectConnections(self, connection_slots,
+                                           SUSPECT_CONNECTIONS)
 
     def hang(self) -> float:
         """From now on the hung guests' agents answer nothing."""
@@ -152,6 +157,10 @@ class SimulatedHypervisor:
         with self._slots:
             return self._ping(uuid, timeout)
 
+    def activity(self) -> list[Activity]:
+        """No guest does disk or network work: the agent alone decides."""
+        return [Activity(uuid, 0, 0) for uuid in self.uuids]
+
     def _ping(self, uuid: str, timeout: int) -> ProbeResult:
         started = time.monotonic()
         self.probes = next(self._counter)
@@ -174,6 +183,24 @@ class SimulatedHypervisor:
         time.sleep(self._ping_seconds)
         return ProbeResult(uuid, Outcome.OK,
                            duration=time.monotonic() - started)
+
+
+class SuspectConnections:
+    """The suspect prober: connections of its own, each with libvirtd's
+    per-connection limit, taken in turn."""
+
+    def __init__(self, hypervisor: SimulatedHypervisor, slots: int,
+                 connections: int) -> None:
+        self._hypervisor = hypervisor
+        self._slots = [threading.Semaphore(slots) for _ in range(connections)
+                       ] if slots > 0 else []
+        self._turn = itertools.count()
+
+    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+        if not self._slots:
+            return self._hypervisor._ping(uuid, timeout)
+        with self._slots[next(self._turn) % len(self._slots)]:
+            return self._hypervisor._ping(uuid, timeout)
 
 
 class RecordingNotifier:
@@ -242,12 +269,19 @@ def run(guests: int, hung_fraction: float, *, interval: float, timeout: int,
     notifier = RecordingNotifier()
     sender = Sender(Spool(workdir / 'spool', max(guests, 100)), notifier,
                     retry_interval=1, retry_interval_max=5)
+    fleet = Fleet(
+        Policy(failure_threshold=threshold, boot_grace_period=120,
+               probe_interval=interval),
+        Settings(hostname='simulated-host', probe_timeout=timeout,
+                 probe_deadline=timeout + 10 + 2 * interval),
+        clock=time.monotonic, wall=time.time)
+    # Lanes sized as the service sizes them from max_client_requests.
+    slots = connection_slots or concurrency
     monitor = Monitor(
-        hypervisor,
-        Policy(failure_threshold=threshold, boot_grace_period=120),
-        Settings(hostname='simulated-host', probe_interval=interval,
-                 probe_timeout=timeout, max_concurrent_probes=concurrency),
-        sender,
+        hypervisor, fleet, sender, probe_timeout=timeout,
+        lane_size=min(max(slots - 1, 1), concurrency),
+        suspect_lane_size=min(slots * SUSPECT_CONNECTIONS, concurrency),
+        suspect_prober=hypervisor.suspects,
         store=StateStore(workdir / 'instances.json') if use_store else None)
     clockwork = Clockwork(probe_interval=interval, resync_interval=300,
                           on_tick=monitor.tick, on_resync=monitor.resync)

@@ -174,13 +174,19 @@ class Fleet:
         self._ticks += 1
         actions: list[Action] = []
         for watched in self.watched.values():
-            outstanding = watched.token is not None
-            if outstanding and \
+            # A probe still out counts as a missed interval when it went to
+            # the suspect lane (in flight or waiting for a slot there) or is
+            # past its deadline. A healthy-lane probe waiting behind others
+            # says nothing about its guest: a hung guest's call comes back
+            # as a miss after the timeout.
+            outstanding = watched.token is not None and watched.suspect
+            if watched.token is not None and \
                     now - watched.sent_at > self.settings.probe_deadline:
                 LOG.warning('The probe of %s (%s) is not back after %.0f s;'
                             ' abandoning it', watched.state.name,
                             watched.state.uuid, now - watched.sent_at)
                 watched.token = None
+                outstanding = True
             before = watched.state.phase
             verdict = watched.state.interval_end(now, outstanding)
             watched.log_phase(before, 'no answer in the interval')
@@ -283,8 +289,8 @@ class Fleet:
         watched.token = next(self._tokens)
         watched.sent_at = self._clock()
         state = watched.state
-        return Probe(state.uuid, watched.token,
-                     suspect=state.phase is not Phase.HEALTHY,
+        watched.suspect = state.phase is not Phase.HEALTHY
+        return Probe(state.uuid, watched.token, suspect=watched.suspect,
                      priority=state.misses + (100 if state.settled else 0))
 
     def _act(self, watched: Watched, verdict: Verdict) -> list[Action]:

@@ -32,6 +32,7 @@ class Watched:
         self.domain_id = domain_id
         self.token: int | None = None     # the probe in flight or queued
         self.sent_at = 0.0
+        self.suspect = False               # ... on the suspect lane
         self.saved: Remembered | None = None   # as last written to disk
         self.last_report: float | None = None  # wall clock
         self.reports: tuple[float, ...] = ()   # wall clock, recent

@@ -63,6 +63,7 @@ LOG = logging.getLogger('benchmarks.simulated')
 HEALTHY_PING_SECONDS = 0.0016   # median guest-ping round trip on the bed
 RESYNC_SECONDS = 5.0            # libvirt's guest-sync wait after a timeout
 NOT_ANSWERING = 'Guest agent not available for now (code 86, domain 10)'
+PROBE_CONNECTIONS = 16    # the [libvirt] probe_connections default
 SUSPECT_CONNECTIONS = 2   # the [libvirt] suspect_connections default
 SIMULATED_NOTE = ('SIMULATED: real Monitor, Clockwork, Sender, Spool and '
                   'StateStore; simulated hypervisor (healthy ping %.1f ms, '
@@ -130,8 +131,9 @@ class SimulatedHypervisor:
         # one connection at once; the rest wait. 0: no such limit.
         self._slots = (threading.Semaphore(connection_slots)
                        if connection_slots > 0 else None)
-        self.suspects = SuspectConnections(self, connection_slots,
-                                           SUSPECT_CONNECTIONS)
+        self.healthy = Connections(self, connection_slots, PROBE_CONNECTIONS)
+        self.suspects = Connections(self, connection_slots,
+                                    SUSPECT_CONNECTIONS)
 
     def hang(self) -> float:
         """From now on the hung guests' agents answer nothing."""
@@ -185,22 +187,30 @@ class SimulatedHypervisor:
                            duration=time.monotonic() - started)
 
 
-class SuspectConnections:
-    """The suspect prober: connections of its own, each with libvirtd's
-    per-connection limit, taken in turn."""
+class Connections:
+    """A prober on connections of its own, each with libvirtd's
+    per-connection limit; the least busy is used, as the service does."""
 
     def __init__(self, hypervisor: SimulatedHypervisor, slots: int,
                  connections: int) -> None:
         self._hypervisor = hypervisor
         self._slots = [threading.Semaphore(slots) for _ in range(connections)
                        ] if slots > 0 else []
-        self._turn = itertools.count()
+        self._busy = [0] * connections
+        self._lock = threading.Lock()
 
     def ping(self, uuid: str, timeout: int) -> ProbeResult:
         if not self._slots:
             return self._hypervisor._ping(uuid, timeout)
-        with self._slots[next(self._turn) % len(self._slots)]:
-            return self._hypervisor._ping(uuid, timeout)
+        with self._lock:
+            index = self._busy.index(min(self._busy))
+            self._busy[index] += 1
+        try:
+            with self._slots[index]:
+                return self._hypervisor._ping(uuid, timeout)
+        finally:
+            with self._lock:
+                self._busy[index] -= 1
 
 
 class RecordingNotifier:
@@ -279,9 +289,9 @@ def run(guests: int, hung_fraction: float, *, interval: float, timeout: int,
     slots = connection_slots or concurrency
     monitor = Monitor(
         hypervisor, fleet, sender, probe_timeout=timeout,
-        lane_size=min(max(slots - 1, 1), concurrency),
+        lane_size=min(slots * PROBE_CONNECTIONS, concurrency),
         suspect_lane_size=min(slots * SUSPECT_CONNECTIONS, concurrency),
-        suspect_prober=hypervisor.suspects,
+        prober=hypervisor.healthy, suspect_prober=hypervisor.suspects,
         store=StateStore(workdir / 'instances.json') if use_store else None)
     clockwork = Clockwork(probe_interval=interval, resync_interval=300,
                           on_tick=monitor.tick, on_resync=monitor.resync)
@@ -363,7 +373,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--interval', type=float, default=10.0)
     p.add_argument('--timeout', type=int, default=2)
     p.add_argument('--threshold', type=int, default=3)
-    p.add_argument('--concurrency', type=int, default=32,
+    p.add_argument('--concurrency', type=int, default=128,
                    help='max_concurrent_probes (per lane)')
     p.add_argument('--warmup', type=float, default=None,
                    help='seconds before the hang (default: 2.5 intervals)')

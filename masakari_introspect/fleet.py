@@ -168,6 +168,32 @@ class Fleet:
         watched.log_phase(before, result.detail or result.outcome.value)
         return self._act(watched, verdict)
 
+    def started(self, uuid: str, token: int) -> list[Action]:
+        """A probe left its queue and is being sent to the guest."""
+        watched = self.watched.get(uuid)
+        if watched is not None and watched.token == token:
+            watched.started_at = self._clock()
+            watched.running = True
+        return []
+
+    def overdue(self) -> list[Action]:
+        """Shortly after a tick: suspect probes still out after the probe
+        timeout (in flight or queued) make their interval a missed one now,
+        and those that reach the threshold are judged on a fresh sample."""
+        now = self._clock()
+        actions: list[Action] = []
+        for watched in self.watched.values():
+            if watched.token is None or not watched.suspect or \
+                    now - watched.sent_at < self.settings.probe_timeout:
+                continue
+            before = watched.state.phase
+            verdict = watched.state.overdue(now)
+            watched.log_phase(before, 'probe out after the timeout')
+            actions += self._act(watched, verdict)
+        if any(w.state.awaiting_sample for w in self.watched.values()):
+            actions.append(Sample(tuple(self.watched)))
+        return actions
+
     def tick(self) -> list[Action]:
         """The end of one probe interval and the start of the next."""
         now = self._clock()
@@ -180,11 +206,11 @@ class Fleet:
             # says nothing about its guest: a hung guest's call comes back
             # as a miss after the timeout.
             outstanding = watched.token is not None and watched.suspect
-            if watched.token is not None and \
-                    now - watched.sent_at > self.settings.probe_deadline:
+            if watched.token is not None and watched.running and \
+                    now - watched.started_at > self.settings.probe_deadline:
                 LOG.warning('The probe of %s (%s) is not back after %.0f s;'
                             ' abandoning it', watched.state.name,
-                            watched.state.uuid, now - watched.sent_at)
+                            watched.state.uuid, now - watched.started_at)
                 watched.token = None
                 outstanding = True
             before = watched.state.phase
@@ -288,6 +314,7 @@ class Fleet:
     def _probe(self, watched: Watched) -> Probe:
         watched.token = next(self._tokens)
         watched.sent_at = self._clock()
+        watched.running = False
         state = watched.state
         watched.suspect = state.phase is not Phase.HEALTHY
         return Probe(state.uuid, watched.token, suspect=watched.suspect,

@@ -31,6 +31,8 @@ from masakari_introspect.store import StateStore
 
 LOG = logging.getLogger(__name__)
 
+OVERDUE_MARGIN = 0.25   # seconds after the probe timeout
+
 
 class Prober(Protocol):
     """Pings one guest's agent; never raises."""
@@ -87,6 +89,7 @@ class Monitor:
                  store: StateStore | None = None,
                  observer: Observer | None = None,
                  forensics: Forensics | None = None,
+                 prober: Prober | None = None,
                  suspect_prober: Prober | None = None) -> None:
         self._hypervisor = hypervisor
         self.fleet = fleet
@@ -103,7 +106,8 @@ class Monitor:
         self._lanes = {False: ProbeLane('probe-healthy', lane_size),
                        True: ProbeLane('probe-suspect', suspect_lane_size)}
         self._probers: dict[bool, Prober] = {
-            False: hypervisor, True: suspect_prober or hypervisor}
+            False: prober or hypervisor,
+            True: suspect_prober or prober or hypervisor}
         self._stats_lane = ProbeLane('statistics', 1)
         self._forensics_lane = ProbeLane('forensics', 1)
         self._sampling = False
@@ -120,6 +124,11 @@ class Monitor:
 
     def tick(self) -> None:
         self._post(self.fleet.tick)
+        # Soon after the probes went out: those not back yet are overdue.
+        timer = threading.Timer(self._timeout + OVERDUE_MARGIN, self._post,
+                                args=(self.fleet.overdue,))
+        timer.daemon = True
+        timer.start()
 
     def resync(self) -> None:
         self._post(self._on_resync)
@@ -256,6 +265,7 @@ class Monitor:
         prober, timeout = self._probers[probe.suspect], self._timeout
 
         def run() -> None:
+            self._post(self.fleet.started, probe.uuid, probe.token)
             result = prober.ping(probe.uuid, timeout)
             self._post(self._on_result, result, probe.token)
 

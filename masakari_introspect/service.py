@@ -76,14 +76,18 @@ class Service:
             remembered=store.load(), maintenance=store.load_maintenance(),
             clock=time.monotonic, wall=time.time)
         slots = conf.libvirt.max_client_requests
+        lanes = {name: (connections, min(slots * connections,
+                                         intro.max_concurrent_probes))
+                 for name, connections in (
+                     ('healthy', conf.libvirt.probe_connections),
+                     ('suspect', conf.libvirt.suspect_connections))}
         self.monitor = Monitor(
             self.host, fleet, outbox, probe_timeout=intro.probe_timeout,
-            lane_size=min(max(slots - 1, 1), intro.max_concurrent_probes),
-            suspect_lane_size=min(slots * conf.libvirt.suspect_connections,
-                                  intro.max_concurrent_probes),
+            lane_size=lanes['healthy'][1],
+            suspect_lane_size=lanes['suspect'][1],
             store=store, observer=self.metrics,
-            suspect_prober=self.host.suspect_prober(
-                conf.libvirt.suspect_connections))
+            prober=self.host.prober_pool(lanes['healthy'][0]),
+            suspect_prober=self.host.prober_pool(lanes['suspect'][0]))
         self.clockwork = Clockwork(
             probe_interval=intro.probe_interval,
             resync_interval=intro.resync_interval,

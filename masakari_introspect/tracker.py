@@ -205,6 +205,16 @@ class InstanceState:
         self._counted = False
         return verdict
 
+    def overdue(self, now: float) -> Verdict:
+        """A probe of this interval is out longer than the probe timeout
+        (a healthy agent answers in milliseconds): the interval is missed
+        now, without waiting for its end."""
+        if self._counted or self._answered_now or \
+                self.phase is Phase.FAILURE_PAUSE:
+            return Verdict.NONE
+        return self._count(now) if self.counting(now) \
+            else self._grace_check(now)
+
     def activity(self, now: float, active: bool) -> None:
         """A statistics sample: did the guest work since the last one?"""
         if active:

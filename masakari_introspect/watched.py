@@ -31,7 +31,9 @@ class Watched:
         self.state = state
         self.domain_id = domain_id
         self.token: int | None = None     # the probe in flight or queued
-        self.sent_at = 0.0
+        self.sent_at = 0.0                 # queued at
+        self.started_at = 0.0              # left its queue at
+        self.running = False
         self.suspect = False               # ... on the suspect lane
         self.saved: Remembered | None = None   # as last written to disk
         self.last_report: float | None = None  # wall clock

@@ -69,15 +69,33 @@ How many calls libvirtd serves at once on one client connection: its own
 changed it.
 
 Calls beyond it wait in libvirtd, and a call to a hung guest agent holds its
-slot for five seconds or more. The service sizes its probe lanes from it:
-healthy guests use all but one slot of the main connection (one stays free
-for listing and statistics); guests that may be hung are probed on
-``suspect_connections`` connections of their own, so that however many hang
-at once, they never take a slot a healthy guest needs.
+slot for the probe timeout, then five seconds for every later call. The
+service sizes its probe lanes from it: guests that answered their last probe
+are probed on ``probe_connections`` connections, guests that may be hung on
+``suspect_connections`` others, each with this many probes at once (and at
+most ``[introspection] max_concurrent_probes`` per lane). The main
+connection only carries events, listings and statistics.
 
 Related options:
 
-* ``suspect_connections``
+* ``probe_connections``, ``suspect_connections``
+"""),
+    cfg.IntOpt(
+        'probe_connections',
+        default=16,
+        min=1,
+        max=64,
+        help="""
+Number of libvirt connections for probing guests that answered their last
+probe. When many guests hang at once (a storage outage), each one's first
+probe still goes to this lane and holds a slot for ``probe_timeout``: enough
+slots let every hung guest be found within one interval while the healthy
+ones keep their pace. Connections are opened only when used; idle ones cost
+a socket each.
+
+Related options:
+
+* ``max_client_requests``, ``[introspection] max_concurrent_probes``
 """),
     cfg.IntOpt(
         'suspect_connections',

@@ -56,7 +56,7 @@ class LibvirtHost:
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._side = SidePool(uri, lambda: self.connected)
+        self._pools: list[SidePool] = []
 
     # -- connection --------------------------------------------------------
 
@@ -82,7 +82,8 @@ class LibvirtHost:
             conn, self._conn = self._conn, None
             if conn is not None:
                 self._dead.append((conn, self._callback_ids))
-        self._side.close()
+        for pool in self._pools:
+            pool.close()
         self._bury_dead()
 
     @property
@@ -298,11 +299,12 @@ class LibvirtHost:
         """guest-ping one domain's agent on the main connection."""
         return guest.ping(self._conn, uuid, timeout, self._lose)
 
-    def suspect_prober(self, connections: int = 1) -> 'SidePool':
-        """The prober for guests that may be hung (connections of their
-        own)."""
-        self._side.resize(connections)
-        return self._side
+    def prober_pool(self, connections: int) -> SidePool:
+        """A prober on ``connections`` connections of its own, opened while
+        the main connection is up, closed with it."""
+        pool = SidePool(self._uri, lambda: self.connected, connections)
+        self._pools.append(pool)
+        return pool
 
     def activity(self) -> list[Activity] | None:
         """Guest work counters of all running domains; None if unknown."""

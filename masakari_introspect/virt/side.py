@@ -6,7 +6,6 @@ or more. On connections of their own, hung guests cannot starve the probes of
 healthy guests on the main connection.
 """
 
-import itertools
 import threading
 from collections.abc import Callable
 
@@ -77,21 +76,24 @@ def _close_quietly(conn: 'libvirt.virConnect | None') -> None:
 
 
 class SidePool:
-    """Probes on one of several side connections, in turn."""
+    """Probes on the least busy of several connections of their own."""
 
-    def __init__(self, uri: str, connected: Callable[[], bool]) -> None:
-        self._connected = connected
-        self._uri = uri
-        self._sides = [SideConnection(uri, connected)]
-        self._turn = itertools.count()
-
-    def resize(self, connections: int) -> None:
-        self._sides = [SideConnection(self._uri, self._connected)
+    def __init__(self, uri: str, connected: Callable[[], bool],
+                 connections: int = 1) -> None:
+        self._sides = [SideConnection(uri, connected)
                        for _ in range(max(connections, 1))]
+        self._busy = [0] * len(self._sides)
+        self._lock = threading.Lock()
 
     def ping(self, uuid: str, timeout: int) -> ProbeResult:
-        side = self._sides[next(self._turn) % len(self._sides)]
-        return side.ping(uuid, timeout)
+        with self._lock:
+            index = self._busy.index(min(self._busy))
+            self._busy[index] += 1
+        try:
+            return self._sides[index].ping(uuid, timeout)
+        finally:
+            with self._lock:
+                self._busy[index] -= 1
 
     def close(self) -> None:
         for side in self._sides:

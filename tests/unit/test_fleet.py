@@ -232,6 +232,7 @@ def test_a_probe_that_never_returns_is_sent_again_after_its_deadline():
     bed.answer(A)
     bed.tick(idle(A))                 # sent; libvirt never returns it
     sent = len(bed.probes(A))
+    bed.do(bed.fleet.started(A, bed.probes(A)[-1].token))
     bed.tick(idle(A))
     bed.tick(idle(A))
     assert len(bed.probes(A)) == sent       # still out: not sent twice
@@ -422,6 +423,16 @@ def test_a_mass_hang_is_reported_within_one_failure_window():
     assert sorted(n.instance_uuid for n in bed.reports()) == sorted(hung)
 
 
+def test_a_probe_waiting_in_the_healthy_queue_is_never_abandoned(bed):
+    bed.tick(idle(A, B))
+    bed.answer(A)
+    for _ in range(10):                # queued behind others, never started
+        bed.tick(idle(A, B))
+    assert bed.state(B)['misses'] == 0
+    assert bed.reports() == []
+    assert len(bed.probes(B)) == 2
+
+
 def test_suspect_and_settled_guests_are_probed_apart_and_less_often(bed):
     bed.tick(idle(A, B))
     bed.answer(A)
@@ -456,3 +467,32 @@ def test_maintenance_by_name_silences_and_withdraws(bed):
     assert bed.reports() == []
     assert bed.state(B)['state'] == 'maintenance'
     assert bed.fleet.set_maintenance('nope', True) == (None, [])
+
+
+def test_an_overdue_suspect_probe_counts_before_its_interval_ends(bed):
+    bed.tick(idle(A, B))
+    bed.answer(A)
+    bed.answer(B, Outcome.MISS, 'timeout')       # interval 1 missed
+    bed.tick(idle(A, B))                          # a suspect probe goes out
+    bed.answer(A)
+    bed.clock.advance(1.0)
+    assert bed.do(bed.fleet.overdue()) == []     # within the timeout
+    bed.clock.advance(1.5)
+    bed.do(bed.fleet.overdue())
+    assert bed.state(B)['misses'] == 2           # interval 2, already
+    bed.clock.advance(7.5 - INTERVAL)
+    bed.tick(idle(A, B))                          # closes it: no double count
+    bed.answer(A)
+    assert bed.state(B)['misses'] == 2
+    bed.clock.advance(2.5)
+    actions = bed.do(bed.fleet.overdue())        # interval 3: the threshold
+    assert [a for a in actions if isinstance(a, f.Sample)]
+    bed.do(bed.fleet.sampled(idle(A, B)))
+    assert [n.reason for n in bed.reports()] == ['unresponsive']
+
+
+def test_a_healthy_lane_probe_is_never_overdue(bed):
+    bed.tick(idle(A, B))
+    bed.clock.advance(5)
+    bed.do(bed.fleet.overdue())
+    assert bed.state(A)['misses'] == 0

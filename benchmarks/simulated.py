@@ -63,7 +63,7 @@ LOG = logging.getLogger('benchmarks.simulated')
 HEALTHY_PING_SECONDS = 0.0016   # median guest-ping round trip on the bed
 RESYNC_SECONDS = 5.0            # libvirt's guest-sync wait after a timeout
 NOT_ANSWERING = 'Guest agent not available for now (code 86, domain 10)'
-PROBE_CONNECTIONS = 16    # the [libvirt] probe_connections default
+PROBE_CONNECTIONS = 48    # the [libvirt] probe_connections default
 SUSPECT_CONNECTIONS = 2   # the [libvirt] suspect_connections default
 SIMULATED_NOTE = ('SIMULATED: real Monitor, Clockwork, Sender, Spool and '
                   'StateStore; simulated hypervisor (healthy ping %.1f ms, '
@@ -373,7 +373,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--interval', type=float, default=10.0)
     p.add_argument('--timeout', type=int, default=2)
     p.add_argument('--threshold', type=int, default=3)
-    p.add_argument('--concurrency', type=int, default=128,
+    p.add_argument('--concurrency', type=int, default=256,
                    help='max_concurrent_probes (per lane)')
     p.add_argument('--warmup', type=float, default=None,
                    help='seconds before the hang (default: 2.5 intervals)')

@@ -45,6 +45,11 @@ _WATCHDOG_STUCK = ('none', 'pause', 'debug')
 _FAILED_STOPS = ('crashed', 'failed')
 
 
+def _not_monitored(info: DomainInfo) -> None:
+    LOG.debug('Domain %s (%s) has no guest agent channel; not monitored',
+              info.name, info.uuid)
+
+
 class Fleet:
     def __init__(self, policy: Policy, settings: Settings, *,
                  remembered: dict[str, Remembered] | None = None,
@@ -74,6 +79,8 @@ class Fleet:
                 if info.uuid in self.watched:
                     actions += self._forget(info.uuid, 'guest agent '
                                             'channel removed')
+                else:
+                    _not_monitored(info)
                 continue
             seen.add(info.uuid)
             actions += self._reconcile(info)
@@ -83,7 +90,10 @@ class Fleet:
         return actions
 
     def looked_up(self, uuid: str, info: DomainInfo | None) -> list[Action]:
-        if info is None or info.domain_id < 0 or not info.has_agent_channel:
+        if info is None or info.domain_id < 0:
+            return []
+        if not info.has_agent_channel:
+            _not_monitored(info)
             return []
         return self._reconcile(info)
 

@@ -140,7 +140,7 @@ Related options:
 """),
     cfg.IntOpt(
         'max_concurrent_probes',
-        default=128,
+        default=256,
         min=1,
         max=1024,
         help="""

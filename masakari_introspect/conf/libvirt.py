@@ -82,7 +82,7 @@ Related options:
 """),
     cfg.IntOpt(
         'probe_connections',
-        default=16,
+        default=48,
         min=1,
         max=64,
         help="""
@@ -90,8 +90,8 @@ Number of libvirt connections for probing guests that answered their last
 probe. When many guests hang at once (a storage outage), each one's first
 probe still goes to this lane and holds a slot for ``probe_timeout``: enough
 slots let every hung guest be found within one interval while the healthy
-ones keep their pace. Connections are opened only when used; idle ones cost
-a socket each.
+ones keep their pace. Connections are opened only when used (the least
+busy one is taken, so a quiet host uses one or two); each costs a socket.
 
 Related options:
 

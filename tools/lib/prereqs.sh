@@ -7,7 +7,7 @@
 # bed's cache, outside the tree.
 
 BED_CACHE=${MASAKARI_BED_CACHE:-$HOME/.cache/masakari-introspect-bed}
-# The interpreter virtualenvs are built with, as in tests/bed/masakari.py.
+# The interpreter virtualenvs are built with, as in tests/bed/venv.py.
 BED_PYTHON=${MASAKARI_BED_PYTHON:-/usr/bin/python3}
 
 # The Debian packages needed to create virtual environments, to download from
@@ -28,24 +28,9 @@ ensure_build_prereqs() {
         "${need[@]}" >/dev/null
 }
 
-# ensure_tool_venv DIR REQUIREMENT...: a virtualenv at DIR, built with
-# $BED_PYTHON, holding the requirements. A marker naming the interpreter and
-# the requirements is written once the install succeeded; without a matching
-# marker the directory is rebuilt from scratch (a half-built one is never reused).
+# ensure_tool_venv DIR REQUIREMENT...: a virtualenv at DIR holding the
+# requirements, built once with $BED_PYTHON by tests/bed/venv.py (the code
+# that builds the bed's masakari-api virtualenv; standard library only).
 ensure_tool_venv() {
-    local venv=$1 wanted
-    shift
-    wanted=$(printf '%s\n' "$BED_PYTHON" "$@")
-    if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.bed-installed" 2>/dev/null)" = "$wanted" ]; then
-        return 0
-    fi
-    echo "$(basename "$0"): building $venv with $BED_PYTHON: $*"
-    rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
-    if ! { "$BED_PYTHON" -m venv "$venv" &&
-           "$venv/bin/python" -m pip install --no-input -q "$@"; } >"$venv.install.log" 2>&1; then
-        tail -n 40 "$venv.install.log" >&2
-        exit 1
-    fi
-    printf '%s\n' "$wanted" >"$venv/.bed-installed"
+    "$BED_PYTHON" -B -m tests.bed.venv "$@" || exit 1
 }

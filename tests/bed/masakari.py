@@ -31,13 +31,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime
-import fcntl
 import logging
-import os
-import shutil
 import socket
 import sqlite3
-import subprocess
 import sys
 import time
 import uuid
@@ -49,12 +45,11 @@ import requests
 
 from .host import cache_dir
 from .process import GroupProcess, read_texts, write_ini
+from .venv import build_venv, run_logged
 
 log = logging.getLogger(__name__)
 
-PYTHON_ENV = "MASAKARI_BED_PYTHON"
 MASAKARI_REQUIREMENTS: tuple[str, ...] = ("masakari==22.0.0",)
-MARKER_NAME = ".bed-installed"
 API_VERSION_HEADER = {"OpenStack-API-Version": "instance-ha 1.0"}
 DEFAULT_SEGMENT = "bed-segment"
 START_TIMEOUT = 60.0
@@ -63,83 +58,6 @@ SQLITE_TIMEOUT = 10.0
 
 
 # --- virtual environments ----------------------------------------------------
-
-
-def system_python() -> str:
-    """The interpreter virtualenvs are built with: $MASAKARI_BED_PYTHON, else /usr/bin/python3."""
-    override = os.environ.get(PYTHON_ENV)
-    if override:
-        return override
-    if Path("/usr/bin/python3").exists():
-        return "/usr/bin/python3"
-    found = shutil.which("python3")
-    if found is None:
-        raise RuntimeError("no python3 found to build the masakari virtualenv with")
-    return found
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Exclusive flock on path, so parallel test processes build a venv only once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _run_logged(cmd: Sequence[str | os.PathLike[str]], logfile: Path) -> None:
-    """Run cmd, appending its output to logfile; raise with the tail of it on failure."""
-    log.debug("running %s", " ".join(map(str, cmd)))
-    with open(logfile, "a") as out:
-        out.write(f"$ {' '.join(map(str, cmd))}\n")
-        out.flush()
-        proc = subprocess.run(list(map(str, cmd)), stdout=out, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        tail = "".join(logfile.read_text(errors="replace").splitlines(keepends=True)[-40:])
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{tail}")
-
-
-def build_venv(venv: Path, requirements: Sequence[str]) -> Path:
-    """Create venv with requirements installed, once.
-
-    A marker file holding the requirement list is written after a successful
-    install; when it is present and matches, this returns at once. Otherwise
-    the directory is rebuilt from scratch (a half-built venv is never reused).
-    """
-    marker = venv / MARKER_NAME
-    wanted = "\n".join(requirements) + "\n"
-
-    def ready() -> bool:
-        return (
-            marker.is_file()
-            and marker.read_text() == wanted
-            and (venv / "bin" / "python").exists()
-        )
-
-    if ready():
-        return venv
-    with _file_lock(venv.with_name(venv.name + ".lock")):
-        if ready():
-            return venv
-        started = time.monotonic()
-        logfile = venv.with_name(venv.name + ".install.log")
-        logfile.write_text("")
-        if venv.exists():
-            log.info("removing incomplete virtualenv %s", venv)
-            shutil.rmtree(venv)
-        python = system_python()
-        log.info("building virtualenv %s with %s: %s", venv, python, " ".join(requirements))
-        _run_logged([python, "-m", "venv", venv], logfile)
-        _run_logged(
-            [venv / "bin" / "python", "-m", "pip", "install", "--no-input", *requirements],
-            logfile,
-        )
-        marker.write_text(wanted)
-        log.info("virtualenv %s ready in %.1f s", venv, time.monotonic() - started)
-    return venv
 
 
 def ensure_venv() -> Path:
@@ -282,7 +200,7 @@ class MasakariAPI:
         fresh = not self.db_path.exists()
         if fresh:
             started = time.monotonic()
-            _run_logged(
+            run_logged(
                 [venv / "bin" / "masakari-manage", "--config-file", self.conf_path, "db", "sync"],
                 self.rundir / "db-sync.log",
             )

@@ -62,8 +62,8 @@ from pathlib import Path
 from types import TracebackType
 
 from .host import cache_dir, install_packages
-from .masakari import build_venv
 from .process import GroupProcess, child_env, read_texts, write_ini
+from .venv import build_venv
 
 log = logging.getLogger(__name__)
 

@@ -123,16 +123,16 @@ def test_posts_exactly_the_masakari_body(server):
 
 
 def test_generated_time_is_iso_utc_without_offset(server):
-    before = datetime.datetime.now(datetime.UTC)
+    before = datetime.datetime.now(datetime.timezone.utc)
     notifier_for(server.endpoint).send(notification())
-    after = datetime.datetime.now(datetime.UTC)
+    after = datetime.datetime.now(datetime.timezone.utc)
     stamp = json.loads(server.requests[0].body)['notification'][
         'generated_time']
     assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z?',
                         stamp), stamp
     parsed = datetime.datetime.fromisoformat(stamp.removesuffix('Z'))
     assert parsed.tzinfo is None
-    parsed = parsed.replace(tzinfo=datetime.UTC)
+    parsed = parsed.replace(tzinfo=datetime.timezone.utc)
     assert before - datetime.timedelta(seconds=1) <= parsed
     assert parsed <= after + datetime.timedelta(seconds=1)
 

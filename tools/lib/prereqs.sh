@@ -1,8 +1,20 @@
-# Sourced by tools/run-tests and tools/sandbox: the Debian packages needed to
-# build libvirt-python and create virtual environments, installed if missing.
+# Sourced by tools/run-tests and tools/sandbox.
+#
+# They run on the distribution's python3 (Debian's or Ubuntu's /usr/bin/python3,
+# which has no pip and refuses system-wide installs, PEP 668), never on
+# whatever python3 comes first on PATH, and keep the Python tools they need
+# (tox, the sandbox's packages) in virtual environments of their own in the
+# bed's cache, outside the tree.
+
+BED_CACHE=${MASAKARI_BED_CACHE:-$HOME/.cache/masakari-introspect-bed}
+# The interpreter virtualenvs are built with, as in tests/bed/venv.py.
+BED_PYTHON=${MASAKARI_BED_PYTHON:-/usr/bin/python3}
+
+# The Debian packages needed to create virtual environments, to download from
+# PyPI and to build libvirt-python: installed if missing (as root, with apt).
 ensure_build_prereqs() {
     local need=() pkg
-    for pkg in libvirt-dev pkg-config gcc python3-dev python3-venv; do
+    for pkg in python3 python3-venv python3-dev ca-certificates libvirt-dev pkg-config gcc; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     [ "${#need[@]}" -eq 0 ] && return 0
@@ -14,4 +26,11 @@ ensure_build_prereqs() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${need[@]}" >/dev/null
+}
+
+# ensure_tool_venv DIR REQUIREMENT...: a virtualenv at DIR holding the
+# requirements, built once with $BED_PYTHON by tests/bed/venv.py (the code
+# that builds the bed's masakari-api virtualenv; standard library only).
+ensure_tool_venv() {
+    "$BED_PYTHON" -B -m tests.bed.venv "$@" || exit 1
 }

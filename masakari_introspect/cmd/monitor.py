@@ -9,6 +9,7 @@ from oslo_log import log as logging
 
 from masakari_introspect import conf as mi_conf
 from masakari_introspect.conf import validate
+from masakari_introspect.version import version_string
 
 LOG = logging.getLogger(__name__)
 PROJECT = 'masakari-introspect'
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.get_default_log_levels() + QUIET_LIBRARIES))
     try:
         conf(sys.argv[1:] if argv is None else argv, project=PROJECT,
-             prog=PROJECT)
+             prog=PROJECT, version=version_string())
         warnings = validate.check(conf) + validate.unknown_options(conf)
         logging.setup(conf, PROJECT)
     except validate.ConfigError as exc:

@@ -8,6 +8,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from masakari_introspect.conf.metrics import parse_listen
+from masakari_introspect.conf.validate import naming
 from masakari_introspect.ops.metrics import Metrics
 from masakari_introspect.ops.metrics import MetricsListener
 from masakari_introspect.ops.view import View
@@ -30,7 +31,8 @@ class Service:
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         intro = conf.introspection
         state_path = pathlib.Path(conf.state_path)
-        state_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with naming('[DEFAULT] state_path'):
+            state_path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._shutdown_timeout = intro.shutdown_timeout
         self._stop = threading.Event()
         spool = Spool(state_path / 'spool', conf.masakari.spool_max_entries)
@@ -74,15 +76,18 @@ class Service:
             on_tick=self.monitor.tick, on_resync=self.monitor.resync)
         view = View(self.monitor, self.host, spool, hostname=conf.host,
                     dry_run=conf.dry_run)
-        self.status = StatusServer(conf.status.socket_path, view) \
-            if conf.status.socket_path else None
+        with naming('[status] socket_path'):
+            self.status = StatusServer(conf.status.socket_path, view) \
+                if conf.status.socket_path else None
         self.metrics_listener: MetricsListener | None = None
         if self.metrics is not None:
             self.metrics.watch(view)
             try:
-                self.metrics_listener = MetricsListener(
-                    self.metrics.registry, *parse_listen(conf.metrics.listen))
-            except OSError:
+                with naming('[metrics] listen = %s' % conf.metrics.listen):
+                    self.metrics_listener = MetricsListener(
+                        self.metrics.registry,
+                        *parse_listen(conf.metrics.listen))
+            except Exception:
                 if self.status is not None:
                     self.status.close()
                 raise

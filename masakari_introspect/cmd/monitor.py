@@ -31,11 +31,18 @@ def main(argv: list[str] | None = None) -> int:
         conf(sys.argv[1:] if argv is None else argv, project=PROJECT,
              prog=PROJECT, version=version_string())
         warnings = validate.check(conf) + validate.unknown_options(conf)
-        logging.setup(conf, PROJECT)
+        validate.check_files(conf)
+        with validate.naming('[DEFAULT] log_dir / log_file'):
+            logging.setup(conf, PROJECT)
     except validate.ConfigError as exc:
         return _fail(str(exc))
     except cfg.Error as exc:
         return _fail('configuration error: %s' % exc)
+    except OSError as exc:   # oslo.config opens the files unchecked
+        return _fail('cannot read --config-file %s: %s%s' % (
+            exc.filename, exc.strerror or exc,
+            ' (use --config-dir for a directory)'
+            if isinstance(exc, IsADirectoryError) else ''))
     for warning in warnings:
         LOG.warning('%s', warning)
 
@@ -44,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         service = Service(conf)
+    except validate.ConfigError as exc:
+        LOG.error('Cannot start: %s', exc)
+        return _fail(str(exc))
     except (OSError, ValueError, cfg.Error) as exc:
         LOG.error('Cannot start: %s', exc)
         return _fail('cannot start: %s' % exc)

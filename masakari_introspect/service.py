@@ -7,8 +7,10 @@ from oslo_config import cfg
 
 from oslo_log import log as logging
 
+from masakari_introspect.conf import reload as conf_reload
 from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.conf.validate import naming
+from masakari_introspect.ops import systemd
 from masakari_introspect.ops.metrics import Metrics
 from masakari_introspect.ops.metrics import MetricsListener
 from masakari_introspect.ops.view import View
@@ -35,6 +37,9 @@ class Service:
             state_path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._shutdown_timeout = intro.shutdown_timeout
         self._stop = threading.Event()
+        self._conf = conf                   # for reloads (SIGHUP)
+        self._reload = threading.Event()
+        self._watchdog: systemd.Watchdog | None = None
         spool = Spool(state_path / 'spool', conf.masakari.spool_max_entries)
         self.metrics = Metrics() if conf.metrics.listen else None
         self.sender: Sender | None = None
@@ -102,6 +107,17 @@ class Service:
         self._stop.set()
         self.host.interrupt()
 
+    def request_reload(self) -> None:
+        """Safe from a signal handler: the main loop reloads."""
+        self._reload.set()
+
+    def _start_watchdog(self) -> None:
+        period = systemd.watchdog_period()
+        if period is not None:
+            self._watchdog = systemd.Watchdog(
+                period, lambda timeout: systemd.answers(self.monitor, timeout))
+            self._watchdog.start()
+
     def run(self) -> None:
         """Run until request_stop(); returns after a bounded shutdown."""
         if self.sender is not None:
@@ -113,18 +129,26 @@ class Service:
             if server is not None:
                 server.start()
         try:
+            systemd.notify('STATUS=Connecting to libvirt')
             if not self.host.connect():
                 return
             self.monitor.resync()
             self.clockwork.start()
             LOG.info('Monitoring guest agents')
+            systemd.notify('READY=1', 'STATUS=Monitoring guest agents')
+            self._start_watchdog()
             # Short waits: a signal delivered to another thread only runs
             # its Python handler when the main thread wakes up.
             while not self._stop.wait(0.5):
-                pass
+                if self._reload.is_set():
+                    self._reload.clear()
+                    conf_reload.reload(self._conf)
             LOG.info('Stopping: waiting up to %d s for probes in flight',
                      self._shutdown_timeout)
         finally:
+            systemd.notify('STOPPING=1', 'STATUS=Stopping')
+            if self._watchdog is not None:
+                self._watchdog.stop()
             self.clockwork.stop()
             for server in (self.status, self.metrics_listener):
                 if server is not None:

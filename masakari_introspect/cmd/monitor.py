@@ -23,6 +23,8 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A hangup while starting is ignored: the files are being read anyway.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     conf = mi_conf.CONF
     logging.register_options(conf)
     logging.set_defaults(default_log_levels=(
@@ -62,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         LOG.info('Received %s', signal.Signals(signum).name)
         service.request_stop()
 
+    def on_hangup(signum: int, _frame: types.FrameType | None) -> None:
+        service.request_reload()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     conf.log_opt_values(LOG, logging.DEBUG)
     service.run()
     return 0

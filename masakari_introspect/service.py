@@ -9,6 +9,7 @@ from oslo_log import log as logging
 
 from masakari_introspect.conf import reload as conf_reload
 from masakari_introspect.conf.metrics import parse_listen
+from masakari_introspect.conf.validate import group_id
 from masakari_introspect.conf.validate import naming
 from masakari_introspect.ops import systemd
 from masakari_introspect.ops.metrics import Metrics
@@ -82,7 +83,10 @@ class Service:
         view = View(self.monitor, self.host, spool, hostname=conf.host,
                     dry_run=conf.dry_run)
         with naming('[status] socket_path'):
-            self.status = StatusServer(conf.status.socket_path, view) \
+            self.status = StatusServer(
+                conf.status.socket_path, view,
+                group=group_id(conf.status.socket_group)
+                if conf.status.socket_group else None) \
                 if conf.status.socket_path else None
         self.metrics_listener: MetricsListener | None = None
         if self.metrics is not None:

@@ -99,7 +99,8 @@ class StatusClient:
             raise StatusUnavailable(
                 StatusUnavailable.PERMISSION,
                 'permission denied on %s: run as the user of the service '
-                '(e.g. with sudo)' % self.path) from exc
+                '(e.g. with sudo), or as a member of its [status] '
+                'socket_group' % self.path) from exc
         except TimeoutError as exc:
             raise StatusUnavailable(
                 StatusUnavailable.TIMEOUT,

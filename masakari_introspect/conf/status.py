@@ -53,7 +53,8 @@ Possible values:
 
 * Unset (the default): the socket is mode 0600, for the service's user and
   root only.
-* A group name or number that exists on this host.
+* A group name or number that exists on this host, of which the service's
+  user is a member (e.g. ``SupplementaryGroups=`` in the systemd unit).
 
 Related options:
 

@@ -179,10 +179,15 @@ def check_files(conf: cfg.ConfigOpts) -> None:
     group = getattr(conf.status, 'socket_group', None)
     if group:
         try:
-            group_id(group)
+            gid = group_id(group)
         except KeyError as exc:
             raise ConfigError('invalid value for [status] socket_group: no '
                               'group %r on this host' % group) from exc
+        if os.geteuid() != 0 and gid != os.getegid() \
+                and gid not in os.getgroups():
+            raise ConfigError('[status] socket_group = %s: the service\'s '
+                              'user is not a member of this group (needed to '
+                              'give it the socket)' % group)
     _log_files(conf)
 
 

@@ -8,7 +8,11 @@ from oslo_config import cfg
 
 from oslo_log import log as logging
 
+from masakari_introspect.conf import reload as conf_reload
 from masakari_introspect.conf.metrics import parse_listen
+from masakari_introspect.conf.validate import group_id
+from masakari_introspect.conf.validate import naming
+from masakari_introspect.ops import systemd
 from masakari_introspect.ops.metrics import Metrics
 from masakari_introspect.ops.metrics import MetricsListener
 from masakari_introspect.ops.view import View
@@ -32,9 +36,13 @@ class Service:
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         intro = conf.introspection
         state_path = pathlib.Path(conf.state_path)
-        state_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with naming('[DEFAULT] state_path'):
+            state_path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._shutdown_timeout = intro.shutdown_timeout
         self._stop = threading.Event()
+        self._conf = conf                   # for reloads (SIGHUP)
+        self._reload = threading.Event()
+        self._watchdog: systemd.Watchdog | None = None
         spool = Spool(state_path / 'spool', conf.masakari.spool_max_entries)
         self.metrics = Metrics() if conf.metrics.listen else None
         self.sender: Sender | None = None
@@ -94,15 +102,21 @@ class Service:
             on_tick=self.monitor.tick, on_resync=self.monitor.resync)
         view = View(self.monitor, self.host, spool, hostname=conf.host,
                     dry_run=conf.dry_run)
-        self.status = StatusServer(conf.status.socket_path, view) \
-            if conf.status.socket_path else None
+        with naming('[status] socket_path'):
+            self.status = StatusServer(
+                conf.status.socket_path, view,
+                group=group_id(conf.status.socket_group)
+                if conf.status.socket_group else None) \
+                if conf.status.socket_path else None
         self.metrics_listener: MetricsListener | None = None
         if self.metrics is not None:
             self.metrics.watch(view)
             try:
-                self.metrics_listener = MetricsListener(
-                    self.metrics.registry, *parse_listen(conf.metrics.listen))
-            except OSError:
+                with naming('[metrics] listen = %s' % conf.metrics.listen):
+                    self.metrics_listener = MetricsListener(
+                        self.metrics.registry,
+                        *parse_listen(conf.metrics.listen))
+            except Exception:
                 if self.status is not None:
                     self.status.close()
                 raise
@@ -117,6 +131,17 @@ class Service:
         self._stop.set()
         self.host.interrupt()
 
+    def request_reload(self) -> None:
+        """Safe from a signal handler: the main loop reloads."""
+        self._reload.set()
+
+    def _start_watchdog(self) -> None:
+        period = systemd.watchdog_period()
+        if period is not None:
+            self._watchdog = systemd.Watchdog(
+                period, lambda timeout: systemd.answers(self.monitor, timeout))
+            self._watchdog.start()
+
     def run(self) -> None:
         """Run until request_stop(); returns after a bounded shutdown."""
         if self.sender is not None:
@@ -128,18 +153,26 @@ class Service:
             if server is not None:
                 server.start()
         try:
+            systemd.notify('STATUS=Connecting to libvirt')
             if not self.host.connect():
                 return
             self.monitor.resync()
             self.clockwork.start()
             LOG.info('Monitoring guest agents')
+            systemd.notify('READY=1', 'STATUS=Monitoring guest agents')
+            self._start_watchdog()
             # Short waits: a signal delivered to another thread only runs
             # its Python handler when the main thread wakes up.
             while not self._stop.wait(0.5):
-                pass
+                if self._reload.is_set():
+                    self._reload.clear()
+                    conf_reload.reload(self._conf)
             LOG.info('Stopping: waiting up to %d s for probes in flight',
                      self._shutdown_timeout)
         finally:
+            systemd.notify('STOPPING=1', 'STATUS=Stopping')
+            if self._watchdog is not None:
+                self._watchdog.stop()
             self.clockwork.stop()
             for server in (self.status, self.metrics_listener):
                 if server is not None:

@@ -2,6 +2,7 @@
 
 from oslo_config import cfg
 
+from masakari_introspect.conf import api
 from masakari_introspect.conf import default
 from masakari_introspect.conf import introspection
 from masakari_introspect.conf import libvirt
@@ -17,3 +18,4 @@ libvirt.register_opts(CONF)
 masakari.register_opts(CONF)
 metrics.register_opts(CONF)
 status.register_opts(CONF)
+api.register_opts(CONF)   # masakari-monitors' [api], deprecated

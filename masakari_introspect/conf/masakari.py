@@ -76,6 +76,19 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.set_default('timeout', 10, group=masakari_group.name)
 
 
+def register_auth_section(conf: cfg.ConfigOpts) -> str:
+    """The group holding the credentials: ``[masakari]`` or its
+    ``auth_section`` (nova style, e.g. ``[service_user]``), whose options
+    are registered here so that keystoneauth can read them."""
+    section = conf[masakari_group.name].auth_section
+    if not section or section == masakari_group.name:
+        return masakari_group.name
+    if section == 'DEFAULT':
+        raise ValueError('the credentials cannot be in [DEFAULT]')
+    ks_loading.register_auth_conf_options(conf, section)
+    return str(section)
+
+
 def _ksa_opts() -> list[cfg.Opt]:
     opts: list[cfg.Opt] = []
     seen: set[str] = set()

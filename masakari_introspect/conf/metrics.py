@@ -1,11 +1,13 @@
 """Options of the [metrics] group: the Prometheus metrics listener."""
 
 import ipaddress
+import re
 
 from oslo_config import cfg
 from oslo_config import types
 
 LOOPBACK = '127.0.0.1'
+_LABEL = re.compile(r'(?!-)[A-Za-z0-9-]{1,63}(?<!-)$')
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -28,9 +30,24 @@ def parse_listen(value: str) -> tuple[str, int]:
         if not sep or not host or ':' in host:
             raise ValueError('expected HOST:PORT, [IPV6]:PORT or PORT, '
                              'got %r' % value)
+        _check_host(host)
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError('invalid port in %r' % value)
     return host, int(port_text)
+
+
+def _check_host(host: str) -> None:
+    """An IPv4 address or a host name; raises ValueError."""
+    if re.fullmatch(r'[0-9.]+', host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError('%r is not an IPv4 address' % host) from None
+        return
+    labels = host.rstrip('.').split('.')
+    if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError('%r is neither an IP address nor a host name'
+                         % host)
 
 
 class ListenAddress(types.String):

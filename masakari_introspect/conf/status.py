@@ -9,7 +9,9 @@ status_group = cfg.OptGroup(
 A unix socket on which the service answers ``masakari-introspect-status``
 and ``masakari-introspect-check``: the state of every instance, and the
 maintenance switch. It is created with mode 0600, so only the service's user
-(and root) can use it.
+(and root) can use it; with ``socket_group``, members of that group can read
+the status too. The maintenance switch is always reserved to root and the
+service's user (checked with the peer's credentials).
 """)
 
 status_opts: list[cfg.Opt] = [
@@ -32,6 +34,31 @@ Possible values:
 Related options:
 
 * ``[DEFAULT] state_path``
+* ``socket_group``
+"""),
+    cfg.StrOpt(
+        'socket_group',
+        help="""
+A group whose members may read the status (the status command and the
+monitoring check), e.g. the group of the Nagios or Icinga user.
+
+The socket is then created with mode 0660 and this group. Every directory
+above it must let the group search it (``x`` for the group or for others):
+the default ``$state_path`` is mode 0700, so use a socket path in a
+directory such as ``/run/masakari-introspect`` (the shipped systemd unit
+creates it). Members of the group cannot switch maintenance: that needs
+root or the service's own user, whoever can open the socket.
+
+Possible values:
+
+* Unset (the default): the socket is mode 0600, for the service's user and
+  root only.
+* A group name or number that exists on this host, of which the service's
+  user is a member (e.g. ``SupplementaryGroups=`` in the systemd unit).
+
+Related options:
+
+* ``socket_path``
 """),
 ]
 

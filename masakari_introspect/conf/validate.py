@@ -5,16 +5,29 @@ a bad value stop the service at start, with one line naming the option,
 rather than deep inside a running service.
 """
 
+import contextlib
+import grp
+import logging
+import os
 import pathlib
+from collections.abc import Iterator
 
+from keystoneauth1 import exceptions as ksa_exc
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 
+from masakari_introspect.conf import api
+from masakari_introspect.conf import masakari
 from masakari_introspect.conf import opts
+from masakari_introspect.conf.errors import ConfigError
 
+__all__ = ['ConfigError', 'check', 'check_files', 'naming',
+           'unknown_options']
 
-class ConfigError(Exception):
-    """One readable line for the operator."""
+MAX_SOCKET_PATH = 107        # sun_path holds 108 bytes with the final NUL
+# keystoneauth's session and adapter numbers have no bounds of their own.
+AT_LEAST = {'connect_retries': 0, 'connect_retry_delay': 0,
+            'status_code_retries': 0, 'status_code_retry_delay': 0}
 
 
 def _describe(group: str, name: str) -> str:
@@ -24,8 +37,20 @@ def _describe(group: str, name: str) -> str:
 def check(conf: cfg.ConfigOpts) -> list[str]:
     """Read every option; raise ConfigError on the first bad value.
 
-    Returns warnings (not fatal) as readable lines.
+    Returns warnings (not fatal) as readable lines. Registers the options
+    of ``[masakari] auth_section`` and reads an upstream ``[api]`` group
+    (see :mod:`masakari_introspect.conf.api`) first.
     """
+    try:
+        auth_section = masakari.register_auth_section(conf)
+    except ValueError as exc:
+        raise ConfigError('invalid value for [masakari] auth_section: %s'
+                          % exc) from exc
+    try:
+        warnings = api.adopt(conf)
+    except ValueError as exc:
+        raise ConfigError('invalid value in [api]: %s' % _reason(exc)
+                          ) from exc
     for group, group_opts in opts.list_opts():
         group_name = group if isinstance(group, str) else group.name
         section = conf if group_name == 'DEFAULT' else conf[group_name]
@@ -37,19 +62,179 @@ def check(conf: cfg.ConfigOpts) -> list[str]:
             except (cfg.ConfigFileValueError, ValueError) as exc:
                 raise ConfigError('invalid value for %s: %s' % (
                     _describe(group_name, opt.name), _reason(exc))) from exc
+    _check_masakari(conf, auth_section)
     intro = conf.introspection
-    warnings = []
     if intro.probe_timeout >= intro.probe_interval:
         warnings.append(
             '[introspection] probe_timeout (%d) is not shorter than '
             'probe_interval (%d): a slow guest is probed back to back'
             % (intro.probe_timeout, intro.probe_interval))
-    if conf.masakari.auth_type is None and \
-            not conf.masakari.endpoint_override and not conf.dry_run:
-        warnings.append(
-            '[masakari] has neither auth_type nor endpoint_override: '
-            'notifications cannot be sent until one is set')
     return warnings
+
+
+def _check_masakari(conf: cfg.ConfigOpts, section: str) -> None:
+    """What keystoneauth would raise deep in the sender, said up front."""
+    group = masakari.masakari_group.name
+    options = conf[group]
+    if options.timeout is not None and options.timeout <= 0:
+        raise ConfigError('invalid value for [%s] timeout: %s (seconds, '
+                          'must be above 0)' % (group, options.timeout))
+    for name, least in AT_LEAST.items():
+        value = options[name]
+        if value is not None and value < least:
+            raise ConfigError('invalid value for [%s] %s: %s (must be at '
+                              'least %s)' % (group, name, value, least))
+    auth_type = conf[section].auth_type
+    if auth_type:
+        try:
+            with _quiet('stevedore.named'):   # it logs "Could not load" itself
+                ks_loading.get_plugin_loader(auth_type)
+        except ksa_exc.NoMatchingPlugin as exc:
+            raise ConfigError(
+                'invalid value for [%s] auth_type: no authentication plugin '
+                '%r (e.g. password, v3applicationcredential, none)'
+                % (section, auth_type)) from exc
+    if (not auth_type or auth_type == 'none') and \
+            not options.endpoint_override and not conf.dry_run:
+        where = ('[%s] auth_type is not set' % section if not auth_type
+                 else '[%s] auth_type = none needs [%s] endpoint_override'
+                 % (section, group))
+        if section != group and not auth_type:
+            where = ('[%s] auth_section = %s, but [%s] has no auth_type'
+                     % (group, section, section))
+        raise ConfigError(
+            '%s: notifications to Masakari could not be sent (set '
+            'auth_type = password with auth_url and credentials, or '
+            'auth_type = none with endpoint_override, or [DEFAULT] '
+            'dry_run = true)' % where)
+    if auth_type:
+        try:
+            ks_loading.load_auth_from_conf_options(conf, group)
+        except ksa_exc.MissingRequiredOptions as exc:
+            raise ConfigError('[%s] auth_type = %s needs %s' % (
+                section, auth_type, ', '.join(
+                    '[%s] %s' % (section, o.dest) for o in exc.options))
+            ) from exc
+        except (ksa_exc.ClientException, TypeError, ValueError) as exc:
+            raise ConfigError('invalid credentials options in [%s] '
+                              '(auth_type = %s): %s'
+                              % (section, auth_type, exc)) from exc
+    try:
+        ks_loading.load_adapter_from_conf_options(conf, group, session=None)
+    except (TypeError, ValueError) as exc:
+        text = str(exc)
+        if 'mutually exclusive' in text:
+            raise ConfigError('[%s] interface and valid_interfaces are '
+                              'mutually exclusive: keep valid_interfaces'
+                              % group) from exc
+        name = 'valid_interfaces' if 'valid_interfaces' in text \
+            else 'interface' if 'interface' in text else 'options'
+        raise ConfigError('invalid value for [%s] %s: %s'
+                          % (group, name, text)) from exc
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
+
+
+@contextlib.contextmanager
+def naming(option: str) -> Iterator[None]:
+    """Turn an OSError or ValueError of the block into a ConfigError
+    naming ``option`` (e.g. ``[metrics] listen``): for what only shows
+    when the service takes its resources (a busy port)."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except OSError as exc:
+        raise ConfigError('%s: %s' % (option, _os_reason(exc))) from exc
+    except ValueError as exc:
+        raise ConfigError('%s: %s' % (option, exc)) from exc
+
+
+def _os_reason(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None:
+        return '%s: %s' % (exc.filename, reason)
+    return reason
+
+
+def check_files(conf: cfg.ConfigOpts) -> None:
+    """The paths of the configuration, on this host: directories that must
+    exist or can be created, by this user. Raises ConfigError."""
+    _directory('[DEFAULT] state_path', pathlib.Path(conf.state_path))
+    socket_path = conf.status.socket_path
+    if socket_path:
+        if len(os.fsencode(socket_path)) > MAX_SOCKET_PATH:
+            raise ConfigError('invalid value for [status] socket_path: '
+                              'longer than %d bytes' % MAX_SOCKET_PATH)
+        _directory('[status] socket_path',
+                   pathlib.Path(socket_path).parent)
+    group = getattr(conf.status, 'socket_group', None)
+    if group:
+        try:
+            gid = group_id(group)
+        except KeyError as exc:
+            raise ConfigError('invalid value for [status] socket_group: no '
+                              'group %r on this host' % group) from exc
+        if os.geteuid() != 0 and gid != os.getegid() \
+                and gid not in os.getgroups():
+            raise ConfigError('[status] socket_group = %s: the service\'s '
+                              'user is not a member of this group (needed to '
+                              'give it the socket)' % group)
+    _log_files(conf)
+
+
+def group_id(name: str) -> int:
+    """The gid of a group name or number; raises KeyError."""
+    if name.isdigit():
+        return int(name)
+    return grp.getgrnam(name).gr_gid
+
+
+def _directory(option: str, path: pathlib.Path, create: bool = True
+               ) -> None:
+    existing = path
+    while not existing.exists():
+        if not create:
+            raise ConfigError('%s: directory %s does not exist'
+                              % (option, path))
+        if existing.is_symlink() or existing.parent == existing:
+            raise ConfigError('%s: %s cannot be created' % (option, path))
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError('%s: %s is not a directory' % (
+            option, existing if existing != path else path))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError('%s: %s is not writable by this user%s' % (
+            option, existing, '' if existing == path
+            else ' (needed to create %s)' % path))
+
+
+def _log_files(conf: cfg.ConfigOpts) -> None:
+    log_dir = getattr(conf, 'log_dir', None)
+    log_file = getattr(conf, 'log_file', None)
+    if log_dir:
+        _directory('[DEFAULT] log_dir', pathlib.Path(log_dir), create=False)
+    if log_file:
+        path = pathlib.Path(log_dir or '.') / log_file
+        option = '[DEFAULT] log_file'
+        _directory(option, path.parent, create=False)
+        if path.is_dir():
+            raise ConfigError('%s: %s is a directory' % (option, path))
+        if path.exists() and not os.access(path, os.W_OK):
+            raise ConfigError('%s: %s is not writable by this user'
+                              % (option, path))
+    append = getattr(conf, 'log_config_append', None)
+    if append and not os.access(append, os.R_OK):
+        raise ConfigError('[DEFAULT] log_config_append: cannot read %s'
+                          % append)
 
 
 def _reason(exc: Exception) -> str:
@@ -105,11 +290,15 @@ def _known_names(conf: cfg.ConfigOpts) -> dict[str, set[str]]:
             for old in opt.deprecated_opts:
                 known.setdefault(old.group or group_name, set()).add(
                     (old.name or opt.name).replace('-', '_'))
-    auth_type = conf.masakari.auth_type
+    section = conf.masakari.auth_section or 'masakari'
+    try:
+        auth_type = conf[section].auth_type
+    except (cfg.NoSuchOptError, cfg.NoSuchGroupError):
+        auth_type = None
     if auth_type:
         try:
             plugin_opts = ks_loading.get_auth_plugin_conf_options(auth_type)
-        except Exception:  # an unknown plugin is reported when loaded
+        except Exception:  # an unknown plugin is reported by check()
             plugin_opts = []
-        known['masakari'].update(o.dest for o in plugin_opts)
+        known.setdefault(section, set()).update(o.dest for o in plugin_opts)
     return known

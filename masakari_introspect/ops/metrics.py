@@ -16,6 +16,7 @@ from wsgiref.simple_server import make_server
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter
 from prometheus_client import Histogram
+from prometheus_client import Info
 from prometheus_client import PlatformCollector
 from prometheus_client import ProcessCollector
 from prometheus_client import make_wsgi_app
@@ -34,6 +35,7 @@ from masakari_introspect.model import Notification
 from masakari_introspect.model import Outcome
 from masakari_introspect.model import Reason
 from masakari_introspect.model import ProbeResult
+from masakari_introspect.version import version_string
 
 LOG = logging.getLogger(__name__)
 
@@ -51,9 +53,12 @@ class Metrics:
     """The service's metrics; also its monitor Observer."""
 
     def __init__(self, registry: CollectorRegistry | None = None, *,
-                 process: bool = True) -> None:
+                 process: bool = True, version: str | None = None) -> None:
         self.registry = registry if registry is not None \
             else CollectorRegistry()
+        Info(PREFIX + 'build', 'The running masakari-introspect: its '
+             'version (value 1).', registry=self.registry).info(
+                 {'version': version or version_string()})
         if process:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
@@ -163,7 +168,7 @@ def _instance_families(instances: list[dict[str, Any]]) -> Iterator[Metric]:
         PREFIX + 'instance_consecutive_misses',
         'Consecutive guest-pings the agent did not answer.', labels=['uuid'])
     since = GaugeMetricFamily(
-        PREFIX + 'instance_seconds_since_success',
+        PREFIX + 'instance_last_success_age_seconds',
         'Seconds since the agent last answered; absent if it has not '
         'answered since the service started.', labels=['uuid'])
     maintenance = GaugeMetricFamily(

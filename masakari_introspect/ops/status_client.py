@@ -13,6 +13,7 @@ from oslo_config import cfg
 
 from masakari_introspect.conf import default
 from masakari_introspect.conf import status as status_conf
+from masakari_introspect.version import version_string
 
 PROJECT = 'masakari-introspect'
 MAX_ANSWER = 64 * 1024 * 1024
@@ -98,7 +99,8 @@ class StatusClient:
             raise StatusUnavailable(
                 StatusUnavailable.PERMISSION,
                 'permission denied on %s: run as the user of the service '
-                '(e.g. with sudo)' % self.path) from exc
+                '(e.g. with sudo), or as a member of its [status] '
+                'socket_group' % self.path) from exc
         except TimeoutError as exc:
             raise StatusUnavailable(
                 StatusUnavailable.TIMEOUT,
@@ -131,7 +133,10 @@ class SocketNotConfigured(Exception):
 
 def add_connection_arguments(parser: argparse.ArgumentParser,
                              suppress: bool = False) -> None:
-    """--config-file, --config-dir, --socket, --timeout."""
+    """--config-file, --config-dir, --socket, --timeout (and --version)."""
+    if not suppress:
+        parser.add_argument('--version', action='version',
+                            version='%(prog)s ' + version_string())
     default_list: Any = argparse.SUPPRESS if suppress else []
     default_none: Any = argparse.SUPPRESS if suppress else None
     parser.add_argument(

@@ -145,7 +145,7 @@ def test_hung_guest_is_failing_in_metrics_status_and_check(fleet, api, monitor):
     assert samples[(P + "instance_agent_up", ("uuid", healthy.uuid))] == 1
     assert samples[(P + "instance_consecutive_misses", ("uuid", hung.uuid))] >= 3
     assert samples[(P + "instance_consecutive_misses", ("uuid", healthy.uuid))] == 0
-    assert samples[(P + "instance_seconds_since_success", ("uuid", healthy.uuid))] < 10
+    assert samples[(P + "instance_last_success_age_seconds", ("uuid", healthy.uuid))] < 10
     assert samples[(P + "instance_info", ("name", hung.name), ("uuid", hung.uuid))] == 1
     assert (P + "instance_last_notification_timestamp_seconds",
             ("uuid", hung.uuid)) in samples

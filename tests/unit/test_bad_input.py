@@ -48,14 +48,14 @@ def test_unknown_options_and_sections_are_named(tmp_path):
     conf = load(tmp_path, '[DEFAULT]\nhostt = x\n'
                 '[introspection]\nprobe_intervall = 5\nprobe_timeout = 1\n'
                 '[introspectiveinstancemonitor]\nguest_monitoring_interval = 4\n'
-                '[api]\nregion = RegionOne\n'
+                '[callback]\nretry_max = 3\n'
                 '[masakari]\nauth_type = password\nusername = admin\n'
                 'usernme = admin\n')
     warnings = validate.unknown_options(conf)
     text = '\n'.join(warnings)
     assert 'unknown option [DEFAULT] hostt' in text
     assert 'unknown option [introspection] probe_intervall' in text
-    assert 'section [api] is not used' in text
+    assert 'section [callback] is not used' in text
     assert 'unknown option [masakari] usernme' in text
     # Known names, upstream aliases and the auth plugin's options are fine.
     assert 'probe_timeout' not in text

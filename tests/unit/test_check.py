@@ -11,6 +11,7 @@ import pytest
 from masakari_introspect.cmd import check
 from masakari_introspect.ops.status_server import StatusServer
 from tests.unit.test_status import A, B, FakeSource, as_other_user, instance
+from tests.unit.test_status import MONITORING_GID, needs_root
 
 C = '00000000-0000-0000-0000-00000000000c'
 
@@ -271,3 +272,27 @@ def test_permission_denied_is_unknown(sock):
     assert code == 3
     assert printed.startswith('MASAKARI-INTROSPECT UNKNOWN - permission '
                               'denied on %s' % sock)
+
+
+@needs_root
+def test_the_check_runs_as_a_monitoring_group_member(shared_dir, source):
+    """No sudo: the plugin's user is in [status] socket_group."""
+    server = StatusServer(shared_dir / 'status.sock', source,
+                          group=MONITORING_GID)
+    server.start()
+    out = io.StringIO()
+
+    def run_check():
+        import sys
+        sys.stdout = out
+        code = check.main(['--socket', str(server.path)])
+        sys.stderr.write(out.getvalue())
+        return code
+
+    try:
+        code, printed = as_other_user(run_check, groups=[MONITORING_GID])
+    finally:
+        server.close()
+    assert code == 0, printed
+    assert printed.startswith('MASAKARI-INTROSPECT OK - 2 instances, '
+                              '0 failing | ')

@@ -8,6 +8,7 @@ import pytest
 from oslo_config import cfg
 
 from masakari_introspect.conf import (
+    api,
     validate,
     default,
     introspection,
@@ -34,7 +35,7 @@ def load(tmp_path, text):
     path.write_text(text)
     conf = cfg.ConfigOpts()
     for module in (default, introspection, libvirt, masakari, metrics,
-                   status):
+                   status, api):
         module.register_opts(conf)
     conf(['--config-file', str(path)], project='masakari-introspect',
          default_config_files=[])
@@ -91,9 +92,15 @@ def test_check_warns_about_a_timeout_not_shorter_than_the_interval(
     assert 'probe_timeout' in warnings[0]
 
 
-def test_check_warns_when_notifications_cannot_be_sent(tmp_path):
-    warnings = validate.check(load(tmp_path, ''))
-    assert any('[masakari]' in w for w in warnings)
+def test_check_refuses_a_service_that_cannot_notify(tmp_path):
+    with pytest.raises(validate.ConfigError,
+                       match=r'^\[masakari\] auth_type is not set: '):
+        validate.check(load(tmp_path, ''))
+
+
+def test_check_accepts_no_credentials_in_dry_run(tmp_path):
+    assert validate.check(load(tmp_path, '[DEFAULT]\ndry_run = true\n')) \
+        == []
 
 
 @pytest.mark.parametrize('option', CHECKED)

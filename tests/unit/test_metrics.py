@@ -23,6 +23,7 @@ from masakari_introspect.ops.metrics import Metrics, MetricsListener
 from masakari_introspect.model import Delivery, DeliveryResult, Notification
 from masakari_introspect.model import Outcome, ProbeResult
 from masakari_introspect.ops.view import View
+from masakari_introspect.version import version_string
 from tests.unit.fakes import InstantHypervisor, RecordingOutbox, make_monitor, wait_until
 from tests.unit.test_status import A, B, FakeSource, instance
 
@@ -66,6 +67,18 @@ def series(samples, name):
     """{labels: value} of one metric name."""
     return {key[1:]: value for key, value in samples.items()
             if key[0] == name}
+
+
+def test_build_info(listener):
+    samples = scrape(listener)
+    assert series(samples, P + 'build_info') == {
+        (('version', version_string()),): 1.0}
+
+
+def test_build_info_of_a_given_version():
+    metrics = Metrics(CollectorRegistry(), process=False, version='1.2.3')
+    assert metrics.registry.get_sample_value(
+        P + 'build_info', {'version': '1.2.3'}) == 1.0
 
 
 def test_listener_address_and_url(listener):
@@ -143,7 +156,7 @@ def test_per_instance_and_service_gauges(metrics, listener):
         (('uuid', A),): 1, (('uuid', B),): 0}
     assert series(samples, P + 'instance_consecutive_misses') == {
         (('uuid', A),): 0, (('uuid', B),): 4, (('uuid', 'c'),): 0}
-    assert series(samples, P + 'instance_seconds_since_success') == {
+    assert series(samples, P + 'instance_last_success_age_seconds') == {
         (('uuid', A),): 1.25, (('uuid', 'c'),): 80.0}
     assert series(samples, P + 'instance_maintenance') == {
         (('uuid', A),): 0, (('uuid', B),): 0, (('uuid', 'c'),): 1}

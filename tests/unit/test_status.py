@@ -16,6 +16,7 @@ import threading
 import pytest
 
 from masakari_introspect.cmd import status as status_cmd
+from masakari_introspect.conf.errors import ConfigError
 from masakari_introspect.ops.status_client import (
     StatusClient,
     StatusError,
@@ -408,9 +409,10 @@ def test_command_with_the_socket_disabled(tmp_path, capsys):
     assert 'socket_path is empty' in capsys.readouterr().err
 
 
-def as_other_user(func):
+def as_other_user(func, groups=()):
     """Run ``func()`` in a child process as 'nobody' (if we are root, as
-    tests on the bed are); its exit code and what it wrote to stderr."""
+    tests on the bed are), member of ``groups``; its exit code and what it
+    wrote to stderr."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:   # the child: only this thread, modules already loaded
@@ -420,7 +422,7 @@ def as_other_user(func):
             sys.stderr = os.fdopen(write_end, 'w')
             if os.getuid() == 0:
                 nobody = pwd.getpwnam('nobody')
-                os.setgroups([])
+                os.setgroups(list(groups))
                 os.setgid(nobody.pw_gid)
                 os.setuid(nobody.pw_uid)
             code = func()
@@ -443,3 +445,78 @@ def test_command_as_another_user_is_denied(server):
     assert code == 1
     assert 'permission denied on %s' % server.path in err
     assert 'Traceback' not in err
+
+
+# -- read-only access for a monitoring group ---------------------------------------
+
+MONITORING_GID = 48611   # a group nobody else is in
+
+
+needs_root = pytest.mark.skipif(
+    os.getuid() != 0, reason='switching to another user needs root')
+
+
+@needs_root
+def test_socket_for_a_monitoring_group(shared_dir, source):
+    path = shared_dir / 'run' / 'status.sock'
+    srv = StatusServer(path, source, group=MONITORING_GID)
+    try:
+        info = path.stat()
+        assert stat.S_IMODE(info.st_mode) == 0o660
+        assert info.st_gid == MONITORING_GID
+        parent = path.parent.stat()
+        assert stat.S_IMODE(parent.st_mode) == 0o710
+        assert parent.st_gid == MONITORING_GID
+    finally:
+        srv.close()
+
+
+@needs_root
+def test_a_group_member_reads_the_status_but_cannot_switch(shared_dir,
+                                                           source):
+    srv = StatusServer(shared_dir / 'status.sock', source,
+                       group=MONITORING_GID)
+    srv.start()
+    try:
+        code, err = as_other_user(
+            lambda: status_cmd.main(['--socket', str(srv.path)],
+                                    out=io.StringIO()),
+            groups=[MONITORING_GID])
+        assert (code, err) == (0, '')
+        code, err = as_other_user(
+            lambda: status_cmd.main(['--socket', str(srv.path),
+                                     'maintenance', 'on', 'vm-a'],
+                                    out=io.StringIO()),
+            groups=[MONITORING_GID])
+        assert code == 1
+        assert 'maintenance is reserved to root and the service' in err
+        assert 'uid %d may only read' % pwd.getpwnam('nobody').pw_uid in err
+        assert source.switched == []
+        # Not in the group: no access at all.
+        code, err = as_other_user(
+            lambda: status_cmd.main(['--socket', str(srv.path)],
+                                    out=io.StringIO()))
+        assert code == 1
+        assert 'permission denied' in err
+        # The service's own user (here root) still switches.
+        assert StatusClient(srv.path).maintenance('vm-a', True)['ok']
+    finally:
+        srv.close()
+
+
+def test_a_group_that_cannot_reach_the_socket_is_named(tmp_path, source):
+    private = tmp_path / 'private'
+    private.mkdir(mode=0o700)
+    with pytest.raises(ConfigError, match=r'^\[status\] socket_group = '
+                       r'48611: the group cannot reach .*private.* is mode '
+                       r'0700'):
+        StatusServer(private / 'status.sock', source, group=MONITORING_GID)
+    assert not (private / 'status.sock').exists()
+
+
+def test_unknown_peer_credentials_are_trusted_only_in_process(server):
+    assert server.answer(b'{"command": "maintenance", "instance": "vm-a", '
+                         b'"on": true}', peer_uid=os.geteuid() + 1)[
+        'ok'] is False
+    assert server.answer(b'{"command": "maintenance", "instance": "vm-a", '
+                         b'"on": true}', peer_uid=0)['ok'] is True

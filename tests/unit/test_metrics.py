@@ -84,8 +84,8 @@ def test_counters_start_at_zero_for_every_outcome_and_result(metrics,
     assert series(samples, P + 'probes_total') == {
         (('outcome', o.value),): 0.0 for o in Outcome}
     assert series(samples, P + 'notifications_total') == {
-        (('result', r),): 0.0 for r in ('delivered', 'duplicate', 'rejected',
-                                        'transient', 'dry_run')}
+        (('result', r),): 0.0 for r in ('delivered', 'duplicate', 'maintenance',
+                                        'rejected', 'transient', 'dry_run')}
     assert samples[(P + 'reports_total',)] == 0.0
     assert samples[(P + 'probe_duration_seconds_count',)] == 0.0
 
@@ -115,6 +115,7 @@ def test_probes_reports_and_notifications_are_counted(metrics, listener):
     results = series(samples, P + 'notifications_total')
     assert results == {(('result', 'delivered'),): 1,
                        (('result', 'duplicate'),): 1,
+                       (('result', 'maintenance'),): 0,
                        (('result', 'rejected'),): 0,
                        (('result', 'transient'),): 1,
                        (('result', 'dry_run'),): 1}

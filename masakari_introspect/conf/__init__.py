@@ -7,6 +7,7 @@ from masakari_introspect.conf import introspection
 from masakari_introspect.conf import libvirt
 from masakari_introspect.conf import masakari
 from masakari_introspect.conf import metrics
+from masakari_introspect.conf import recovery
 from masakari_introspect.conf import status
 
 CONF = cfg.CONF
@@ -16,4 +17,5 @@ introspection.register_opts(CONF)
 libvirt.register_opts(CONF)
 masakari.register_opts(CONF)
 metrics.register_opts(CONF)
+recovery.register_opts(CONF)
 status.register_opts(CONF)

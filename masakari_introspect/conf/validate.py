@@ -44,7 +44,12 @@ def check(conf: cfg.ConfigOpts) -> list[str]:
             '[introspection] probe_timeout (%d) is not shorter than '
             'probe_interval (%d): a slow guest is probed back to back'
             % (intro.probe_timeout, intro.probe_interval))
-    if conf.masakari.auth_type is None and \
+    # [recovery] (delivery): Keystone options only matter for masakari.
+    if conf.recovery.driver == 'command' and not conf.recovery.command:
+        raise ConfigError('[recovery] driver = command needs [recovery] '
+                          'command')
+    if conf.recovery.driver == 'masakari' and \
+            conf.masakari.auth_type is None and \
             not conf.masakari.endpoint_override and not conf.dry_run:
         warnings.append(
             '[masakari] has neither auth_type nor endpoint_override: '

@@ -19,6 +19,7 @@ from masakari_introspect.conf import (
     status,
 )
 from masakari_introspect.conf import metrics as metrics_conf
+from masakari_introspect.conf import recovery as recovery_conf
 from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.model import DomainInfo
 from masakari_introspect.ops.metrics import Metrics, MetricsListener
@@ -246,7 +247,7 @@ def load(tmp_path, text):
     path.write_text(text)
     conf = cfg.ConfigOpts()
     for module in (default, introspection, libvirt, masakari, metrics_conf,
-                   status):
+                   recovery_conf, status):
         module.register_opts(conf)
     conf(['--config-file', str(path)], default_config_files=[])
     return conf

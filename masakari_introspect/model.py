@@ -126,24 +126,34 @@ class Remembered:
 
 @dataclasses.dataclass(frozen=True)
 class Notification:
-    """A decided report of one failed instance, as sent to Masakari."""
+    """A decided report of one failed instance, as sent to Masakari.
+
+    ``hostname`` is the host named when the report was decided; the sender
+    replaces it by its configured host when sending. ``instance_name``,
+    ``reason`` (e.g. 'unresponsive', 'crashed', 'watchdog') and
+    ``forensics`` (a folder) are for the local recovery drivers and the
+    logs; they are never part of the body posted to Masakari.
+    """
 
     instance_uuid: str
     hostname: str
     generated_time: str
     id: str = ''
     instance_name: str = ''
-    reason: str = ''       # a Reason value
-    forensics: str = ''    # the folder of what was saved, if anything
+    reason: str = ''
+    forensics: str = ''
 
     @classmethod
     def create(cls, instance_uuid: str, hostname: str,
-               when: datetime.datetime | None = None) -> 'Notification':
+               when: datetime.datetime | None = None, *,
+               instance_name: str = '', reason: str = '',
+               forensics: str = '') -> 'Notification':
         when = when or datetime.datetime.now(datetime.timezone.utc)
         stamp = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
         return cls(instance_uuid=instance_uuid, hostname=hostname,
                    generated_time=stamp.isoformat(),
-                   id=str(uuidlib.uuid4()))
+                   id=str(uuidlib.uuid4()), instance_name=instance_name,
+                   reason=reason, forensics=forensics)
 
     def body(self) -> dict[str, Any]:
         return {'notification': {
@@ -159,10 +169,13 @@ class Notification:
 
 
 class Delivery(enum.Enum):
-    DELIVERED = 'delivered'    # 2xx: accepted
-    DUPLICATE = 'duplicate'    # 409: already there (or host in maintenance)
+    """What became of one attempt to act on a notification."""
+
+    DELIVERED = 'delivered'    # 2xx, or the local action succeeded
+    DUPLICATE = 'duplicate'    # 409 duplicate: Masakari already has it
+    MAINTENANCE = 'maintenance'  # 409, host on maintenance: wait, resend
     REJECTED = 'rejected'      # 400, 401, 403, ...: fix the configuration
-    TRANSIENT = 'transient'    # 5xx, timeout, connection: try again
+    TRANSIENT = 'transient'    # 5xx, timeout, connection, failed hook: retry
 
     @property
     def done(self) -> bool:

@@ -12,6 +12,7 @@ from masakari_introspect.conf import reload as conf_reload
 from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.conf.validate import group_id
 from masakari_introspect.conf.validate import naming
+from masakari_introspect.hook import CommandRecovery
 from masakari_introspect.ops import systemd
 from masakari_introspect.ops.metrics import Metrics
 from masakari_introspect.ops.metrics import MetricsListener
@@ -23,14 +24,43 @@ from masakari_introspect.monitor import Outbox
 from masakari_introspect.notifier import MasakariNotifier
 from masakari_introspect.scheduler import Clockwork
 from masakari_introspect.outbox import DryRunOutbox
+from masakari_introspect.outbox import RecoveryDriver
 from masakari_introspect.outbox import Sender
 from masakari_introspect.spool import Spool
 from masakari_introspect.store import StateStore
 from masakari_introspect.ops.status_server import StatusServer
 from masakari_introspect.tracker import Policy
 from masakari_introspect.virt.host import LibvirtHost
+from masakari_introspect.virt.recovery import LibvirtRecovery
 
 LOG = logging.getLogger(__name__)
+
+
+# -- the recovery driver ([recovery] driver) ---------------------------------
+
+def recovery_driver(conf: cfg.ConfigOpts) -> RecoveryDriver:
+    """The driver chosen by ``[recovery] driver``."""
+    recovery = conf.recovery
+    if recovery.driver == 'libvirt':
+        return LibvirtRecovery(conf.libvirt.connection_uri,
+                               recovery.libvirt_action)
+    if recovery.driver == 'command':
+        return CommandRecovery(recovery.command, recovery.command_timeout)
+    return MasakariNotifier.from_conf(conf)
+
+
+def dry_run_action(conf: cfg.ConfigOpts) -> str:
+    """What a local driver would have done, for the dry_run log line."""
+    recovery = conf.recovery
+    if recovery.driver == 'libvirt':
+        return '%s the domain through libvirt' % (
+            'reset' if recovery.libvirt_action == 'reset' else 'restarted')
+    if recovery.driver == 'command':
+        return 'run %s' % ' '.join(recovery.command)
+    return ''
+
+# -- end of the recovery driver ------------------------------------------------
+
 
 class Service:
     def __init__(self, conf: cfg.ConfigOpts) -> None:
@@ -49,10 +79,11 @@ class Service:
         outbox: Outbox
         if conf.dry_run:
             outbox = DryRunOutbox(
-                on_dry_run=self.metrics.dry_run if self.metrics else None)
+                on_dry_run=self.metrics.dry_run if self.metrics else None,
+                action=dry_run_action(conf))
         else:
             self.sender = Sender(
-                spool, MasakariNotifier.from_conf(conf),
+                spool, recovery_driver(conf), hostname=conf.host,
                 retry_interval=conf.masakari.retry_interval,
                 retry_interval_max=conf.masakari.retry_interval_max,
                 on_result=self.metrics.delivery if self.metrics else None)
@@ -65,7 +96,7 @@ class Service:
             keepalive_count=conf.libvirt.keepalive_count,
             reconnect_interval_max=conf.libvirt.reconnect_interval_max)
         store = StateStore(state_path / 'instances.json')
-        recovery = getattr(conf, 'recovery', None)
+        recovery = conf.recovery
         policy = Policy(
             failure_threshold=intro.failure_threshold,
             boot_grace_period=intro.boot_grace_period,
@@ -75,10 +106,8 @@ class Service:
         fleet = Fleet(
             policy,
             Settings(hostname=conf.host, probe_timeout=intro.probe_timeout,
-                     max_recoveries=recovery.max_recoveries
-                     if recovery is not None else 3,
-                     recovery_window=recovery.window
-                     if recovery is not None else 3600,
+                     max_recoveries=recovery.max_recoveries,
+                     recovery_window=recovery.window,
                      probe_deadline=intro.probe_timeout + 10
                      + 2 * intro.probe_interval),
             remembered=store.load(), maintenance=store.load_maintenance(),

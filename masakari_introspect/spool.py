@@ -1,16 +1,27 @@
-"""A durable spool of notifications not yet accepted by Masakari.
+"""A durable spool of notifications not yet acted on.
 
 One JSON file per instance, written atomically (temporary file, fsync,
-rename, fsync of the directory) before the first attempt to send, and removed
-only once Masakari answered 2xx or 409. A file that cannot be read is moved to
-``corrupt/`` beside it, with an ERROR, and the others are still delivered.
+rename, fsync of the directory) before the first attempt, and removed only
+once the recovery driver reported success (or Masakari already had it), or
+when the notification is withdrawn because the guest answers again.
+
+Before each attempt the entry is marked *started*, with a token chosen by the
+driver (e.g. the QEMU process id for a libvirt reset), so that after a crash
+the next process can ask whether that attempt already took effect.
+
+Only a file that cannot be parsed is moved to ``corrupt/`` beside it, with an
+ERROR; an ``OSError`` while reading is taken as transient: the entry is kept,
+skipped for this round and read again on the next.
 """
 
+import dataclasses
 import json
 import os
 import pathlib
 import tempfile
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from oslo_log import log as logging
 
@@ -20,10 +31,27 @@ LOG = logging.getLogger(__name__)
 
 SUFFIX = '.json'
 FORMAT_VERSION = 1
+# Fields of a Notification stored as they are; older files may lack the
+# optional ones, which then take the dataclass defaults.
+_REQUIRED = ('instance_uuid', 'hostname', 'generated_time', 'id')
+_OPTIONAL = ('instance_name', 'reason', 'forensics')
 
 
 class SpoolFull(Exception):
     pass
+
+
+class Unparsable(ValueError):
+    """A spool file whose content is not an entry."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A pending notification and whether an attempt was started on it."""
+
+    notification: Notification
+    started: bool = False
+    token: str = ''
 
 
 def write_atomically(path: pathlib.Path, data: bytes) -> None:
@@ -49,14 +77,44 @@ def fsync_directory(directory: pathlib.Path) -> None:
         os.close(fd)
 
 
+def encode(entry: Entry) -> bytes:
+    record: dict[str, Any] = {'version': FORMAT_VERSION}
+    for name in _REQUIRED + _OPTIONAL:
+        record[name] = getattr(entry.notification, name)
+    if entry.started:
+        record['started'] = True
+        record['token'] = entry.token
+    return json.dumps(record).encode()
+
+
+def decode(data: bytes) -> Entry:
+    """The entry in ``data``; Unparsable if it is not one."""
+    try:
+        record = json.loads(data)
+        if not isinstance(record, dict):
+            raise TypeError('not an object')
+        fields = {name: str(record[name]) for name in _REQUIRED}
+        fields.update({name: str(record[name]) for name in _OPTIONAL
+                       if name in record})
+        return Entry(Notification(**fields),
+                     started=bool(record.get('started', False)),
+                     token=str(record.get('token', '')))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Unparsable('%s: %s' % (type(exc).__name__, exc)) from exc
+
+
 class Spool:
     """Pending notifications, at most one per instance, bounded in number."""
 
-    def __init__(self, directory: pathlib.Path, max_entries: int) -> None:
+    def __init__(self, directory: pathlib.Path, max_entries: int, *,
+                 read: Callable[[pathlib.Path], bytes]
+                 = pathlib.Path.read_bytes) -> None:
+        self._read = read
         self._dir = pathlib.Path(directory)
         self._corrupt = self._dir / 'corrupt'
         self._max = max_entries
         self._lock = threading.Lock()
+        self._unreadable: set[str] = set()   # logged once until readable
         self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self._dir, 0o700)
 
@@ -72,34 +130,78 @@ class Spool:
                 return False
             if self._count() >= self._max:
                 raise SpoolFull('%d notifications pending' % self._max)
-            record = {'version': FORMAT_VERSION,
-                      'id': notification.id,
-                      'instance_uuid': notification.instance_uuid,
-                      'hostname': notification.hostname,
-                      'generated_time': notification.generated_time}
-            write_atomically(path, json.dumps(record).encode())
-            os.chmod(path, 0o600)
+            self._write(path, Entry(notification))
+            return True
+
+    def mark_started(self, notification: Notification, token: str) -> bool:
+        """Record durably that an attempt on ``notification`` begins.
+
+        False (and nothing written) if the entry was withdrawn or replaced
+        meanwhile. Raises OSError when it could not be recorded.
+        """
+        path = self._path(notification.instance_uuid)
+        with self._lock:
+            current = self._load(path)
+            if current is None or current.notification.id != notification.id:
+                return False
+            self._write(path, Entry(current.notification, True, token))
             return True
 
     def remove(self, notification: Notification) -> None:
+        """Drop the entry of ``notification`` (not a newer one)."""
         path = self._path(notification.instance_uuid)
         with self._lock:
-            current = self._read(path)
-            if current is not None and current.id == notification.id:
+            try:
+                current = self._load(path)
+            except Unparsable:
+                return
+            if current is not None and \
+                    current.notification.id == notification.id:
                 path.unlink(missing_ok=True)
                 fsync_directory(self._dir)
 
-    def pending(self) -> list[Notification]:
-        """Everything waiting, oldest first; unreadable entries set aside."""
+    def withdraw(self, instance_uuid: str) -> Notification | None:
+        """Drop whatever is pending for the instance; what was dropped."""
+        path = self._path(instance_uuid)
         with self._lock:
-            found = []
+            try:
+                current = self._load(path)
+            except Unparsable:
+                current = None
+            if current is None:
+                return None
+            path.unlink(missing_ok=True)
+            fsync_directory(self._dir)
+            return current.notification
+
+    def entries(self) -> list[Entry]:
+        """Everything waiting, oldest first.
+
+        Unparsable files are set aside; files that cannot be read right now
+        are skipped this time and kept.
+        """
+        found = []
+        with self._lock:
             for path in sorted(self._dir.glob('*' + SUFFIX)):
-                notification = self._read(path)
-                if notification is None:
+                try:
+                    entry = self._load(path)
+                except Unparsable as exc:
+                    LOG.error('Spool entry %s is unreadable: %s', path, exc)
                     self._set_aside(path)
-                else:
-                    found.append(notification)
-        return sorted(found, key=lambda n: n.generated_time)
+                    continue
+                except OSError as exc:
+                    if path.name not in self._unreadable:
+                        self._unreadable.add(path.name)
+                        LOG.warning('Cannot read spool entry %s now (%s); '
+                                    'kept, and read again later', path, exc)
+                    continue
+                self._unreadable.discard(path.name)
+                if entry is not None:
+                    found.append(entry)
+        return sorted(found, key=lambda e: e.notification.generated_time)
+
+    def pending(self) -> list[Notification]:
+        return [entry.notification for entry in self.entries()]
 
     def __len__(self) -> int:
         with self._lock:
@@ -111,25 +213,25 @@ class Spool:
     def _path(self, instance_uuid: str) -> pathlib.Path:
         return self._dir / (instance_uuid + SUFFIX)
 
-    @staticmethod
-    def _read(path: pathlib.Path) -> Notification | None:
+    def _write(self, path: pathlib.Path, entry: Entry) -> None:
+        write_atomically(path, encode(entry))
+        os.chmod(path, 0o600)
+
+    def _load(self, path: pathlib.Path) -> Entry | None:
+        """The entry at ``path``; None if there is none.
+
+        Raises Unparsable for a file that is not an entry, OSError when it
+        could not be read.
+        """
         try:
-            record = json.loads(path.read_bytes())
-            notification = Notification(
-                instance_uuid=str(record['instance_uuid']),
-                hostname=str(record['hostname']),
-                generated_time=str(record['generated_time']),
-                id=str(record['id']))
+            data = self._read(path)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            LOG.error('Spool entry %s is unreadable: %s', path, exc)
-            return None
-        if path.name != notification.instance_uuid + SUFFIX:
-            LOG.error('Spool entry %s names instance %s', path,
-                      notification.instance_uuid)
-            return None
-        return notification
+        entry = decode(data)
+        if path.name != entry.notification.instance_uuid + SUFFIX:
+            raise Unparsable('the entry names instance %s'
+                             % entry.notification.instance_uuid)
+        return entry
 
     def _set_aside(self, path: pathlib.Path) -> None:
         if not path.exists():

@@ -8,6 +8,7 @@ from masakari_introspect.conf import introspection
 from masakari_introspect.conf import libvirt
 from masakari_introspect.conf import masakari
 from masakari_introspect.conf import metrics
+from masakari_introspect.conf import recovery
 from masakari_introspect.conf import status
 
 CONF = cfg.CONF
@@ -17,5 +18,6 @@ introspection.register_opts(CONF)
 libvirt.register_opts(CONF)
 masakari.register_opts(CONF)
 metrics.register_opts(CONF)
+recovery.register_opts(CONF)
 status.register_opts(CONF)
 api.register_opts(CONF)   # masakari-monitors' [api], deprecated

@@ -7,9 +7,11 @@ from masakari_introspect.conf import introspection
 from masakari_introspect.conf import libvirt
 from masakari_introspect.conf import masakari
 from masakari_introspect.conf import metrics
+from masakari_introspect.conf import recovery
 from masakari_introspect.conf import status
 
-_MODULES = (default, libvirt, introspection, masakari, metrics, status)
+_MODULES = (default, libvirt, introspection, masakari, recovery, metrics,
+            status)
 
 
 def list_opts() -> list[tuple[str | cfg.OptGroup, list[cfg.Opt]]]:

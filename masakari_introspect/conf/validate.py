@@ -62,13 +62,18 @@ def check(conf: cfg.ConfigOpts) -> list[str]:
             except (cfg.ConfigFileValueError, ValueError) as exc:
                 raise ConfigError('invalid value for %s: %s' % (
                     _describe(group_name, opt.name), _reason(exc))) from exc
-    _check_masakari(conf, auth_section)
+    if conf.recovery.driver == 'masakari':
+        # Keystone options only matter when Masakari recovers.
+        _check_masakari(conf, auth_section)
     intro = conf.introspection
     if intro.probe_timeout >= intro.probe_interval:
         warnings.append(
             '[introspection] probe_timeout (%d) is not shorter than '
             'probe_interval (%d): a slow guest is probed back to back'
             % (intro.probe_timeout, intro.probe_interval))
+    if conf.recovery.driver == 'command' and not conf.recovery.command:
+        raise ConfigError('[recovery] driver = command needs [recovery] '
+                          'command')
     return warnings
 
 

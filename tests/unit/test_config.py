@@ -16,6 +16,7 @@ from masakari_introspect.conf import (
     masakari,
     metrics,
     opts,
+    recovery,
     status,
 )
 
@@ -35,7 +36,7 @@ def load(tmp_path, text):
     path.write_text(text)
     conf = cfg.ConfigOpts()
     for module in (default, introspection, libvirt, masakari, metrics,
-                   status, api):
+                   recovery, status, api):
         module.register_opts(conf)
     conf(['--config-file', str(path)], project='masakari-introspect',
          default_config_files=[])
@@ -171,11 +172,11 @@ def test_main_with_a_missing_config_file_exits_2(tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
-def test_list_opts_lists_the_six_groups():
+def test_list_opts_lists_the_seven_groups():
     groups = {g if isinstance(g, str) else g.name for g, _ in
               opts.list_opts()}
     assert groups == {'DEFAULT', 'introspection', 'libvirt', 'masakari',
-                      'metrics', 'status'}
+                      'metrics', 'recovery', 'status'}
     by_group = {g if isinstance(g, str) else g.name: {o.dest for o in o_}
                 for g, o_ in opts.list_opts()}
     assert {'host', 'state_path'} <= by_group['DEFAULT']

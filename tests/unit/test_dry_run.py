@@ -17,6 +17,7 @@ from masakari_introspect.conf import (
     libvirt,
     masakari,
     metrics as metrics_conf,
+    recovery as recovery_conf,
     status as status_conf,
 )
 from masakari_introspect.ops.metrics import Metrics
@@ -105,7 +106,7 @@ def make_conf(tmp_path, text):
     path.write_text(text)
     conf = cfg.ConfigOpts()
     for module in (default, introspection, libvirt, masakari, metrics_conf,
-                   status_conf):
+                   recovery_conf, status_conf):
         module.register_opts(conf)
     conf(['--config-file', str(path)], default_config_files=[])
     return conf

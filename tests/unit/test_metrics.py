@@ -18,6 +18,7 @@ from masakari_introspect.conf import (
     status,
 )
 from masakari_introspect.conf import metrics as metrics_conf
+from masakari_introspect.conf import recovery as recovery_conf
 from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.ops.metrics import Metrics, MetricsListener
 from masakari_introspect.model import Delivery, DeliveryResult, Notification
@@ -94,8 +95,8 @@ def test_counters_start_at_zero_for_every_outcome_and_result(metrics,
     assert series(samples, P + 'probes_total') == {
         (('outcome', o.value),): 0.0 for o in Outcome}
     assert series(samples, P + 'notifications_total') == {
-        (('result', r),): 0.0 for r in ('delivered', 'duplicate', 'rejected',
-                                        'transient', 'dry_run')}
+        (('result', r),): 0.0 for r in ('delivered', 'duplicate', 'maintenance',
+                                        'rejected', 'transient', 'dry_run')}
     assert samples[(P + 'reports_total', ('reason', 'unresponsive'))] == 0.0
     assert samples[(P + 'probe_duration_seconds_count',)] == 0.0
 
@@ -125,6 +126,7 @@ def test_probes_reports_and_notifications_are_counted(metrics, listener):
     results = series(samples, P + 'notifications_total')
     assert results == {(('result', 'delivered'),): 1,
                        (('result', 'duplicate'),): 1,
+                       (('result', 'maintenance'),): 0,
                        (('result', 'rejected'),): 0,
                        (('result', 'transient'),): 1,
                        (('result', 'dry_run'),): 1}
@@ -256,7 +258,7 @@ def load(tmp_path, text):
     path.write_text(text)
     conf = cfg.ConfigOpts()
     for module in (default, introspection, libvirt, masakari, metrics_conf,
-                   status):
+                   recovery_conf, status):
         module.register_opts(conf)
     conf(['--config-file', str(path)], default_config_files=[])
     return conf

@@ -168,6 +168,32 @@ def test_202_with_a_garbage_body_is_delivered(server):
     assert result.status == 202
 
 
+# The answers of masakari-api 22.0.0, read from a running server.
+DUPLICATE_409 = {'conflictingRequest': {'code': 409, 'message':
+                 'Notification received from host compute-1.example.org of '
+                 'type VM is duplicate.'}}
+MAINTENANCE_409 = {'conflictingRequest': {'code': 409, 'message':
+                   "Notification received from host compute-1.example.org "
+                   "of type 'VM' is ignored as the host is already under "
+                   "maintenance."}}
+
+
+def test_409_duplicate_is_done(server):
+    server.respond = json_reply(409, DUPLICATE_409)
+    result = notifier_for(server.endpoint).send(notification())
+    assert result.delivery is Delivery.DUPLICATE
+    assert result.delivery.done
+
+
+def test_409_host_on_maintenance_is_not_delivery(server):
+    server.respond = json_reply(409, MAINTENANCE_409)
+    result = notifier_for(server.endpoint).send(notification())
+    assert result.delivery is Delivery.MAINTENANCE
+    assert result.status == 409
+    assert not result.delivery.done
+    assert 'maintenance' in result.message
+
+
 def test_409_is_a_duplicate(server):
     server.respond = json_reply(409, {'conflictingRequest': {
         'code': 409, 'message': 'Notification received from host X of '
@@ -374,3 +400,74 @@ def test_done_means_delivered_or_duplicate():
     assert {d for d in Delivery if d.done} == {Delivery.DELIVERED,
                                                Delivery.DUPLICATE}
 
+
+
+# -- settled: did an earlier attempt arrive? -----------------------------------
+
+def listed(sent, **changes):
+    item = {'notification_uuid': 'n-1', 'status': 'new', 'type': 'VM',
+            'generated_time': sent.generated_time,
+            'source_host_uuid': 'h-1',
+            'payload': {'event': 'QEMU_GUEST_AGENT_ERROR',
+                        'instance_uuid': sent.instance_uuid,
+                        'vir_domain_event': 'STOPPED_FAILED'}}
+    item.update(changes)
+    return item
+
+
+def test_settled_asks_for_notifications_since_its_generated_time(server):
+    sent = notification()
+    server.respond = json_reply(200, {'notifications': [listed(sent)]})
+    result = notifier_for(server.endpoint).settled(sent, '')
+    assert result is not None
+    assert result.delivery is Delivery.DELIVERED
+    assert 'n-1' in result.message
+    request = server.requests[0]
+    assert request.method == 'GET'
+    path, _, query = request.path.partition('?')
+    assert path == '/v1/notifications'
+    from urllib.parse import parse_qs
+    assert parse_qs(query) == {'generated-since': [sent.generated_time],
+                               'type': ['VM']}
+
+
+@pytest.mark.parametrize('other', [
+    {'generated_time': '2020-01-01T00:00:00.000000'},
+    {'payload': {'event': 'QEMU_GUEST_AGENT_ERROR',
+                 'instance_uuid': '99999999-1111-2222-3333-444455556666',
+                 'vir_domain_event': 'STOPPED_FAILED'}},
+])
+def test_settled_is_none_when_not_there(server, other):
+    sent = notification()
+    server.respond = json_reply(200, {'notifications': [listed(sent, **other)]})
+    assert notifier_for(server.endpoint).settled(sent, '') is None
+
+
+def test_settled_matches_the_time_whatever_its_spelling(server):
+    sent = Notification(UUID, HOST, '2026-11-21T17:08:46', 'x')
+    server.respond = json_reply(200, {'notifications': [
+        listed(sent, generated_time='2026-11-21T17:08:46.000000')]})
+    assert notifier_for(server.endpoint).settled(sent, '') is not None
+
+
+@pytest.mark.parametrize('respond', [
+    lambda h: h.reply(503, b'down', content_type='text/plain'),
+    lambda h: h.reply(200, b'{"notifications": [{"oops": 1}]}'),
+    lambda h: h.reply(200, b'<html>'),
+])
+def test_settled_cannot_tell_is_transient(server, respond):
+    server.respond = respond
+    result = notifier_for(server.endpoint).settled(notification(), '')
+    assert result is not None
+    assert result.delivery is Delivery.TRANSIENT
+
+
+def test_settled_without_a_server_is_transient():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    result = notifier_for(f'http://127.0.0.1:{port}/v1').settled(
+        notification(), '')
+    assert result is not None
+    assert result.delivery is Delivery.TRANSIENT
+    assert result.status is None

@@ -148,3 +148,100 @@ def test_what_is_written_round_trips_every_field(directory):
     assert record['instance_uuid'] == A
     assert record['id'] == n.id
     assert Spool(directory, 10).pending() == [n]
+
+
+# -- issue 11 ---------------------------------------------------------------------
+
+def test_the_new_fields_are_persisted(directory):
+    spool = Spool(directory, 10)
+    n = Notification.create(A, 'compute-1', instance_name='web-1',
+                            reason='unresponsive',
+                            forensics='/var/lib/mi/forensics/x')
+    spool.add(n)
+    again = Spool(directory, 10).pending()
+    assert again == [n]
+    assert (again[0].instance_name, again[0].reason, again[0].forensics) == (
+        'web-1', 'unresponsive', '/var/lib/mi/forensics/x')
+    # the body posted to Masakari does not change
+    assert set(n.body()['notification']['payload']) == {
+        'event', 'instance_uuid', 'vir_domain_event'}
+
+
+def test_an_entry_of_the_previous_format_is_read(directory):
+    directory.mkdir(parents=True)
+    (directory / (A + '.json')).write_text(json.dumps({
+        'version': 1, 'id': 'old', 'instance_uuid': A, 'hostname': 'h',
+        'generated_time': '2026-11-21T17:00:00'}))
+    entries = Spool(directory, 10).entries()
+    assert len(entries) == 1
+    assert entries[0].notification == Notification(
+        instance_uuid=A, hostname='h', generated_time='2026-11-21T17:00:00',
+        id='old')
+    assert entries[0].started is False
+
+
+def test_mark_started_is_durable_and_only_for_that_notification(directory):
+    spool = Spool(directory, 10)
+    n = note(A)
+    spool.add(n)
+    assert spool.mark_started(n, 'domain-id-7') is True
+    entry = Spool(directory, 10).entries()[0]
+    assert (entry.started, entry.token) == (True, 'domain-id-7')
+    assert entry.notification == n
+    # another notification of the same instance: not marked
+    assert spool.mark_started(note(A, nid='other'), 'x') is False
+    assert spool.mark_started(note(B), 'x') is False
+    assert Spool(directory, 10).entries()[0].token == 'domain-id-7'
+
+
+def test_withdraw(directory):
+    spool = Spool(directory, 10)
+    n = note(A)
+    spool.add(n)
+    spool.add(note(B))
+    assert spool.withdraw(A) == n
+    assert spool.withdraw(A) is None
+    assert spool.withdraw(C) is None
+    assert [x.instance_uuid for x in spool.pending()] == [B]
+    assert spool.mark_started(n, '') is False
+
+
+class FlakyRead:
+    """Reads that fail with EIO a given number of times per file."""
+
+    def __init__(self, failures):
+        self.failures = dict(failures)
+        self.calls = 0
+
+    def __call__(self, path):
+        self.calls += 1
+        if self.failures.get(path.name, 0) > 0:
+            self.failures[path.name] -= 1
+            raise OSError(5, 'Input/output error')
+        return path.read_bytes()
+
+
+def test_a_transient_read_error_keeps_the_entry(directory, caplog):
+    caplog.set_level(logging.WARNING, logger='masakari_introspect.spool')
+    read = FlakyRead({A + '.json': 2})
+    spool = Spool(directory, 10, read=read)
+    a, b = note(A, '2026-11-21T17:00:00'), note(B, '2026-11-21T17:00:01')
+    spool.add(a)
+    spool.add(b)
+    assert spool.pending() == [b]
+    assert spool.pending() == [b]
+    assert spool.pending() == [a, b]          # readable again
+    assert not (directory / 'corrupt').exists()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1                 # once, not per pass
+    assert not [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert read.calls >= 5
+
+
+def test_a_read_error_while_marking_is_raised_not_set_aside(directory):
+    spool = Spool(directory, 10, read=FlakyRead({A + '.json': 1}))
+    spool.add(note(A))
+    with pytest.raises(OSError):
+        spool.mark_started(note(A), '')
+    assert spool.mark_started(note(A), '') is True
+    assert not (directory / 'corrupt').exists()

@@ -1,0 +1,120 @@
+"""The ``command`` recovery driver: runs an operator's hook, no shell.
+
+The hook gets the failed instance in its environment (``MI_INSTANCE_UUID``,
+``MI_INSTANCE_NAME``, ``MI_REASON``, ``MI_HOST``, ``MI_FORENSICS``,
+``MI_GENERATED_TIME``), runs in its own process group with stdin closed, and
+is killed with its whole group at ``timeout``. Exit status 0 is success;
+another status or the timeout is a failure retried with backoff; a hook that
+cannot be started at all (missing, not executable) needs the operator and is
+retried at the slow pace. Its output is logged.
+
+Exactly once: a hook interrupted by a crash of the monitor cannot be asked
+whether it finished, so it is run again after the restart (at least once);
+a hook that completed is recorded by the removal of the spool entry.
+"""
+
+import os
+import signal
+import subprocess
+
+from oslo_log import log as logging
+
+from masakari_introspect.model import Delivery
+from masakari_introspect.model import DeliveryResult
+from masakari_introspect.model import Notification
+
+LOG = logging.getLogger(__name__)
+
+# Output kept for the log; the start and the end of longer output.
+MAX_OUTPUT = 8192
+KILL_WAIT = 5.0
+
+
+def hook_environment(notification: Notification) -> dict[str, str]:
+    return {
+        'MI_INSTANCE_UUID': notification.instance_uuid,
+        'MI_INSTANCE_NAME': notification.instance_name,
+        'MI_REASON': notification.reason,
+        'MI_HOST': notification.hostname,
+        'MI_FORENSICS': notification.forensics,
+        'MI_GENERATED_TIME': notification.generated_time,
+    }
+
+
+def _shorten(output: bytes) -> str:
+    text = output.decode('utf-8', errors='replace').strip()
+    if len(text) > MAX_OUTPUT:
+        half = MAX_OUTPUT // 2
+        text = '%s\n[... %d characters ...]\n%s' % (
+            text[:half], len(text) - MAX_OUTPUT, text[-half:])
+    return text
+
+
+class CommandRecovery:
+    """Runs ``argv`` once per attempt; never raises."""
+
+    name = 'Recovery command'
+
+    def __init__(self, argv: list[str], timeout: float) -> None:
+        if not argv:
+            raise ValueError('[recovery] command is empty')
+        self._argv = list(argv)
+        self._timeout = timeout
+
+    def begin(self, notification: Notification) -> str:
+        return ''
+
+    def settled(self, notification: Notification,
+                token: str) -> DeliveryResult | None:
+        return None     # cannot tell: run again (documented at-least-once)
+
+    def send(self, notification: Notification) -> DeliveryResult:
+        uuid = notification.instance_uuid
+        env = dict(os.environ)
+        env.update(hook_environment(notification))
+        try:
+            proc = subprocess.Popen(
+                self._argv, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True)
+        except OSError as exc:
+            return DeliveryResult(Delivery.REJECTED, None,
+                                  'cannot run %s: %s' % (self._argv[0], exc))
+        try:
+            output, _ = proc.communicate(timeout=self._timeout)
+        except subprocess.TimeoutExpired:
+            output = self._kill(proc)
+            self._log_output(uuid, 'killed after %s s' % self._timeout,
+                             output)
+            return DeliveryResult(
+                Delivery.TRANSIENT, None, 'timed out after %s s; killed'
+                % self._timeout)
+        status = proc.returncode
+        self._log_output(uuid, 'exit status %d' % status, output)
+        if status == 0:
+            return DeliveryResult(Delivery.DELIVERED, None,
+                                  '%s exited with status 0' % self._argv[0])
+        return DeliveryResult(Delivery.TRANSIENT, None,
+                              '%s exited with status %d' % (self._argv[0],
+                                                            status))
+
+    @staticmethod
+    def _kill(proc: 'subprocess.Popen[bytes]') -> bytes:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            output, _ = proc.communicate(timeout=KILL_WAIT)
+        except subprocess.TimeoutExpired:
+            # Something outside the group holds the pipe: give up on it.
+            proc.kill()
+            proc.wait()
+            return b''
+        return output or b''
+
+    def _log_output(self, uuid: str, how: str, output: bytes) -> None:
+        text = _shorten(output or b'')
+        LOG.info('Recovery command %s for instance %s: %s%s', self._argv[0],
+                 uuid, how, '; output:\n%s' % text if text else
+                 ', no output')

@@ -1,0 +1,147 @@
+"""Clean delivery (issue 11) on the real bed: the service, real guests, masakari-api.
+
+Needs libvirtd: run under ``flock /work/libvirtd.lock``. Wrong host then
+fixed, the API down while a guest hangs and recovers (needs the decision
+core to call ``withdraw``), a host on maintenance, and a kill -9 right after
+Masakari's 202. The same delivery cases without guests are in
+test_delivery_api.py.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.functional.conftest import HOSTNAME, boot_guests, notifications_for, wait_for
+
+PREFIX = "deliv-"
+
+
+@pytest.fixture(scope="module")
+def fleet(bed_image, cleanup_guests):
+    return boot_guests(bed_image, {PREFIX + "one": {}, PREFIX + "two": {}})
+
+
+@pytest.fixture(scope="module")
+def api(masakari_venv, tmp_path_factory):
+    from tests.bed.masakari import MasakariAPI
+    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME, venv=masakari_venv,
+                     extra_conf={"DEFAULT": {
+                         "duplicate_notification_detection_interval": "1"}}) as api:
+        yield api
+
+
+@pytest.fixture()
+def clean_api(api):
+    if not api.running:
+        api.start()
+    api.reset()
+    api.set_maintenance(HOSTNAME, False)
+    yield api
+    if not api.running:
+        api.start()
+    api.set_maintenance(HOSTNAME, False)
+
+
+def new_monitor(rundir, api, host=HOSTNAME, state=None):
+    from tests.bed.service import MonitorProcess
+    proc = MonitorProcess(rundir, endpoint=api.endpoint, host=host)
+    if state is not None:
+        proc.sections["DEFAULT"]["state_path"] = state
+    return proc
+
+
+def wait_healthy(monitor, guests, after=None):
+    for guest in guests:
+        monitor.wait_log(rf"{guest.uuid}\): \w+ -> healthy", timeout=60, after=after)
+
+
+def test_wrong_host_then_fixed_delivers_the_pending_once_each(fleet, clean_api, tmp_path):
+    guests = list(fleet.values())
+    state = tmp_path / "state"
+    first = new_monitor(tmp_path / "first", clean_api, host="compute-typo", state=state)
+    try:
+        with first:
+            wait_healthy(first, guests)
+            for guest in guests:
+                guest.control("agent-hang")
+            first.wait_log(r"ERROR .*compute-typo", timeout=90)
+            wait_for(lambda: len(list((state / "spool").glob("*.json"))) == 2, 60,
+                     what="both notifications spooled")
+            assert clean_api.notifications() == []
+        second = new_monitor(tmp_path / "second", clean_api, state=state)
+        with second:
+            found = clean_api.wait_notifications(2, timeout=60)
+            time.sleep(8)
+            found = clean_api.notifications()
+            assert sorted(n["payload"]["instance_uuid"] for n in found) == \
+                sorted(g.uuid for g in guests)
+    finally:
+        for guest in guests:
+            guest.heal()
+
+
+def test_outage_then_guest_recovers_nothing_delivered(fleet, clean_api, tmp_path):
+    victim = list(fleet.values())[0]
+    with new_monitor(tmp_path, clean_api) as monitor:
+        wait_healthy(monitor, fleet.values())
+        clean_api.stop()
+        victim.control("agent-hang")
+        monitor.wait_log(rf"{victim.uuid}\) missed 3 consecutive", timeout=60)
+        monitor.wait_log("Masakari API unavailable", timeout=30)
+        victim.heal()
+        monitor.wait_log(rf"Withdrew the pending notification for {victim.uuid}", timeout=60)
+        clean_api.start()
+        time.sleep(10)
+        assert clean_api.notifications() == []
+        assert not list((monitor.state_path / "spool").glob("*.json"))
+
+
+def test_maintenance_409_then_one_notification(fleet, clean_api, tmp_path):
+    victim = list(fleet.values())[1]
+    clean_api.set_maintenance(HOSTNAME, True)
+    try:
+        with new_monitor(tmp_path, clean_api) as monitor:
+            wait_healthy(monitor, fleet.values())
+            victim.control("agent-hang")
+            monitor.wait_log(r"WARNING .*on maintenance", timeout=90)
+            time.sleep(8)   # a few more 409s
+            assert clean_api.notifications() == []
+            clean_api.set_maintenance(HOSTNAME, False)
+            wait_for(lambda: notifications_for(clean_api, victim.uuid), 60,
+                     what="the notification after maintenance")
+            time.sleep(8)
+            assert len(clean_api.notifications()) == 1
+            assert monitor.count("on maintenance") >= 1
+            assert monitor.count(r"WARNING .*on maintenance") == 1
+    finally:
+        victim.heal()
+
+
+def test_kill_after_202_then_restart_sends_nothing_twice(fleet, clean_api, tmp_path):
+    victim = list(fleet.values())[0]
+    state = tmp_path / "state"
+    entry = state / "spool" / f"{victim.uuid}.json"
+    first = new_monitor(tmp_path / "first", clean_api, state=state)
+    saved: list[bytes] = []
+    try:
+        with first:
+            wait_healthy(first, fleet.values())
+            victim.control("agent-hang")
+            wait_for(lambda: entry.exists() and saved.append(entry.read_bytes()) is None
+                     and b'"started"' in saved[-1], 60, interval=0.005,
+                     what="the entry marked started")
+            wait_for(lambda: notifications_for(clean_api, victim.uuid), 30,
+                     what="the 202")
+            first.kill()
+        # a kill -9 in the window between the 202 and the unlink leaves this
+        if not entry.exists():
+            entry.write_bytes(saved[-1])
+        second = new_monitor(tmp_path / "second", clean_api, state=state)
+        with second:
+            second.wait_log("took effect", timeout=60)
+            time.sleep(8)
+            assert len(notifications_for(clean_api, victim.uuid)) == 1
+            assert not entry.exists()
+    finally:
+        victim.heal()

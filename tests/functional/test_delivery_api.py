@@ -1,0 +1,131 @@
+"""Clean delivery (issue 11): the delivery layer against a real masakari-api.
+
+Only masakari-api 22.0.0 is needed (no libvirtd, no guests, no lock): the
+real sender, spool and notifier in this process post to the real API. The
+same cases on real guests, through the service, are in test_delivery.py.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+import pytest
+
+from tests.functional.conftest import HOSTNAME
+
+SENDER_LOG = "masakari_introspect.outbox"
+
+
+# -- the delivery layer against the real API ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api_only(tmp_path_factory):
+    from tests.bed.masakari import MasakariAPI, ensure_venv
+    with MasakariAPI(tmp_path_factory.mktemp("masakari-delivery"), HOSTNAME,
+                     venv=ensure_venv()) as api:
+        yield api
+
+
+@pytest.fixture()
+def fresh_api(api_only):
+    api_only.reset()
+    api_only.set_maintenance(HOSTNAME, False)
+    yield api_only
+    api_only.set_maintenance(HOSTNAME, False)
+
+
+def make_sender(api, spool_dir, host):
+    from keystoneauth1 import adapter, noauth, session
+
+    from masakari_introspect.notifier import MasakariNotifier
+    from masakari_introspect.outbox import Sender
+    from masakari_introspect.spool import Spool
+    sess = session.Session(auth=noauth.NoAuth(), timeout=10)
+    notifier = MasakariNotifier(adapter.Adapter(sess, endpoint_override=api.endpoint))
+    clock = [0.0]
+    sender = Sender(Spool(spool_dir, 100), notifier, hostname=host,
+                    retry_interval=1, retry_interval_max=5, clock=lambda: clock[0])
+    return sender, clock
+
+
+def run_until_idle(sender, clock, rounds=10):
+    for _ in range(rounds):
+        wait = sender.deliver_due()
+        if wait is None:
+            return True
+        clock[0] += wait
+    return False
+
+
+def notification(instance=None):
+    from masakari_introspect.model import Notification
+    return Notification.create(instance or str(uuid.uuid4()), "decided-as-this-host",
+                               instance_name="vm", reason="unresponsive")
+
+
+def test_api_wrong_host_refused_then_fixed_delivers_each_once(fresh_api, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger=SENDER_LOG)
+    spool = tmp_path / "spool"
+    wrong, clock = make_sender(fresh_api, spool, "no-such-host")
+    sent = [notification(), notification()]
+    for n in sent:
+        wrong.submit(n)
+    assert not run_until_idle(wrong, clock, rounds=3)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2 and all("no-such-host" in e for e in errors), errors
+    assert fresh_api.notifications() == []
+    # the operator fixes [DEFAULT] host and restarts
+    fixed, clock = make_sender(fresh_api, spool, HOSTNAME)
+    assert run_until_idle(fixed, clock)
+    found = fresh_api.notifications()
+    assert sorted(n["payload"]["instance_uuid"] for n in found) == \
+        sorted(n.instance_uuid for n in sent)
+    assert fixed.pending() == 0
+
+
+def test_api_maintenance_409_waits_then_one_notification(fresh_api, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger=SENDER_LOG)
+    fresh_api.set_maintenance(HOSTNAME, True)
+    sender, clock = make_sender(fresh_api, tmp_path / "spool", HOSTNAME)
+    n = notification()
+    sender.submit(n)
+    for _ in range(4):
+        wait = sender.deliver_due()
+        assert wait is not None
+        clock[0] += wait
+    assert sender.pending() == 1
+    assert fresh_api.notifications() == []
+    assert len([r for r in caplog.records if "on maintenance" in r.getMessage()
+                and r.levelno == logging.WARNING]) == 1
+    fresh_api.set_maintenance(HOSTNAME, False)
+    assert run_until_idle(sender, clock)
+    found = fresh_api.notifications()
+    assert [f["payload"]["instance_uuid"] for f in found] == [n.instance_uuid]
+    assert any("no longer on maintenance" in r.getMessage() for r in caplog.records)
+
+
+def test_api_kill_after_202_sends_nothing_twice(fresh_api, tmp_path, caplog):
+    """The spool as a kill -9 between the 202 and the removal leaves it."""
+    from masakari_introspect.spool import Spool
+    caplog.set_level(logging.INFO, logger=SENDER_LOG)
+    spool_dir = tmp_path / "spool"
+    first, clock = make_sender(fresh_api, spool_dir, HOSTNAME)
+    n = notification()
+    first.submit(n)
+    saved = (spool_dir / f"{n.instance_uuid}.json").read_bytes()
+    assert run_until_idle(first, clock)
+    assert len(fresh_api.notifications()) == 1
+    # put back the entry, marked started, as the killed process left it
+    Spool(spool_dir, 100)  # the directory exists
+    record = json.loads(saved)
+    record.update(started=True, token="")
+    (spool_dir / f"{n.instance_uuid}.json").write_text(json.dumps(record))
+    second, clock = make_sender(fresh_api, spool_dir, HOSTNAME)
+    assert run_until_idle(second, clock)
+    assert len(fresh_api.notifications()) == 1
+    assert second.pending() == 0
+    assert any("took effect" in r.getMessage() for r in caplog.records)
+
+

@@ -279,3 +279,67 @@ def test_values_that_json_cannot_encode_are_written_as_text(tmp_path):
 def test_bad_settings_refused(tmp_path, keep, budget):
     with pytest.raises(ValueError):
         Recorder(tmp_path, keep, FakeCapture(), budget=budget)
+
+
+# --- LibvirtCapture on libvirt's in-process test driver (no libvirtd) -------------
+
+TEST_URI = 'test:///default'
+
+
+@pytest.fixture
+def test_driver():
+    libvirt = pytest.importorskip('libvirt')
+    libvirt.registerErrorHandler(lambda *_args: None, None)
+    conn = libvirt.open(TEST_URI)
+    uuid = conn.lookupByName('test').UUIDString()
+    conn.close()
+    return uuid
+
+
+@pytest.fixture
+def libvirt_capture():
+    from masakari_introspect.virt.capture import LibvirtCapture
+    capture = LibvirtCapture(TEST_URI)
+    yield capture
+    capture.close()
+
+
+def test_libvirt_capture_reads_screenshot_and_xml(test_driver, libvirt_capture):
+    data, mime = libvirt_capture.screenshot(test_driver)
+    assert mime == 'image/png'
+    assert data.startswith(b'\x89PNG\r\n\x1a\n')
+    assert len(data) > 1000
+    assert '<name>test</name>' in libvirt_capture.domain_xml(test_driver)
+
+
+def test_libvirt_capture_unknown_domain(test_driver, libvirt_capture, caplog):
+    caplog.set_level(logging.WARNING, logger='masakari_introspect.virt.capture')
+    assert libvirt_capture.screenshot(A) is None
+    assert libvirt_capture.domain_xml(A) is None
+    assert len(caplog.records) == 2
+    assert all(A in r.getMessage() for r in caplog.records)
+
+
+def test_libvirt_capture_reopens_a_dead_connection(test_driver, libvirt_capture, caplog):
+    assert libvirt_capture.domain_xml(test_driver) is not None
+    libvirt_capture._conn.close()        # libvirtd "went away" under it
+    caplog.set_level(logging.WARNING, logger='masakari_introspect.virt.capture')
+    assert libvirt_capture.domain_xml(test_driver) is None   # the dead one
+    assert len(caplog.records) == 1
+    assert libvirt_capture.domain_xml(test_driver) is not None   # a new one
+
+
+def test_libvirt_capture_without_libvirtd(test_driver, caplog):
+    from masakari_introspect.virt.capture import LibvirtCapture
+    caplog.set_level(logging.WARNING, logger='masakari_introspect.virt.capture')
+    capture = LibvirtCapture('qemu+unix:///system?socket=/nonexistent/libvirt-sock')
+    assert capture.screenshot(A) is None
+    assert len(caplog.records) == 1
+    assert 'cannot connect' in caplog.records[0].getMessage()
+
+
+def test_recorder_with_libvirt_capture(test_driver, libvirt_capture, tmp_path):
+    folder = Recorder(tmp_path, 10, libvirt_capture).record(
+        test_driver, 'test', 'missed 3 guest-pings', {}, [], WHEN)
+    assert (folder / 'screenshot.png').read_bytes().startswith(b'\x89PNG')
+    assert '<name>test</name>' in (folder / 'domain.xml').read_text()

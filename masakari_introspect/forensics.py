@@ -330,7 +330,7 @@ def _host_facts() -> dict[str, object]:
     facts: dict[str, object] = {'hostname': socket.gethostname(),
                                 'pid': os.getpid()}
     try:
-        facts['load_average'] = list(os.getloadavg())
+        facts['load_average'] = [round(x, 2) for x in os.getloadavg()]
     except OSError:
         pass
     return facts

@@ -34,7 +34,7 @@ class LibvirtCapture:
         self._lock = threading.Lock()
 
     def screenshot(self, uuid: str) -> tuple[bytes, str] | None:
-        """The first screen as (image, MIME type), e.g. a PPM from QEMU."""
+        """The first screen as (image, MIME type): PNG or PPM from QEMU."""
         conn = self._get()
         if conn is None:
             return None

@@ -1,7 +1,8 @@
 """Forensics on a real guest: LibvirtCapture and Recorder against libvirtd and QEMU.
 
 One bed guest with a VGA device (the bed's guests have no screen; Nova's
-always have one). The screenshot must be a readable image and the domain XML
+always have one). The screenshot must be a readable image (libvirt 9 with QEMU 7.2 answers PNG;
+older pairs PPM) and the domain XML
 must name the domain; a QEMU that stops answering (SIGSTOP) must not hold
 record() beyond its budget.
 """
@@ -11,9 +12,11 @@ import datetime
 import json
 import os
 import signal
+import struct
 import threading
 import time
 import xml.etree.ElementTree as ET
+import zlib
 from pathlib import Path
 
 import pytest
@@ -74,6 +77,38 @@ def ppm_size(data: bytes) -> tuple[int, int]:
     return int(width), int(height)
 
 
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a non-interlaced PNG, checking CRCs and the pixel data."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    position, header, compressed = 8, b"", b""
+    while position < len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        body = data[position + 8:position + 8 + length]
+        (crc,) = struct.unpack(">I", data[position + 8 + length:position + 12 + length])
+        assert zlib.crc32(kind + body) == crc, kind
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            compressed += body
+        position += 12 + length
+        if kind == b"IEND":
+            break
+    width, height, depth, colour, _method, _filter, interlace = struct.unpack(">IIBBBBB", header)
+    assert interlace == 0
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour]
+    row = (width * channels * depth + 7) // 8
+    assert len(zlib.decompress(compressed)) == height * (1 + row)
+    return width, height
+
+
+def image_size(folder: Path) -> tuple[str, int, int]:
+    """(file name, width, height) of the one screenshot in folder."""
+    (path,) = folder.glob("screenshot.*")
+    data = path.read_bytes()
+    width, height = png_size(data) if path.suffix == ".png" else ppm_size(data)
+    return path.name, width, height
+
+
 def qemu_pid(name: str) -> int:
     return int(Path(f"/run/libvirt/qemu/{name}.pid").read_text().strip())
 
@@ -88,9 +123,10 @@ def test_screenshot_and_xml_of_a_running_guest(guest, capture, tmp_path):
     assert folder is not None
     verdict = json.loads((folder / "verdict.json").read_text())
     print(json.dumps(verdict, indent=2))
-    assert verdict["capture"]["screenshot"].startswith("written: screenshot.ppm")
-    width, height = ppm_size((folder / "screenshot.ppm").read_bytes())
-    print(f"screenshot {width}x{height}, {(folder / 'screenshot.ppm').stat().st_size} bytes")
+    assert verdict["capture"]["screenshot"].startswith("written: screenshot.")
+    name, width, height = image_size(folder)
+    print(f"{name} {width}x{height}, {(folder / name).stat().st_size} bytes")
+    assert name in ("screenshot.ppm", "screenshot.png")
     assert width >= 320 and height >= 200
     domain = ET.parse(folder / "domain.xml").getroot()
     assert domain.findtext("name") == guest.name
@@ -121,13 +157,13 @@ def test_stopped_qemu_does_not_hold_the_record(guest, capture, tmp_path):
         folder = result[0]
         verdict = json.loads((folder / "verdict.json").read_text())
         assert verdict["capture"]["screenshot"].startswith("pending")
-        assert not (folder / "screenshot.ppm").exists()
+        assert not list(folder.glob("screenshot.*"))
     finally:
         os.kill(pid, signal.SIGCONT)
     # QEMU answers again: the late screenshot is written into the same folder.
-    wait_for(lambda: (folder / "screenshot.ppm").exists(), PATIENCE,
+    wait_for(lambda: list(folder.glob("screenshot.*")), PATIENCE,
              what="the late screenshot")
-    ppm_size((folder / "screenshot.ppm").read_bytes())
+    image_size(folder)
     wait_for(lambda: json.loads((folder / "verdict.json").read_text())
              ["capture"]["screenshot"].startswith("written"), PATIENCE,
              what="the verdict to name the late screenshot")

@@ -1,0 +1,336 @@
+"""Forensics saved before an instance is reported: what it looked like.
+
+Before each report the monitor hands the verdict, the last statistics and
+probe results to a :class:`Recorder`, which writes them under
+``<root>/<uuid>/<UTC time>/`` together with what a :class:`Capture` can get
+from the hypervisor: a console screenshot and the domain XML.
+
+The report must not wait for a sick QEMU: the capture runs in a daemon worker
+thread and is waited for a bounded time (``budget``). A result that arrives
+later is still written if it comes within ``late`` seconds, else dropped.
+There is one worker per recorder; while a previous capture is still stuck,
+new records skip the capture and say so in ``verdict.json``. Only the newest
+``keep`` folders of an instance are kept.
+"""
+
+import datetime
+import json
+import os
+import pathlib
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from typing import Protocol
+
+from oslo_log import log as logging
+
+from masakari_introspect.spool import write_atomically
+
+LOG = logging.getLogger(__name__)
+
+VERDICT = 'verdict.json'
+STATS = 'stats.json'
+PROBES = 'probes.json'
+DOMAIN_XML = 'domain.xml'
+SCREENSHOT = 'screenshot'
+SCREENSHOT_SUFFIXES = {
+    'image/x-portable-pixmap': '.ppm',
+    'image/png': '.png',
+}
+OTHER_SUFFIX = '.bin'
+STAMP_FORMAT = '%Y%m%dT%H%M%SZ'
+# The capture is waited for until this share of the budget is spent; the
+# rest is left for writing the small files.
+WAIT_SHARE = 0.9
+_FOLDER = re.compile(r'^(\d{8}T\d{6}Z)(?:-(\d+))?$')
+_SAFE_UUID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
+_MAX_SAME_SECOND = 1000
+
+
+class Capture(Protocol):
+    """What the hypervisor can show of an instance; None when it cannot."""
+
+    def screenshot(self, uuid: str) -> tuple[bytes, str] | None:
+        """The console as an image: (data, MIME type)."""
+
+    def domain_xml(self, uuid: str) -> str | None:
+        """The live domain XML."""
+
+
+class _Job:
+    """One capture: filled by the worker, read by the recorder."""
+
+    def __init__(self, uuid: str, folder: pathlib.Path, started: float
+                 ) -> None:
+        self.uuid = uuid
+        self.folder = folder
+        self.started = started
+        self.results: dict[str, object] = {}
+        self.handed_over = False     # the caller stopped waiting
+        self.done = False            # the worker finished both calls
+        self.verdict: dict[str, Any] = {}     # once written by the caller
+        self.late: dict[str, str] = {}        # notes on late results
+        self.write_lock = threading.Lock()
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.text = 'failed: %r' % (error,)
+
+
+class Recorder:
+    """Writes forensics folders; ``record`` never raises and never hangs."""
+
+    def __init__(self, root: pathlib.Path, keep: int, capture: Capture, *,
+                 budget: float = 1.0, late: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if keep < 1:
+            raise ValueError('keep must be at least 1, not %r' % (keep,))
+        if budget <= 0:
+            raise ValueError('budget must be positive, not %r' % (budget,))
+        self._root = pathlib.Path(root)
+        self._keep = keep
+        self._capture = capture
+        self._budget = budget
+        self._late = late
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._busy: _Job | None = None
+
+    def record(self, uuid: str, name: str, reason: str, stats: dict,
+               probes: list[dict], when: datetime.datetime
+               ) -> pathlib.Path | None:
+        """Save what is known about ``uuid``; the folder, or None.
+
+        Returns within ``budget`` seconds (plus the time to write a few small
+        files). On a disk error it logs one ERROR and returns the folder if
+        one was made, else None.
+        """
+        started = self._clock()
+        folder = None
+        try:
+            if not _SAFE_UUID.match(uuid):
+                LOG.error('Forensics not saved: %r is not a usable instance '
+                          'UUID', uuid)
+                return None
+            folder = self._make_folder(uuid, when)
+            job = self._start_capture(uuid, folder, started)
+            _write_json(folder / STATS, stats)
+            _write_json(folder / PROBES, probes)
+            capture = self._collect(job, started)
+            verdict = {
+                'uuid': uuid,
+                'name': name,
+                'reason': reason,
+                'time': _utc(when).strftime('%Y-%m-%dT%H:%M:%SZ'),
+                'host': _host_facts(),
+                'capture': capture,
+            }
+            self._write_verdict(job, folder, verdict)
+            self._prune(folder)
+            return folder
+        except OSError as exc:
+            LOG.error('Cannot save forensics of instance %s (%s) under %s: '
+                      '%s', name, uuid, folder or self._root, exc)
+        except Exception:
+            LOG.exception('Saving forensics of instance %s (%s) failed',
+                          name, uuid)
+        return folder
+
+    # -- the folder ----------------------------------------------------------
+
+    def _make_folder(self, uuid: str, when: datetime.datetime
+                     ) -> pathlib.Path:
+        """A new folder, named after ``when``, after any of the same second."""
+        parent = self._root / uuid
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        stamp = _utc(when).strftime(STAMP_FORMAT)
+        taken = [key[1] for key, _path in _folders(parent) if key[0] == stamp]
+        first = max(taken) + 1 if taken else 0
+        for index in range(first, first + _MAX_SAME_SECOND):
+            folder = parent / (stamp if index == 0 else '%s-%d' % (stamp,
+                                                                    index))
+            try:
+                folder.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            return folder
+        raise FileExistsError('%d folders for %s in one second' % (
+            _MAX_SAME_SECOND, stamp))
+
+    def _prune(self, current: pathlib.Path) -> None:
+        """Delete the oldest folders beside ``current`` beyond ``keep``.
+
+        ``current`` is kept even if its time is older than the others'.
+        """
+        others = [path for _key, path in _folders(current.parent)
+                  if path != current]
+        for old in others[:max(0, len(others) - (self._keep - 1))]:
+            shutil.rmtree(old)
+            LOG.debug('Deleted old forensics %s', old)
+
+    # -- the capture ---------------------------------------------------------
+
+    def _start_capture(self, uuid: str, folder: pathlib.Path,
+                       started: float) -> _Job | str:
+        """The running capture, or why there is none."""
+        with self._cond:
+            busy = self._busy
+            if busy is not None and not busy.done:
+                LOG.warning('Forensics of instance %s without screenshot and '
+                            'domain XML: the capture for %s is still stuck',
+                            uuid, busy.uuid)
+                return 'skipped: the capture for %s is still stuck' % (
+                    busy.uuid,)
+            job = _Job(uuid, folder, started)
+            self._busy = job
+        worker = threading.Thread(target=self._run, args=(job,),
+                                  name='forensics-capture', daemon=True)
+        try:
+            worker.start()
+        except RuntimeError as exc:
+            LOG.error('Cannot start the forensics capture of instance %s: '
+                      '%s', uuid, exc)
+            with self._cond:
+                job.done = True
+            return 'skipped: cannot start a thread'
+        return job
+
+    def _run(self, job: _Job) -> None:
+        """The worker: the domain XML first (cheap), then the screenshot."""
+        calls: tuple[tuple[str, Callable[[str], object]], ...] = (
+            (DOMAIN_XML, self._capture.domain_xml),
+            (SCREENSHOT, self._capture.screenshot))
+        try:
+            for kind, call in calls:
+                try:
+                    value: object = call(job.uuid)
+                except Exception as exc:
+                    LOG.warning('Capture of the %s of instance %s failed: %r',
+                                kind, job.uuid, exc)
+                    value = _Failed(exc)
+                with self._cond:
+                    if not job.handed_over:
+                        job.results[kind] = value
+                        self._cond.notify_all()
+                        continue
+                self._arrived_late(job, kind, value)
+        finally:
+            with self._cond:
+                job.done = True
+                self._cond.notify_all()
+
+    def _collect(self, job: _Job | str, started: float) -> dict[str, str]:
+        """Wait for the capture within the budget; write what came."""
+        if isinstance(job, str):
+            return {DOMAIN_XML: job, SCREENSHOT: job}
+        deadline = started + self._budget * WAIT_SHARE
+        with self._cond:
+            while not job.done:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            job.handed_over = True
+            results = dict(job.results)
+        waited = self._clock() - started
+        capture = {}
+        for kind in (DOMAIN_XML, SCREENSHOT):
+            if kind in results:
+                capture[kind] = self._write_capture(job.folder, kind,
+                                                    results[kind])
+            else:
+                capture[kind] = ('pending after %.2f s: written if it comes '
+                                 'within %.0f s' % (waited, self._late))
+        return capture
+
+    def _arrived_late(self, job: _Job, kind: str, value: object) -> None:
+        after = self._clock() - job.started
+        if after > self._late:
+            LOG.info('Dropped the %s of instance %s: it came after %.1f s',
+                     kind, job.uuid, after)
+            note = 'dropped: came after %.1f s' % after
+        else:
+            try:
+                note = self._write_capture(job.folder, kind, value)
+            except OSError as exc:
+                LOG.info('Cannot write the late %s of instance %s: %s',
+                         kind, job.uuid, exc)
+                return
+            note += ' (after %.1f s)' % after
+        with job.write_lock:
+            job.late[kind] = note
+            if not job.verdict or not job.folder.is_dir():
+                return      # the caller writes the note with the verdict
+            job.verdict['capture'][kind] = note
+            try:
+                _write_json(job.folder / VERDICT, job.verdict)
+            except OSError as exc:
+                LOG.info('Cannot update %s: %s', job.folder / VERDICT, exc)
+
+    def _write_verdict(self, job: _Job | str, folder: pathlib.Path,
+                       verdict: dict[str, Any]) -> None:
+        if isinstance(job, str):
+            _write_json(folder / VERDICT, verdict)
+            return
+        with job.write_lock:
+            # A late result may have come between collect and now.
+            verdict['capture'].update(job.late)
+            job.verdict = verdict
+            _write_json(folder / VERDICT, verdict)
+
+    @staticmethod
+    def _write_capture(folder: pathlib.Path, kind: str, value: object) -> str:
+        if isinstance(value, _Failed):
+            return value.text
+        if value is None:
+            return 'unavailable'
+        if kind == DOMAIN_XML:
+            if not isinstance(value, str):
+                return 'failed: not a string: %.60r' % (value,)
+            write_atomically(folder / DOMAIN_XML, value.encode())
+            return 'written: %s' % DOMAIN_XML
+        if (not isinstance(value, tuple) or len(value) != 2
+                or not isinstance(value[0], bytes)):
+            return 'failed: not (bytes, MIME type): %.60r' % (value,)
+        data, mime = value
+        filename = SCREENSHOT + SCREENSHOT_SUFFIXES.get(mime, OTHER_SUFFIX)
+        write_atomically(folder / filename, data)
+        return 'written: %s (%s, %d bytes)' % (filename, mime, len(data))
+
+
+def _folders(parent: pathlib.Path
+             ) -> list[tuple[tuple[str, int], pathlib.Path]]:
+    """The forensics folders in ``parent``, oldest first."""
+    found = []
+    for entry in parent.iterdir():
+        match = _FOLDER.match(entry.name)
+        if match and entry.is_dir():
+            found.append(((match.group(1), int(match.group(2) or 0)), entry))
+    return sorted(found)
+
+
+def _utc(when: datetime.datetime) -> datetime.datetime:
+    """``when`` in UTC; a naive time is taken to be UTC already."""
+    if when.tzinfo is None:
+        return when.replace(tzinfo=datetime.timezone.utc)
+    return when.astimezone(datetime.timezone.utc)
+
+
+def _write_json(path: pathlib.Path, value: object) -> None:
+    text = json.dumps(value, indent=2, sort_keys=True, default=str)
+    write_atomically(path, text.encode() + b'\n')
+
+
+def _host_facts() -> dict[str, object]:
+    facts: dict[str, object] = {'hostname': socket.gethostname(),
+                                'pid': os.getpid()}
+    try:
+        facts['load_average'] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    return facts

@@ -101,9 +101,23 @@ class Recorder:
         self._cond = threading.Condition()
         self._busy: _Job | None = None
 
+    def reserve(self, uuid: str, when: datetime.datetime
+                ) -> pathlib.Path | None:
+        """Make the folder now (quick), to name it before it is filled."""
+        if not _SAFE_UUID.match(uuid):
+            LOG.error('Forensics not saved: %r is not a usable instance '
+                      'UUID', uuid)
+            return None
+        try:
+            return self._make_folder(uuid, when)
+        except OSError as exc:
+            LOG.error('Cannot save forensics of instance %s under %s: %s',
+                      uuid, self._root, exc)
+            return None
+
     def record(self, uuid: str, name: str, reason: str, stats: dict,
-               probes: list[dict], when: datetime.datetime
-               ) -> pathlib.Path | None:
+               probes: list[dict], when: datetime.datetime,
+               folder: pathlib.Path | None = None) -> pathlib.Path | None:
         """Save what is known about ``uuid``; the folder, or None.
 
         Returns within ``budget`` seconds (plus the time to write a few small
@@ -111,13 +125,11 @@ class Recorder:
         one was made, else None.
         """
         started = self._clock()
-        folder = None
         try:
-            if not _SAFE_UUID.match(uuid):
-                LOG.error('Forensics not saved: %r is not a usable instance '
-                          'UUID', uuid)
+            if folder is None:
+                folder = self.reserve(uuid, when)
+            if folder is None:
                 return None
-            folder = self._make_folder(uuid, when)
             job = self._start_capture(uuid, folder, started)
             _write_json(folder / STATS, stats)
             _write_json(folder / PROBES, probes)

@@ -10,6 +10,8 @@ forensics recorder; it never sends anything itself.
 
 import concurrent.futures
 import dataclasses
+import datetime
+import pathlib
 import queue
 import threading
 import time
@@ -64,11 +66,14 @@ class Outbox(Protocol):
 class Forensics(Protocol):
     """Saves what a guest looked like when it was judged failed."""
 
-    def plan(self, uuid: str, when: str) -> str:
-        """The folder that record() will fill, decided up front."""
+    def reserve(self, uuid: str, when: datetime.datetime
+                ) -> pathlib.Path | None:
+        """The folder record() will fill, made up front."""
         ...
 
-    def record(self, folder: str, report: model.Report) -> None:
+    def record(self, uuid: str, name: str, reason: str, stats: dict[str, Any],
+               probes: list[dict[str, Any]], when: datetime.datetime,
+               folder: pathlib.Path | None = None) -> pathlib.Path | None:
         ...
 
 
@@ -296,12 +301,14 @@ class Monitor:
 
     def _report(self, report: model.Report) -> None:
         notification = report.notification
-        folder = ''
+        when = datetime.datetime.fromisoformat(
+            notification.generated_time).replace(tzinfo=datetime.timezone.utc)
+        folder = None
         if self._forensics is not None:
-            folder = self._forensics.plan(notification.instance_uuid,
-                                          notification.generated_time)
-            notification = dataclasses.replace(
-                notification, forensics=folder)
+            folder = self._forensics.reserve(notification.instance_uuid, when)
+            if folder is not None:
+                notification = dataclasses.replace(
+                    notification, forensics=str(folder))
         LOG.error('Instance %s (%s) failed: %s; reporting it%s',
                   notification.instance_name, notification.instance_uuid,
                   notification.reason,
@@ -316,11 +323,16 @@ class Monitor:
         if self._observer is not None:
             self._observer.reported(notification.instance_uuid,
                                     notification.reason)
-        if self._forensics is not None:
-            forensics = self._forensics
+        if self._forensics is not None and folder is not None:
+            forensics, saved = self._forensics, notification
+
+            def record() -> None:
+                forensics.record(saved.instance_uuid, saved.instance_name,
+                                 saved.reason, report.stats,
+                                 list(report.probes), when, folder)
+
             self._forensics_lane.submit(
-                lambda: forensics.record(folder, report),
-                key='forensics-' + notification.instance_uuid)
+                record, key='forensics-' + notification.instance_uuid)
 
     def _withdraw(self, action: model.Withdraw) -> None:
         try:

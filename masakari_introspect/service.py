@@ -12,6 +12,7 @@ from masakari_introspect.conf import reload as conf_reload
 from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.conf.validate import group_id
 from masakari_introspect.conf.validate import naming
+from masakari_introspect.forensics import Recorder
 from masakari_introspect.hook import CommandRecovery
 from masakari_introspect.ops import systemd
 from masakari_introspect.ops.metrics import Metrics
@@ -31,6 +32,7 @@ from masakari_introspect.store import StateStore
 from masakari_introspect.ops.status_server import StatusServer
 from masakari_introspect.tracker import Policy
 from masakari_introspect.virt.host import LibvirtHost
+from masakari_introspect.virt.capture import LibvirtCapture
 from masakari_introspect.virt.recovery import LibvirtRecovery
 
 LOG = logging.getLogger(__name__)
@@ -123,6 +125,10 @@ class Service:
             lane_size=lanes['healthy'][1],
             suspect_lane_size=lanes['suspect'][1],
             store=store, observer=self.metrics,
+            forensics=Recorder(state_path / 'forensics',
+                               recovery.forensics_keep,
+                               LibvirtCapture(conf.libvirt.connection_uri))
+            if recovery.forensics else None,
             prober=self.host.prober_pool(lanes['healthy'][0]),
             suspect_prober=self.host.prober_pool(lanes['suspect'][0]))
         self.clockwork = Clockwork(

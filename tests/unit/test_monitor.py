@@ -100,3 +100,37 @@ def test_query_runs_on_the_owner_thread():
         assert name.result(2) == 'monitor'
     finally:
         monitor.stop(2)
+
+
+class RecordingForensics:
+    def __init__(self, root):
+        self.root = root
+        self.recorded = []
+
+    def reserve(self, uuid, when):
+        folder = self.root / uuid / when.strftime('%Y%m%dT%H%M%SZ')
+        folder.mkdir(parents=True)
+        return folder
+
+    def record(self, uuid, name, reason, stats, probes, when, folder=None):
+        self.recorded.append((uuid, reason, folder, len(probes)))
+        return folder
+
+
+def test_forensics_are_named_in_the_report_and_recorded(tmp_path, caplog):
+    outbox, forensics = RecordingOutbox(), RecordingForensics(tmp_path)
+    monitor = make_monitor(InstantHypervisor(), outbox, forensics=forensics)
+    monitor.start()
+    try:
+        monitor.resync()
+        ticked_until(monitor, lambda: outbox.sent)
+        wait_until(lambda: forensics.recorded)
+    finally:
+        monitor.stop(2)
+    [notification] = outbox.sent
+    [(uuid, reason, folder, probes)] = forensics.recorded
+    assert (uuid, reason) == (B, 'unresponsive')
+    assert notification.forensics == str(folder)
+    assert folder.parent == tmp_path / B
+    assert probes >= 2
+    assert 'forensics in %s' % folder in caplog.text

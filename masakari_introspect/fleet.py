@@ -17,6 +17,7 @@ from masakari_introspect.model import Activity
 from masakari_introspect.model import DomainEvent
 from masakari_introspect.model import DomainInfo
 from masakari_introspect.model import EventKind
+from masakari_introspect.model import Limited
 from masakari_introspect.model import Lookup
 from masakari_introspect.model import Notification
 from masakari_introspect.model import Outcome
@@ -345,9 +346,11 @@ class Fleet:
         state, wall = watched.state, self._wall()
         self.dirty = True
         self.report_unsaved = True
+        limited = watched.limited
         if not watched.allow_report(wall, self.settings.max_recoveries,
                                     self.settings.recovery_window):
-            return []
+            return [] if limited else [Limited(state.uuid, (
+                state.reason or Reason.UNRESPONSIVE).value)]
         when = datetime.datetime.fromtimestamp(wall, datetime.timezone.utc)
         notification = dataclasses.replace(
             Notification.create(state.uuid, self.settings.hostname, when),

@@ -223,7 +223,15 @@ class Withdraw:
     why: str
 
 
-Action = Probe | Lookup | Sample | Report | Withdraw
+@dataclasses.dataclass(frozen=True)
+class Limited:
+    """A report was held back: the recovery limit is reached."""
+
+    uuid: str
+    reason: str
+
+
+Action = Probe | Lookup | Sample | Report | Withdraw | Limited
 
 
 @dataclasses.dataclass(frozen=True)

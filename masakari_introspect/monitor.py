@@ -86,6 +86,9 @@ class Observer(Protocol):
     def reported(self, uuid: str, reason: str) -> None:
         ...
 
+    def limit_reached(self, uuid: str, reason: str) -> None:
+        ...
+
 
 class Monitor:
     def __init__(self, hypervisor: Hypervisor, fleet: Fleet, outbox: Outbox,
@@ -262,6 +265,9 @@ class Monitor:
                 self._report(action)
             elif isinstance(action, model.Withdraw):
                 self._withdraw(action)
+            elif isinstance(action, model.Limited) and \
+                    self._observer is not None:
+                self._observer.limit_reached(action.uuid, action.reason)
         if self.fleet.dirty and not self.fleet.report_unsaved \
                 and self._inbox.empty():
             self._flush()

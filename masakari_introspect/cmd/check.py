@@ -5,10 +5,11 @@ performance data; exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Thresholds
 follow the plugin guidelines: ``N`` alerts when the value is above N.
 
 * CRITICAL: the service is not running or not answering, libvirt is
-  unreachable, more than ``--critical-failing`` (0) instances failing.
+  unreachable, more than ``--critical-failing`` (0) instances failing, or an
+  instance reached its recovery limit.
 * WARNING: more than ``--warning-pending`` (0) notifications pending, more
-  than ``--warning-no-agent`` (0) instances whose agent never answered, or
-  dry-run mode.
+  than ``--warning-no-agent`` (0) instances whose agent never answered, an
+  agent failed in a guest that is still active, or dry-run mode.
 * UNKNOWN: the check itself cannot work (configuration unreadable, socket
   not accessible to this user, an answer it does not understand).
 """
@@ -32,7 +33,9 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 LABELS = {OK: 'OK', WARNING: 'WARNING', CRITICAL: 'CRITICAL',
           UNKNOWN: 'UNKNOWN'}
 NAME = 'MASAKARI-INTROSPECT'
-FAILING = ('failing', 'failed')
+FAILING = ('failing', 'failed', 'failure_pause', 'recovery limit reached')
+LIMITED = 'recovery limit reached'
+ACTIVE = 'agent failed, guest active'
 SHOWN = 3   # failing instances named in the status line
 
 
@@ -91,6 +94,14 @@ def evaluate(answer: dict[str, Any],
     if level:
         findings.append((level, '%d instance(s) whose agent never answered'
                          % no_agent))
+    limited = [i['name'] for i in instances if i['state'] == LIMITED]
+    if limited:
+        findings.append((CRITICAL, 'recovery limit reached: %s' % ', '.join(
+            limited[:SHOWN])))
+    active = states.count(ACTIVE)
+    if active:
+        findings.append((WARNING, '%d instance(s) with a failed agent, guest '
+                         'active' % active))
     if service['dry_run']:
         findings.append((WARNING, 'dry run: nothing is sent to Masakari'))
     code = max((level for level, _ in findings), default=OK)

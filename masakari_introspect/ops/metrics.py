@@ -83,8 +83,14 @@ class Metrics:
             ['reason'], registry=self.registry)
         for outcome in Outcome:
             self._probes.labels(outcome.value)
+        self._limited = Counter(
+            PREFIX + 'recovery_limit_reached',
+            'Failures not reported because the instance reached [recovery] '
+            'max_recoveries reports in [recovery] window, by reason.',
+            ['reason'], registry=self.registry)
         for reason in Reason:
             self._reports.labels(reason.value)
+            self._limited.labels(reason.value)
         for delivery in Delivery:
             self._notifications.labels(delivery.value)
         self._notifications.labels(DRY_RUN)
@@ -97,6 +103,9 @@ class Metrics:
 
     def reported(self, uuid: str, reason: str) -> None:
         self._reports.labels(reason).inc()
+
+    def limit_reached(self, uuid: str, reason: str) -> None:
+        self._limited.labels(reason).inc()
 
     # -- the sender's on_result and the dry-run outbox -----------------------
 
@@ -158,8 +167,9 @@ def _instance_families(instances: list[dict[str, Any]]) -> Iterator[Metric]:
     state = GaugeMetricFamily(
         PREFIX + 'instance_state',
         'Current state of an instance: one series per instance, value 1. '
-        'grace, healthy, failing, failed (reported), no_agent, paused, '
-        'maintenance.', labels=['uuid', 'state'])
+        'grace, healthy, failing, agent failed, guest active, failed '
+        '(reported), failure_pause, recovery limit reached, no_agent, '
+        'paused, maintenance.', labels=['uuid', 'state'])
     agent_up = GaugeMetricFamily(
         PREFIX + 'instance_agent_up',
         'Whether the guest agent answered its last probe (1/0); absent while '

@@ -1,8 +1,26 @@
 """Fakes shared by the unit tests: clocks, a hypervisor, an outbox, and a
 monitor wired to them. Passed in through constructors; nothing is patched."""
 
+import dataclasses
+import http.server
+import os
+import pathlib
+import pwd
+import sys
 import threading
 import time
+
+import pytest
+from oslo_config import cfg
+
+from masakari_introspect.conf import api
+from masakari_introspect.conf import default
+from masakari_introspect.conf import introspection
+from masakari_introspect.conf import libvirt
+from masakari_introspect.conf import masakari
+from masakari_introspect.conf import metrics
+from masakari_introspect.conf import recovery
+from masakari_introspect.conf import status
 
 from masakari_introspect.fleet import Fleet
 from masakari_introspect.model import Activity
@@ -101,3 +119,163 @@ def wait_until(predicate, timeout=5.0):
     while not predicate():
         assert time.monotonic() < deadline, 'timed out'
         time.sleep(0.02)
+
+
+# -- configuration -------------------------------------------------------------
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / 'etc' / 'masakari-introspect' / 'masakari-introspect.conf.sample'
+
+
+# -- moved helpers -------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict
+    body: bytes
+
+
+needs_root = pytest.mark.skipif(
+    os.getuid() != 0, reason='switching to another user needs root')
+
+
+MONITORING_GID = 48611   # a group nobody else is in
+
+
+def as_other_user(func, groups=()):
+    """Run ``func()`` in a child process as 'nobody' (if we are root, as
+    tests on the bed are), member of ``groups``; its exit code and what it
+    wrote to stderr."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the child: only this thread, modules already loaded
+        code = 99
+        try:
+            os.close(read_end)
+            sys.stderr = os.fdopen(write_end, 'w')
+            if os.getuid() == 0:
+                nobody = pwd.getpwnam('nobody')
+                os.setgroups(list(groups))
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+            code = func()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        err = reader.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), err
+
+
+class FakeSource:
+    """What the status server and the metrics ask of the service."""
+
+    def __init__(self, instances=(), *, connected=True, pending=0,
+                 dry_run=False, host='compute-1'):
+        self.records = [dict(i) for i in instances]
+        self.connected = connected
+        self.spooled = pending
+        self.dry_run = dry_run
+        self.host = host
+        self.hang = False
+        self.switched = []
+
+    def instances(self):
+        if self.hang:
+            raise TimeoutError('monitor busy')
+        return [dict(i) for i in self.records]
+
+    def libvirt_connected(self):
+        return self.connected
+
+    def pending(self):
+        return self.spooled
+
+    def set_maintenance(self, instance, on):
+        if self.hang:
+            raise TimeoutError('monitor busy')
+        for record in self.records:
+            if instance in (record['uuid'], record['name']):
+                record['maintenance'] = on
+                record['state'] = 'maintenance' if on else 'grace'
+                self.switched.append((record['uuid'], on))
+                return record['uuid']
+        return None
+
+
+def instance(uuid=A, name='vm-a', state='healthy', misses=0,
+             since=1.5, last_notification=None, maintenance=False):
+    return {'uuid': uuid, 'name': name, 'state': state, 'misses': misses,
+            'seconds_since_success': since,
+            'reported': state == 'failed',
+            'last_notification': last_notification,
+            'maintenance': maintenance}
+
+
+def sample_sections():
+    sections = {}
+    current = None
+    for line in SAMPLE.read_text().splitlines():
+        if line.startswith('[') and line.endswith(']'):
+            current = line[1:-1]
+            sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+    return sections
+
+
+def load(tmp_path, text):
+    path = tmp_path / 'masakari-introspect.conf'
+    path.write_text(text)
+    conf = cfg.ConfigOpts()
+    for module in (default, introspection, libvirt, masakari, metrics,
+                   recovery, status, api):
+        module.register_opts(conf)
+    conf(['--config-file', str(path)], project='masakari-introspect',
+         default_config_files=[])
+    return conf
+
+
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(('127.0.0.1', 0), Handler)
+        self.requests = []
+        self.release = threading.Event()
+        self.respond = lambda handler: handler.reply(202, b'{}')
+
+    @property
+    def endpoint(self):
+        return f'http://127.0.0.1:{self.server_address[1]}/v1'
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def do_POST(self):
+        length = int(self.headers.get('Content-Length') or 0)
+        body = self.rfile.read(length)
+        self.server.requests.append(
+            Request(self.command, self.path, dict(self.headers), body))
+        self.server.respond(self)
+
+    do_GET = do_POST
+
+    def reply(self, status, body=b'', content_type='application/json'):
+        self.send_response(status)
+        self.send_header('Content-Type', content_type)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass

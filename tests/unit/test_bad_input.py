@@ -12,8 +12,7 @@ from masakari_introspect.notifier import MasakariNotifier
 from masakari_introspect.model import Delivery, Notification
 from masakari_introspect.model import Outcome
 from masakari_introspect.virt.guest import parse_reply as _parse_reply
-from tests.unit.test_config import load
-from tests.unit.test_notifier import Server
+from tests.unit.fakes import Server, load
 
 SECRET = 's3cr3t-Pa55w0rd-XYZ'
 UUID = '0f8e3f5a-6c7e-4a43-9d36-5d1a3b5e2f10'

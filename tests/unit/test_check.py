@@ -10,8 +10,7 @@ import pytest
 
 from masakari_introspect.cmd import check
 from masakari_introspect.ops.status_server import StatusServer
-from tests.unit.test_status import A, B, FakeSource, as_other_user, instance
-from tests.unit.test_status import MONITORING_GID, needs_root
+from tests.unit.fakes import A, B, FakeSource, MONITORING_GID, as_other_user, instance, needs_root
 
 C = '00000000-0000-0000-0000-00000000000c'
 

@@ -1,6 +1,5 @@
 """Options, their upstream aliases, start-up checks and the sample file."""
 
-import pathlib
 import subprocess
 import sys
 
@@ -8,39 +7,21 @@ import pytest
 from oslo_config import cfg
 
 from masakari_introspect.conf import (
-    api,
     validate,
     default,
     introspection,
     libvirt,
     masakari,
-    metrics,
     opts,
-    recovery,
-    status,
 )
+from tests.unit.fakes import ROOT, load, sample_sections
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SAMPLE = (ROOT / 'etc' / 'masakari-introspect' /
-          'masakari-introspect.conf.sample')
 CHECKED = ('probe_interval', 'probe_timeout', 'failure_threshold')
 ALIASES = {
     'probe_interval': 'guest_monitoring_interval',
     'probe_timeout': 'guest_monitoring_timeout',
     'failure_threshold': 'guest_monitoring_failure_threshold',
 }
-
-
-def load(tmp_path, text):
-    path = tmp_path / 'masakari-introspect.conf'
-    path.write_text(text)
-    conf = cfg.ConfigOpts()
-    for module in (default, introspection, libvirt, masakari, metrics,
-                   recovery, status, api):
-        module.register_opts(conf)
-    conf(['--config-file', str(path)], project='masakari-introspect',
-         default_config_files=[])
-    return conf
 
 
 def test_defaults(tmp_path):
@@ -205,20 +186,8 @@ def test_every_int_option_has_a_minimum():
                 assert opt.type.min is not None, opt.name
 
 
-def _sample_sections():
-    sections = {}
-    current = None
-    for line in SAMPLE.read_text().splitlines():
-        if line.startswith('[') and line.endswith(']'):
-            current = line[1:-1]
-            sections[current] = []
-        elif current is not None:
-            sections[current].append(line)
-    return sections
-
-
 def test_sample_has_every_introspection_option():
-    section = _sample_sections()['introspection']
+    section = sample_sections()['introspection']
     for opt in introspection.introspection_opts:
         assert any(line.startswith(f'#{opt.name} = ')
                    for line in section), opt.name
@@ -230,20 +199,20 @@ def test_sample_has_every_introspection_option():
     ('masakari', masakari.masakari_opts),
 ])
 def test_sample_has_the_other_groups_options(group, group_opts):
-    section = _sample_sections()[group]
+    section = sample_sections()[group]
     for opt in group_opts:
         assert any(line.startswith(f'#{opt.name} = ')
                    for line in section), opt.name
 
 
 def test_sample_mentions_the_upstream_aliases():
-    section = '\n'.join(_sample_sections()['introspection'])
+    section = '\n'.join(sample_sections()['introspection'])
     for alias in ALIASES.values():
         assert alias in section
 
 
 def test_sample_shows_the_masakari_defaults():
-    section = _sample_sections()['masakari']
+    section = sample_sections()['masakari']
     assert '#service_type = instance-ha' in section
     assert '#timeout = 10' in section
     assert any(line.startswith('#endpoint_override = ') for line in section)

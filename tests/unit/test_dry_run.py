@@ -25,7 +25,7 @@ from masakari_introspect.model import Notification
 from masakari_introspect.outbox import DryRunOutbox
 from masakari_introspect.ops.status_client import StatusClient
 from tests.unit.fakes import InstantHypervisor, make_monitor, wait_until
-from tests.unit.test_status import B
+from tests.unit.fakes import B
 
 LOGGER = 'masakari_introspect.outbox'
 

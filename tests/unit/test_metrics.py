@@ -26,7 +26,7 @@ from masakari_introspect.model import Outcome, ProbeResult
 from masakari_introspect.ops.view import View
 from masakari_introspect.version import version_string
 from tests.unit.fakes import InstantHypervisor, RecordingOutbox, make_monitor, wait_until
-from tests.unit.test_status import A, B, FakeSource, instance
+from tests.unit.fakes import A, B, FakeSource, instance
 
 P = 'masakari_introspect_'
 

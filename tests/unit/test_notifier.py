@@ -4,9 +4,7 @@ A real keystoneauth1 Session and Adapter (no auth, endpoint override) post to
 a ThreadingHTTPServer on 127.0.0.1 port 0 whose answers each test scripts.
 """
 
-import dataclasses
 import datetime
-import http.server
 import json
 import re
 import socket
@@ -20,55 +18,11 @@ from oslo_config import cfg
 from masakari_introspect.conf import masakari as masakari_conf
 from masakari_introspect.notifier import MAX_MESSAGE, MasakariNotifier, classify_status
 from masakari_introspect.model import Delivery, Notification
+from tests.unit.fakes import Server
 
 UUID = '0f2b3c4d-1111-2222-3333-444455556666'
 HOST = 'compute-1.example.org'
 HUGE = 50 * 1024 * 1024
-
-
-@dataclasses.dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict
-    body: bytes
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-
-    def do_POST(self):
-        length = int(self.headers.get('Content-Length') or 0)
-        body = self.rfile.read(length)
-        self.server.requests.append(
-            Request(self.command, self.path, dict(self.headers), body))
-        self.server.respond(self)
-
-    do_GET = do_POST
-
-    def reply(self, status, body=b'', content_type='application/json'):
-        self.send_response(status)
-        self.send_header('Content-Type', content_type)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(('127.0.0.1', 0), Handler)
-        self.requests = []
-        self.release = threading.Event()
-        self.respond = lambda handler: handler.reply(202, b'{}')
-
-    @property
-    def endpoint(self):
-        return f'http://127.0.0.1:{self.server_address[1]}/v1'
 
 
 @pytest.fixture
@@ -399,7 +353,6 @@ def test_classify_status(status, delivery):
 def test_done_means_delivered_or_duplicate():
     assert {d for d in Delivery if d.done} == {Delivery.DELIVERED,
                                                Delivery.DUPLICATE}
-
 
 
 # -- settled: did an earlier attempt arrive? -----------------------------------

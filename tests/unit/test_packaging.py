@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
+from tests.unit.fakes import ROOT
 
-from tests.unit.test_config import ROOT
 
 UNIT = ROOT / 'etc' / 'systemd' / 'masakari-introspect.service'
 EXEC = '/opt/masakari-introspect/bin/masakari-introspect'

@@ -4,7 +4,7 @@ import pytest
 from oslo_config import cfg
 
 from masakari_introspect.conf import opts, recovery, validate
-from tests.unit.test_config import load, _sample_sections
+from tests.unit.fakes import load, sample_sections
 
 
 def test_defaults(tmp_path):
@@ -78,7 +78,7 @@ def test_listed_for_the_generator_and_in_the_sample():
     names = {(g if isinstance(g, str) else g.name) for g, _ in
              opts.list_opts()}
     assert 'recovery' in names
-    section = _sample_sections()['recovery']
+    section = sample_sections()['recovery']
     for opt in recovery.recovery_opts:
         assert any(line.split(' =')[0] == f'#{opt.name}' for line in section), \
             opt.name

@@ -10,7 +10,7 @@ import pytest
 from oslo_config import cfg
 
 from masakari_introspect.conf import validate
-from tests.unit.test_config import ROOT, load
+from tests.unit.fakes import ROOT, load
 
 NO_AUTH = ('[masakari]\nauth_type = none\n'
            'endpoint_override = http://127.0.0.1:15868/v1\n')

@@ -10,7 +10,6 @@ import os
 import pwd
 import socket
 import stat
-import sys
 import threading
 
 import pytest
@@ -23,54 +22,10 @@ from masakari_introspect.ops.status_client import (
     StatusUnavailable,
 )
 from masakari_introspect.ops.status_server import StatusServer
+from tests.unit.fakes import FakeSource, MONITORING_GID, as_other_user, instance, needs_root
 
 A = '00000000-0000-0000-0000-00000000000a'
 B = '00000000-0000-0000-0000-00000000000b'
-
-
-def instance(uuid=A, name='vm-a', state='healthy', misses=0,
-             since=1.5, last_notification=None, maintenance=False):
-    return {'uuid': uuid, 'name': name, 'state': state, 'misses': misses,
-            'seconds_since_success': since,
-            'reported': state == 'failed',
-            'last_notification': last_notification,
-            'maintenance': maintenance}
-
-
-class FakeSource:
-    """What the status server and the metrics ask of the service."""
-
-    def __init__(self, instances=(), *, connected=True, pending=0,
-                 dry_run=False, host='compute-1'):
-        self.records = [dict(i) for i in instances]
-        self.connected = connected
-        self.spooled = pending
-        self.dry_run = dry_run
-        self.host = host
-        self.hang = False
-        self.switched = []
-
-    def instances(self):
-        if self.hang:
-            raise TimeoutError('monitor busy')
-        return [dict(i) for i in self.records]
-
-    def libvirt_connected(self):
-        return self.connected
-
-    def pending(self):
-        return self.spooled
-
-    def set_maintenance(self, instance, on):
-        if self.hang:
-            raise TimeoutError('monitor busy')
-        for record in self.records:
-            if instance in (record['uuid'], record['name']):
-                record['maintenance'] = on
-                record['state'] = 'maintenance' if on else 'grace'
-                self.switched.append((record['uuid'], on))
-                return record['uuid']
-        return None
 
 
 @pytest.fixture
@@ -409,33 +364,6 @@ def test_command_with_the_socket_disabled(tmp_path, capsys):
     assert 'socket_path is empty' in capsys.readouterr().err
 
 
-def as_other_user(func, groups=()):
-    """Run ``func()`` in a child process as 'nobody' (if we are root, as
-    tests on the bed are), member of ``groups``; its exit code and what it
-    wrote to stderr."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:   # the child: only this thread, modules already loaded
-        code = 99
-        try:
-            os.close(read_end)
-            sys.stderr = os.fdopen(write_end, 'w')
-            if os.getuid() == 0:
-                nobody = pwd.getpwnam('nobody')
-                os.setgroups(list(groups))
-                os.setgid(nobody.pw_gid)
-                os.setuid(nobody.pw_uid)
-            code = func()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end) as reader:
-        err = reader.read()
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), err
-
-
 def test_command_as_another_user_is_denied(server):
     if os.getuid() != 0:
         os.chmod(server.path, 0)
@@ -448,12 +376,6 @@ def test_command_as_another_user_is_denied(server):
 
 
 # -- read-only access for a monitoring group ---------------------------------------
-
-MONITORING_GID = 48611   # a group nobody else is in
-
-
-needs_root = pytest.mark.skipif(
-    os.getuid() != 0, reason='switching to another user needs root')
 
 
 @needs_root

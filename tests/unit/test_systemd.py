@@ -19,7 +19,7 @@ from oslo_log import log as oslo_logging
 
 from masakari_introspect.conf import reload as conf_reload
 from masakari_introspect.ops import systemd
-from tests.unit.test_config import ROOT
+from tests.unit.fakes import ROOT
 
 
 @pytest.fixture

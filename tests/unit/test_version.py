@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from masakari_introspect.version import version_string
-from tests.unit.test_config import ROOT
+from tests.unit.fakes import ROOT
 
 
 @pytest.mark.parametrize('module,prefix', [

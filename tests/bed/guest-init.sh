@@ -133,19 +133,28 @@ net_interface() {
     return 1
 }
 
-# ARP requests for an address nobody has, ten a second: transmit only.
+# Pings to an address nobody has, ten a second, its MAC address set by hand
+# (no ARP): transmit only. IPv6 stays off and the link goes down when the
+# traffic stops, so the kernel adds no packets of its own.
+NET_PEER=192.0.2.1
 net_start() {
     nic=$(net_interface) || return 1
     [ -n "$NET_PID" ] && return 0
+    echo 1 > "/proc/sys/net/ipv6/conf/$nic/disable_ipv6"
     ip link set "$nic" up
     ip addr add 192.0.2.2/24 dev "$nic" 2>/dev/null
-    ( while true; do arping -q -c 1 -w 1 -I "$nic" 192.0.2.1; sleep 0.1; done ) \
-        3<&- </dev/null >/dev/null 2>&1 &
+    arp -i "$nic" -s "$NET_PEER" 02:00:00:00:00:01
+    ping -q -i 0.1 "$NET_PEER" 3<&- </dev/null >/dev/null 2>&1 &
     NET_PID=$!
     say "network traffic started on $nic (pid $NET_PID)"
 }
 
-net_stop() { stop_child "$NET_PID"; NET_PID=; }
+net_stop() {
+    stop_child "$NET_PID"
+    NET_PID=
+    nic=$(net_interface) && ip link set "$nic" down
+    return 0
+}
 
 # busybox watchdog sets the timeout to $1 seconds and feeds every 500 ms.
 # SIGKILL leaves the device armed and unfed; SIGTERM disarms it (magic close).

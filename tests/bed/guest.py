@@ -354,7 +354,7 @@ class Guest:
         self.control("disk-stop")
 
     def net_start(self) -> None:
-        """Start transmitting (ARP requests, about 10 packets a second); needs nic=True."""
+        """Start transmitting (pings to nobody, 10 packets a second); needs nic=True."""
         self.control("net-start")
 
     def net_stop(self) -> None:

@@ -193,7 +193,7 @@ def test_nic_transmit_traffic(guests):
     guest = guests("nic", nic=True)
     idle = guest.interface_stats()["tx_packets"]
     guest.net_start()
-    wait_counter(guest.interface_stats, "tx_packets", idle + 10)
+    wait_counter(guest.interface_stats, "tx_packets", idle + 20, timeout=10)
     guest.net_stop()
     time.sleep(0.5)
     stopped = guest.interface_stats()["tx_packets"]

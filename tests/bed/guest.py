@@ -324,11 +324,27 @@ class Guest:
         return dict(zip(names, values, strict=True))
 
     def set_agent_at_boot(self, enabled: bool) -> None:
-        """Whether /init starts qemu-ga at the guest's next boot (also a reboot from
-        inside). Kept in the disk's flag sector: needs disk_mib."""
-        path = self.disk_path()
+        """Whether /init starts qemu-ga at the guest's next boot.
+
+        With a disk, a flag in its first sector: it applies to any next boot,
+        a reboot from inside too. Without one, the kernel command line of the
+        persistent definition: it applies from the next start (after destroy).
+        Either way the domain keeps its UUID and stays defined.
+        """
+        try:
+            path = self.disk_path()
+        except RuntimeError:
+            self._set_cmdline_flag(NO_AGENT_FLAG, not enabled)
+            return
         flags = [f for f in disk.read_flags(path) if f != disk.NO_AGENT_FLAG]
         disk.write_flags(path, flags if enabled else [*flags, disk.NO_AGENT_FLAG])
+
+    def _set_cmdline_flag(self, flag: str, present: bool) -> None:
+        root = ET.fromstring(self.dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        cmdline = root.find("os/cmdline")
+        words = [w for w in (cmdline.text or "").split() if w != flag]
+        cmdline.text = " ".join([*words, flag] if present else words)
+        connection().defineXML(ET.tostring(root, encoding="unicode"))
 
     def fill_disk(self) -> int:
         """Make the guest's next disk writes fail with ENOSPC (needs disk_fs_mib)."""

@@ -109,6 +109,19 @@ def test_agent_disabled_at_next_boot(guests, events):
     guest.wait_agent(timeout=60)
 
 
+def test_agent_disabled_at_next_start_without_a_disk(guests):
+    guest = guests("plain")
+    guest.set_agent_at_boot(False)
+    guest.restart(wait=False)
+    guest.control("ping", timeout=60)  # /init is up
+    time.sleep(3)
+    with pytest.raises(libvirt.libvirtError, match="not connected"):
+        guest.agent_ping()
+    assert "bed.noagent: qemu-ga not started" in guest.console_log()
+    guest.set_agent_at_boot(True)
+    guest.restart(timeout=60)
+
+
 def test_another_client_holding_a_call_on_a_hung_agent(guests):
     guest = worker(guests)
     guest.control("agent-hang")
@@ -199,3 +212,4 @@ def test_nic_transmit_traffic(guests):
     stopped = guest.interface_stats()["tx_packets"]
     time.sleep(2)
     assert guest.interface_stats()["tx_packets"] == stopped
+

@@ -31,7 +31,10 @@ def cmd_demo_guest(args: argparse.Namespace) -> int:
 
     guest = Guest.define(args.name, build_image(), agent_channel=not args.no_agent_channel,
                          agent_autostart=not args.no_agent_autostart,
-                         nova_socket_path=args.nova_socket_path)
+                         nova_socket_path=args.nova_socket_path, disk_mib=args.disk_mib,
+                         disk_fs_mib=args.disk_fs_mib, disk_error_policy=args.disk_error_policy,
+                         nic=args.nic, pvpanic=args.pvpanic, on_crash=args.on_crash,
+                         watchdog=args.watchdog)
     guest.start()
     print(f"uuid: {guest.uuid}")
     print(f"time to first guest-ping: {guest.wait_agent(args.timeout):.1f} s")
@@ -43,8 +46,9 @@ def cmd_control(args: argparse.Namespace) -> int:
     from tests.bed.guest import Guest
 
     started = time.monotonic()
-    Guest.lookup(args.name).control(args.command, timeout=args.timeout)
-    print(f"ok {args.command} ({time.monotonic() - started:.2f} s)")
+    command = " ".join([args.command, *args.argument])
+    Guest.lookup(args.name).control(command, timeout=args.timeout)
+    print(f"ok {command} ({time.monotonic() - started:.2f} s)")
     return 0
 
 
@@ -69,13 +73,24 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-agent-channel", action="store_true")
     demo.add_argument("--no-agent-autostart", action="store_true")
     demo.add_argument("--nova-socket-path", action="store_true")
+    demo.add_argument("--disk-mib", type=int, default=0, help="a virtio disk of this size")
+    demo.add_argument("--disk-fs-mib", type=int, help="the disk image on a tmpfs of this size")
+    demo.add_argument("--disk-error-policy", help="stop, report, ignore or enospace")
+    demo.add_argument("--nic", action="store_true", help="a virtio NIC on a host tap")
+    demo.add_argument("--pvpanic", action="store_true", help="a pvpanic device")
+    demo.add_argument("--on-crash", default="destroy", help="destroy, preserve, restart...")
+    demo.add_argument("--watchdog", help="an i6300esb watchdog with this action (pause...)")
     demo.add_argument("--timeout", type=float, default=60)
     demo.set_defaults(func=cmd_demo_guest)
 
     control = commands.add_parser("control", help="send a control command to a guest")
     control.add_argument("name")
     control.add_argument("command", help="ping, agent-stop, agent-kill, agent-hang, "
-                         "agent-resume, agent-start, panic, reboot, poweroff")
+                         "agent-resume, agent-start, panic, reboot, poweroff, poweroff-after, "
+                         "disk-start, disk-stop, net-start, net-stop, watchdog-arm, "
+                         "watchdog-starve, watchdog-disarm")
+    control.add_argument("argument", nargs="*", help="seconds, for poweroff-after and "
+                         "watchdog-arm")
     control.add_argument("--timeout", type=float, default=15)
     control.set_defaults(func=cmd_control)
 

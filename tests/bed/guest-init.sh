@@ -1,15 +1,26 @@
 #!/bin/sh
 # /init of the bed's guest (busybox sh as PID 1).
 #
-# Loads the virtio modules, starts the real qemu-ga on org.qemu.guest_agent.0
-# (unless the kernel command line has bed.noagent), then serves commands that
-# the host sends on the virtio-serial port org.example.ctl.0, one per line,
-# answering each with "ok <command>" (or "err <command>").
+# Loads the modules, starts the real qemu-ga on org.qemu.guest_agent.0
+# (unless the kernel command line or the disk's flag sector says bed.noagent),
+# then serves commands that the host sends on the virtio-serial port
+# org.example.ctl.0, one per line ("command [argument]"), answering each with
+# "ok <line>" (or "err <line>").
+#
+# The optional virtio disk /dev/vda is raw: its first sector holds flags for
+# the next boot (text, written by the host), the disk workload rewrites the
+# ring of RING_BLOCKS blocks of 64 KiB that starts at 1 MiB.
 
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 AGENT_PORT=/dev/virtio-ports/org.qemu.guest_agent.0
 CTL_PORT=/dev/virtio-ports/org.example.ctl.0
+DISK=/dev/vda
+RING_START=16
+RING_BLOCKS=16
 AGENT_PID=
+DISK_PID=
+NET_PID=
+WATCHDOG_PID=
 
 say() { read -r up _ < /proc/uptime; echo "bed[$up]: $*" > /dev/console; }
 
@@ -75,7 +86,104 @@ stop_agent() {
     AGENT_PID=
 }
 
+# --- optional devices ---------------------------------------------------------
+
+# Background children close fd 3: the control port is exclusive-open.
+stop_child() {
+    [ -n "$1" ] || return 0
+    kill "-${2:-TERM}" "$1" 2>/dev/null
+    kill -CONT "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+boot_flags() {
+    [ -b "$DISK" ] || return 0
+    dd if="$DISK" bs=512 count=1 2>/dev/null | tr -d '\000'
+}
+
+# Rewrite one block of the ring (O_DIRECT, then a flush) and read it back
+# (O_DIRECT), block after block, five times a second.
+disk_workload() {
+    yes bed | head -c 65536 > /tmp/block
+    block=0
+    while true; do
+        dd if=/tmp/block of="$DISK" bs=64k count=1 seek=$((RING_START + block)) \
+            oflag=direct conv=notrunc,fsync 2>/dev/null
+        dd if="$DISK" of=/dev/null bs=64k count=1 skip=$((RING_START + block)) \
+            iflag=direct 2>/dev/null
+        block=$(((block + 1) % RING_BLOCKS))
+        sleep 0.2
+    done
+}
+
+disk_start() {
+    [ -b "$DISK" ] || return 1
+    [ -n "$DISK_PID" ] && return 0
+    disk_workload 3<&- </dev/null >/dev/null 2>&1 &
+    DISK_PID=$!
+    say "disk workload started (pid $DISK_PID)"
+}
+
+disk_stop() { stop_child "$DISK_PID"; DISK_PID=; }
+
+net_interface() {
+    for path in /sys/class/net/*; do
+        [ "${path##*/}" = lo ] || { echo "${path##*/}"; return 0; }
+    done
+    return 1
+}
+
+# Pings to an address nobody has, ten a second, its MAC address set by hand
+# (no ARP): transmit only. IPv6 stays off and the link goes down when the
+# traffic stops, so the kernel adds no packets of its own.
+NET_PEER=192.0.2.1
+net_start() {
+    nic=$(net_interface) || return 1
+    [ -n "$NET_PID" ] && return 0
+    echo 1 > "/proc/sys/net/ipv6/conf/$nic/disable_ipv6"
+    ip link set "$nic" up
+    ip addr add 192.0.2.2/24 dev "$nic" 2>/dev/null
+    arp -i "$nic" -s "$NET_PEER" 02:00:00:00:00:01
+    ping -q -i 0.1 "$NET_PEER" 3<&- </dev/null >/dev/null 2>&1 &
+    NET_PID=$!
+    say "network traffic started on $nic (pid $NET_PID)"
+}
+
+net_stop() {
+    stop_child "$NET_PID"
+    NET_PID=
+    nic=$(net_interface) && ip link set "$nic" down
+    return 0
+}
+
+# busybox watchdog sets the timeout to $1 seconds and feeds every 500 ms.
+# SIGKILL leaves the device armed and unfed; SIGTERM disarms it (magic close).
+watchdog_arm() {
+    [ -c /dev/watchdog ] || return 1
+    [ -n "$WATCHDOG_PID" ] && return 0
+    watchdog -F -t 500ms -T "${1:-2}" /dev/watchdog 3<&- </dev/null >/dev/null 2>&1 &
+    WATCHDOG_PID=$!
+    say "watchdog armed, ${1:-2} s (pid $WATCHDOG_PID)"
+}
+
+watchdog_starve() { stop_child "$WATCHDOG_PID" KILL; WATCHDOG_PID=; say "watchdog unfed"; }
+
+watchdog_disarm() { stop_child "$WATCHDOG_PID" TERM; WATCHDOG_PID=; }
+
+poweroff_after() {
+    ( sleep "$1"; say "powering off"; poweroff -f ) 3<&- </dev/null >/dev/null 2>&1 &
+}
+
+is_number() { case "$1" in ''|*[!0-9.]*) return 1 ;; esac; }
+
+# --- the control port -----------------------------------------------------------
+
 reply() { echo "$*" >&3; }
+
+# Reply "ok LINE" if the command succeeded, "err LINE" if not.
+result() {
+    if [ "$1" -eq 0 ]; then reply "ok $2"; else reply "err $2"; fi
+}
 
 # Acknowledge first, then take the guest down (the ack must leave first).
 ack_then() {
@@ -88,6 +196,9 @@ ack_then() {
 panic_kernel() { echo c > /proc/sysrq-trigger; }
 
 handle() {
+    line=$1
+    # shellcheck disable=SC2086 # split the line into command and argument
+    set -- $line
     case "$1" in
         ping) reply pong; reply "ok ping" ;;
         agent-stop) stop_agent TERM; reply "ok $1" ;;
@@ -98,8 +209,16 @@ handle() {
         panic) ack_then "$1" panic_kernel ;;
         reboot) ack_then "$1" reboot -f ;;
         poweroff) ack_then "$1" poweroff -f ;;
+        poweroff-after) is_number "$2" && poweroff_after "$2"; result $? "$line" ;;
+        disk-start) disk_start; result $? "$line" ;;
+        disk-stop) disk_stop; result $? "$line" ;;
+        net-start) net_start; result $? "$line" ;;
+        net-stop) net_stop; result $? "$line" ;;
+        watchdog-arm) { [ -z "$2" ] || is_number "$2"; } && watchdog_arm "$2"; result $? "$line" ;;
+        watchdog-starve) watchdog_starve; result $? "$line" ;;
+        watchdog-disarm) watchdog_disarm; result $? "$line" ;;
         "") ;;
-        *) reply "err $1" ;;
+        *) reply "err $line" ;;
     esac
 }
 
@@ -118,7 +237,7 @@ control_loop() {
 mount_filesystems
 load_modules
 wait_for_ports
-case " $(cat /proc/cmdline) " in
+case " $(cat /proc/cmdline) $(boot_flags) " in
     *" bed.noagent "*) say "bed.noagent: qemu-ga not started" ;;
     *) start_agent ;;
 esac

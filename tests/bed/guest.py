@@ -2,6 +2,9 @@
 
 Faults are injected from inside the guest through a second virtio-serial port
 (``org.example.ctl.0``, a unix socket on the host): see ``Guest.control``.
+Optional devices (all off by default): a virtio disk with a workload that
+reads and writes it, a NIC with transmit traffic, a pvpanic device and an
+i6300esb watchdog; see ``Guest.define``.
 """
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ from pathlib import Path
 import libvirt
 import libvirt_qemu
 
+from tests.bed import disk
 from tests.bed.host import LIBVIRT_URI, cache_dir
 from tests.bed.image import GuestImage
+from tests.bed.process import GroupProcess
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +34,15 @@ NO_AGENT_FLAG = "bed.noagent"
 GUEST_PING = '{"execute":"guest-ping"}'
 CONTROL_COMMANDS = (
     "ping", "agent-stop", "agent-kill", "agent-hang", "agent-resume", "agent-start",
-    "panic", "reboot", "poweroff",
+    "panic", "reboot", "poweroff", "poweroff-after",
+    "disk-start", "disk-stop", "net-start", "net-stop",
+    "watchdog-arm", "watchdog-starve", "watchdog-disarm",
 )
+DISK_TARGET = "vda"
+ON_CRASH_ACTIONS = ("destroy", "restart", "preserve", "rename-restart",
+                    "coredump-destroy", "coredump-restart")
+WATCHDOG_ACTIONS = ("reset", "shutdown", "poweroff", "pause", "none", "dump", "inject-nmi")
+DISK_ERROR_POLICIES = ("stop", "report", "ignore", "enospace")
 RESEND_INTERVAL = 1.0
 
 libvirt.registerErrorHandler(lambda *_args: None, None)
@@ -91,8 +103,27 @@ def add_channel(devices: ET.Element, target: str, path: Path | None) -> None:
     sub(channel, "target", type="virtio", name=target)
 
 
+def add_disk(devices: ET.Element, path: Path, error_policy: str | None) -> None:
+    element = sub(devices, "disk", type="file", device="disk")
+    driver = {"name": "qemu", "type": "raw"}
+    if error_policy is not None:
+        driver["error_policy"] = error_policy
+    sub(element, "driver", **driver)
+    sub(element, "source", file=str(path))
+    sub(element, "target", dev=DISK_TARGET, bus="virtio")
+
+
+def add_nic(devices: ET.Element) -> None:
+    """A virtio NIC on a tap of its own (no bridge): host-side counters, no network."""
+    interface = sub(devices, "interface", type="ethernet")
+    sub(interface, "model", type="virtio")
+
+
 def domain_xml(name: str, image: GuestImage, *, agent_channel: bool, agent_autostart: bool,
-               nova_socket_path: bool, memory_mib: int) -> str:
+               nova_socket_path: bool, memory_mib: int, disk_path: Path | None = None,
+               disk_error_policy: str | None = None, nic: bool = False,
+               pvpanic: bool = False, on_crash: str = "destroy",
+               watchdog: str | None = None) -> str:
     domain = ET.Element("domain", type="qemu")
     sub(domain, "name", name)
     sub(domain, "description", BED_MARK)
@@ -107,13 +138,21 @@ def domain_xml(name: str, image: GuestImage, *, agent_channel: bool, agent_autos
     sub(domain, "clock", offset="utc")
     sub(domain, "on_poweroff", "destroy")
     sub(domain, "on_reboot", "restart")
-    sub(domain, "on_crash", "destroy")
+    sub(domain, "on_crash", on_crash)
     devices = sub(domain, "devices")
     sub(devices, "controller", type="virtio-serial", index="0")
     sub(devices, "controller", type="usb", model="none")
     if agent_channel:
         add_channel(devices, AGENT_PORT, nova_agent_socket(name) if nova_socket_path else None)
     add_channel(devices, CONTROL_PORT, control_socket(name))
+    if disk_path is not None:
+        add_disk(devices, disk_path, disk_error_policy)
+    if nic:
+        add_nic(devices)
+    if pvpanic:
+        sub(devices, "panic", model="isa")
+    if watchdog is not None:
+        sub(devices, "watchdog", model="i6300esb", action=watchdog)
     serial = sub(devices, "serial", type="file")
     sub(serial, "source", path=str(guest_dir(name) / "console.log"))
     sub(serial, "target", port="0")
@@ -146,12 +185,38 @@ class Guest:
     @classmethod
     def define(cls, name: str, image: GuestImage, *, agent_channel: bool = True,
                agent_autostart: bool = True, nova_socket_path: bool = False,
-               memory_mib: int = 128) -> Guest:
-        """Define (not start) a persistent domain, replacing any domain of that name."""
+               memory_mib: int = 128, disk_mib: int = 0, disk_fs_mib: int | None = None,
+               disk_error_policy: str | None = None, nic: bool = False,
+               pvpanic: bool = False, on_crash: str = "destroy",
+               watchdog: str | None = None) -> Guest:
+        """Define (not start) a persistent domain, replacing any domain of that name.
+
+        disk_mib: a virtio disk (vda) of that size, a sparse raw image (0: none).
+        disk_fs_mib: put the image on a tmpfs of its own of that size, so that
+            ``fill_disk()`` can make the guest's writes fail with ENOSPC.
+        disk_error_policy: the disk driver's error_policy (stop, report,
+            ignore, enospace); None leaves QEMU's default (stop on ENOSPC only).
+        nic: a virtio NIC on a host tap with no network behind it.
+        pvpanic: an ISA pvpanic device: a kernel panic becomes libvirt's
+            CRASHED event, then on_crash (destroy, restart, preserve...) applies.
+        watchdog: an i6300esb watchdog with that action (pause, reset,
+            poweroff, shutdown, none, inject-nmi, dump); None: no watchdog.
+        """
+        if on_crash not in ON_CRASH_ACTIONS:
+            raise ValueError(f"on_crash must be one of {ON_CRASH_ACTIONS}, not {on_crash!r}")
+        if watchdog is not None and watchdog not in WATCHDOG_ACTIONS:
+            raise ValueError(f"watchdog must be one of {WATCHDOG_ACTIONS}, not {watchdog!r}")
+        if disk_error_policy is not None and disk_error_policy not in DISK_ERROR_POLICIES:
+            raise ValueError(f"disk_error_policy must be one of {DISK_ERROR_POLICIES}")
+        if (disk_fs_mib or disk_error_policy) and not disk_mib:
+            raise ValueError("disk_fs_mib and disk_error_policy need disk_mib")
         remove_domain(name)
+        disk_path = create_disk(name, disk_mib, disk_fs_mib) if disk_mib else None
         xml = domain_xml(name, image, agent_channel=agent_channel,
                          agent_autostart=agent_autostart, nova_socket_path=nova_socket_path,
-                         memory_mib=memory_mib)
+                         memory_mib=memory_mib, disk_path=disk_path,
+                         disk_error_policy=disk_error_policy, nic=nic, pvpanic=pvpanic,
+                         on_crash=on_crash, watchdog=watchdog)
         dom = connection().defineXML(xml)
         log.info("defined %s (%s)", name, dom.UUIDString())
         return cls(name, dom.UUIDString())
@@ -188,6 +253,7 @@ class Guest:
         except libvirt.libvirtError as error:
             if error.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:  # transient: gone already
                 raise
+        disk.unmount(disk.fs_dir(self.name))
         shutil.rmtree(guest_dir(self.name), ignore_errors=True)
 
     def suspend(self) -> None:
@@ -209,6 +275,122 @@ class Guest:
 
     def is_running(self) -> bool:
         return self.dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+
+    def state(self) -> tuple[str, str]:
+        """State and reason as ``virsh domstate --reason`` has them, in libvirt's
+        constant names: ("paused", "ioerror"), ("crashed", "panicked"), ("shutoff",
+        "destroyed")..."""
+        return state_names(*self.dom.state())
+
+    def wait_state(self, state: str, reason: str | None = None, timeout: float = 30) -> float:
+        """Wait until the domain is in state (and reason); return the seconds it took."""
+        started = time.monotonic()
+        while True:
+            current = self.state()
+            if current[0] == state and reason in (None, current[1]):
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(
+                    f"{self.name}: still {current} after {timeout} s, not {state}/{reason};"
+                    f" console:\n{self.console_tail()}")
+            time.sleep(0.05)
+
+    # optional devices
+
+    def disk_path(self) -> Path:
+        """Host path of the guest's disk image (from the persistent XML)."""
+        root = ET.fromstring(self.dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        for element in root.iterfind("devices/disk"):
+            target = element.find("target")
+            if target is not None and target.get("dev") == DISK_TARGET:
+                return Path(element.find("source").get("file"))
+        raise RuntimeError(f"{self.name} has no disk: define it with disk_mib")
+
+    def block_stats(self) -> dict[str, int]:
+        """libvirt's counters for the disk: rd_reqs, rd_bytes, wr_reqs, wr_bytes, errs."""
+        values = self.dom.blockStats(DISK_TARGET)
+        names = ("rd_reqs", "rd_bytes", "wr_reqs", "wr_bytes", "errs")
+        return dict(zip(names, values, strict=True))
+
+    def interface_stats(self) -> dict[str, int]:
+        """libvirt's counters for the NIC, from the guest's side (tx: sent by the guest)."""
+        root = ET.fromstring(self.dom.XMLDesc(0))
+        target = root.find("devices/interface/target")
+        if target is None:
+            raise RuntimeError(f"{self.name} has no running NIC: define it with nic=True")
+        values = self.dom.interfaceStats(target.get("dev"))
+        names = ("rx_bytes", "rx_packets", "rx_errs", "rx_drop",
+                 "tx_bytes", "tx_packets", "tx_errs", "tx_drop")
+        return dict(zip(names, values, strict=True))
+
+    def set_agent_at_boot(self, enabled: bool) -> None:
+        """Whether /init starts qemu-ga at the guest's next boot.
+
+        With a disk, a flag in its first sector: it applies to any next boot,
+        a reboot from inside too. Without one, the kernel command line of the
+        persistent definition: it applies from the next start (after destroy).
+        Either way the domain keeps its UUID and stays defined.
+        """
+        try:
+            path = self.disk_path()
+        except RuntimeError:
+            self._set_cmdline_flag(NO_AGENT_FLAG, not enabled)
+            return
+        flags = [f for f in disk.read_flags(path) if f != disk.NO_AGENT_FLAG]
+        disk.write_flags(path, flags if enabled else [*flags, disk.NO_AGENT_FLAG])
+
+    def _set_cmdline_flag(self, flag: str, present: bool) -> None:
+        root = ET.fromstring(self.dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        cmdline = root.find("os/cmdline")
+        words = [w for w in (cmdline.text or "").split() if w != flag]
+        cmdline.text = " ".join([*words, flag] if present else words)
+        connection().defineXML(ET.tostring(root, encoding="unicode"))
+
+    def fill_disk(self) -> int:
+        """Make the guest's next disk writes fail with ENOSPC (needs disk_fs_mib)."""
+        return disk.fill(self.disk_path())
+
+    def unfill_disk(self) -> None:
+        """Give the disk's filesystem its space back; resume() retries the failed write."""
+        disk.unfill(self.disk_path())
+
+    def hold_agent_call(self, timeout: int | None = 600) -> AgentCallHolder:
+        """Another client's guest-ping in flight (virsh qemu-agent-command), started now."""
+        holder = AgentCallHolder(self, timeout)
+        holder.start()
+        return holder
+
+    # the guest's own work and faults (control-port commands)
+
+    def disk_start(self) -> None:
+        """Start the disk workload: 5 x a second, a 64 KiB direct write + flush and a read."""
+        self.control("disk-start")
+
+    def disk_stop(self) -> None:
+        self.control("disk-stop")
+
+    def net_start(self) -> None:
+        """Start transmitting (pings to nobody, 10 packets a second); needs nic=True."""
+        self.control("net-start")
+
+    def net_stop(self) -> None:
+        self.control("net-stop")
+
+    def watchdog_arm(self, timeout: int = 2) -> None:
+        """Open /dev/watchdog with that timeout (seconds) and feed it every 500 ms."""
+        self.control(f"watchdog-arm {timeout}")
+
+    def watchdog_starve(self) -> None:
+        """Stop feeding the armed watchdog (SIGKILL to the feeder: it stays armed)."""
+        self.control("watchdog-starve")
+
+    def watchdog_disarm(self) -> None:
+        """Stop the watchdog cleanly (magic close)."""
+        self.control("watchdog-disarm")
+
+    def poweroff_after(self, seconds: float) -> None:
+        """The guest powers itself off (poweroff -f) after that many seconds."""
+        self.control(f"poweroff-after {seconds:g}")
 
     # agent
 
@@ -272,11 +454,14 @@ class Guest:
         """Send a command to the guest's /init and wait for its acknowledgement.
 
         Commands: ping, agent-stop, agent-kill, agent-hang, agent-resume,
-        agent-start, panic, reboot, poweroff. The guest drops what is sent
-        while its port is closed, so the command is resent until acknowledged
-        (all commands are idempotent).
+        agent-start, panic, reboot, poweroff, poweroff-after SECONDS,
+        disk-start, disk-stop, net-start, net-stop, watchdog-arm [SECONDS],
+        watchdog-starve, watchdog-disarm. The guest drops what is sent while
+        its port is closed, so the command is resent until acknowledged (all
+        commands are idempotent, but poweroff-after: each one acknowledged
+        starts a timer).
         """
-        if command not in CONTROL_COMMANDS:
+        if command.split(" ")[0] not in CONTROL_COMMANDS:
             raise ValueError(f"unknown control command {command!r}")
         deadline = time.monotonic() + timeout
         with connect_control(control_socket(self.name), deadline) as sock:
@@ -293,6 +478,72 @@ class Guest:
 
     def console_tail(self, lines: int = 15) -> str:
         return "\n".join(self.console_log().splitlines()[-lines:])
+
+
+def state_names(state: int, reason: int) -> tuple[str, str]:
+    """(state, reason) numbers as names, from libvirt's constants."""
+    states = {getattr(libvirt, n): n[len("VIR_DOMAIN_"):].lower() for n in (
+        "VIR_DOMAIN_NOSTATE", "VIR_DOMAIN_RUNNING", "VIR_DOMAIN_BLOCKED", "VIR_DOMAIN_PAUSED",
+        "VIR_DOMAIN_SHUTDOWN", "VIR_DOMAIN_SHUTOFF", "VIR_DOMAIN_CRASHED",
+        "VIR_DOMAIN_PMSUSPENDED")}
+    state_name = states.get(state, str(state))
+    prefix = f"VIR_DOMAIN_{state_name.upper()}_"
+    reasons = {getattr(libvirt, n): n[len(prefix):].lower()
+               for n in dir(libvirt) if n.startswith(prefix) and not n.endswith("_LAST")}
+    return state_name, reasons.get(reason, str(reason))
+
+
+def create_disk(name: str, size_mib: int, fs_mib: int | None) -> Path:
+    """A fresh disk image for the guest, on a tmpfs of its own if fs_mib."""
+    if fs_mib:
+        directory = disk.fs_dir(name)
+        disk.mount_tmpfs(directory, fs_mib)
+    else:
+        directory = guest_dir(name)
+    path = directory / "disk.img"
+    disk.create_image(path, size_mib)
+    return path
+
+
+class AgentCallHolder:
+    """``virsh qemu-agent-command DOM guest-ping``, run while the test goes on.
+
+    On a hung agent it holds the domain's agent job: any other agent call on
+    the domain waits for it and fails after 30 s ("cannot acquire state change
+    lock"). Stopping the virsh does not end the call inside libvirtd: that
+    ends when the agent answers (resume it), the timeout passes or the domain
+    goes away.
+    """
+
+    def __init__(self, guest: Guest, timeout: int | None) -> None:
+        self.guest = guest
+        self.timeout = timeout
+        self.output = guest_dir(guest.name) / "agent-call.log"
+        self.process = GroupProcess(f"agent call on {guest.name}")
+
+    def start(self) -> None:
+        wait = ["--block"] if self.timeout is None else ["--timeout", str(self.timeout)]
+        self.output.write_bytes(b"")
+        self.process.start(["virsh", "-c", LIBVIRT_URI, "qemu-agent-command", self.guest.uuid,
+                            GUEST_PING, *wait], self.output)
+
+    @property
+    def running(self) -> bool:
+        """True while the virsh waits for its answer."""
+        return self.process.running
+
+    def stop(self, timeout: float = 5) -> None:
+        self.process.stop(timeout)
+
+    def result(self) -> str:
+        """What the virsh printed (its answer or error)."""
+        return self.output.read_text(errors="replace") if self.output.exists() else ""
+
+    def __enter__(self) -> AgentCallHolder:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop(timeout=5)
 
 
 def connect_control(path: Path, deadline: float) -> socket.socket:

@@ -18,6 +18,7 @@ import struct
 import subprocess
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,14 +28,27 @@ log = logging.getLogger(__name__)
 
 INIT_SCRIPT = Path(__file__).with_name("guest-init.sh")
 KERNEL_META_PACKAGE = "linux-image-amd64"
-VIRTIO_MODULES = (
+# Loaded by /init in this order (a module after the modules it depends on).
+# Only the virtio console is needed by every guest; the rest drive optional
+# devices (virtio disk and NIC, pvpanic, i6300esb watchdog) and load harmlessly
+# without them.
+GUEST_MODULES = (
     "virtio_ring",
     "virtio",
     "virtio_pci_modern_dev",
     "virtio_pci_legacy_dev",
     "virtio_pci",
     "virtio_console",
+    "virtio_blk",
+    "failover",
+    "net_failover",
+    "virtio_net",
+    "pvpanic",
+    "pvpanic-mmio",
+    "watchdog",
+    "i6300esb",
 )
+STALE_INITRD_AGE = 2 * 24 * 3600.0
 SHUTDOWN_WRAPPER = b"""#!/bin/sh
 # qemu-ga's guest-shutdown runs /sbin/shutdown -P|-H|-r +0 MESSAGE
 case " $* " in
@@ -110,12 +124,19 @@ def package_files(package: str, wanted) -> Path:
 
 def module_wanted(path: str) -> bool:
     name = Path(path).name.split(".ko")[0]
-    return path.startswith("lib/modules/") and ".ko" in path and name in VIRTIO_MODULES
+    return path.startswith("lib/modules/") and ".ko" in path and name in GUEST_MODULES
 
 
 def kernel_files() -> Path:
     package = kernel_package()
-    return package_files(package, lambda p: p.startswith("boot/vmlinuz-") or module_wanted(p))
+    root = package_files(package, lambda p: p.startswith("boot/vmlinuz-") or module_wanted(p))
+    if not (root / ".modules").exists() or \
+            (root / ".modules").read_text().split() != list(GUEST_MODULES):
+        # Unpacked by an older bed that wanted fewer modules: unpack again.
+        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+            extract_from_deb(download_deb(package, Path(tmp)), module_wanted, root)
+        (root / ".modules").write_text("\n".join(GUEST_MODULES) + "\n")
+    return root
 
 
 def busybox_files() -> Path:
@@ -217,13 +238,28 @@ def module_bytes(path: Path) -> bytes:
     return data
 
 
+def module_depends(module: bytes) -> list[str]:
+    """The modules a module needs loaded first (its modinfo "depends=")."""
+    match = re.search(rb"\0depends=([^\0]*)\0", module)
+    if not match or not match.group(1):
+        return []
+    return [name.replace("-", "_") for name in match.group(1).decode().split(",")]
+
+
 def add_modules(cpio: Cpio, kernel_root: Path) -> None:
     found = {p.name.split(".ko")[0]: p for p in kernel_root.glob("lib/modules/*/kernel/**/*.ko*")}
-    for index, name in enumerate(VIRTIO_MODULES):
+    loaded: set[str] = set()
+    for index, name in enumerate(GUEST_MODULES):
         if name not in found:
             log.warning("kernel has no module %s (built in?)", name)
             continue
-        cpio.add_file(f"lib/modules/{index:02d}-{name}.ko", module_bytes(found[name]))
+        data = module_bytes(found[name])
+        missing = [dep for dep in module_depends(data) if dep not in loaded]
+        if missing:
+            raise RuntimeError(f"module {name} needs {', '.join(missing)} loaded before it:"
+                               " fix the order of GUEST_MODULES")
+        loaded.add(name.replace("-", "_"))
+        cpio.add_file(f"lib/modules/{index:02d}-{name}.ko", data)
 
 
 def add_skeleton(cpio: Cpio) -> None:
@@ -341,6 +377,15 @@ def build_image() -> GuestImage:
 
 
 def remove_stale_initrds(image_dir: Path, keep: Path) -> None:
+    """Remove initrds of other builds, unless built lately.
+
+    Several checkouts of the project may share one cache: a recent initrd may
+    belong to another checkout's guests (defined domains point at it).
+    """
     for old in image_dir.glob("initrd-*.img"):
-        if old != keep:
+        try:
+            age = time.time() - old.stat().st_mtime
+        except OSError:
+            continue
+        if old != keep and age > STALE_INITRD_AGE:
             old.unlink(missing_ok=True)

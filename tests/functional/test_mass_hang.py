@@ -1,0 +1,64 @@
+"""Many guests hang at once: more than libvirtd serves at once on one
+connection (5), all reported within one failure window, each once."""
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+import pytest
+
+from tests.functional.conftest import HOSTNAME, boot_guests, notifications_for, wait_for
+
+HUNG = [f"hung{i}" for i in range(6)]
+HEALTHY = ["fine0", "fine1"]
+GUESTS = {role: {} for role in HUNG + HEALTHY}
+
+
+@pytest.fixture(scope="module")
+def fleet(bed_image, cleanup_guests):
+    return boot_guests(bed_image, GUESTS)
+
+
+@pytest.fixture(scope="module")
+def api(masakari_venv, tmp_path_factory):
+    from tests.bed.masakari import MasakariAPI
+    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME,
+                     venv=masakari_venv) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def monitor(fleet, api, tmp_path_factory):
+    from tests.bed.service import MonitorProcess
+    proc = MonitorProcess(tmp_path_factory.mktemp("monitor"), endpoint=api.endpoint,
+                          host=HOSTNAME,
+                          options={"introspection": {"boot_grace_period": 30}})
+    with proc:
+        for guest in fleet.values():
+            proc.wait_log(rf"{guest.uuid}\): grace -> healthy", timeout=90)
+        yield proc
+
+
+def test_six_of_eight_hung_at_once_are_all_reported_once_within_10_s(
+        fleet, api, monitor, timings):
+    hung = [fleet[role] for role in HUNG]
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(len(hung)) as pool:
+        list(pool.map(lambda guest: guest.control("agent-hang"), hung))
+    seen: dict[str, float] = {}
+
+    def all_reported():
+        for guest in hung:
+            if guest.uuid not in seen and notifications_for(api, guest.uuid):
+                seen[guest.uuid] = time.monotonic() - started
+        return len(seen) == len(hung)
+
+    wait_for(all_reported, 60, what="a notification for each hung guest")
+    worst = max(seen.values())
+    timings["6 of 8 hung at once, worst"] = worst
+    time.sleep(6)
+    for guest in hung:
+        assert len(notifications_for(api, guest.uuid)) == 1, guest.name
+    for role in HEALTHY:
+        assert notifications_for(api, fleet[role].uuid) == [], role
+    assert worst <= 10, seen

@@ -33,6 +33,7 @@ from masakari_introspect.tracker import Phase
 from masakari_introspect.tracker import Policy
 from masakari_introspect.tracker import Verdict
 from masakari_introspect.watched import Watched
+from masakari_introspect.watched import absent_view
 
 LOG = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Fleet:
     def __init__(self, policy: Policy, settings: Settings, *,
                  remembered: dict[str, Remembered] | None = None,
                  maintenance: Iterable[str] = (),
+                 absent: dict[str, float] | None = None,
                  clock: Callable[[], float],
                  wall: Callable[[], float]) -> None:
         self.policy = policy
@@ -64,6 +66,7 @@ class Fleet:
         self.watched: dict[str, Watched] = {}
         self.remembered = dict(remembered or {})
         self.maintenance = set(maintenance)
+        self.absent = dict(absent or {})   # not on this host since (wall)
         self.dirty = False
         self.report_unsaved = False
         self._tokens = itertools.count(1)
@@ -87,8 +90,25 @@ class Fleet:
             actions += self._reconcile(info)
         for uuid in [u for u in self.watched if u not in seen]:
             actions += self._forget(uuid, 'domain no longer running')
+        self._expire_absent()
         self.dirty = True
         return actions
+
+    def _expire_absent(self) -> None:
+        """Drop what is remembered of instances gone for long: an instance
+        that comes back months later is monitored like a new one."""
+        wall = self._wall()
+        gone = (self.maintenance | set(self.remembered)) - set(self.watched)
+        self.absent = {u: self.absent.get(u, wall) for u in gone}
+        for uuid, since in list(self.absent.items()):
+            if wall - since >= self.settings.forget_after:
+                LOG.info('Instance %s has not been on this host for %.1f '
+                         'days: its %s dropped', uuid, (wall - since) / 86400,
+                         'maintenance flag and history are'
+                         if uuid in self.maintenance else 'history is')
+                self.maintenance.discard(uuid)
+                self.remembered.pop(uuid, None)
+                del self.absent[uuid]
 
     def looked_up(self, uuid: str, info: DomainInfo | None) -> list[Action]:
         if info is None or info.domain_id < 0:
@@ -367,7 +387,9 @@ class Fleet:
         return records
 
     def snapshot(self) -> list[dict[str, object]]:
-        now = self._clock()
-        return [w.view(now) for _u, w in sorted(
+        now, wall = self._clock(), self._wall()
+        views = [w.view(now) for _u, w in sorted(
             self.watched.items(), key=lambda item: item[1].state.name)]
+        return views + [absent_view(u, wall - self.absent.get(u, wall))
+                        for u in sorted(self.maintenance - set(self.watched))]
 

@@ -242,3 +242,5 @@ class Settings:
     recovery_window: float = 3600.0
     # A probe not back after this long is abandoned and sent again.
     probe_deadline: float = 60.0
+    # Maintenance flags and history of instances gone this long are dropped.
+    forget_after: float = 7 * 86400.0

@@ -355,7 +355,7 @@ class Monitor:
         fleet.report_unsaved = False
         records = fleet.records()
         try:
-            self._store.save(records, fleet.maintenance)
+            self._store.save(records, fleet.maintenance, fleet.absent)
         except OSError as exc:
             LOG.error('Cannot save state to disk: %s', exc)
             fleet.dirty = True

@@ -110,9 +110,11 @@ class Service:
             Settings(hostname=conf.host, probe_timeout=intro.probe_timeout,
                      max_recoveries=recovery.max_recoveries,
                      recovery_window=recovery.window,
+                     forget_after=intro.forget_absent_after,
                      probe_deadline=intro.probe_timeout + 10
                      + 2 * intro.probe_interval),
             remembered=store.load(), maintenance=store.load_maintenance(),
+            absent=store.load_absent(),
             clock=time.monotonic, wall=time.time)
         slots = conf.libvirt.max_client_requests
         lanes = {name: (connections, min(slots * connections,

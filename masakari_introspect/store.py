@@ -44,6 +44,14 @@ class StateStore:
         return {str(uuid) for uuid in value} if isinstance(value, list) \
             else set()
 
+    def load_absent(self) -> dict[str, float]:
+        """Since when (wall clock) remembered instances were not seen."""
+        value = self._read().get('absent', {})
+        try:
+            return {str(uuid): float(since) for uuid, since in value.items()}
+        except (AttributeError, TypeError, ValueError):
+            return {}
+
     def _read(self) -> dict[str, Any]:
         try:
             raw = json.loads(self._path.read_bytes())
@@ -56,10 +64,12 @@ class StateStore:
         return raw if isinstance(raw, dict) else {}
 
     def save(self, records: dict[str, Remembered],
-             maintenance: set[str] | frozenset[str] = frozenset()) -> None:
+             maintenance: set[str] | frozenset[str] = frozenset(),
+             absent: dict[str, float] | None = None) -> None:
         # Built by hand: dataclasses.asdict() costs ten times as much, and
         # this runs for thousands of instances on every report.
         doc = {'version': 1, 'maintenance': sorted(maintenance),
+               'absent': absent or {},
                'instances': {uuid: {'domain_id': rec.domain_id,
                                     'answered': rec.answered,
                                     'reported': rec.reported,

@@ -26,6 +26,15 @@ def recent(times: tuple[float, ...], now: float, window: float
     return tuple(t for t in times if now - t < window)
 
 
+def absent_view(uuid: str, seconds: float) -> dict[str, Any]:
+    """An instance in maintenance that is not on this host (now)."""
+    return {'uuid': uuid, 'name': '(not on this host)', 'state': 'maintenance',
+            'reason': None, 'misses': 0, 'seconds_since_success': None,
+            'reported': False, 'last_notification': None,
+            'maintenance': True, 'recovery_limited': False,
+            'recent_reports': 0, 'absent_seconds': round(seconds)}
+
+
 class Watched:
     def __init__(self, state: InstanceState, domain_id: int) -> None:
         self.state = state

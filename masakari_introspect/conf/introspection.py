@@ -151,6 +151,18 @@ not (booting, failing, hung) in another, so that hung guests, which hold a
 probe for up to five seconds each, never delay the probes of healthy ones.
 """),
     cfg.IntOpt(
+        'forget_absent_after',
+        default=7 * 86400,
+        min=3600,
+        help="""
+Seconds after which what the service remembers of an instance that is no
+longer on this host is dropped: its maintenance flag, whether its agent ever
+answered here, and its recent reports (the recovery limit). Until then the
+status command lists instances in maintenance that are not on this host, so
+that a flag left behind is visible; an instance that comes back later is
+monitored like a new one.
+"""),
+    cfg.IntOpt(
         'resync_interval',
         default=300,
         min=10,

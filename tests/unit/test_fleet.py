@@ -1,5 +1,7 @@
 """The decision core, driven synchronously: inputs in, actions out."""
 
+import logging
+
 import pytest
 
 from masakari_introspect import model as f
@@ -496,3 +498,37 @@ def test_a_healthy_lane_probe_is_never_overdue(bed):
     bed.clock.advance(5)
     bed.do(bed.fleet.overdue())
     assert bed.state(A)['misses'] == 0
+
+
+def test_maintenance_of_an_absent_instance_is_shown_then_dropped(caplog):
+    caplog.set_level(logging.INFO)
+    bed = Bed(forget_after=3600)
+    bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=2))
+    bed.fleet.set_maintenance('vm-b', True)
+    bed.listed(domain(A, 'vm-a'))                 # B left the host
+    [absent] = [i for i in bed.fleet.snapshot() if i['uuid'] == B]
+    assert absent['state'] == 'maintenance'
+    assert absent['name'] == '(not on this host)'
+    bed.wall.advance(3000)
+    bed.listed(domain(A, 'vm-a'))
+    assert B in bed.fleet.maintenance
+    bed.wall.advance(700)
+    bed.listed(domain(A, 'vm-a'))
+    assert B not in bed.fleet.maintenance
+    assert B not in bed.fleet.records()
+    assert [i['uuid'] for i in bed.fleet.snapshot()] == [A]
+    assert 'maintenance flag and history are dropped' in caplog.text
+    # Back months later: monitored like a new instance.
+    bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=9))
+    assert bed.state(B)['state'] == 'grace'
+
+
+def test_an_instance_back_in_time_keeps_its_maintenance():
+    bed = Bed(forget_after=3600)
+    bed.listed(domain(B, 'vm-b'))
+    bed.fleet.set_maintenance(B, True)
+    bed.listed()
+    bed.wall.advance(1000)
+    bed.listed(domain(B, 'vm-b', domain_id=5))
+    assert bed.state(B)['state'] == 'maintenance'
+    assert bed.fleet.absent == {}

@@ -14,7 +14,7 @@ class RecordingStore:
     def __init__(self):
         self.saves = []
 
-    def save(self, records, maintenance=frozenset()):
+    def save(self, records, maintenance=frozenset(), absent=None):
         self.saves.append(threading.current_thread().name)
 
 

@@ -30,12 +30,12 @@ LOG = logging.getLogger(__name__)
 
 Lose = Callable[['libvirt.virConnect', str], None]
 
-# virDomainGetStats groups, and the flag that keeps a stuck job from
-# blocking the call.
-STATS_BLOCK = 8
+# virDomainStatsTypes groups, and virConnectGetAllDomainStatsFlags (NOWAIT
+# keeps a stuck domain job from blocking the call).
 STATS_INTERFACE = 16
-STATS_NOWAIT = 1 << 29
+STATS_BLOCK = 32
 STATS_ACTIVE = 1
+STATS_NOWAIT = 1 << 29
 
 
 def parse_reply(uuid: str, reply: str, started: float) -> ProbeResult:

@@ -111,3 +111,40 @@ def test_agent_lifecycle_numbers_match_libvirt():
     assert translate.agent_reason(
         lv.VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_REASON_CHANNEL) == \
         'channel'
+
+
+def test_statistics_groups_and_flags_match_libvirt():
+    from masakari_introspect.virt import guest
+    assert guest.STATS_BLOCK == libvirt.VIR_DOMAIN_STATS_BLOCK
+    assert guest.STATS_INTERFACE == libvirt.VIR_DOMAIN_STATS_INTERFACE
+    assert guest.STATS_ACTIVE == \
+        libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+    assert guest.STATS_NOWAIT == \
+        libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
+
+
+def test_paused_reasons_and_watchdog_actions_match_libvirt():
+    assert translate.STATE_PAUSED == libvirt.VIR_DOMAIN_PAUSED
+    assert translate.STATE_CRASHED == libvirt.VIR_DOMAIN_CRASHED
+    for word in ('user', 'ioerror', 'watchdog', 'api_error', 'migration',
+                 'save', 'snapshot', 'from_snapshot'):
+        number = getattr(libvirt, 'VIR_DOMAIN_PAUSED_' + word.upper(), None)
+        if number is None:     # newer than the binding: 14 since 8.8
+            assert translate.state_reason(translate.STATE_PAUSED, 14) == word
+            continue
+        assert translate.state_reason(libvirt.VIR_DOMAIN_PAUSED,
+                                      number) == word
+    for word in ('none', 'pause', 'reset', 'poweroff', 'shutdown', 'debug'):
+        number = getattr(libvirt,
+                         'VIR_DOMAIN_EVENT_WATCHDOG_' + word.upper())
+        assert translate.watchdog_action(number) == word
+
+
+def test_activity_from_a_statistics_record():
+    from masakari_introspect.virt import guest
+    record = {'block.count': 2, 'block.0.rd.reqs': 4, 'block.0.wr.reqs': 226,
+              'block.1.rd.reqs': 10, 'block.1.wr.reqs': 0,
+              'net.count': 1, 'net.0.tx.pkts': 37, 'net.0.rx.pkts': 900}
+    activity = guest.activity('u', record)
+    assert (activity.disk_requests, activity.packets_sent) == (240, 37)
+    assert guest.activity('u', {'net.count': 0}).disk_requests == 0

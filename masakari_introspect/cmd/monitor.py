@@ -7,14 +7,15 @@ import types
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from masakari_introspect.conf import masakari as masakari_conf
 from masakari_introspect import conf as mi_conf
 from masakari_introspect.conf import validate
 from masakari_introspect.version import version_string
 
 LOG = logging.getLogger(__name__)
 PROJECT = 'masakari-introspect'
-QUIET_LIBRARIES = ['apscheduler=WARN', 'keystoneauth=WARN', 'urllib3=WARN',
-                   'stevedore=WARN']
+QUIET_LIBRARIES = ['%s=WARN' % name for name in (
+    'apscheduler', 'urllib3', *masakari_conf.LIBRARY_LOGGERS)]
 
 
 def _fail(message: str) -> int:
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     for warning in warnings:
         LOG.warning('%s', warning)
 
-    # Imported late: it pulls in libvirt and keystoneauth.
+    # Imported late: it pulls in libvirt and the notifier's libraries.
     from masakari_introspect.service import Service
 
     try:

@@ -11,8 +11,9 @@ where. The group is not in the sample file: new configurations use
 
 from typing import Any
 
-from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
+
+from masakari_introspect.conf import masakari
 
 GROUP = 'api'
 TARGET = 'masakari'
@@ -40,14 +41,10 @@ upstream_opts: list[cfg.Opt] = [
 ]
 
 
-def _password_opts() -> list[cfg.Opt]:
-    return list(ks_loading.get_auth_plugin_conf_options('password'))
-
-
 def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_group(api_group)
     conf.register_opts(upstream_opts, group=api_group)
-    optional = _password_opts()   # auth_url is required only once adopted
+    optional = masakari.password_opts()   # auth_url is required only once adopted
     for opt in optional:
         opt.required = False
     conf.register_opts(optional, group=api_group)
@@ -66,7 +63,7 @@ def adopt(conf: cfg.ConfigOpts) -> list[str]:
     """
     if GROUP not in conf:
         return []
-    credentials = _given(conf, _password_opts())
+    credentials = _given(conf, masakari.password_opts())
     upstream = _given(conf, upstream_opts)
     if not credentials and not upstream:
         return []
@@ -76,7 +73,7 @@ def adopt(conf: cfg.ConfigOpts) -> list[str]:
                 'credentials; remove [%s] %s' % (
                     GROUP, TARGET, GROUP, ', '.join(
                         sorted(credentials) + sorted(upstream)))]
-    conf.register_opts(_password_opts(), group=TARGET)   # as keystoneauth will
+    conf.register_opts(masakari.password_opts(), group=TARGET)   # as the plugin will
     conf.set_override('auth_type', 'password', group=TARGET)
     moved = ['auth_type = password']
     for name, value in credentials.items():

@@ -6,10 +6,16 @@ keystoneauth1's own options, registered here so that the usual ``auth_type``,
 ``endpoint_override`` work as in every OpenStack service.
 """
 
+import contextlib
 import copy
+import logging
+from collections.abc import Iterator
 
+from keystoneauth1 import exceptions as ksa_exc
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
+
+from masakari_introspect.conf.errors import ConfigError
 
 SERVICE_TYPE = 'instance-ha'
 
@@ -115,3 +121,97 @@ def _ksa_opts() -> list[cfg.Opt]:
 
 def list_opts() -> dict[cfg.OptGroup, list[cfg.Opt]]:
     return {masakari_group: masakari_opts + _ksa_opts()}
+
+
+# -- start-up checks (called by conf/validate.py) -----------------------------
+
+# keystoneauth's session and adapter numbers have no bounds of their own.
+AT_LEAST = {'connect_retries': 0, 'connect_retry_delay': 0,
+            'status_code_retries': 0, 'status_code_retry_delay': 0}
+# Loggers of the libraries behind this group, quieted by the service.
+LIBRARY_LOGGERS = ('keystoneauth', 'stevedore')
+
+
+def password_opts() -> list[cfg.Opt]:
+    """The options of keystoneauth's password plugin."""
+    return list(ks_loading.get_auth_plugin_conf_options('password'))
+
+
+def plugin_option_names(auth_type: str) -> set[str]:
+    """The option names of an authentication plugin; none if unknown."""
+    try:
+        return {o.dest for o in
+                ks_loading.get_auth_plugin_conf_options(auth_type)}
+    except Exception:  # an unknown plugin is reported by check()
+        return set()
+
+
+def check(conf: cfg.ConfigOpts, section: str) -> None:
+    """What keystoneauth would raise deep in the sender, said up front."""
+    group = masakari_group.name
+    options = conf[group]
+    if options.timeout is not None and options.timeout <= 0:
+        raise ConfigError('invalid value for [%s] timeout: %s (seconds, '
+                          'must be above 0)' % (group, options.timeout))
+    for name, least in AT_LEAST.items():
+        value = options[name]
+        if value is not None and value < least:
+            raise ConfigError('invalid value for [%s] %s: %s (must be at '
+                              'least %s)' % (group, name, value, least))
+    auth_type = conf[section].auth_type
+    if auth_type:
+        try:
+            with _quiet('stevedore.named'):   # it logs "Could not load" itself
+                ks_loading.get_plugin_loader(auth_type)
+        except ksa_exc.NoMatchingPlugin as exc:
+            raise ConfigError(
+                'invalid value for [%s] auth_type: no authentication plugin '
+                '%r (e.g. password, v3applicationcredential, none)'
+                % (section, auth_type)) from exc
+    if (not auth_type or auth_type == 'none') and \
+            not options.endpoint_override and not conf.dry_run:
+        where = ('[%s] auth_type is not set' % section if not auth_type
+                 else '[%s] auth_type = none needs [%s] endpoint_override'
+                 % (section, group))
+        if section != group and not auth_type:
+            where = ('[%s] auth_section = %s, but [%s] has no auth_type'
+                     % (group, section, section))
+        raise ConfigError(
+            '%s: notifications to Masakari could not be sent (set '
+            'auth_type = password with auth_url and credentials, or '
+            'auth_type = none with endpoint_override, or [DEFAULT] '
+            'dry_run = true)' % where)
+    if auth_type:
+        try:
+            ks_loading.load_auth_from_conf_options(conf, group)
+        except ksa_exc.MissingRequiredOptions as exc:
+            raise ConfigError('[%s] auth_type = %s needs %s' % (
+                section, auth_type, ', '.join(
+                    '[%s] %s' % (section, o.dest) for o in exc.options))
+            ) from exc
+        except (ksa_exc.ClientException, TypeError, ValueError) as exc:
+            raise ConfigError('invalid credentials options in [%s] '
+                              '(auth_type = %s): %s'
+                              % (section, auth_type, exc)) from exc
+    try:
+        ks_loading.load_adapter_from_conf_options(conf, group, session=None)
+    except (TypeError, ValueError) as exc:
+        text = str(exc)
+        if 'mutually exclusive' in text:
+            raise ConfigError('[%s] interface and valid_interfaces are '
+                              'mutually exclusive: keep valid_interfaces'
+                              % group) from exc
+        name = 'valid_interfaces' if 'valid_interfaces' in text \
+            else 'interface' if 'interface' in text else 'options'
+        raise ConfigError('invalid value for [%s] %s: %s'
+                          % (group, name, text)) from exc
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled

@@ -7,13 +7,10 @@ rather than deep inside a running service.
 
 import contextlib
 import grp
-import logging
 import os
 import pathlib
 from collections.abc import Iterator
 
-from keystoneauth1 import exceptions as ksa_exc
-from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 
 from masakari_introspect.conf import api
@@ -25,9 +22,6 @@ __all__ = ['ConfigError', 'check', 'check_files', 'naming',
            'unknown_options']
 
 MAX_SOCKET_PATH = 107        # sun_path holds 108 bytes with the final NUL
-# keystoneauth's session and adapter numbers have no bounds of their own.
-AT_LEAST = {'connect_retries': 0, 'connect_retry_delay': 0,
-            'status_code_retries': 0, 'status_code_retry_delay': 0}
 
 
 def _describe(group: str, name: str) -> str:
@@ -58,13 +52,13 @@ def check(conf: cfg.ConfigOpts) -> list[str]:
             try:
                 getattr(section, opt.dest)
             except cfg.NoSuchOptError:
-                continue   # a keystoneauth plugin option not in use
+                continue   # an authentication plugin option not in use
             except (cfg.ConfigFileValueError, ValueError) as exc:
                 raise ConfigError('invalid value for %s: %s' % (
                     _describe(group_name, opt.name), _reason(exc))) from exc
     if conf.recovery.driver == 'masakari':
         # Keystone options only matter when Masakari recovers.
-        _check_masakari(conf, auth_section)
+        masakari.check(conf, auth_section)
     intro = conf.introspection
     if intro.probe_timeout >= intro.probe_interval:
         warnings.append(
@@ -75,77 +69,6 @@ def check(conf: cfg.ConfigOpts) -> list[str]:
         raise ConfigError('[recovery] driver = command needs [recovery] '
                           'command')
     return warnings
-
-
-def _check_masakari(conf: cfg.ConfigOpts, section: str) -> None:
-    """What keystoneauth would raise deep in the sender, said up front."""
-    group = masakari.masakari_group.name
-    options = conf[group]
-    if options.timeout is not None and options.timeout <= 0:
-        raise ConfigError('invalid value for [%s] timeout: %s (seconds, '
-                          'must be above 0)' % (group, options.timeout))
-    for name, least in AT_LEAST.items():
-        value = options[name]
-        if value is not None and value < least:
-            raise ConfigError('invalid value for [%s] %s: %s (must be at '
-                              'least %s)' % (group, name, value, least))
-    auth_type = conf[section].auth_type
-    if auth_type:
-        try:
-            with _quiet('stevedore.named'):   # it logs "Could not load" itself
-                ks_loading.get_plugin_loader(auth_type)
-        except ksa_exc.NoMatchingPlugin as exc:
-            raise ConfigError(
-                'invalid value for [%s] auth_type: no authentication plugin '
-                '%r (e.g. password, v3applicationcredential, none)'
-                % (section, auth_type)) from exc
-    if (not auth_type or auth_type == 'none') and \
-            not options.endpoint_override and not conf.dry_run:
-        where = ('[%s] auth_type is not set' % section if not auth_type
-                 else '[%s] auth_type = none needs [%s] endpoint_override'
-                 % (section, group))
-        if section != group and not auth_type:
-            where = ('[%s] auth_section = %s, but [%s] has no auth_type'
-                     % (group, section, section))
-        raise ConfigError(
-            '%s: notifications to Masakari could not be sent (set '
-            'auth_type = password with auth_url and credentials, or '
-            'auth_type = none with endpoint_override, or [DEFAULT] '
-            'dry_run = true)' % where)
-    if auth_type:
-        try:
-            ks_loading.load_auth_from_conf_options(conf, group)
-        except ksa_exc.MissingRequiredOptions as exc:
-            raise ConfigError('[%s] auth_type = %s needs %s' % (
-                section, auth_type, ', '.join(
-                    '[%s] %s' % (section, o.dest) for o in exc.options))
-            ) from exc
-        except (ksa_exc.ClientException, TypeError, ValueError) as exc:
-            raise ConfigError('invalid credentials options in [%s] '
-                              '(auth_type = %s): %s'
-                              % (section, auth_type, exc)) from exc
-    try:
-        ks_loading.load_adapter_from_conf_options(conf, group, session=None)
-    except (TypeError, ValueError) as exc:
-        text = str(exc)
-        if 'mutually exclusive' in text:
-            raise ConfigError('[%s] interface and valid_interfaces are '
-                              'mutually exclusive: keep valid_interfaces'
-                              % group) from exc
-        name = 'valid_interfaces' if 'valid_interfaces' in text \
-            else 'interface' if 'interface' in text else 'options'
-        raise ConfigError('invalid value for [%s] %s: %s'
-                          % (group, name, text)) from exc
-
-
-@contextlib.contextmanager
-def _quiet(name: str) -> Iterator[None]:
-    logger = logging.getLogger(name)
-    disabled, logger.disabled = logger.disabled, True
-    try:
-        yield
-    finally:
-        logger.disabled = disabled
 
 
 @contextlib.contextmanager
@@ -301,9 +224,6 @@ def _known_names(conf: cfg.ConfigOpts) -> dict[str, set[str]]:
     except (cfg.NoSuchOptError, cfg.NoSuchGroupError):
         auth_type = None
     if auth_type:
-        try:
-            plugin_opts = ks_loading.get_auth_plugin_conf_options(auth_type)
-        except Exception:  # an unknown plugin is reported by check()
-            plugin_opts = []
-        known.setdefault(section, set()).update(o.dest for o in plugin_opts)
+        known.setdefault(section, set()).update(
+            masakari.plugin_option_names(auth_type))
     return known

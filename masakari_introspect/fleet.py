@@ -15,7 +15,6 @@ from oslo_log import log as logging
 from masakari_introspect.model import Action
 from masakari_introspect.model import Activity
 from masakari_introspect.model import DomainEvent
-from masakari_introspect.model import DomainInfo
 from masakari_introspect.model import EventKind
 from masakari_introspect.model import Limited
 from masakari_introspect.model import Lookup
@@ -32,8 +31,8 @@ from masakari_introspect.model import Withdraw
 from masakari_introspect.tracker import Phase
 from masakari_introspect.tracker import Policy
 from masakari_introspect.tracker import Verdict
+from masakari_introspect.roster import Roster
 from masakari_introspect.watched import Watched
-from masakari_introspect.watched import absent_view
 
 LOG = logging.getLogger(__name__)
 
@@ -47,76 +46,21 @@ _WATCHDOG_STUCK = ('none', 'pause', 'debug')
 _FAILED_STOPS = ('crashed', 'failed')
 
 
-def _not_monitored(info: DomainInfo) -> None:
-    LOG.debug('Domain %s (%s) has no guest agent channel; not monitored',
-              info.name, info.uuid)
-
-
-class Fleet:
+class Fleet(Roster):
     def __init__(self, policy: Policy, settings: Settings, *,
                  remembered: dict[str, Remembered] | None = None,
                  maintenance: Iterable[str] = (),
                  absent: dict[str, float] | None = None,
                  clock: Callable[[], float],
                  wall: Callable[[], float]) -> None:
-        self.policy = policy
-        self.settings = settings
-        self._clock = clock
-        self._wall = wall
-        self.watched: dict[str, Watched] = {}
-        self.remembered = dict(remembered or {})
-        self.maintenance = set(maintenance)
-        self.absent = dict(absent or {})   # not on this host since (wall)
-        self.dirty = False
+        super().__init__(policy, settings, remembered=remembered,
+                         maintenance=maintenance, absent=absent, clock=clock,
+                         wall=wall)
         self.report_unsaved = False
         self._tokens = itertools.count(1)
         self._ticks = 0
 
     # -- inputs ----------------------------------------------------------------
-
-    def listed(self, domains: list[DomainInfo]) -> list[Action]:
-        """A full listing (start-up, reconnect, periodic resync)."""
-        seen = set()
-        actions: list[Action] = []
-        for info in domains:
-            if not info.has_agent_channel:
-                if info.uuid in self.watched:
-                    actions += self._forget(info.uuid, 'guest agent '
-                                            'channel removed')
-                else:
-                    _not_monitored(info)
-                continue
-            seen.add(info.uuid)
-            actions += self._reconcile(info)
-        for uuid in [u for u in self.watched if u not in seen]:
-            actions += self._forget(uuid, 'domain no longer running')
-        self._expire_absent()
-        self.dirty = True
-        return actions
-
-    def _expire_absent(self) -> None:
-        """Drop what is remembered of instances gone for long: an instance
-        that comes back months later is monitored like a new one."""
-        wall = self._wall()
-        gone = (self.maintenance | set(self.remembered)) - set(self.watched)
-        self.absent = {u: self.absent.get(u, wall) for u in gone}
-        for uuid, since in list(self.absent.items()):
-            if wall - since >= self.settings.forget_after:
-                LOG.info('Instance %s has not been on this host for %.1f '
-                         'days: its %s dropped', uuid, (wall - since) / 86400,
-                         'maintenance flag and history are'
-                         if uuid in self.maintenance else 'history is')
-                self.maintenance.discard(uuid)
-                self.remembered.pop(uuid, None)
-                del self.absent[uuid]
-
-    def looked_up(self, uuid: str, info: DomainInfo | None) -> list[Action]:
-        if info is None or info.domain_id < 0:
-            return []
-        if not info.has_agent_channel:
-            _not_monitored(info)
-            return []
-        return self._reconcile(info)
 
     def connection(self, up: bool) -> list[Action]:
         if not up:
@@ -278,70 +222,6 @@ class Fleet:
                 actions += self._act(watched, verdict)
         return actions
 
-    def set_maintenance(self, instance: str, on: bool
-                        ) -> tuple[str | None, list[Action]]:
-        uuid = instance if instance in self.watched else next(
-            (u for u, w in self.watched.items()
-             if w.state.name == instance), None)
-        if uuid is None and instance in self.maintenance:
-            uuid = instance
-        if uuid is None:
-            return None, []
-        (self.maintenance.add if on else self.maintenance.discard)(uuid)
-        watched = self.watched.get(uuid)
-        actions: list[Action] = []
-        if watched is not None:
-            before = watched.state.phase
-            watched.state.set_maintenance(on, self._clock())
-            self._void_probe(watched)
-            watched.log_phase(before, 'maintenance')
-            if on:
-                actions.append(Withdraw(uuid, 'put in maintenance'))
-        LOG.info('Instance %s %s maintenance', uuid,
-                 'put in' if on else 'taken out of')
-        self.dirty = True
-        return uuid, actions
-
-    # -- helpers ---------------------------------------------------------------
-
-    def _reconcile(self, info: DomainInfo) -> list[Action]:
-        now = self._clock()
-        watched = self.watched.get(info.uuid)
-        if watched is None:
-            memory = self.remembered.pop(info.uuid, None)
-            watched = Watched.found(info, memory, self.policy, now,
-                                    info.uuid in self.maintenance)
-            self.watched[info.uuid] = watched
-            self.dirty = True
-            return []
-        if watched.domain_id != info.domain_id:
-            watched.domain_id = info.domain_id
-            watched.state.started(now)
-            self._void_probe(watched)
-            self.dirty = True
-        if not info.running and watched.state.probed:
-            watched.state.paused(now, info.state_reason)
-            self._void_probe(watched)
-        elif info.running and not watched.state.probed \
-                and not watched.state.maintenance:
-            watched.state.resumed(now)
-        return []
-
-    def _forget(self, uuid: str, why: str, withdraw: bool = True
-                ) -> list[Action]:
-        watched = self.watched.pop(uuid, None)
-        if watched is None:
-            return []
-        LOG.info('No longer monitoring %s (%s): %s', watched.state.name,
-                 uuid, why)
-        # What outlives this QEMU process: known agent, recent reports.
-        self.remembered[uuid] = watched.remembered(domain_id=-1)
-        self.dirty = True
-        return [Withdraw(uuid, 'left the host: ' + why)] if withdraw else []
-
-    def _void_probe(self, watched: Watched) -> None:
-        watched.token = None
-
     def _probe(self, watched: Watched) -> Probe:
         watched.token = next(self._tokens)
         watched.sent_at = self._clock()
@@ -350,6 +230,14 @@ class Fleet:
         watched.suspect = state.phase is not Phase.HEALTHY
         return Probe(state.uuid, watched.token, suspect=watched.suspect,
                      priority=state.misses + (100 if state.settled else 0))
+
+    def report_failed(self, notification: Notification) -> None:
+        """The notification could not be spooled: decide again."""
+        watched = self.watched.get(notification.instance_uuid)
+        if watched is not None and watched.state.reported:
+            watched.state.reported = False
+            watched.state.phase = Phase.FAILING
+            watched.reports = watched.reports[:-1]
 
     def _act(self, watched: Watched, verdict: Verdict) -> list[Action]:
         if verdict is Verdict.REPORT:
@@ -378,18 +266,3 @@ class Fleet:
             reason=(state.reason or Reason.UNRESPONSIVE).value)
         return [Report(notification, dict(watched.counters),
                        tuple(watched.probes))]
-
-    # -- views -----------------------------------------------------------------
-
-    def records(self) -> dict[str, Remembered]:
-        records = dict(self.remembered)
-        records.update((u, w.remembered()) for u, w in self.watched.items())
-        return records
-
-    def snapshot(self) -> list[dict[str, object]]:
-        now, wall = self._clock(), self._wall()
-        views = [w.view(now) for _u, w in sorted(
-            self.watched.items(), key=lambda item: item[1].state.name)]
-        return views + [absent_view(u, wall - self.absent.get(u, wall))
-                        for u in sorted(self.maintenance - set(self.watched))]
-

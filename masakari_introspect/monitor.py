@@ -9,9 +9,6 @@ forensics recorder; it never sends anything itself.
 """
 
 import concurrent.futures
-import dataclasses
-import datetime
-import pathlib
 import queue
 import threading
 import time
@@ -26,8 +23,11 @@ from masakari_introspect.model import Activity
 from masakari_introspect.model import DomainEvent
 from masakari_introspect.model import DomainInfo
 from masakari_introspect.model import HypervisorUnavailable
-from masakari_introspect.model import Notification
 from masakari_introspect.model import ProbeResult
+from masakari_introspect.reporter import Forensics
+from masakari_introspect.reporter import Observer
+from masakari_introspect.reporter import Outbox
+from masakari_introspect.reporter import Reporter
 from masakari_introspect.scheduler import ProbeLane
 from masakari_introspect.store import StateStore
 
@@ -55,41 +55,6 @@ class Hypervisor(Prober, Protocol):
         ...
 
 
-class Outbox(Protocol):
-    def submit(self, notification: Notification) -> bool:
-        ...
-
-    def withdraw(self, instance_uuid: str, why: str) -> None:
-        ...
-
-
-class Forensics(Protocol):
-    """Saves what a guest looked like when it was judged failed."""
-
-    def reserve(self, uuid: str, when: datetime.datetime
-                ) -> pathlib.Path | None:
-        """The folder record() will fill, made up front."""
-        ...
-
-    def record(self, uuid: str, name: str, reason: str, stats: dict[str, Any],
-               probes: list[dict[str, Any]], when: datetime.datetime,
-               folder: pathlib.Path | None = None) -> pathlib.Path | None:
-        ...
-
-
-class Observer(Protocol):
-    """Told about every probe result and report (e.g. for metrics)."""
-
-    def probe_finished(self, result: ProbeResult) -> None:
-        ...
-
-    def reported(self, uuid: str, reason: str) -> None:
-        ...
-
-    def limit_reached(self, uuid: str, reason: str) -> None:
-        ...
-
-
 class Monitor:
     def __init__(self, hypervisor: Hypervisor, fleet: Fleet, outbox: Outbox,
                  *, probe_timeout: int, lane_size: int = 4,
@@ -101,10 +66,9 @@ class Monitor:
                  suspect_prober: Prober | None = None) -> None:
         self._hypervisor = hypervisor
         self.fleet = fleet
-        self._outbox = outbox
         self._store = store
         self._observer = observer
-        self._forensics = forensics
+        self._reporter = Reporter(outbox, forensics, observer)
         self._timeout = probe_timeout
         self._inbox: queue.SimpleQueue[tuple[Callable[..., Any],
                                              tuple[Any, ...]]] = \
@@ -117,7 +81,6 @@ class Monitor:
             False: prober or hypervisor,
             True: suspect_prober or prober or hypervisor}
         self._stats_lane = ProbeLane('statistics', 1)
-        self._forensics_lane = ProbeLane('forensics', 1)
         self._sampling = False
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -189,7 +152,7 @@ class Monitor:
                             'its state is saved as of its last burst',
                             timeout)
         for lane in (*self._lanes.values(), self._stats_lane,
-                     self._forensics_lane):
+                     self._reporter.lane):
             if not lane.close(max(deadline - time.monotonic(), 0)):
                 LOG.warning('Probes still in flight after %.0f s; not '
                             'waiting for them', timeout)
@@ -262,9 +225,10 @@ class Monitor:
             elif isinstance(action, model.Sample):
                 self._sample()
             elif isinstance(action, model.Report):
-                self._report(action)
+                if not self._reporter.report(action):
+                    self.fleet.report_failed(action.notification)
             elif isinstance(action, model.Withdraw):
-                self._withdraw(action)
+                self._reporter.withdraw(action)
             elif isinstance(action, model.Limited) and \
                     self._observer is not None:
                 self._observer.limit_reached(action.uuid, action.reason)
@@ -304,48 +268,6 @@ class Monitor:
             self._post(self._on_sample, activities)
 
         self._stats_lane.submit(run, key='statistics')
-
-    def _report(self, report: model.Report) -> None:
-        notification = report.notification
-        when = datetime.datetime.fromisoformat(
-            notification.generated_time).replace(tzinfo=datetime.timezone.utc)
-        folder = None
-        if self._forensics is not None:
-            folder = self._forensics.reserve(notification.instance_uuid, when)
-            if folder is not None:
-                notification = dataclasses.replace(
-                    notification, forensics=str(folder))
-        LOG.error('Instance %s (%s) failed: %s; reporting it%s',
-                  notification.instance_name, notification.instance_uuid,
-                  notification.reason,
-                  '; forensics in %s' % folder if folder else '')
-        try:
-            if not self._outbox.submit(notification):
-                LOG.info('A notification for %s is already pending',
-                         notification.instance_uuid)
-        except Exception:
-            LOG.exception('Could not queue the notification for %s',
-                          notification.instance_uuid)
-        if self._observer is not None:
-            self._observer.reported(notification.instance_uuid,
-                                    notification.reason)
-        if self._forensics is not None and folder is not None:
-            forensics, saved = self._forensics, notification
-
-            def record() -> None:
-                forensics.record(saved.instance_uuid, saved.instance_name,
-                                 saved.reason, report.stats,
-                                 list(report.probes), when, folder)
-
-            self._forensics_lane.submit(
-                record, key='forensics-' + notification.instance_uuid)
-
-    def _withdraw(self, action: model.Withdraw) -> None:
-        try:
-            self._outbox.withdraw(action.uuid, action.why)
-        except Exception:
-            LOG.exception('Could not withdraw the notification for %s',
-                          action.uuid)
 
     def _flush(self) -> None:
         fleet = self.fleet

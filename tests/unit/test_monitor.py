@@ -134,3 +134,30 @@ def test_forensics_are_named_in_the_report_and_recorded(tmp_path, caplog):
     assert folder.parent == tmp_path / B
     assert probes >= 2
     assert 'forensics in %s' % folder in caplog.text
+
+
+class FailingOutbox(RecordingOutbox):
+    """The spool cannot be written the first time."""
+
+    def __init__(self):
+        super().__init__()
+        self.failures = 1
+
+    def submit(self, notification):
+        if self.failures:
+            self.failures -= 1
+            raise OSError(28, 'No space left on device')
+        return super().submit(notification)
+
+
+def test_a_report_that_cannot_be_spooled_is_decided_again():
+    outbox = FailingOutbox()
+    monitor = make_monitor(InstantHypervisor(), outbox)
+    monitor.start()
+    try:
+        monitor.resync()
+        ticked_until(monitor, lambda: outbox.sent)
+        assert outbox.failures == 0
+        assert [n.instance_uuid for n in outbox.sent] == [B]
+    finally:
+        monitor.stop(2)

@@ -139,9 +139,6 @@ class Sender:
         """A new notification was spooled: try now unless backing off."""
         self._wake.set()
 
-    def pending(self) -> int:
-        return len(self._spool)
-
     def _run(self) -> None:
         while not self._stop.is_set():
             try:

@@ -120,4 +120,4 @@ sys.exit(0 if len(open({str(runs)!r}).read()) >= 3 else 1)
     assert runs.read_text() == 'xxx'
     assert sender.deliver_due() is None
     assert runs.read_text() == 'xxx'
-    assert sender.pending() == 0
+    assert len(Spool(tmp_path / 'spool', 10)) == 0

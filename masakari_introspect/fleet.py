@@ -91,6 +91,9 @@ class Fleet(Roster):
         elif event.kind in _PAUSING:
             state.paused(now, event.detail)
             self._void_probe(watched)
+        elif event.kind is EventKind.REBOOTED:
+            state.rebooted(now)
+            self._void_probe(watched)
         elif event.kind in _RESUMING:
             state.resumed(now)
             self._void_probe(watched)

@@ -122,6 +122,13 @@ class InstanceState:
         self.reason = None
         self._enter_grace(now)
 
+    def rebooted(self, now: float) -> None:
+        """The guest restarted inside the same QEMU process: its agent has
+        to answer again (a known agent that does not is a boot hang)."""
+        self.answered = False
+        self.warned = False
+        self.resumed(now)
+
     def resumed(self, now: float) -> None:
         """Resumed, rebooted, migrated in, or agent reconnected."""
         self.pause_since = None

@@ -139,3 +139,19 @@ def test_maintenance_silences_and_ends_with_a_fresh_grace():
     state.set_maintenance(False, 80)
     assert state.phase is Phase.GRACE
     assert state.grace_until == 110
+
+
+def test_a_reboot_without_the_agent_is_a_boot_hang_of_a_known_guest():
+    state = healthy(grace=30)
+    state.rebooted(20)
+    assert not state.answered
+    assert state.miss(40, Reason.DISCONNECTED) is Verdict.NONE   # in grace
+    assert state.miss(51, Reason.DISCONNECTED) is Verdict.REPORT
+    assert state.reason is Reason.BOOT_HANG
+
+
+def test_a_reboot_whose_agent_answers_is_fine():
+    state = healthy(grace=30)
+    state.rebooted(20)
+    assert state.success(25) is Verdict.NONE
+    assert state.phase is Phase.HEALTHY

@@ -189,7 +189,8 @@ class SimulatedHypervisor:
 
 class Connections:
     """A prober on connections of its own, each with libvirtd's
-    per-connection limit; the least busy is used, as the service does."""
+    per-connection limit; the first with a free slot is used, else the least
+    busy, as the service does."""
 
     def __init__(self, hypervisor: SimulatedHypervisor, slots: int,
                  connections: int) -> None:
@@ -197,13 +198,15 @@ class Connections:
         self._slots = [threading.Semaphore(slots) for _ in range(connections)
                        ] if slots > 0 else []
         self._busy = [0] * connections
+        self._size = slots
         self._lock = threading.Lock()
 
     def ping(self, uuid: str, timeout: int) -> ProbeResult:
         if not self._slots:
             return self._hypervisor._ping(uuid, timeout)
         with self._lock:
-            index = self._busy.index(min(self._busy))
+            free = [i for i, busy in enumerate(self._busy) if busy < self._size]
+            index = free[0] if free else self._busy.index(min(self._busy))
             self._busy[index] += 1
         try:
             with self._slots[index]:

@@ -131,8 +131,9 @@ class Service:
                                recovery.forensics_keep,
                                LibvirtCapture(conf.libvirt.connection_uri))
             if recovery.forensics else None,
-            prober=self.host.prober_pool(lanes['healthy'][0]),
-            suspect_prober=self.host.prober_pool(lanes['suspect'][0]))
+            prober=self.host.prober_pool(lanes['healthy'][0], slots),
+            suspect_prober=self.host.prober_pool(lanes['suspect'][0],
+                                                   slots))
         self.clockwork = Clockwork(
             probe_interval=intro.probe_interval,
             resync_interval=intro.resync_interval,

@@ -299,10 +299,12 @@ class LibvirtHost:
         """guest-ping one domain's agent on the main connection."""
         return guest.ping(self._conn, uuid, timeout, self._lose)
 
-    def prober_pool(self, connections: int) -> SidePool:
-        """A prober on ``connections`` connections of its own, opened while
-        the main connection is up, closed with it."""
-        pool = SidePool(self._uri, lambda: self.connected, connections)
+    def prober_pool(self, connections: int, slots: int) -> SidePool:
+        """A prober on ``connections`` connections of its own with ``slots``
+        calls each, opened while the main connection is up, closed with
+        it."""
+        pool = SidePool(self._uri, lambda: self.connected, connections,
+                        slots)
         self._pools.append(pool)
         return pool
 

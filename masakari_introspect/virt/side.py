@@ -76,18 +76,23 @@ def _close_quietly(conn: 'libvirt.virConnect | None') -> None:
 
 
 class SidePool:
-    """Probes on the least busy of several connections of their own."""
+    """Probes on several connections of their own: the first one with a
+    free slot (so that a quiet host opens one or two), else the least busy.
+    """
 
     def __init__(self, uri: str, connected: Callable[[], bool],
-                 connections: int = 1) -> None:
+                 connections: int = 1, slots: int = 5) -> None:
         self._sides = [SideConnection(uri, connected)
                        for _ in range(max(connections, 1))]
         self._busy = [0] * len(self._sides)
+        self._slots = slots
         self._lock = threading.Lock()
 
     def ping(self, uuid: str, timeout: int) -> ProbeResult:
         with self._lock:
-            index = self._busy.index(min(self._busy))
+            free = [i for i, busy in enumerate(self._busy)
+                    if busy < self._slots]
+            index = free[0] if free else self._busy.index(min(self._busy))
             self._busy[index] += 1
         try:
             return self._sides[index].ping(uuid, timeout)

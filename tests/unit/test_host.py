@@ -1,8 +1,12 @@
 """The libvirt connection's own logic, on a fake connection (no libvirtd)."""
 
+import threading
+import time
+
 import pytest
 
 from masakari_introspect.virt import host as host_mod
+from masakari_introspect.virt.side import SidePool
 
 pytestmark = pytest.mark.skipif(host_mod.libvirt is None,
                                 reason='libvirt-python is not installed')
@@ -82,3 +86,34 @@ def test_a_loss_right_after_reconnecting_is_not_erased():
     assert not host.connected
     assert ups == [False]
     host.close()
+
+
+class CountingSide:
+    """Stands in for one probe connection; records the calls it carries."""
+
+    def __init__(self, gate):
+        self.calls = 0
+        self.gate = gate
+
+    def ping(self, uuid, timeout):
+        self.calls += 1
+        self.gate.wait(5)
+        return uuid
+
+
+def test_probe_connections_fill_up_before_another_is_used():
+    gate = threading.Event()
+    pool = SidePool('qemu:///system', lambda: True, connections=3, slots=2)
+    pool._sides = [CountingSide(gate) for _ in range(3)]
+    threads = [threading.Thread(target=pool.ping, args=('u', 1))
+               for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while sum(s.calls for s in pool._sides) < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert [s.calls for s in pool._sides] == [2, 2, 1]

@@ -92,7 +92,7 @@ def test_api_outage_delays_but_loses_nothing(fleet, clean_api, tmp_path):
         clean_api.stop()
         started = time.monotonic()
         victim.control("agent-hang")
-        monitor.wait_log(rf"{victim.uuid}\) missed 3 consecutive", timeout=60)
+        monitor.wait_log(rf"{victim.uuid}\) failed: ", timeout=60)
         monitor.wait_log("Masakari API unavailable", timeout=30)
         time.sleep(max(0.0, 60 - (time.monotonic() - started)))
         assert monitor.running
@@ -115,7 +115,7 @@ def test_sigkill_with_pending_notification_then_restart(fleet, clean_api, tmp_pa
         wait_healthy(first, fleet.values())
         clean_api.stop()
         victim.control("agent-hang")
-        first.wait_log(rf"{victim.uuid}\) missed 3 consecutive", timeout=60)
+        first.wait_log(rf"{victim.uuid}\) failed: ", timeout=60)
         wait_for(lambda: (state / "spool" / f"{victim.uuid}.json").exists(), 10,
                  what="the spooled notification")
         first.kill()
@@ -124,7 +124,7 @@ def test_sigkill_with_pending_notification_then_restart(fleet, clean_api, tmp_pa
         second.wait_log(rf"Monitoring instance {victim.name} \({victim.uuid}\), already "
                         r"reported", timeout=30)
         time.sleep(10)  # the guest is still hung: no new report may be decided
-        assert second.count(rf"{victim.uuid}\) missed 3 consecutive") == 0
+        assert second.count(rf"{victim.uuid}\) failed: ") == 0
         clean_api.start()
         found = clean_api.wait_notifications(1, timeout=60)
         assert [n["payload"]["instance_uuid"] for n in found] == [victim.uuid]

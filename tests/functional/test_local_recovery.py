@@ -38,15 +38,15 @@ def test_libvirt_driver_recovers_a_hung_guest_once(fleet, tmp_path, action):
     guest = fleet[PREFIX + "one"]
     with local_monitor(tmp_path, {"driver": "libvirt", "libvirt_action": action}) as monitor:
         wait_healthy(monitor, guest)
-        before = guest.dom().ID()
+        before = guest.dom.ID()
         guest.control("agent-hang")
         monitor.wait_log(rf"libvirt recovery recovered instance .*{guest.uuid}", timeout=90)
         monitor.wait_log(rf"{guest.uuid}\).*guest agent answered again", timeout=240)
         guest.wait_agent(timeout=60)
         if action == "restart":
-            assert guest.dom().ID() != before
+            assert guest.dom.ID() != before
         else:
-            assert guest.dom().ID() == before
+            assert guest.dom.ID() == before
         time.sleep(10)
         assert monitor.count(rf"libvirt recovery recovered instance .*{guest.uuid}") == 1
         assert "Traceback" not in monitor.log_text()

@@ -8,7 +8,7 @@ as plain action values for the monitor's owner thread to carry out.
 import dataclasses
 import datetime
 import itertools
-from collections.abc import Callable, Iterable
+from typing import Any
 
 from oslo_log import log as logging
 
@@ -23,13 +23,10 @@ from masakari_introspect.model import Outcome
 from masakari_introspect.model import Probe
 from masakari_introspect.model import ProbeResult
 from masakari_introspect.model import Reason
-from masakari_introspect.model import Remembered
 from masakari_introspect.model import Report
 from masakari_introspect.model import Sample
-from masakari_introspect.model import Settings
 from masakari_introspect.model import Withdraw
 from masakari_introspect.tracker import Phase
-from masakari_introspect.tracker import Policy
 from masakari_introspect.tracker import Verdict
 from masakari_introspect.roster import Roster
 from masakari_introspect.watched import Watched
@@ -47,15 +44,11 @@ _FAILED_STOPS = ('crashed', 'failed')
 
 
 class Fleet(Roster):
-    def __init__(self, policy: Policy, settings: Settings, *,
-                 remembered: dict[str, Remembered] | None = None,
-                 maintenance: Iterable[str] = (),
-                 absent: dict[str, float] | None = None,
-                 clock: Callable[[], float],
-                 wall: Callable[[], float]) -> None:
-        super().__init__(policy, settings, remembered=remembered,
-                         maintenance=maintenance, absent=absent, clock=clock,
-                         wall=wall)
+    """All decisions: see the module's docstring; membership is the
+    roster's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.report_unsaved = False
         self._tokens = itertools.count(1)
         self._ticks = 0

@@ -7,6 +7,7 @@ machines where one is not root) turns that into a skip.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -90,6 +91,31 @@ def wait_for(predicate, timeout: float, interval: float = 0.25, what: str = ""):
 def notifications_for(api, uuid: str) -> list[dict]:
     return [n for n in api.notifications()
             if n["payload"].get("instance_uuid") == uuid]
+
+
+@contextlib.contextmanager
+def masakari_api(masakari_venv, tmp_path_factory, *,
+                 short_dedup: bool = True) -> Iterator:
+    """A real masakari-api; with short_dedup, an identical payload is a
+    duplicate for 1 s only, so that a second episode shows up."""
+    from tests.bed.masakari import MasakariAPI
+    extra = {"DEFAULT": {"duplicate_notification_detection_interval": "1"}} \
+        if short_dedup else None
+    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME,
+                     venv=masakari_venv, extra_conf=extra) as api:
+        yield api
+
+
+@contextlib.contextmanager
+def watching(guests, api, tmp_path_factory, options=None) -> Iterator:
+    """The monitor, started, once every guest in ``guests`` is healthy."""
+    from tests.bed.service import MonitorProcess
+    proc = MonitorProcess(tmp_path_factory.mktemp("monitor"), endpoint=api.endpoint,
+                          host=HOSTNAME, options=options)
+    with proc:
+        for guest in guests:
+            proc.wait_log(rf"{guest.uuid}\): grace -> healthy", timeout=90)
+        yield proc
 
 
 def rundir(tmp_path_factory, name: str) -> Path:

@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from tests.functional.conftest import HOSTNAME, boot_guests, notifications_for, wait_for
+from tests.functional.conftest import (
+    boot_guests,
+    masakari_api,
+    notifications_for,
+    wait_for,
+    watching,
+)
 
 HUNG = [f"hung{i}" for i in range(6)]
 HEALTHY = ["fine0", "fine1"]
@@ -21,21 +27,13 @@ def fleet(bed_image, cleanup_guests):
 
 @pytest.fixture(scope="module")
 def api(masakari_venv, tmp_path_factory):
-    from tests.bed.masakari import MasakariAPI
-    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME,
-                     venv=masakari_venv) as api:
+    with masakari_api(masakari_venv, tmp_path_factory) as api:
         yield api
 
 
 @pytest.fixture(scope="module")
 def monitor(fleet, api, tmp_path_factory):
-    from tests.bed.service import MonitorProcess
-    proc = MonitorProcess(tmp_path_factory.mktemp("monitor"), endpoint=api.endpoint,
-                          host=HOSTNAME,
-                          options={"introspection": {"boot_grace_period": 30}})
-    with proc:
-        for guest in fleet.values():
-            proc.wait_log(rf"{guest.uuid}\): grace -> healthy", timeout=90)
+    with watching(fleet.values(), api, tmp_path_factory) as proc:
         yield proc
 
 

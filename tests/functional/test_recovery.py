@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.conftest import HOSTNAME, PREFIX, notifications_for, wait_for
+from tests.functional.conftest import (
+    PREFIX,
+    masakari_api,
+    notifications_for,
+    wait_for,
+    watching,
+)
 
 MAX = 2
 KEEP = 2
@@ -43,27 +49,18 @@ def guests(bed_image, cleanup_guests):
 
 @pytest.fixture(scope="module")
 def api(masakari_venv, tmp_path_factory):
-    from tests.bed.masakari import MasakariAPI
-    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME,
-                     venv=masakari_venv,
-                     extra_conf={"DEFAULT": {
-                         "duplicate_notification_detection_interval": "1"}}) as api:
+    with masakari_api(masakari_venv, tmp_path_factory) as api:
         yield api
 
 
 @pytest.fixture(scope="module")
 def monitor(guests, api, tmp_path_factory):
-    from tests.bed.service import MonitorProcess
-    proc = MonitorProcess(tmp_path_factory.mktemp("monitor"), endpoint=api.endpoint,
-                          host=HOSTNAME,
-                          options={"introspection": {"boot_grace_period": 10},
-                                   "recovery": {"max_recoveries": MAX,
-                                                "window": 3600,
-                                                "forensics_keep": KEEP}})
-    proc.sections.setdefault("status", {})["socket_path"] = proc.rundir / "status.sock"
-    with proc:
-        for guest in guests.values():
-            proc.wait_log(rf"{guest.uuid}\): grace -> healthy", timeout=90)
+    socket = tmp_path_factory.mktemp("status") / "status.sock"
+    with watching(guests.values(), api, tmp_path_factory,
+                  {"introspection": {"boot_grace_period": 10},
+                   "recovery": {"max_recoveries": MAX, "window": 3600,
+                                "forensics_keep": KEEP},
+                   "status": {"socket_path": socket}}) as proc:
         yield proc
 
 

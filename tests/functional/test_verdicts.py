@@ -12,7 +12,13 @@ import time
 
 import pytest
 
-from tests.functional.conftest import HOSTNAME, boot_guests, notifications_for, wait_for
+from tests.functional.conftest import (
+    boot_guests,
+    masakari_api,
+    notifications_for,
+    wait_for,
+    watching,
+)
 
 GUESTS = {
     "idle-hang": {"disk_mib": 16},
@@ -37,24 +43,14 @@ def fleet(bed_image, cleanup_guests):
 
 @pytest.fixture(scope="module")
 def api(masakari_venv, tmp_path_factory):
-    from tests.bed.masakari import MasakariAPI
-    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME,
-                     venv=masakari_venv,
-                     extra_conf={"DEFAULT": {
-                         "duplicate_notification_detection_interval": "1"}}) as api:
+    with masakari_api(masakari_venv, tmp_path_factory) as api:
         yield api
 
 
 @pytest.fixture(scope="module")
 def monitor(fleet, api, tmp_path_factory):
-    from tests.bed.service import MonitorProcess
-    proc = MonitorProcess(tmp_path_factory.mktemp("monitor"), endpoint=api.endpoint,
-                          host=HOSTNAME,
-                          options={"introspection": {"boot_grace_period": 30,
-                                                     "activity_check": True}})
-    with proc:
-        for guest in fleet.values():
-            proc.wait_log(rf"{guest.uuid}\): grace -> healthy", timeout=90)
+    with watching(fleet.values(), api, tmp_path_factory,
+                  {"introspection": {"activity_check": True}}) as proc:
         yield proc
 
 

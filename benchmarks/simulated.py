@@ -217,16 +217,26 @@ class Connections:
 
 
 class RecordingNotifier:
-    """Stands in for masakari-api: accepts everything, notes when."""
+    """Stands in for masakari-api: accepts everything, notes when (the
+    outbox's recovery driver protocol)."""
+
+    name = 'Simulated Masakari'
 
     def __init__(self) -> None:
         self.sent: dict[str, float] = {}
         self._lock = threading.Lock()
 
+    def begin(self, notification: Notification) -> str:
+        return ''
+
     def send(self, notification: Notification) -> DeliveryResult:
         with self._lock:
             self.sent.setdefault(notification.instance_uuid, time.monotonic())
         return DeliveryResult(Delivery.DELIVERED, 201, '')
+
+    def settled(self, notification: Notification, token: str
+                ) -> DeliveryResult | None:
+        return None
 
 
 @dataclasses.dataclass

@@ -137,7 +137,10 @@ class Fleet(Roster):
         elif result.outcome in (Outcome.GONE, Outcome.NOT_CONFIGURED):
             return self._forget(result.uuid, result.detail)
         watched.log_phase(before, result.detail or result.outcome.value)
-        return self._act(watched, verdict)
+        actions = self._act(watched, verdict)
+        if state.awaiting_sample:
+            actions.append(Sample((result.uuid,)))   # judge it now
+        return actions
 
     def started(self, uuid: str, token: int) -> list[Action]:
         """A probe left its queue and is being sent to the guest."""

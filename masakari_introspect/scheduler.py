@@ -203,4 +203,5 @@ class ProbeLane:
             finally:
                 with self._cond:
                     self._busy -= 1
-                    self._cond.notify_all()
+                    if self._closed:       # close() waits for this
+                        self._cond.notify_all()

@@ -532,3 +532,16 @@ def test_an_instance_back_in_time_keeps_its_maintenance():
     bed.listed(domain(B, 'vm-b', domain_id=5))
     assert bed.state(B)['state'] == 'maintenance'
     assert bed.fleet.absent == {}
+
+
+def test_a_threshold_reached_by_a_result_asks_for_a_sample_at_once(bed):
+    for _ in range(2):
+        bed.tick(idle(A, B))
+        bed.answer(A)
+        bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+    bed.tick(idle(A, B))
+    bed.answer(A)
+    actions = bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+    assert f.Sample((B,)) in actions
+    bed.do(bed.fleet.sampled(idle(A, B)))
+    assert [n.reason for n in bed.reports()] == ['disconnected']

@@ -19,8 +19,9 @@ detection  real guests: agent killed, agent hung, kernel panic -> time until
            masakari-monitors 22.0.0, probe_interval 2 and 10; ratio
 isolation  real guests: 4 (and 6) of 8 hung at once; achieved probe period
            of the healthy ones; upstream's cycle stretch
-scale      SIMULATED hypervisor, real monitor: 1,000 and 5,000 guests, 5 %
-           hung: probe period, CPU, memory, detection
+scale      SIMULATED hypervisor, real monitor: 1,000 guests (5 % hung) and
+           5,000 (5 % and 20 % hung at once): probe period, CPU, memory,
+           detection
 cost       real guests: CPU and memory of both services watching 8 guests
 
 A full run takes about 30 minutes on two cores. Guests are named
@@ -83,9 +84,11 @@ class Plan:
                 's (none hung), %.0f s (hung)' % (GUESTS, self.quiet_window,
                                                   self.hung_window))
         if 'scale' in self.parts:
-            facts['scale'] = ('SIMULATED; 1,000 and 5,000 guests, 5 % hung, '
+            facts['scale'] = ('SIMULATED; 1,000 guests with 5 % hung, '
+                              '5,000 with 5 % and 20 % hung at once; '
                               'probe_interval 10, probe_timeout 2, '
-                              'max_concurrent_probes 32')
+                              'failure_threshold 3; libvirtd limit of 5 '
+                              'calls per connection modelled')
         if 'cost' in self.parts:
             facts['cost'] = ('%d guests, probe_interval 10, probe_timeout '
                              '2, %.0f s' % (GUESTS, self.cost_seconds))

@@ -90,6 +90,8 @@ class Fleet(Roster):
         elif event.kind in _RESUMING:
             state.resumed(now)
             self._void_probe(watched)
+        elif event.kind is EventKind.AGENT_DISCONNECTED:
+            state.agent_gone(now)
         elif event.kind is EventKind.CRASHED:
             verdict = state.crashed()
         elif event.kind is EventKind.WATCHDOG:

@@ -152,6 +152,13 @@ class InstanceState:
         self.phase = Phase.PAUSED
         self.pause_since = None
 
+    def agent_gone(self, now: float) -> None:
+        """The agent closed its port: its state changed, so a new interval
+        starts now (an answer before the event does not cover it)."""
+        self.interval_start = now
+        self._answered_now = False
+        self._counted = False
+
     def connection_lost(self) -> None:
         """Misses seen so far may have been the connection's fault."""
         if self.phase in (Phase.FAILING, Phase.ACTIVE):

@@ -545,3 +545,32 @@ def test_a_threshold_reached_by_a_result_asks_for_a_sample_at_once(bed):
     assert f.Sample((B,)) in actions
     bed.do(bed.fleet.sampled(idle(A, B)))
     assert [n.reason for n in bed.reports()] == ['disconnected']
+
+
+def test_an_agent_disconnect_starts_a_new_interval(bed):
+    bed.tick(idle(A, B))
+    bed.answer(A)
+    bed.answer(B)                              # answered in this interval
+    actions = bed.event(B, EventKind.AGENT_DISCONNECTED, 'channel')
+    assert [a for a in actions if isinstance(a, f.Probe) and a.uuid == B]
+    bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+    assert bed.state(B)['misses'] == 1         # counts although answered
+    for _ in range(2):
+        bed.tick(idle(A, B))
+        bed.answer(A)
+        bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+    bed.do(bed.fleet.sampled(idle(A, B)))
+    assert [n.reason for n in bed.reports()] == ['disconnected']
+
+
+def test_an_agent_restart_is_not_a_failure(bed):
+    bed.tick(idle(A, B))
+    bed.answer(B)
+    bed.event(B, EventKind.AGENT_DISCONNECTED, 'channel')
+    bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+    bed.event(B, EventKind.AGENT_CONNECTED, 'channel')
+    assert bed.state(B)['misses'] == 0
+    for _ in range(4):
+        bed.tick(idle(A, B))
+        bed.answer(B)
+    assert bed.reports() == []

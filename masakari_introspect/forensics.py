@@ -18,7 +18,6 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import socket
 import threading
 import time
@@ -28,6 +27,7 @@ from typing import Protocol
 
 from oslo_log import log as logging
 
+from masakari_introspect import forensic_folders as folders
 from masakari_introspect.spool import write_atomically
 
 LOG = logging.getLogger(__name__)
@@ -42,13 +42,10 @@ SCREENSHOT_SUFFIXES = {
     'image/png': '.png',
 }
 OTHER_SUFFIX = '.bin'
-STAMP_FORMAT = '%Y%m%dT%H%M%SZ'
 # The capture is waited for until this share of the budget is spent; the
 # rest is left for writing the small files.
 WAIT_SHARE = 0.9
-_FOLDER = re.compile(r'^(\d{8}T\d{6}Z)(?:-(\d+))?$')
 _SAFE_UUID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
-_MAX_SAME_SECOND = 1000
 
 
 class Capture(Protocol):
@@ -109,7 +106,7 @@ class Recorder:
                       'UUID', uuid)
             return None
         try:
-            return self._make_folder(uuid, when)
+            return folders.make(self._root / uuid, when)
         except OSError as exc:
             LOG.error('Cannot save forensics of instance %s under %s: %s',
                       uuid, self._root, exc)
@@ -138,12 +135,12 @@ class Recorder:
                 'uuid': uuid,
                 'name': name,
                 'reason': reason,
-                'time': _utc(when).strftime('%Y-%m-%dT%H:%M:%SZ'),
+                'time': folders.utc(when).strftime('%Y-%m-%dT%H:%M:%SZ'),
                 'host': _host_facts(),
                 'capture': capture,
             }
             self._write_verdict(job, folder, verdict)
-            self._prune(folder)
+            folders.prune(folder, self._keep)
             return folder
         except OSError as exc:
             LOG.error('Cannot save forensics of instance %s (%s) under %s: '
@@ -152,38 +149,6 @@ class Recorder:
             LOG.exception('Saving forensics of instance %s (%s) failed',
                           name, uuid)
         return folder
-
-    # -- the folder ----------------------------------------------------------
-
-    def _make_folder(self, uuid: str, when: datetime.datetime
-                     ) -> pathlib.Path:
-        """A new folder, named after ``when``, after any of the same second."""
-        parent = self._root / uuid
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        stamp = _utc(when).strftime(STAMP_FORMAT)
-        taken = [key[1] for key, _path in _folders(parent) if key[0] == stamp]
-        first = max(taken) + 1 if taken else 0
-        for index in range(first, first + _MAX_SAME_SECOND):
-            folder = parent / (stamp if index == 0 else '%s-%d' % (stamp,
-                                                                    index))
-            try:
-                folder.mkdir(mode=0o700)
-            except FileExistsError:
-                continue
-            return folder
-        raise FileExistsError('%d folders for %s in one second' % (
-            _MAX_SAME_SECOND, stamp))
-
-    def _prune(self, current: pathlib.Path) -> None:
-        """Delete the oldest folders beside ``current`` beyond ``keep``.
-
-        ``current`` is kept even if its time is older than the others'.
-        """
-        others = [path for _key, path in _folders(current.parent)
-                  if path != current]
-        for old in others[:max(0, len(others) - (self._keep - 1))]:
-            shutil.rmtree(old)
-            LOG.debug('Deleted old forensics %s', old)
 
     # -- the capture ---------------------------------------------------------
 
@@ -313,24 +278,6 @@ class Recorder:
         filename = SCREENSHOT + SCREENSHOT_SUFFIXES.get(mime, OTHER_SUFFIX)
         write_atomically(folder / filename, data)
         return 'written: %s (%s, %d bytes)' % (filename, mime, len(data))
-
-
-def _folders(parent: pathlib.Path
-             ) -> list[tuple[tuple[str, int], pathlib.Path]]:
-    """The forensics folders in ``parent``, oldest first."""
-    found = []
-    for entry in parent.iterdir():
-        match = _FOLDER.match(entry.name)
-        if match and entry.is_dir():
-            found.append(((match.group(1), int(match.group(2) or 0)), entry))
-    return sorted(found)
-
-
-def _utc(when: datetime.datetime) -> datetime.datetime:
-    """``when`` in UTC; a naive time is taken to be UTC already."""
-    if when.tzinfo is None:
-        return when.replace(tzinfo=datetime.timezone.utc)
-    return when.astimezone(datetime.timezone.utc)
 
 
 def _write_json(path: pathlib.Path, value: object) -> None:

@@ -14,12 +14,11 @@ and "host on maintenance" (409) concern one entry: it alone is retried every
 ``retry_interval_max`` and the others go on. Conditions are logged when they
 change, not on every attempt.
 
-:class:`DryRunOutbox` stands in for the spool and sender when ``dry_run`` is
-on: it sends nothing and logs what would have been sent.
+With ``dry_run`` on, :class:`~masakari_introspect.dry_run.DryRunOutbox`
+stands in for the spool and sender.
 """
 
 import dataclasses
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,6 @@ from oslo_log import log as logging
 
 from masakari_introspect.model import Delivery
 from masakari_introspect.model import DeliveryResult
-from masakari_introspect.model import NOTIFICATIONS_PATH
 from masakari_introspect.model import Notification
 from masakari_introspect.spool import Entry
 from masakari_introspect.spool import Spool
@@ -297,36 +295,3 @@ class Sender:
                 else 'HTTP %s: %s' % (result.status, result.message),
                 self._retry_max)
         self._not_before = self._clock() + self._delay
-
-
-class DryRunOutbox:
-    """An outbox that sends nothing: ``[DEFAULT] dry_run``.
-
-    Each notification is logged at WARNING with the exact JSON body the
-    notifier would have posted (or, with a local recovery driver, the
-    ``action`` it would have taken), and handed to ``on_dry_run`` (for
-    metrics).
-    """
-
-    def __init__(self, *, on_dry_run: Callable[[Notification], None]
-                 | None = None, action: str = '') -> None:
-        self._on_dry_run = on_dry_run
-        self._action = action
-
-    def submit(self, notification: Notification) -> bool:
-        if self._action:
-            LOG.warning('dry_run: not recovering instance %s %s (%s); would '
-                        'have %s', notification.instance_name,
-                        notification.instance_uuid, notification.reason,
-                        self._action)
-        else:
-            LOG.warning('dry_run: not notifying Masakari about instance %s; '
-                        'would have sent POST %s %s',
-                        notification.instance_uuid, NOTIFICATIONS_PATH,
-                        json.dumps(notification.body()))
-        if self._on_dry_run is not None:
-            self._on_dry_run(notification)
-        return True
-
-    def withdraw(self, instance_uuid: str, why: str) -> None:
-        """Nothing is ever pending in dry-run."""

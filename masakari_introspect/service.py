@@ -24,7 +24,7 @@ from masakari_introspect.monitor import Monitor
 from masakari_introspect.monitor import Outbox
 from masakari_introspect.notifier import MasakariNotifier
 from masakari_introspect.scheduler import Clockwork
-from masakari_introspect.outbox import DryRunOutbox
+from masakari_introspect.dry_run import DryRunOutbox
 from masakari_introspect.outbox import RecoveryDriver
 from masakari_introspect.outbox import Sender
 from masakari_introspect.spool import Spool

@@ -2,30 +2,10 @@
 
 No I/O and no clock of its own: every method takes ``now`` (monotonic
 seconds). The fleet feeds it libvirt events, probe outcomes, guest activity
-and the end of each probe interval, and acts on the :class:`Verdict`.
-
-Semantics (also in the option help and in doc/):
-
-* time is cut into probe intervals; an interval in which the agent gave no
-  answer of any kind (timeout, not connected, busy, error, or a probe still
-  in flight or queued) is a *missed interval*; ``failure_threshold``
-  consecutive missed intervals make a failure. Only a lost libvirtd
-  connection and the benign states stop the count;
-* with the activity check on, a failed agent is only a failed guest if the
-  guest did no disk and no network-transmit work since its first missed
-  interval; a guest that did is watched until a whole failure window passes
-  without activity;
-* a domain paused by an I/O error, a watchdog or an API error is a failure
-  once it stayed so for the failure window; a crash (pvpanic) or a watchdog
-  that leaves the guest as it is are failures at once;
-* an instance is reported once per failure episode; an answer ends it;
-* after a start, resume, reboot, migration or agent reconnect, misses do not
-  count until the agent answered once or ``boot_grace_period`` passed; an
-  agent that never answered since the domain started is then warned about
-  once, and reported only if it answered in an earlier boot on this host
-  (a boot hang) or if the policy says so;
-* a paused, migrating or shutting-down domain is not probed;
-* an instance in maintenance is not probed and never reported.
+and the end of each probe interval, and acts on the :class:`Verdict`. The
+rules (missed intervals, the activity check, failure pauses, crashes and
+watchdogs, grace and boot hangs, maintenance) are described in
+``doc/source/design.rst``, "Verdicts".
 """
 
 import dataclasses

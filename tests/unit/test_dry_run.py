@@ -22,12 +22,12 @@ from masakari_introspect.conf import (
 )
 from masakari_introspect.ops.metrics import Metrics
 from masakari_introspect.model import Notification
-from masakari_introspect.outbox import DryRunOutbox
+from masakari_introspect.dry_run import DryRunOutbox
 from masakari_introspect.ops.status_client import StatusClient
 from tests.unit.fakes import InstantHypervisor, make_monitor, wait_until
 from tests.unit.fakes import B
 
-LOGGER = 'masakari_introspect.outbox'
+LOGGER = 'masakari_introspect.dry_run'
 
 
 def logged_body(record):

@@ -435,7 +435,7 @@ def test_a_failed_removal_does_not_send_again(tmp_path, clock):
 
 
 def test_dry_run_withdraw_is_a_no_op(caplog):
-    from masakari_introspect.outbox import DryRunOutbox
+    from masakari_introspect.dry_run import DryRunOutbox
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     box = DryRunOutbox()
     box.withdraw(A, 'answers again')

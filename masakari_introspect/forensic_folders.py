@@ -1,0 +1,60 @@
+"""Forensics folders: ``<root>/<uuid>/<UTC time>[-N]/``, made and pruned."""
+
+import datetime
+import pathlib
+import re
+import shutil
+
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
+
+STAMP_FORMAT = '%Y%m%dT%H%M%SZ'
+_FOLDER = re.compile(r'^(\d{8}T\d{6}Z)(?:-(\d+))?$')
+_MAX_SAME_SECOND = 1000
+
+
+def make(parent: pathlib.Path, when: datetime.datetime) -> pathlib.Path:
+    """A new folder in ``parent``, named after ``when``, after any of the
+    same second."""
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stamp = utc(when).strftime(STAMP_FORMAT)
+    taken = [key[1] for key, _path in listed(parent) if key[0] == stamp]
+    first = max(taken) + 1 if taken else 0
+    for index in range(first, first + _MAX_SAME_SECOND):
+        folder = parent / (stamp if index == 0 else '%s-%d' % (stamp, index))
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError('%d folders for %s in one second' % (
+        _MAX_SAME_SECOND, stamp))
+
+
+def prune(current: pathlib.Path, keep: int) -> None:
+    """Delete the oldest folders beside ``current`` beyond ``keep``;
+    ``current`` is kept even if its time is older than the others'."""
+    others = [path for _key, path in listed(current.parent)
+              if path != current]
+    for old in others[:max(0, len(others) - (keep - 1))]:
+        shutil.rmtree(old)
+        LOG.debug('Deleted old forensics %s', old)
+
+
+def listed(parent: pathlib.Path
+             ) -> list[tuple[tuple[str, int], pathlib.Path]]:
+    """The forensics folders in ``parent``, oldest first."""
+    found = []
+    for entry in parent.iterdir():
+        match = _FOLDER.match(entry.name)
+        if match and entry.is_dir():
+            found.append(((match.group(1), int(match.group(2) or 0)), entry))
+    return sorted(found)
+
+
+def utc(when: datetime.datetime) -> datetime.datetime:
+    """``when`` in UTC; a naive time is taken to be UTC already."""
+    if when.tzinfo is None:
+        return when.replace(tzinfo=datetime.timezone.utc)
+    return when.astimezone(datetime.timezone.utc)

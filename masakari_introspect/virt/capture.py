@@ -7,8 +7,6 @@ use and dropped after a connection error; the next call opens a new one.
 Every failure is one WARNING and ``None``; nothing here raises.
 """
 
-import threading
-
 try:
     import libvirt
 except ImportError:  # pragma: no cover - unit tests run without the binding
@@ -17,6 +15,7 @@ except ImportError:  # pragma: no cover - unit tests run without the binding
 from oslo_log import log as logging
 
 from masakari_introspect.virt import errors
+from masakari_introspect.virt.connection import LazyConnection
 
 LOG = logging.getLogger(__name__)
 
@@ -30,8 +29,7 @@ class LibvirtCapture:
 
     def __init__(self, uri: str) -> None:
         self._uri = uri
-        self._conn: 'libvirt.virConnect | None' = None
-        self._lock = threading.Lock()
+        self._connection = LazyConnection(uri)
 
     def screenshot(self, uuid: str) -> tuple[bytes, str] | None:
         """The first screen as (image, MIME type): PNG or PPM from QEMU."""
@@ -70,23 +68,18 @@ class LibvirtCapture:
         return xml
 
     def close(self) -> None:
-        with self._lock:
-            conn, self._conn = self._conn, None
-        _close_quietly(conn)
+        self._connection.close()
 
     def _get(self) -> 'libvirt.virConnect | None':
         if libvirt is None:
             LOG.warning('No capture: the libvirt Python binding is not '
                         'installed')
             return None
-        with self._lock:
-            if self._conn is None:
-                try:
-                    self._conn = libvirt.open(self._uri)
-                except libvirt.libvirtError as exc:
-                    LOG.warning('No capture: cannot connect to libvirt at '
-                                '%s: %s', self._uri, exc.get_error_message())
-            return self._conn
+        conn, error = self._connection.get()
+        if error:
+            LOG.warning('No capture: cannot connect to libvirt at %s: %s',
+                        self._uri, error)
+        return conn
 
     def _failed(self, conn: 'libvirt.virConnect', what: str, uuid: str,
                 exc: 'libvirt.libvirtError') -> None:
@@ -94,11 +87,7 @@ class LibvirtCapture:
         LOG.warning('No %s of instance %s: %s (code %s, domain %s)', what,
                     uuid, exc.get_error_message(), code, domain)
         if errors.is_connection_error(code, domain):
-            with self._lock:
-                if conn is not self._conn:
-                    return
-                self._conn = None
-            _close_quietly(conn)
+            self._connection.drop(conn)
 
 
 class _TooLarge(Exception):
@@ -124,10 +113,3 @@ def _abort_quietly(stream: 'libvirt.virStream') -> None:
     except libvirt.libvirtError:
         pass
 
-
-def _close_quietly(conn: 'libvirt.virConnect | None') -> None:
-    if conn is not None:
-        try:
-            conn.close()
-        except libvirt.libvirtError:
-            pass

@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover - unit tests run without the binding
 
 from masakari_introspect.model import ProbeResult
 from masakari_introspect.virt import guest
+from masakari_introspect.virt.connection import LazyConnection
 
 LOG = logging.getLogger(__name__)
 
@@ -34,45 +35,21 @@ class SideConnection:
     """
 
     def __init__(self, uri: str, connected: Callable[[], bool]) -> None:
-        self._connected = connected
-        self._uri = uri
-        self._conn: 'libvirt.virConnect | None' = None
-        self._lock = threading.Lock()
+        self._connection = LazyConnection(uri, connected)
 
     def ping(self, uuid: str, timeout: int) -> ProbeResult:
-        return guest.ping(self._get(), uuid, timeout, self._drop)
+        conn, error = self._connection.get()
+        if error:
+            LOG.debug('Cannot open the probe connection: %s', error)
+        return guest.ping(conn, uuid, timeout, self._drop)
 
     def close(self) -> None:
-        with self._lock:
-            conn, self._conn = self._conn, None
-        _close_quietly(conn)
-
-    def _get(self) -> 'libvirt.virConnect | None':
-        with self._lock:
-            if self._conn is None and self._connected():
-                try:
-                    self._conn = libvirt.open(self._uri)
-                except libvirt.libvirtError as exc:
-                    LOG.debug('Cannot open the probe connection: %s',
-                              exc.get_error_message())
-            return self._conn
+        self._connection.close()
 
     def _drop(self, conn: 'libvirt.virConnect', why: str) -> None:
-        with self._lock:
-            if conn is not self._conn:
-                return
-            self._conn = None
-        LOG.info('Probe connection to libvirt lost (%s); reopening it',
-                 why)
-        _close_quietly(conn)
-
-
-def _close_quietly(conn: 'libvirt.virConnect | None') -> None:
-    if conn is not None:
-        try:
-            conn.close()
-        except libvirt.libvirtError:
-            pass
+        if self._connection.drop(conn):
+            LOG.info('Probe connection to libvirt lost (%s); reopening it',
+                     why)
 
 
 class SidePool:

@@ -322,7 +322,7 @@ def test_libvirt_capture_unknown_domain(test_driver, libvirt_capture, caplog):
 
 def test_libvirt_capture_reopens_a_dead_connection(test_driver, libvirt_capture, caplog):
     assert libvirt_capture.domain_xml(test_driver) is not None
-    libvirt_capture._conn.close()        # libvirtd "went away" under it
+    libvirt_capture._connection.get()[0].close()   # libvirtd "went away"
     caplog.set_level(logging.WARNING, logger='masakari_introspect.virt.capture')
     assert libvirt_capture.domain_xml(test_driver) is None   # the dead one
     assert len(caplog.records) == 1

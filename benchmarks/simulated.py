@@ -2,8 +2,8 @@
 
 What is real: :class:`masakari_introspect.monitor.Monitor` (owner thread,
 probe lanes, state machine), :class:`~masakari_introspect.scheduler.Clockwork`
-(APScheduler ticks), :class:`~masakari_introspect.outbox.Sender` with its
-durable :class:`~masakari_introspect.spool.Spool`, and the
+(APScheduler ticks), :class:`~masakari_introspect.recovery.sender.Sender` with its
+durable :class:`~masakari_introspect.recovery.spool.Spool`, and the
 :class:`~masakari_introspect.store.StateStore`, i.e. the whole service except
 libvirt and HTTP.
 
@@ -39,22 +39,22 @@ import threading
 import time
 from array import array
 
-from masakari_introspect.model import DomainInfo
-from masakari_introspect.fleet import Fleet
-from masakari_introspect.model import Activity
-from masakari_introspect.model import Settings
+from masakari_introspect.core.model import DomainInfo
+from masakari_introspect.core.fleet import Fleet
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import Settings
 from masakari_introspect.monitor import Monitor
-from masakari_introspect.model import Delivery
-from masakari_introspect.model import DeliveryResult
-from masakari_introspect.model import Notification
-from masakari_introspect.model import Outcome
-from masakari_introspect.model import ProbeResult
+from masakari_introspect.core.model import Delivery
+from masakari_introspect.core.model import DeliveryResult
+from masakari_introspect.core.model import Notification
+from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.scheduler import Clockwork
-from masakari_introspect.outbox import Sender
-from masakari_introspect.spool import Spool
+from masakari_introspect.recovery.sender import Sender
+from masakari_introspect.recovery.spool import Spool
 from masakari_introspect.store import StateStore
-from masakari_introspect.tracker import Phase
-from masakari_introspect.tracker import Policy
+from masakari_introspect.core.tracker import Phase
+from masakari_introspect.core.tracker import Policy
 
 from benchmarks import stats
 

@@ -1,6 +1,6 @@
 """The owner thread: carries the fleet's decisions out.
 
-One thread owns the :class:`~masakari_introspect.fleet.Fleet`: libvirt
+One thread owns the :class:`~masakari_introspect.core.fleet.Fleet`: libvirt
 events, probe results, statistics, ticks and resyncs are queued to it and
 handled in order, so no state is shared between threads. It carries out the
 actions the fleet returns: probes go to the probe lanes, statistics to a
@@ -17,13 +17,13 @@ from typing import Any, Protocol
 
 from oslo_log import log as logging
 
-from masakari_introspect import model
-from masakari_introspect.fleet import Fleet
-from masakari_introspect.model import Activity
-from masakari_introspect.model import DomainEvent
-from masakari_introspect.model import DomainInfo
-from masakari_introspect.model import HypervisorUnavailable
-from masakari_introspect.model import ProbeResult
+from masakari_introspect.core import model
+from masakari_introspect.core.fleet import Fleet
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import DomainEvent
+from masakari_introspect.core.model import DomainInfo
+from masakari_introspect.core.model import HypervisorUnavailable
+from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.reporter import Forensics
 from masakari_introspect.reporter import Observer
 from masakari_introspect.reporter import Outbox

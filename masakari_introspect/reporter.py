@@ -11,10 +11,10 @@ from typing import Any, Protocol
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import Notification
-from masakari_introspect.model import ProbeResult
-from masakari_introspect.model import Report
-from masakari_introspect.model import Withdraw
+from masakari_introspect.core.model import Notification
+from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.model import Report
+from masakari_introspect.core.model import Withdraw
 from masakari_introspect.scheduler import ProbeLane
 
 LOG = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import Remembered
-from masakari_introspect.spool import write_atomically
+from masakari_introspect.core.model import Remembered
+from masakari_introspect.recovery.spool import write_atomically
 
 LOG = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ from oslo_log import log as logging
 
 from masakari_introspect.ops.view import ServerThread
 from masakari_introspect.ops.view import Source
-from masakari_introspect.model import Delivery
-from masakari_introspect.model import DeliveryResult
-from masakari_introspect.model import Notification
-from masakari_introspect.model import Outcome
-from masakari_introspect.model import Reason
-from masakari_introspect.model import ProbeResult
+from masakari_introspect.core.model import Delivery
+from masakari_introspect.core.model import DeliveryResult
+from masakari_introspect.core.model import Notification
+from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import Reason
+from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.version import version_string
 
 LOG = logging.getLogger(__name__)

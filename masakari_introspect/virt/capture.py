@@ -1,6 +1,6 @@
 """What libvirt can show of a failed instance: console screenshot, domain XML.
 
-Implements :class:`masakari_introspect.forensics.Capture` on a connection of
+Implements :class:`masakari_introspect.recovery.forensics.Capture` on a connection of
 its own, so that a call stuck on a QEMU monitor holds neither the monitor's
 event connection nor its probe connection. The connection is opened on first
 use and dropped after a connection error; the next call opens a new one.

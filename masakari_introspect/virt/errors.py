@@ -13,7 +13,7 @@ notes; the mapping is:
 * anything else: an error that is logged and not counted.
 """
 
-from masakari_introspect.model import Outcome
+from masakari_introspect.core.model import Outcome
 
 # virErrorNumber
 ERR_INTERNAL_ERROR = 1

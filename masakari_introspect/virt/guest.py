@@ -18,11 +18,11 @@ except ImportError:  # pragma: no cover - unit tests run without the binding
     libvirt = None
     libvirt_qemu = None
 
-from masakari_introspect.model import Activity
-from masakari_introspect.model import DomainInfo
-from masakari_introspect.model import GUEST_PING
-from masakari_introspect.model import Outcome
-from masakari_introspect.model import ProbeResult
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import DomainInfo
+from masakari_introspect.core.model import GUEST_PING
+from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import translate
 

@@ -19,12 +19,12 @@ except ImportError:  # pragma: no cover - unit tests run without the binding
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import Activity
-from masakari_introspect.model import DomainEvent
-from masakari_introspect.model import DomainInfo
-from masakari_introspect.model import EventKind
-from masakari_introspect.model import HypervisorUnavailable
-from masakari_introspect.model import ProbeResult
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import DomainEvent
+from masakari_introspect.core.model import DomainInfo
+from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import HypervisorUnavailable
+from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import guest
 from masakari_introspect.virt import translate

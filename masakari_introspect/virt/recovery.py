@@ -31,11 +31,11 @@ except ImportError:  # pragma: no cover - unit tests run without the binding
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import Delivery
-from masakari_introspect.model import DeliveryResult
-from masakari_introspect.model import GUEST_PING
-from masakari_introspect.model import Notification
-from masakari_introspect.model import Outcome
+from masakari_introspect.core.model import Delivery
+from masakari_introspect.core.model import DeliveryResult
+from masakari_introspect.core.model import GUEST_PING
+from masakari_introspect.core.model import Notification
+from masakari_introspect.core.model import Outcome
 from masakari_introspect.virt import errors
 
 LOG = logging.getLogger(__name__)

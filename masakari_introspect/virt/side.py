@@ -16,7 +16,7 @@ try:
 except ImportError:  # pragma: no cover - unit tests run without the binding
     libvirt = None
 
-from masakari_introspect.model import ProbeResult
+from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.virt import guest
 from masakari_introspect.virt.connection import LazyConnection
 

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ElementTree
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import EventKind
+from masakari_introspect.core.model import EventKind
 
 LOG = logging.getLogger(__name__)
 

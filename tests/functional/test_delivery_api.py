@@ -14,7 +14,7 @@ import pytest
 
 from tests.functional.conftest import HOSTNAME
 
-SENDER_LOG = "masakari_introspect.outbox"
+SENDER_LOG = "masakari_introspect.recovery.sender"
 
 
 # -- the delivery layer against the real API ------------------------------------------
@@ -39,9 +39,9 @@ def fresh_api(api_only):
 def make_sender(api, spool_dir, host):
     from keystoneauth1 import adapter, noauth, session
 
-    from masakari_introspect.notifier import MasakariNotifier
-    from masakari_introspect.outbox import Sender
-    from masakari_introspect.spool import Spool
+    from masakari_introspect.recovery.masakari import MasakariNotifier
+    from masakari_introspect.recovery.sender import Sender
+    from masakari_introspect.recovery.spool import Spool
     sess = session.Session(auth=noauth.NoAuth(), timeout=10)
     notifier = MasakariNotifier(adapter.Adapter(sess, endpoint_override=api.endpoint))
     clock = [0.0]
@@ -65,7 +65,7 @@ def run_until_idle(sender, clock, rounds=10):
 
 
 def notification(instance=None):
-    from masakari_introspect.model import Notification
+    from masakari_introspect.core.model import Notification
     return Notification.create(instance or str(uuid.uuid4()), "decided-as-this-host",
                                instance_name="vm", reason="unresponsive")
 
@@ -113,7 +113,7 @@ def test_api_maintenance_409_waits_then_one_notification(fresh_api, tmp_path, ca
 
 def test_api_kill_after_202_sends_nothing_twice(fresh_api, tmp_path, caplog):
     """The spool as a kill -9 between the 202 and the removal leaves it."""
-    from masakari_introspect.spool import Spool
+    from masakari_introspect.recovery.spool import Spool
     caplog.set_level(logging.INFO, logger=SENDER_LOG)
     spool_dir = tmp_path / "spool"
     first, clock = make_sender(fresh_api, spool_dir, HOSTNAME)

@@ -114,7 +114,7 @@ def qemu_pid(name: str) -> int:
 
 
 def test_screenshot_and_xml_of_a_running_guest(guest, capture, tmp_path):
-    from masakari_introspect.forensics import Recorder
+    from masakari_introspect.recovery.forensics import Recorder
 
     recorder = Recorder(tmp_path, 2, capture, budget=5.0)
     folder = recorder.record(guest.uuid, guest.name, "missed 3 guest-pings",
@@ -134,7 +134,7 @@ def test_screenshot_and_xml_of_a_running_guest(guest, capture, tmp_path):
 
 
 def test_stopped_qemu_does_not_hold_the_record(guest, capture, tmp_path):
-    from masakari_introspect.forensics import Recorder
+    from masakari_introspect.recovery.forensics import Recorder
 
     recorder = Recorder(tmp_path, 2, capture, budget=1.0, late=PATIENCE * 2)
     assert capture.domain_xml(guest.uuid)      # connection open before the stop

@@ -22,14 +22,14 @@ from masakari_introspect.conf import metrics
 from masakari_introspect.conf import recovery
 from masakari_introspect.conf import status
 
-from masakari_introspect.fleet import Fleet
-from masakari_introspect.model import Activity
-from masakari_introspect.model import DomainInfo
-from masakari_introspect.model import Outcome
-from masakari_introspect.model import ProbeResult
-from masakari_introspect.model import Settings
+from masakari_introspect.core.fleet import Fleet
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import DomainInfo
+from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.model import Settings
 from masakari_introspect.monitor import Monitor
-from masakari_introspect.tracker import Policy
+from masakari_introspect.core.tracker import Policy
 
 A = '00000000-0000-0000-0000-00000000000a'
 B = '00000000-0000-0000-0000-00000000000b'

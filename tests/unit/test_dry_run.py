@@ -21,13 +21,13 @@ from masakari_introspect.conf import (
     status as status_conf,
 )
 from masakari_introspect.ops.metrics import Metrics
-from masakari_introspect.model import Notification
-from masakari_introspect.dry_run import DryRunOutbox
+from masakari_introspect.core.model import Notification
+from masakari_introspect.recovery.dry_run import DryRunOutbox
 from masakari_introspect.ops.status_client import StatusClient
 from tests.unit.fakes import InstantHypervisor, make_monitor, wait_until
 from tests.unit.fakes import B
 
-LOGGER = 'masakari_introspect.dry_run'
+LOGGER = 'masakari_introspect.recovery.dry_run'
 
 
 def logged_body(record):

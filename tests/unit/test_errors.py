@@ -2,7 +2,7 @@
 
 import pytest
 
-from masakari_introspect.model import Outcome
+from masakari_introspect.core.model import Outcome
 from masakari_introspect.virt import errors
 
 # virErrorDomain numbers as libvirt spells them (virerror.h)

@@ -4,14 +4,14 @@ import logging
 
 import pytest
 
-from masakari_introspect import model as f
-from masakari_introspect.model import Activity
-from masakari_introspect.model import DomainEvent
-from masakari_introspect.model import EventKind
-from masakari_introspect.model import Outcome
-from masakari_introspect.model import ProbeResult
-from masakari_introspect.model import Remembered
-from masakari_introspect.tracker import Policy
+from masakari_introspect.core import model as f
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import DomainEvent
+from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.model import Remembered
+from masakari_introspect.core.tracker import Policy
 from tests.unit.fakes import A, B, C, HOST, FakeClock, domain, make_fleet
 
 INTERVAL = 10.0

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from masakari_introspect.forensics import Recorder
+from masakari_introspect.recovery.forensics import Recorder
 
 A = '00000000-0000-0000-0000-00000000000a'
 B = '00000000-0000-0000-0000-00000000000b'
@@ -238,7 +238,7 @@ def test_too_late_is_dropped(tmp_path):
 
 
 def test_raising_capture_is_noted(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger='masakari_introspect.forensics')
+    caplog.set_level(logging.WARNING, logger='masakari_introspect.recovery.forensics')
     folder = record(Recorder(tmp_path, 10, RaisingCapture()))
     found = verdict(folder)['capture']
     assert 'screendump exploded' in found['screenshot']
@@ -250,7 +250,7 @@ def test_raising_capture_is_noted(tmp_path, caplog):
 
 
 def test_unusable_root_logs_one_error(tmp_path, caplog):
-    caplog.set_level(logging.DEBUG, logger='masakari_introspect.forensics')
+    caplog.set_level(logging.DEBUG, logger='masakari_introspect.recovery.forensics')
     root = tmp_path / 'not-a-directory'
     root.write_text('')
     assert record(Recorder(root, 10, FakeCapture())) is None
@@ -260,7 +260,7 @@ def test_unusable_root_logs_one_error(tmp_path, caplog):
 
 
 def test_unusable_uuid_is_refused(tmp_path, caplog):
-    caplog.set_level(logging.ERROR, logger='masakari_introspect.forensics')
+    caplog.set_level(logging.ERROR, logger='masakari_introspect.recovery.forensics')
     assert record(Recorder(tmp_path / 'f', 10, FakeCapture()), uuid='../escape') is None
     assert not (tmp_path / 'escape').exists()
     assert not (tmp_path / 'f').exists()

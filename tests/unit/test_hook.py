@@ -6,13 +6,13 @@ import time
 
 import pytest
 
-from masakari_introspect.hook import CommandRecovery
-from masakari_introspect.model import Delivery, Notification
-from masakari_introspect.outbox import Sender
-from masakari_introspect.spool import Spool
+from masakari_introspect.recovery.command import CommandRecovery
+from masakari_introspect.core.model import Delivery, Notification
+from masakari_introspect.recovery.sender import Sender
+from masakari_introspect.recovery.spool import Spool
 
 A = '00000000-0000-0000-0000-00000000000a'
-LOGGER = 'masakari_introspect.hook'
+LOGGER = 'masakari_introspect.recovery.command'
 
 
 def note():

@@ -6,9 +6,9 @@ import pytest
 
 libvirt = pytest.importorskip('libvirt')
 
-from masakari_introspect.model import Delivery, Notification  # noqa: E402
-from masakari_introspect.outbox import Sender  # noqa: E402
-from masakari_introspect.spool import Spool  # noqa: E402
+from masakari_introspect.core.model import Delivery, Notification  # noqa: E402
+from masakari_introspect.recovery.sender import Sender  # noqa: E402
+from masakari_introspect.recovery.spool import Spool  # noqa: E402
 from masakari_introspect.virt.recovery import LibvirtRecovery  # noqa: E402
 
 MISSING = '11111111-2222-3333-4444-555555555555'

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from masakari_introspect.model import Delivery, DeliveryResult, Notification
-from masakari_introspect.outbox import Sender
-from masakari_introspect.spool import Spool
+from masakari_introspect.core.model import Delivery, DeliveryResult, Notification
+from masakari_introspect.recovery.sender import Sender
+from masakari_introspect.recovery.spool import Spool
 
 A = '00000000-0000-0000-0000-00000000000a'
 B = '00000000-0000-0000-0000-00000000000b'
@@ -25,7 +25,7 @@ MAINT = DeliveryResult(Delivery.MAINTENANCE, 409, "Notification received "
                        "host is already under maintenance.")
 THERE = DeliveryResult(Delivery.DELIVERED, 200, 'Masakari has it as '
                        'notification n-1 (status new)')
-LOGGER = 'masakari_introspect.outbox'
+LOGGER = 'masakari_introspect.recovery.sender'
 
 
 class FakeClock:
@@ -435,7 +435,7 @@ def test_a_failed_removal_does_not_send_again(tmp_path, clock):
 
 
 def test_dry_run_withdraw_is_a_no_op(caplog):
-    from masakari_introspect.dry_run import DryRunOutbox
+    from masakari_introspect.recovery.dry_run import DryRunOutbox
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     box = DryRunOutbox()
     box.withdraw(A, 'answers again')

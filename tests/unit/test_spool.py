@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from masakari_introspect.model import Notification
-from masakari_introspect.spool import Spool, SpoolFull
+from masakari_introspect.core.model import Notification
+from masakari_introspect.recovery.spool import Spool, SpoolFull
 
 A = '00000000-0000-0000-0000-00000000000a'
 B = '00000000-0000-0000-0000-00000000000b'
@@ -101,7 +101,7 @@ def test_unreadable_entries_are_set_aside(directory, content, caplog):
     good = note(C)
     spool.add(good)
     (directory / (A + '.json')).write_bytes(content)
-    caplog.set_level(logging.ERROR, logger='masakari_introspect.spool')
+    caplog.set_level(logging.ERROR, logger='masakari_introspect.recovery.spool')
     assert spool.pending() == [good]
     assert (directory / 'corrupt' / (A + '.json')).read_bytes() == content
     assert not (directory / (A + '.json')).exists()
@@ -222,7 +222,7 @@ class FlakyRead:
 
 
 def test_a_transient_read_error_keeps_the_entry(directory, caplog):
-    caplog.set_level(logging.WARNING, logger='masakari_introspect.spool')
+    caplog.set_level(logging.WARNING, logger='masakari_introspect.recovery.spool')
     read = FlakyRead({A + '.json': 2})
     spool = Spool(directory, 10, read=read)
     a, b = note(A, '2026-11-21T17:00:00'), note(B, '2026-11-21T17:00:01')

@@ -113,7 +113,7 @@ def test_upstream_api_is_ignored_when_masakari_has_credentials(tmp_path):
 
 
 def test_a_notifier_is_built_from_upstream_api(tmp_path):
-    from masakari_introspect.notifier import MasakariNotifier
+    from masakari_introspect.recovery.masakari import MasakariNotifier
     conf = load(tmp_path, UPSTREAM_API)
     validate.check(conf)
     adapter = MasakariNotifier.from_conf(conf)._poster

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from masakari_introspect.model import EventKind
+from masakari_introspect.core.model import EventKind
 from masakari_introspect.virt import translate as t
 
 K = EventKind

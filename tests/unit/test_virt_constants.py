@@ -75,7 +75,7 @@ def test_event_details_match_libvirt(event):
 def test_lifecycle_with_libvirt_numbers():
     lv = libvirt
     kind = translate.lifecycle
-    from masakari_introspect.model import EventKind as K
+    from masakari_introspect.core.model import EventKind as K
     assert kind(lv.VIR_DOMAIN_EVENT_STARTED,
                 lv.VIR_DOMAIN_EVENT_STARTED_BOOTED) is K.STARTED
     assert kind(lv.VIR_DOMAIN_EVENT_STARTED,

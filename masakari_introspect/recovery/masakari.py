@@ -27,10 +27,10 @@ from oslo_config import cfg
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import Delivery
-from masakari_introspect.model import DeliveryResult
-from masakari_introspect.model import Notification
-from masakari_introspect.model import NOTIFICATIONS_PATH
+from masakari_introspect.core.model import Delivery
+from masakari_introspect.core.model import DeliveryResult
+from masakari_introspect.core.model import Notification
+from masakari_introspect.core.model import NOTIFICATIONS_PATH
 
 LOG = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ watchdogs, grace and boot hangs, maintenance) are described in
 import dataclasses
 import enum
 
-from masakari_introspect.model import Reason
+from masakari_introspect.core.model import Reason
 
 FAILURE_PAUSES = ('ioerror', 'watchdog', 'api_error', 'crashed')
 

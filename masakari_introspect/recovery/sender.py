@@ -14,7 +14,7 @@ and "host on maintenance" (409) concern one entry: it alone is retried every
 ``retry_interval_max`` and the others go on. Conditions are logged when they
 change, not on every attempt.
 
-With ``dry_run`` on, :class:`~masakari_introspect.dry_run.DryRunOutbox`
+With ``dry_run`` on, :class:`~masakari_introspect.recovery.dry_run.DryRunOutbox`
 stands in for the spool and sender.
 """
 
@@ -26,11 +26,11 @@ from typing import Protocol
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import Delivery
-from masakari_introspect.model import DeliveryResult
-from masakari_introspect.model import Notification
-from masakari_introspect.spool import Entry
-from masakari_introspect.spool import Spool
+from masakari_introspect.core.model import Delivery
+from masakari_introspect.core.model import DeliveryResult
+from masakari_introspect.core.model import Notification
+from masakari_introspect.recovery.spool import Entry
+from masakari_introspect.recovery.spool import Spool
 
 LOG = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import NOTIFICATIONS_PATH
-from masakari_introspect.model import Notification
+from masakari_introspect.core.model import NOTIFICATIONS_PATH
+from masakari_introspect.core.model import Notification
 
 LOG = logging.getLogger(__name__)
 

@@ -6,14 +6,14 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import Activity
-from masakari_introspect.model import DomainInfo
-from masakari_introspect.model import ProbeResult
-from masakari_introspect.model import Remembered
-from masakari_introspect.tracker import InstanceState
-from masakari_introspect.tracker import Phase
-from masakari_introspect.tracker import Policy
-from masakari_introspect.tracker import Verdict
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import DomainInfo
+from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.model import Remembered
+from masakari_introspect.core.tracker import InstanceState
+from masakari_introspect.core.tracker import Phase
+from masakari_introspect.core.tracker import Policy
+from masakari_introspect.core.tracker import Verdict
 
 LOG = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import Notification
+from masakari_introspect.core.model import Notification
 
 LOG = logging.getLogger(__name__)
 

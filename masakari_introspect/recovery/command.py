@@ -19,9 +19,9 @@ import subprocess
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import Delivery
-from masakari_introspect.model import DeliveryResult
-from masakari_introspect.model import Notification
+from masakari_introspect.core.model import Delivery
+from masakari_introspect.core.model import DeliveryResult
+from masakari_introspect.core.model import Notification
 
 LOG = logging.getLogger(__name__)
 

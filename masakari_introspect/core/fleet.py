@@ -12,24 +12,24 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import Action
-from masakari_introspect.model import Activity
-from masakari_introspect.model import DomainEvent
-from masakari_introspect.model import EventKind
-from masakari_introspect.model import Limited
-from masakari_introspect.model import Lookup
-from masakari_introspect.model import Notification
-from masakari_introspect.model import Outcome
-from masakari_introspect.model import Probe
-from masakari_introspect.model import ProbeResult
-from masakari_introspect.model import Reason
-from masakari_introspect.model import Report
-from masakari_introspect.model import Sample
-from masakari_introspect.model import Withdraw
-from masakari_introspect.tracker import Phase
-from masakari_introspect.tracker import Verdict
-from masakari_introspect.roster import Roster
-from masakari_introspect.watched import Watched
+from masakari_introspect.core.model import Action
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import DomainEvent
+from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Limited
+from masakari_introspect.core.model import Lookup
+from masakari_introspect.core.model import Notification
+from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import Probe
+from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.model import Reason
+from masakari_introspect.core.model import Report
+from masakari_introspect.core.model import Sample
+from masakari_introspect.core.model import Withdraw
+from masakari_introspect.core.tracker import Phase
+from masakari_introspect.core.tracker import Verdict
+from masakari_introspect.core.roster import Roster
+from masakari_introspect.core.watched import Watched
 
 LOG = logging.getLogger(__name__)
 

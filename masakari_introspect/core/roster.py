@@ -1,21 +1,21 @@
 """Who is watched: the monitored instances, kept in line with libvirt's
 domain list, and what is remembered of those that are not here now.
 
-The base of :class:`~masakari_introspect.fleet.Fleet`; pure, clocks passed in.
+The base of :class:`~masakari_introspect.core.fleet.Fleet`; pure, clocks passed in.
 """
 
 from collections.abc import Callable, Iterable
 
 from oslo_log import log as logging
 
-from masakari_introspect.model import Action
-from masakari_introspect.model import DomainInfo
-from masakari_introspect.model import Remembered
-from masakari_introspect.model import Settings
-from masakari_introspect.model import Withdraw
-from masakari_introspect.tracker import Policy
-from masakari_introspect.watched import Watched
-from masakari_introspect.watched import absent_view
+from masakari_introspect.core.model import Action
+from masakari_introspect.core.model import DomainInfo
+from masakari_introspect.core.model import Remembered
+from masakari_introspect.core.model import Settings
+from masakari_introspect.core.model import Withdraw
+from masakari_introspect.core.tracker import Policy
+from masakari_introspect.core.watched import Watched
+from masakari_introspect.core.watched import absent_view
 
 LOG = logging.getLogger(__name__)
 

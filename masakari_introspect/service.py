@@ -25,7 +25,7 @@ from masakari_introspect.monitor import Outbox
 from masakari_introspect.recovery.masakari import MasakariNotifier
 from masakari_introspect.scheduler import Clockwork
 from masakari_introspect.recovery.dry_run import DryRunOutbox
-from masakari_introspect.recovery.sender import RecoveryDriver
+from masakari_introspect.recovery.driver import Driver
 from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool
 from masakari_introspect.store import StateStore
@@ -40,7 +40,7 @@ LOG = logging.getLogger(__name__)
 
 # -- the recovery driver ([recovery] driver) ---------------------------------
 
-def recovery_driver(conf: cfg.ConfigOpts) -> RecoveryDriver:
+def recovery_driver(conf: cfg.ConfigOpts) -> Driver:
     """The driver chosen by ``[recovery] driver``."""
     recovery = conf.recovery
     if recovery.driver == 'libvirt':

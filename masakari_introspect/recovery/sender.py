@@ -22,43 +22,17 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from oslo_log import log as logging
 
 from masakari_introspect.core.model import Delivery
 from masakari_introspect.core.model import DeliveryResult
 from masakari_introspect.core.model import Notification
+from masakari_introspect.recovery.driver import Driver
 from masakari_introspect.recovery.spool import Entry
 from masakari_introspect.recovery.spool import Spool
 
 LOG = logging.getLogger(__name__)
-
-class RecoveryDriver(Protocol):
-    """One way of acting on a failed instance; never raises.
-
-    ``name`` names the driver in log lines ("Masakari API unavailable").
-    """
-
-    name: str
-
-    def begin(self, notification: Notification) -> str:
-        """A token stored with the entry before an attempt (may be '')."""
-        ...
-
-    def send(self, notification: Notification) -> DeliveryResult:
-        """One attempt: notify, or recover the instance."""
-        ...
-
-    def settled(self, notification: Notification,
-                token: str) -> DeliveryResult | None:
-        """For an entry found started: did that attempt take effect?
-
-        A done result (nothing more to do), a TRANSIENT one (cannot tell
-        now, ask again later), or None (not done: attempt again).
-        """
-        ...
-
 
 @dataclasses.dataclass
 class _Schedule:
@@ -69,7 +43,7 @@ class _Schedule:
 
 
 class Sender:
-    def __init__(self, spool: Spool, driver: RecoveryDriver, *,
+    def __init__(self, spool: Spool, driver: Driver, *,
                  retry_interval: float, retry_interval_max: float,
                  hostname: str = '',
                  clock: Callable[[], float] = time.monotonic,

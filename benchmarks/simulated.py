@@ -53,7 +53,7 @@ from masakari_introspect.scheduler import Clockwork
 from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool
 from masakari_introspect.store import StateStore
-from masakari_introspect.core.tracker import Phase
+from masakari_introspect.core.model import Phase
 from masakari_introspect.core.tracker import Policy
 
 from benchmarks import stats

@@ -26,8 +26,8 @@ from masakari_introspect.core.model import Reason
 from masakari_introspect.core.model import Report
 from masakari_introspect.core.model import Sample
 from masakari_introspect.core.model import Withdraw
-from masakari_introspect.core.tracker import Phase
-from masakari_introspect.core.tracker import Verdict
+from masakari_introspect.core.model import Phase
+from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.roster import Roster
 from masakari_introspect.core.watched import Watched
 

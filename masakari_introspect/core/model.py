@@ -49,6 +49,32 @@ class Reason(enum.Enum):
     BOOT_HANG = 'boot_hang'          # a known agent never came up
 
 
+# -- a verdict ------------------------------------------------------------------
+
+
+class Phase(enum.Enum):
+    """Where one instance stands (status, metrics, the check)."""
+
+    GRACE = 'grace'        # just (re)started: misses do not count yet
+    HEALTHY = 'healthy'    # the agent answered in the last interval
+    FAILING = 'failing'    # 1 .. threshold-1 consecutive missed intervals
+    ACTIVE = 'agent failed, guest active'   # not reported: it works
+    FAILED = 'failed'      # reported; waiting for recovery
+    NO_AGENT = 'no_agent'  # grace over, agent never answered, not reported
+    PAUSED = 'paused'      # paused, migrating, shutting down: not probed
+    FAILURE_PAUSE = 'failure_pause'   # paused by an error; not probed
+
+
+class Verdict(enum.Enum):
+    """What the state machine decided on one input."""
+
+    NONE = 'none'
+    REPORT = 'report'                  # notify Masakari now
+    NEVER_ANSWERED = 'never_answered'  # warn once; not reported
+    RECOVERED = 'recovered'            # answered after misses or a report
+    ACTIVE = 'active'                  # agent failed but the guest works
+
+
 @dataclasses.dataclass(frozen=True)
 class DomainEvent:
     uuid: str

@@ -9,30 +9,12 @@ watchdogs, grace and boot hangs, maintenance) are described in
 """
 
 import dataclasses
-import enum
 
+from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
+from masakari_introspect.core.model import Verdict
 
 FAILURE_PAUSES = ('ioerror', 'watchdog', 'api_error', 'crashed')
-
-
-class Phase(enum.Enum):
-    GRACE = 'grace'        # just (re)started: misses do not count yet
-    HEALTHY = 'healthy'    # the agent answered in the last interval
-    FAILING = 'failing'    # 1 .. threshold-1 consecutive missed intervals
-    ACTIVE = 'agent failed, guest active'   # not reported: it works
-    FAILED = 'failed'      # reported; waiting for recovery
-    NO_AGENT = 'no_agent'  # grace over, agent never answered, not reported
-    PAUSED = 'paused'      # paused, migrating, shutting down: not probed
-    FAILURE_PAUSE = 'failure_pause'   # paused by an error; not probed
-
-
-class Verdict(enum.Enum):
-    NONE = 'none'
-    REPORT = 'report'                  # notify Masakari now
-    NEVER_ANSWERED = 'never_answered'  # warn once; not reported
-    RECOVERED = 'recovered'            # answered after misses or a report
-    ACTIVE = 'active'                  # agent failed but the guest works
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,9 +11,9 @@ from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.tracker import InstanceState
-from masakari_introspect.core.tracker import Phase
+from masakari_introspect.core.model import Phase
 from masakari_introspect.core.tracker import Policy
-from masakari_introspect.core.tracker import Verdict
+from masakari_introspect.core.model import Verdict
 
 LOG = logging.getLogger(__name__)
 

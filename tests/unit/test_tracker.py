@@ -4,9 +4,9 @@ import pytest
 
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.tracker import InstanceState
-from masakari_introspect.core.tracker import Phase
+from masakari_introspect.core.model import Phase
 from masakari_introspect.core.tracker import Policy
-from masakari_introspect.core.tracker import Verdict
+from masakari_introspect.core.model import Verdict
 
 UUID = '00000000-0000-0000-0000-00000000000a'
 

@@ -276,8 +276,7 @@ def phases(monitor: Monitor) -> dict[str, int]:
     """Count the monitor's records per phase (read on its owner thread)."""
     counts: dict[str, int] = {}
     for record in monitor.query(monitor.snapshot).result(timeout=60):
-        phase = record.get('state', record.get('phase', '?'))
-        counts[phase] = counts.get(phase, 0) + 1
+        counts[record.label] = counts.get(record.label, 0) + 1
     return counts
 
 

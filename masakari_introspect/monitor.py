@@ -24,6 +24,7 @@ from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import HypervisorUnavailable
 from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.reporter import Forensics
 from masakari_introspect.reporter import Observer
 from masakari_introspect.reporter import Outbox
@@ -126,7 +127,7 @@ class Monitor:
         """
         return self.query(self._set_maintenance, instance, on)
 
-    def snapshot(self) -> list[dict[str, Any]]:
+    def snapshot(self) -> list[InstanceStatus]:
         """Owner thread only: call through query()."""
         return self.fleet.snapshot()
 

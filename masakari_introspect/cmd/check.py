@@ -15,13 +15,18 @@ follow the plugin guidelines: ``N`` alerts when the value is above N.
 """
 
 import argparse
+import collections
 import dataclasses
+import enum
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from oslo_config import cfg
 
+from masakari_introspect.core.model import Phase
+from masakari_introspect.core.status import InstanceStatus
+from masakari_introspect.ops.snapshot import Snapshot
 from masakari_introspect.ops.status_client import SocketNotConfigured
 from masakari_introspect.ops.status_client import add_connection_arguments
 from masakari_introspect.ops.status_client import socket_path
@@ -33,10 +38,41 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 LABELS = {OK: 'OK', WARNING: 'WARNING', CRITICAL: 'CRITICAL',
           UNKNOWN: 'UNKNOWN'}
 NAME = 'MASAKARI-INTROSPECT'
-FAILING = ('failing', 'failed', 'failure_pause', 'recovery limit reached')
-LIMITED = 'recovery limit reached'
-ACTIVE = 'agent failed, guest active'
 SHOWN = 3   # failing instances named in the status line
+
+
+class Kind(enum.Enum):
+    """How the check counts an instance."""
+
+    QUIET = 'quiet'          # no alert: starting, paused by a user
+    HEALTHY = 'healthy'      # the agent answers
+    FAILING = 'failing'      # against --warning/--critical-failing
+    LIMITED = 'limited'      # failing, and its reports are held: CRITICAL
+    NO_AGENT = 'no_agent'    # against --warning/--critical-no-agent
+    ACTIVE = 'active'        # agent failed, guest active: WARNING
+    MAINTENANCE = 'maintenance'   # excluded by the operator
+
+
+# Every Phase has a line here (a unit test enumerates them); maintenance
+# and the recovery limit come before the phase (see kind()).
+KIND: dict[Phase, Kind] = {
+    Phase.GRACE: Kind.QUIET,
+    Phase.HEALTHY: Kind.HEALTHY,
+    Phase.FAILING: Kind.FAILING,
+    Phase.ACTIVE: Kind.ACTIVE,
+    Phase.FAILED: Kind.FAILING,
+    Phase.NO_AGENT: Kind.NO_AGENT,
+    Phase.PAUSED: Kind.QUIET,
+    Phase.FAILURE_PAUSE: Kind.FAILING,
+}
+
+
+def kind(status: InstanceStatus) -> Kind:
+    if status.maintenance or status.phase is None:
+        return Kind.MAINTENANCE
+    if status.recovery_limited:
+        return Kind.LIMITED
+    return KIND[status.phase]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,21 +104,22 @@ def _perf(label: str, value: int, warning: int | None = None,
                            '' if critical is None else critical)
 
 
-def evaluate(answer: dict[str, Any],
+def evaluate(snapshot: Snapshot,
              thresholds: Thresholds = Thresholds()) -> tuple[int, str]:
-    """The exit code and the status line for a status answer."""
-    service, instances = answer['service'], answer['instances']
-    states = [str(i['state']) for i in instances]
-    failing = [i for i in instances if i['state'] in FAILING]
-    no_agent = states.count('no_agent')
-    pending = int(service['notifications_pending'])
+    """The exit code and the status line for a status snapshot."""
+    service, instances = snapshot.service, snapshot.instances
+    kinds = collections.Counter(kind(i) for i in instances)
+    failing = [i for i in instances
+               if kind(i) in (Kind.FAILING, Kind.LIMITED)]
+    no_agent = kinds[Kind.NO_AGENT]
+    pending = service.notifications_pending
     t = thresholds
     findings: list[tuple[int, str]] = []
-    if not service['libvirt_connected']:
+    if not service.libvirt_connected:
         findings.append((CRITICAL, 'libvirt unreachable'))
     level = _level(len(failing), t.warning_failing, t.critical_failing)
     if level and failing:
-        names = ', '.join('%s (%s)' % (i['name'], i['state'])
+        names = ', '.join('%s (%s)' % (i.name, i.label)
                           for i in failing[:SHOWN])
         more = len(failing) - SHOWN
         findings.append((level, 'failing: %s%s' % (
@@ -94,15 +131,15 @@ def evaluate(answer: dict[str, Any],
     if level:
         findings.append((level, '%d instance(s) whose agent never answered'
                          % no_agent))
-    limited = [i['name'] for i in instances if i['state'] == LIMITED]
+    limited = [i.name for i in instances if kind(i) is Kind.LIMITED]
     if limited:
         findings.append((CRITICAL, 'recovery limit reached: %s' % ', '.join(
             limited[:SHOWN])))
-    active = states.count(ACTIVE)
+    active = kinds[Kind.ACTIVE]
     if active:
         findings.append((WARNING, '%d instance(s) with a failed agent, guest '
                          'active' % active))
-    if service['dry_run']:
+    if service.dry_run:
         findings.append((WARNING, 'dry run: nothing is sent to Masakari'))
     code = max((level for level, _ in findings), default=OK)
     summary = '%d instances, %d failing' % (len(instances), len(failing))
@@ -113,9 +150,9 @@ def evaluate(answer: dict[str, Any],
         _perf('failing', len(failing), t.warning_failing, t.critical_failing),
         _perf('pending', pending, t.warning_pending, t.critical_pending),
         _perf('no_agent', no_agent, t.warning_no_agent, t.critical_no_agent),
-        _perf('healthy', states.count('healthy')),
-        _perf('maintenance', states.count('maintenance')),
-        _perf('libvirt_connected', int(bool(service['libvirt_connected']))),
+        _perf('healthy', kinds[Kind.HEALTHY]),
+        _perf('maintenance', kinds[Kind.MAINTENANCE]),
+        _perf('libvirt_connected', int(service.libvirt_connected)),
     ])
     return code, '%s %s - %s%s | %s' % (
         NAME, LABELS[code], summary, ': ' + details if details else '',
@@ -179,7 +216,7 @@ def _check(args: argparse.Namespace,
     except SocketNotConfigured as exc:
         return UNKNOWN, '%s UNKNOWN - %s' % (NAME, exc)
     try:
-        answer = StatusClient(path, timeout=args.timeout).status()
+        snapshot = StatusClient(path, timeout=args.timeout).status()
     except StatusUnavailable as exc:
         code = UNKNOWN if exc.reason in (StatusUnavailable.PERMISSION,
                                          StatusUnavailable.PROTOCOL) \
@@ -188,11 +225,7 @@ def _check(args: argparse.Namespace,
     except StatusError as exc:
         return CRITICAL, '%s CRITICAL - the service cannot tell: %s' % (
             NAME, exc)
-    try:
-        return evaluate(answer, thresholds)
-    except (KeyError, TypeError, ValueError) as exc:
-        return UNKNOWN, '%s UNKNOWN - unexpected answer from the service: ' \
-            '%s %s' % (NAME, type(exc).__name__, exc)
+    return evaluate(snapshot, thresholds)
 
 
 if __name__ == '__main__':

@@ -21,6 +21,9 @@ from masakari_introspect.ops.status_client import StatusError
 from masakari_introspect.ops.status_client import StatusUnavailable
 from masakari_introspect.ops.status_client import add_connection_arguments
 from masakari_introspect.ops.status_client import socket_path
+from masakari_introspect.ops.snapshot import ServiceStatus
+from masakari_introspect.ops.snapshot import Snapshot
+from masakari_introspect.ops.snapshot import encode
 
 PROJECT = 'masakari-introspect'
 PROG = 'masakari-introspect-status'
@@ -56,6 +59,7 @@ def main(argv: Sequence[str] | None = None,
          out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
+    answer: dict[str, Any] | Snapshot
     try:
         client = StatusClient(socket_path(args, PROG), timeout=args.timeout)
         if args.command == 'maintenance':
@@ -65,19 +69,24 @@ def main(argv: Sequence[str] | None = None,
     except cfg.Error as exc:
         return _fail('cannot read the configuration: %s (or give --socket)'
                      % exc)
-    except SocketNotConfigured as exc:
+    except (SocketNotConfigured, StatusUnavailable, StatusError) as exc:
         return _fail(str(exc))
-    except (StatusUnavailable, StatusError) as exc:
-        return _fail(str(exc))
-    if args.json:
-        json.dump(answer, out, indent=2, sort_keys=True)
-        out.write('\n')
-    elif args.command == 'maintenance':
+    if isinstance(answer, Snapshot):
+        if args.json:
+            _dump({'ok': True, **encode(answer)}, out)
+        else:
+            out.write(render(answer))
+    elif args.json:
+        _dump(answer, out)
+    else:
         out.write('Instance %s is %s maintenance\n' % (
             answer['uuid'], 'in' if answer['maintenance'] else 'out of'))
-    else:
-        out.write(render(answer))
     return 0
+
+
+def _dump(doc: dict[str, Any], out: TextIO) -> None:
+    json.dump(doc, out, indent=2, sort_keys=True)
+    out.write('\n')
 
 
 def _fail(message: str) -> int:
@@ -85,20 +94,17 @@ def _fail(message: str) -> int:
     return 1
 
 
-def render(answer: dict[str, Any], now: float | None = None) -> str:
+def render(snapshot: Snapshot, now: float | None = None) -> str:
     """The service line and a table of instances, as text."""
     now = time.time() if now is None else now
-    service = answer['service']
-    lines = [service_line(service), '']
-    instances = answer['instances']
-    if not instances:
+    lines = [service_line(snapshot.service), '']
+    if not snapshot.instances:
         lines.append('No instances monitored.')
         return '\n'.join(lines) + '\n'
     rows = [COLUMNS] + [(
-        str(i['name']), str(i['uuid']), str(i['state']), str(i['misses']),
-        _ago(i['seconds_since_success']),
-        _when(i['last_notification'], now),
-        'on' if i['maintenance'] else 'off') for i in instances]
+        i.name, i.uuid, i.label, str(i.misses),
+        _ago(i.seconds_since_success), _when(i.last_notification, now),
+        'on' if i.maintenance else 'off') for i in snapshot.instances]
     widths = [max(len(row[col]) for row in rows) for col in range(len(COLUMNS))]
     for row in rows:
         lines.append('  '.join(cell.ljust(width) for cell, width
@@ -106,13 +112,13 @@ def render(answer: dict[str, Any], now: float | None = None) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def service_line(service: dict[str, Any]) -> str:
+def service_line(service: ServiceStatus) -> str:
     return 'Service on %s (pid %s): libvirt %s, %d notification(s) ' \
         'pending%s' % (
-            service['host'], service['pid'],
-            'connected' if service['libvirt_connected'] else 'NOT CONNECTED',
-            service['notifications_pending'],
-            ', DRY RUN (nothing is sent)' if service['dry_run'] else '')
+            service.host, service.pid,
+            'connected' if service.libvirt_connected else 'NOT CONNECTED',
+            service.notifications_pending,
+            ', DRY RUN (nothing is sent)' if service.dry_run else '')
 
 
 def _ago(seconds: float | None) -> str:

@@ -13,6 +13,7 @@ from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.model import Settings
 from masakari_introspect.core.model import Withdraw
+from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.core.watched import Watched
 from masakari_introspect.core.watched import absent_view
@@ -157,7 +158,7 @@ class Roster:
         records.update((u, w.remembered()) for u, w in self.watched.items())
         return records
 
-    def snapshot(self) -> list[dict[str, object]]:
+    def snapshot(self) -> list[InstanceStatus]:
         now, wall = self._clock(), self._wall()
         views = [w.view(now) for _u, w in sorted(
             self.watched.items(), key=lambda item: item[1].state.name)]

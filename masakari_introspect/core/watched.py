@@ -10,6 +10,7 @@ from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Remembered
+from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.core.tracker import InstanceState
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.tracker import Policy
@@ -26,13 +27,10 @@ def recent(times: tuple[float, ...], now: float, window: float
     return tuple(t for t in times if now - t < window)
 
 
-def absent_view(uuid: str, seconds: float) -> dict[str, Any]:
+def absent_view(uuid: str, seconds: float) -> InstanceStatus:
     """An instance in maintenance that is not on this host (now)."""
-    return {'uuid': uuid, 'name': '(not on this host)', 'state': 'maintenance',
-            'reason': None, 'misses': 0, 'seconds_since_success': None,
-            'reported': False, 'last_notification': None,
-            'maintenance': True, 'recovery_limited': False,
-            'recent_reports': 0, 'absent_seconds': round(seconds)}
+    return InstanceStatus(uuid, '(not on this host)', None, maintenance=True,
+                          absent_seconds=round(seconds))
 
 
 class Watched:
@@ -175,17 +173,13 @@ class Watched:
             LOG.info('Instance %s (%s): %s -> %s (%s)', self.state.name,
                      self.state.uuid, before.value, after.value, why)
 
-    def view(self, now: float) -> dict[str, Any]:
+    def view(self, now: float) -> InstanceStatus:
         state = self.state
-        label = 'maintenance' if state.maintenance else (
-            'recovery limit reached' if self.limited else state.phase.value)
-        return {'uuid': state.uuid, 'name': state.name, 'state': label,
-                'reason': state.reason.value if state.reason else None,
-                'misses': state.misses,
-                'seconds_since_success': None if state.last_success is None
-                else round(now - state.last_success, 3),
-                'reported': state.reported,
-                'last_notification': self.last_report,
-                'maintenance': state.maintenance,
-                'recovery_limited': self.limited,
-                'recent_reports': len(self.reports)}
+        return InstanceStatus(
+            state.uuid, state.name, state.phase, state.reason,
+            misses=state.misses,
+            seconds_since_success=None if state.last_success is None
+            else round(now - state.last_success, 3),
+            reported=state.reported, last_notification=self.last_report,
+            maintenance=state.maintenance, recovery_limited=self.limited,
+            recent_reports=len(self.reports))

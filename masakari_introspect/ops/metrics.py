@@ -8,7 +8,7 @@ scrape time from a :class:`Source`, never kept in sync by hand.
 """
 
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.simple_server import make_server
@@ -33,8 +33,12 @@ from masakari_introspect.core.model import Delivery
 from masakari_introspect.core.model import DeliveryResult
 from masakari_introspect.core.model import Notification
 from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.status import LIMITED
+from masakari_introspect.core.status import MAINTENANCE
+from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.version import version_string
 
 LOG = logging.getLogger(__name__)
@@ -45,8 +49,20 @@ DRY_RUN = 'dry_run'
 # timeout plus libvirt's five-second re-synchronisation.
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                  7.5, 10.0, 30.0)
-# States in which the agent is not probed: its reachability is unknown.
-NOT_PROBED = ('paused', 'maintenance')
+# What each phase says of the agent, as instance_agent_up: 1.0 it
+# answered its last probe, 0.0 it did not (or not yet), None it is not
+# probed now (no series). Every Phase has a line here; a unit test
+# enumerates them. (In maintenance there is no series either.)
+AGENT_UP: dict[Phase, float | None] = {
+    Phase.GRACE: 0.0,            # (re)started, no answer yet
+    Phase.HEALTHY: 1.0,
+    Phase.FAILING: 0.0,
+    Phase.ACTIVE: 0.0,           # agent failed, the guest works
+    Phase.FAILED: 0.0,
+    Phase.NO_AGENT: 0.0,
+    Phase.PAUSED: None,
+    Phase.FAILURE_PAUSE: None,
+}
 
 
 class Metrics:
@@ -66,34 +82,35 @@ class Metrics:
             PREFIX + 'probe_duration_seconds',
             'Duration of guest-ping probes, whatever their outcome.',
             buckets=PROBE_BUCKETS, registry=self.registry)
-        self._probes = Counter(
-            PREFIX + 'probes', 'Guest-ping probes by outcome.',
-            ['outcome'], registry=self.registry)
-        self._notifications = Counter(
-            PREFIX + 'notifications',
+        self._probes = self._counter(
+            'probes', 'Guest-ping probes by outcome.',
+            'outcome', [outcome.value for outcome in Outcome])
+        self._notifications = self._counter(
+            'notifications',
             'Attempts to notify Masakari by result: delivered, duplicate '
             '(HTTP 409), rejected (needs an operator), transient (retried), '
             'dry_run (logged, not sent).',
-            ['result'], registry=self.registry)
-        self._reports = Counter(
-            PREFIX + 'reports',
+            'result', [delivery.value for delivery in Delivery] + [DRY_RUN])
+        self._reports = self._counter(
+            'reports',
             'Instances found failed and reported (one per failure episode), '
             'by reason: unresponsive, disconnected, busy, error, '
             'failure_pause, crashed, watchdog, inactive, boot_hang.',
-            ['reason'], registry=self.registry)
-        for outcome in Outcome:
-            self._probes.labels(outcome.value)
-        self._limited = Counter(
-            PREFIX + 'recovery_limit_reached',
+            'reason', [reason.value for reason in Reason])
+        self._limited = self._counter(
+            'recovery_limit_reached',
             'Failures not reported because the instance reached [recovery] '
             'max_recoveries reports in [recovery] window, by reason.',
-            ['reason'], registry=self.registry)
-        for reason in Reason:
-            self._reports.labels(reason.value)
-            self._limited.labels(reason.value)
-        for delivery in Delivery:
-            self._notifications.labels(delivery.value)
-        self._notifications.labels(DRY_RUN)
+            'reason', [reason.value for reason in Reason])
+
+    def _counter(self, name: str, documentation: str, label: str,
+                 values: list[str]) -> Counter:
+        """A counter by ``label``, every value of which starts at 0."""
+        counter = Counter(PREFIX + name, documentation, [label],
+                          registry=self.registry)
+        for value in values:
+            counter.labels(value)
+        return counter
 
     # -- the monitor's Observer (the monitor's owner thread) -----------------
 
@@ -160,20 +177,21 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(PREFIX + name, documentation, value=value)
 
 
-def _instance_families(instances: list[dict[str, Any]]) -> Iterator[Metric]:
+def _instance_families(instances: Sequence[InstanceStatus]
+                       ) -> Iterator[Metric]:
     info = InfoMetricFamily(
         PREFIX + 'instance', 'A monitored instance and its domain name.',
         labels=['uuid'])
     state = GaugeMetricFamily(
         PREFIX + 'instance_state',
         'Current state of an instance: one series per instance, value 1. '
-        'grace, healthy, failing, agent failed, guest active, failed '
-        '(reported), failure_pause, recovery limit reached, no_agent, '
-        'paused, maintenance.', labels=['uuid', 'state'])
+        + ', '.join([phase.value for phase in Phase] + [LIMITED, MAINTENANCE])
+        + '.', labels=['uuid', 'state'])
     agent_up = GaugeMetricFamily(
         PREFIX + 'instance_agent_up',
         'Whether the guest agent answered its last probe (1/0); absent while '
-        'the instance is not probed (paused, maintenance).', labels=['uuid'])
+        'the instance is not probed (paused, failure_pause, maintenance).',
+        labels=['uuid'])
     misses = GaugeMetricFamily(
         PREFIX + 'instance_consecutive_misses',
         'Consecutive guest-pings the agent did not answer.', labels=['uuid'])
@@ -189,18 +207,20 @@ def _instance_families(instances: list[dict[str, Any]]) -> Iterator[Metric]:
         PREFIX + 'instance_last_notification_timestamp_seconds',
         'When the instance was last reported by this process (Unix time); '
         'absent if never.', labels=['uuid'])
-    for record in instances:
-        uuid = str(record['uuid'])
-        info.add_metric([uuid], {'name': str(record['name'])})
-        state.add_metric([uuid, str(record['state'])], 1.0)
-        if record['state'] not in NOT_PROBED:
-            agent_up.add_metric([uuid], float(record['state'] == 'healthy'))
-        misses.add_metric([uuid], float(record['misses']))
-        if record['seconds_since_success'] is not None:
-            since.add_metric([uuid], float(record['seconds_since_success']))
-        maintenance.add_metric([uuid], float(bool(record['maintenance'])))
-        if record['last_notification'] is not None:
-            notified.add_metric([uuid], float(record['last_notification']))
+    for status in instances:
+        uuid = status.uuid
+        info.add_metric([uuid], {'name': status.name})
+        state.add_metric([uuid, status.label], 1.0)
+        up = None if status.maintenance or status.phase is None \
+            else AGENT_UP[status.phase]
+        if up is not None:
+            agent_up.add_metric([uuid], up)
+        misses.add_metric([uuid], float(status.misses))
+        if status.seconds_since_success is not None:
+            since.add_metric([uuid], status.seconds_since_success)
+        maintenance.add_metric([uuid], float(status.maintenance))
+        if status.last_notification is not None:
+            notified.add_metric([uuid], status.last_notification)
     yield from (info, state, agent_up, misses, since, maintenance, notified)
 
 

@@ -13,6 +13,8 @@ from oslo_config import cfg
 
 from masakari_introspect.conf import default
 from masakari_introspect.conf import status as status_conf
+from masakari_introspect.ops.snapshot import Snapshot
+from masakari_introspect.ops.snapshot import decode
 from masakari_introspect.version import version_string
 
 PROJECT = 'masakari-introspect'
@@ -44,8 +46,14 @@ class StatusClient:
         self.path = pathlib.Path(path)
         self._timeout = timeout
 
-    def status(self) -> dict[str, Any]:
-        return self.request({'command': 'status'})
+    def status(self) -> Snapshot:
+        answer = self.request({'command': 'status'})
+        try:
+            return decode(answer)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StatusUnavailable(
+                StatusUnavailable.PROTOCOL, 'unexpected answer on %s: %s %s'
+                % (self.path, type(exc).__name__, exc)) from exc
 
     def maintenance(self, instance: str, on: bool) -> dict[str, Any]:
         return self.request({'command': 'maintenance', 'instance': instance,
@@ -56,61 +64,56 @@ class StatusClient:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self._timeout)
         try:
-            self._connect(sock)
+            try:
+                sock.connect(str(self.path))
+            except OSError as exc:
+                raise self._unavailable(exc, connecting=True) from exc
             try:
                 sock.sendall(json.dumps(request).encode() + b'\n')
                 sock.shutdown(socket.SHUT_WR)
                 raw = _read_line(sock)
-            except TimeoutError as exc:
-                raise StatusUnavailable(
-                    StatusUnavailable.TIMEOUT,
-                    'the service did not answer on %s within %g s'
-                    % (self.path, self._timeout)) from exc
             except OSError as exc:
-                raise StatusUnavailable(
-                    StatusUnavailable.PROTOCOL, 'lost the connection to %s: '
-                    '%s' % (self.path, exc.strerror or exc)) from exc
+                raise self._unavailable(exc, connecting=False) from exc
         finally:
             sock.close()
         try:
             answer = json.loads(raw)
+            if not isinstance(answer, dict) or 'ok' not in answer:
+                raise ValueError('not a status answer')
         except ValueError as exc:
             raise StatusUnavailable(
                 StatusUnavailable.PROTOCOL,
                 'unexpected answer on %s: %r' % (self.path, raw[:80])
             ) from exc
-        if not isinstance(answer, dict) or 'ok' not in answer:
-            raise StatusUnavailable(
-                StatusUnavailable.PROTOCOL,
-                'unexpected answer on %s: %r' % (self.path, raw[:80]))
         if not answer['ok']:
             raise StatusError(str(answer.get('error', 'refused')))
         return answer
 
-    def _connect(self, sock: socket.socket) -> None:
-        try:
-            sock.connect(str(self.path))
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise StatusUnavailable(
-                StatusUnavailable.NOT_RUNNING,
-                'masakari-introspect is not running (no service on %s: %s)'
-                % (self.path, exc.strerror)) from exc
-        except PermissionError as exc:
-            raise StatusUnavailable(
+    def _unavailable(self, exc: OSError, connecting: bool
+                     ) -> StatusUnavailable:
+        """Why the service could not be asked, in the operator's words."""
+        why = exc.strerror or exc
+        if isinstance(exc, TimeoutError):
+            return StatusUnavailable(
+                StatusUnavailable.TIMEOUT, 'the service did not %s on %s '
+                'within %g s' % ('accept a connection' if connecting
+                                 else 'answer', self.path, self._timeout))
+        if not connecting:
+            return StatusUnavailable(
+                StatusUnavailable.PROTOCOL,
+                'lost the connection to %s: %s' % (self.path, why))
+        if isinstance(exc, PermissionError):
+            return StatusUnavailable(
                 StatusUnavailable.PERMISSION,
                 'permission denied on %s: run as the user of the service '
                 '(e.g. with sudo), or as a member of its [status] '
-                'socket_group' % self.path) from exc
-        except TimeoutError as exc:
-            raise StatusUnavailable(
-                StatusUnavailable.TIMEOUT,
-                'the service did not accept a connection on %s within %g s'
-                % (self.path, self._timeout)) from exc
-        except OSError as exc:
-            raise StatusUnavailable(
-                StatusUnavailable.NOT_RUNNING,
-                'cannot connect to %s: %s' % (self.path, exc.strerror or exc)
-            ) from exc
+                'socket_group' % self.path)
+        if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):
+            return StatusUnavailable(
+                StatusUnavailable.NOT_RUNNING, 'masakari-introspect is not '
+                'running (no service on %s: %s)' % (self.path, why))
+        return StatusUnavailable(StatusUnavailable.NOT_RUNNING,
+                                 'cannot connect to %s: %s' % (self.path, why))
 
 
 def _read_line(sock: socket.socket) -> bytes:

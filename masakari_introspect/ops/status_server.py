@@ -29,6 +29,9 @@ from typing import Any
 from oslo_log import log as logging
 
 from masakari_introspect.conf.errors import ConfigError
+from masakari_introspect.ops.snapshot import ServiceStatus
+from masakari_introspect.ops.snapshot import Snapshot
+from masakari_introspect.ops.snapshot import encode
 from masakari_introspect.ops.view import ServerThread
 from masakari_introspect.ops.view import Source
 
@@ -199,14 +202,13 @@ class StatusServer:
         return _refusal('unknown command %r' % (command,))
 
     def _status(self) -> dict[str, Any]:
-        return {'ok': True,
-                'service': {'host': self._source.host,
-                            'pid': os.getpid(),
-                            'dry_run': self._source.dry_run,
-                            'libvirt_connected':
-                                self._source.libvirt_connected(),
-                            'notifications_pending': self._source.pending()},
-                'instances': self._source.instances()}
+        source = self._source
+        service = ServiceStatus(
+            host=source.host, pid=os.getpid(), dry_run=source.dry_run,
+            libvirt_connected=source.libvirt_connected(),
+            notifications_pending=source.pending())
+        return {'ok': True, **encode(Snapshot(service,
+                                              tuple(source.instances())))}
 
     def _maintenance(self, request: dict[str, Any]) -> dict[str, Any]:
         instance, on = request.get('instance'), request.get('on')

@@ -8,9 +8,12 @@ for both the status socket and the metrics listener.
 
 import concurrent.futures
 import threading
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from oslo_log import log as logging
+
+from masakari_introspect.core.status import InstanceStatus
 
 LOG = logging.getLogger(__name__)
 
@@ -25,7 +28,7 @@ class Source(Protocol):
     host: str
     dry_run: bool
 
-    def instances(self) -> list[dict[str, Any]]:
+    def instances(self) -> Sequence[InstanceStatus]:
         """``Fleet.snapshot()``; raises TimeoutError if it takes long."""
         ...
 
@@ -45,7 +48,7 @@ class Queryable(Protocol):
               ) -> 'concurrent.futures.Future[Any]':
         ...
 
-    def snapshot(self) -> list[dict[str, Any]]:
+    def snapshot(self) -> Sequence[InstanceStatus]:
         ...
 
     def set_maintenance(self, instance: str, on: bool
@@ -77,8 +80,8 @@ class View:
         self.host = hostname
         self.dry_run = dry_run
 
-    def instances(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._wait(
+    def instances(self) -> Sequence[InstanceStatus]:
+        result: Sequence[InstanceStatus] = self._wait(
             self._monitor.query(self._monitor.snapshot))
         return result
 

@@ -26,8 +26,12 @@ from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Settings
+from masakari_introspect.core.status import LIMITED
+from masakari_introspect.core.status import MAINTENANCE
+from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.monitor import Monitor
 from masakari_introspect.core.tracker import Policy
 
@@ -178,7 +182,7 @@ class FakeSource:
 
     def __init__(self, instances=(), *, connected=True, pending=0,
                  dry_run=False, host='compute-1'):
-        self.records = [dict(i) for i in instances]
+        self.records = list(instances)
         self.connected = connected
         self.spooled = pending
         self.dry_run = dry_run
@@ -189,7 +193,7 @@ class FakeSource:
     def instances(self):
         if self.hang:
             raise TimeoutError('monitor busy')
-        return [dict(i) for i in self.records]
+        return list(self.records)
 
     def libvirt_connected(self):
         return self.connected
@@ -200,22 +204,29 @@ class FakeSource:
     def set_maintenance(self, instance, on):
         if self.hang:
             raise TimeoutError('monitor busy')
-        for record in self.records:
-            if instance in (record['uuid'], record['name']):
-                record['maintenance'] = on
-                record['state'] = 'maintenance' if on else 'grace'
-                self.switched.append((record['uuid'], on))
-                return record['uuid']
+        for index, record in enumerate(self.records):
+            if instance in (record.uuid, record.name):
+                self.records[index] = dataclasses.replace(
+                    record, maintenance=on,
+                    phase=record.phase if on else Phase.GRACE)
+                self.switched.append((record.uuid, on))
+                return record.uuid
         return None
 
 
 def instance(uuid=A, name='vm-a', state='healthy', misses=0,
              since=1.5, last_notification=None, maintenance=False):
-    return {'uuid': uuid, 'name': name, 'state': state, 'misses': misses,
-            'seconds_since_success': since,
-            'reported': state == 'failed',
-            'last_notification': last_notification,
-            'maintenance': maintenance}
+    """An InstanceStatus; ``state`` is a Phase or the label shown."""
+    limited = state == LIMITED
+    maintenance = maintenance or state == MAINTENANCE
+    phase = state if isinstance(state, Phase) else (
+        Phase.FAILED if limited else
+        Phase.HEALTHY if state == MAINTENANCE else Phase(state))
+    return InstanceStatus(uuid, name, phase, misses=misses,
+                          seconds_since_success=since,
+                          reported=phase is Phase.FAILED,
+                          last_notification=last_notification,
+                          maintenance=maintenance, recovery_limited=limited)
 
 
 def sample_sections():

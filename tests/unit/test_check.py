@@ -9,6 +9,8 @@ import threading
 import pytest
 
 from masakari_introspect.cmd import check
+from masakari_introspect.ops.snapshot import ServiceStatus
+from masakari_introspect.ops.snapshot import Snapshot
 from masakari_introspect.ops.status_server import StatusServer
 from tests.unit.fakes import A, B, FakeSource, MONITORING_GID, as_other_user, instance, needs_root
 
@@ -16,11 +18,10 @@ C = '00000000-0000-0000-0000-00000000000c'
 
 
 def answer(instances=(), *, connected=True, pending=0, dry_run=False):
-    return {'ok': True,
-            'service': {'host': 'compute-1', 'pid': 1, 'dry_run': dry_run,
-                        'libvirt_connected': connected,
-                        'notifications_pending': pending},
-            'instances': list(instances)}
+    return Snapshot(ServiceStatus('compute-1', 1, dry_run=dry_run,
+                                  libvirt_connected=connected,
+                                  notifications_pending=pending),
+                    tuple(instances))
 
 
 def healthy(n):
@@ -75,6 +76,19 @@ def test_states_that_are_not_failures(state):
     code, line = check.evaluate(answer([instance(A, 'vm-a', state)]))
     assert code == check.OK
     assert split(line)[1]['maintenance'] == str(int(state == 'maintenance'))
+
+
+@pytest.mark.parametrize('state,code,finding', [
+    ('failure_pause', check.CRITICAL, 'failing: vm-a (failure_pause)'),
+    ('recovery limit reached', check.CRITICAL,
+     'recovery limit reached: vm-a'),
+    ('agent failed, guest active', check.WARNING,
+     '1 instance(s) with a failed agent, guest active'),
+])
+def test_states_that_alert(state, code, finding):
+    got, line = check.evaluate(answer([instance(A, 'vm-a', state)]))
+    assert got == code
+    assert finding in split(line)[0]
 
 
 def test_libvirt_unreachable_is_critical():

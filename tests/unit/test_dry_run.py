@@ -24,6 +24,7 @@ from masakari_introspect.ops.metrics import Metrics
 from masakari_introspect.core.model import Notification
 from masakari_introspect.recovery.dry_run import DryRunOutbox
 from masakari_introspect.ops.status_client import StatusClient
+from masakari_introspect.ops.snapshot import encode_instance
 from tests.unit.fakes import InstantHypervisor, make_monitor, wait_until
 from tests.unit.fakes import B
 
@@ -84,7 +85,7 @@ def test_a_monitor_in_dry_run_decides_as_usual(caplog):
         assert body['payload'] == {'event': 'QEMU_GUEST_AGENT_ERROR',
                                    'instance_uuid': B,
                                    'vir_domain_event': 'STOPPED_FAILED'}
-        snapshot = {i['uuid']: i for i in
+        snapshot = {i.uuid: encode_instance(i) for i in
                     monitor.query(monitor.snapshot).result(2)}
         assert snapshot[B]['state'] == 'failed'
         assert snapshot[B]['last_notification'] is not None
@@ -128,11 +129,11 @@ def test_a_service_in_dry_run(tmp_path, capsys):
     runner.start()
     try:
         client = StatusClient(state / 'status.sock')
-        wait_until(lambda: client.status()['service']['libvirt_connected'],
+        wait_until(lambda: client.status().service.libvirt_connected,
                    timeout=10)
-        answer = client.status()
-        assert answer['service']['dry_run'] is True
-        assert answer['instances'] == []   # test driver: no agent channel
+        snapshot = client.status()
+        assert snapshot.service.dry_run is True
+        assert snapshot.instances == ()   # test driver: no agent channel
         with urllib.request.urlopen(service.metrics_listener.url,
                                     timeout=10) as response:
             text = response.read().decode()

@@ -12,6 +12,7 @@ from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.tracker import Policy
+from masakari_introspect.ops.snapshot import encode_instance
 from tests.unit.fakes import A, B, C, HOST, FakeClock, domain, make_fleet
 
 INTERVAL = 10.0
@@ -79,7 +80,8 @@ class Bed:
                 self.answer(uuid, Outcome.MISS, 'timeout')
 
     def state(self, uuid):
-        return next(i for i in self.fleet.snapshot() if i['uuid'] == uuid)
+        return next(encode_instance(i) for i in self.fleet.snapshot()
+                    if i.uuid == uuid)
 
 
 def idle(*uuids, disk=0, sent=0):
@@ -117,7 +119,7 @@ def test_only_domains_with_the_agent_channel_are_watched():
     bed = Bed()
     bed.listed(domain(A), domain(B, agent=False), domain(C, running=False,
                                                          reason='user'))
-    assert [i['uuid'] for i in bed.fleet.snapshot()] == [A, C]
+    assert [i.uuid for i in bed.fleet.snapshot()] == [A, C]
     assert bed.state(C)['state'] == 'paused'
     bed.tick()
     assert bed.probes(A) and not bed.probes(C)
@@ -125,7 +127,7 @@ def test_only_domains_with_the_agent_channel_are_watched():
 
 def test_a_vanished_domain_is_forgotten_and_its_report_withdrawn(bed):
     bed.listed(domain(A, 'vm-a'))
-    assert [i['uuid'] for i in bed.fleet.snapshot()] == [A]
+    assert [i.uuid for i in bed.fleet.snapshot()] == [A]
     assert bed.of(f.Withdraw) == [
         f.Withdraw(B, 'left the host: domain no longer running')]
 
@@ -506,7 +508,8 @@ def test_maintenance_of_an_absent_instance_is_shown_then_dropped(caplog):
     bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=2))
     bed.fleet.set_maintenance('vm-b', True)
     bed.listed(domain(A, 'vm-a'))                 # B left the host
-    [absent] = [i for i in bed.fleet.snapshot() if i['uuid'] == B]
+    [absent] = [encode_instance(i) for i in bed.fleet.snapshot()
+                if i.uuid == B]
     assert absent['state'] == 'maintenance'
     assert absent['name'] == '(not on this host)'
     bed.wall.advance(3000)
@@ -516,7 +519,7 @@ def test_maintenance_of_an_absent_instance_is_shown_then_dropped(caplog):
     bed.listed(domain(A, 'vm-a'))
     assert B not in bed.fleet.maintenance
     assert B not in bed.fleet.records()
-    assert [i['uuid'] for i in bed.fleet.snapshot()] == [A]
+    assert [i.uuid for i in bed.fleet.snapshot()] == [A]
     assert 'maintenance flag and history are dropped' in caplog.text
     # Back months later: monitored like a new instance.
     bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=9))

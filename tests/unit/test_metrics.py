@@ -167,11 +167,20 @@ def test_per_instance_and_service_gauges(metrics, listener):
         (('uuid', B),): 1_700_000_000.5}
 
 
+@pytest.mark.parametrize('state', ['paused', 'failure_pause'])
+def test_a_paused_instance_has_no_agent_up_series(metrics, listener, state):
+    metrics.watch(FakeSource([instance(A, 'vm-a', state)]))
+    samples = scrape(listener)
+    assert series(samples, P + 'instance_state') == {
+        (('state', state), ('uuid', A)): 1}
+    assert series(samples, P + 'instance_agent_up') == {}
+
+
 def test_values_are_read_at_every_scrape(metrics, listener):
     source = FakeSource([instance(A, 'vm-a', 'healthy')], connected=True)
     metrics.watch(source)
     assert scrape(listener)[(P + 'instance_agent_up', ('uuid', A))] == 1
-    source.records[0].update(state='failing', misses=1)
+    source.records[0] = instance(A, 'vm-a', 'failing', misses=1)
     source.connected = False
     source.spooled = 1
     samples = scrape(listener)

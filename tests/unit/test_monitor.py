@@ -3,6 +3,7 @@ synchronously in test_fleet.py."""
 
 import threading
 
+from masakari_introspect.ops.snapshot import encode_instance
 from tests.unit.fakes import B
 from tests.unit.fakes import InstantHypervisor
 from tests.unit.fakes import RecordingOutbox
@@ -52,7 +53,7 @@ def test_a_failing_guest_is_reported_through_the_outbox_with_statistics():
         # B missed once on the healthy lane; after that, the suspect one.
         assert set(suspects.probed) <= {B, hypervisor.domains[0].uuid}
         assert B in suspects.probed
-        snapshot = {i['uuid']: i for i in
+        snapshot = {i.uuid: encode_instance(i) for i in
                     monitor.query(monitor.snapshot).result(2)}
         assert snapshot[B]['state'] == 'failed'
         assert snapshot[B]['reason'] == 'unresponsive'

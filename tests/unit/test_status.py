@@ -21,6 +21,9 @@ from masakari_introspect.ops.status_client import (
     StatusError,
     StatusUnavailable,
 )
+from masakari_introspect.ops.snapshot import ServiceStatus
+from masakari_introspect.ops.snapshot import Snapshot
+from masakari_introspect.ops.snapshot import encode_instance
 from masakari_introspect.ops.status_server import StatusServer
 from tests.unit.fakes import FakeSource, MONITORING_GID, as_other_user, instance, needs_root
 
@@ -80,20 +83,34 @@ def test_socket_is_private_and_removed_on_close(tmp_path, source):
 
 
 def test_status_answer(server, source):
-    answer = StatusClient(server.path).status()
+    snapshot = StatusClient(server.path).status()
+    assert snapshot.instances == tuple(source.records)
+    assert snapshot.service == ServiceStatus(
+        host='compute-1', pid=os.getpid(), dry_run=False,
+        libvirt_connected=True, notifications_pending=0)
+
+
+def test_the_status_answer_on_the_wire(server, source):
+    """The JSON field names operators' scripts read (the --json output)."""
+    [answer] = raw_exchange(server.path, b'{"command": "status"}\n')
     assert answer['ok'] is True
-    assert answer['instances'] == source.records
     assert answer['service'] == {'host': 'compute-1', 'pid': os.getpid(),
                                  'dry_run': False, 'libvirt_connected': True,
                                  'notifications_pending': 0}
+    assert answer['instances'][1] == {
+        'uuid': B, 'name': 'vm-b', 'state': 'failed', 'phase': 'failed',
+        'reason': None, 'misses': 4, 'seconds_since_success': 30.0,
+        'reported': True, 'last_notification': 1_700_000_000.0,
+        'maintenance': False, 'recovery_limited': False,
+        'recent_reports': 0}
 
 
 def test_service_fields_follow_the_source(server, source):
     source.connected = False
     source.spooled = 3
-    service = StatusClient(server.path).status()['service']
-    assert service['libvirt_connected'] is False
-    assert service['notifications_pending'] == 3
+    service = StatusClient(server.path).status().service
+    assert service.libvirt_connected is False
+    assert service.notifications_pending == 3
 
 
 @pytest.mark.parametrize('instance_ref', [A, 'vm-a'])
@@ -102,7 +119,7 @@ def test_maintenance_by_uuid_or_name(server, source, instance_ref):
     assert client.maintenance(instance_ref, True) == {
         'ok': True, 'uuid': A, 'maintenance': True}
     assert source.switched == [(A, True)]
-    assert client.status()['instances'][0]['maintenance'] is True
+    assert client.status().instances[0].maintenance is True
     client.maintenance(instance_ref, False)
     assert source.switched == [(A, True), (A, False)]
 
@@ -164,7 +181,7 @@ def test_a_stale_socket_is_replaced(tmp_path, source):
     srv = StatusServer(path, source)
     srv.start()
     try:
-        assert StatusClient(path).status()['ok']
+        assert StatusClient(path).status().service.host == 'compute-1'
     finally:
         srv.close()
 
@@ -172,7 +189,7 @@ def test_a_stale_socket_is_replaced(tmp_path, source):
 def test_a_live_service_is_not_displaced(server, source):
     with pytest.raises(OSError, match='another service answers'):
         StatusServer(server.path, source)
-    assert StatusClient(server.path).status()['ok']
+    assert StatusClient(server.path).status().service.host == 'compute-1'
 
 
 def test_another_file_is_not_replaced(tmp_path, source):
@@ -235,8 +252,12 @@ def serve_once(path, payload):
     threading.Thread(target=answer, daemon=True).start()
 
 
-@pytest.mark.parametrize('payload', [b'garbage\n', b'[1]\n', b'{"x": 1}\n',
-                                     b''])
+@pytest.mark.parametrize('payload', [
+    b'garbage\n', b'[1]\n', b'{"x": 1}\n', b'',
+    b'{"ok": true, "service": {}}\n',
+    b'{"ok": true, "service": {"host": "h", "pid": 1, "dry_run": "no", '
+    b'"libvirt_connected": true, "notifications_pending": 0}, '
+    b'"instances": []}\n'])
 def test_client_rejects_an_answer_it_does_not_understand(tmp_path, payload):
     serve_once(tmp_path / 'status.sock', payload)
     with pytest.raises(StatusUnavailable) as info:
@@ -266,13 +287,13 @@ def test_table(server):
 
 
 def test_render_formats_times_and_maintenance():
-    answer = {'service': {'host': 'h', 'pid': 7, 'dry_run': True,
-                          'libvirt_connected': False,
-                          'notifications_pending': 2},
-              'instances': [instance(since=None, maintenance=True,
-                                     state='maintenance',
-                                     last_notification=1000.0)]}
-    text = status_cmd.render(answer, now=1000.0 + 600)
+    snapshot = Snapshot(ServiceStatus('h', 7, dry_run=True,
+                                      libvirt_connected=False,
+                                      notifications_pending=2),
+                        (instance(since=None, maintenance=True,
+                                  state='maintenance',
+                                  last_notification=1000.0),))
+    text = status_cmd.render(snapshot, now=1000.0 + 600)
     lines = text.splitlines()
     assert lines[0] == ('Service on h (pid 7): libvirt NOT CONNECTED, '
                         '2 notification(s) pending, DRY RUN (nothing is '
@@ -283,17 +304,17 @@ def test_render_formats_times_and_maintenance():
 
 
 def test_empty_table():
-    answer = {'service': {'host': 'h', 'pid': 7, 'dry_run': False,
-                          'libvirt_connected': True,
-                          'notifications_pending': 0}, 'instances': []}
-    assert 'No instances monitored.' in status_cmd.render(answer)
+    snapshot = Snapshot(ServiceStatus('h', 7, False, True, 0), ())
+    assert 'No instances monitored.' in status_cmd.render(snapshot)
 
 
 def test_json(server, source):
     code, out = run_cli('--socket', str(server.path), '--json')
     assert code == 0
     doc = json.loads(out)
-    assert doc['instances'] == source.records
+    assert doc['ok'] is True
+    assert doc['instances'] == [encode_instance(i) for i in source.records]
+    assert doc['instances'][0]['state'] == 'healthy'
     assert doc['service']['libvirt_connected'] is True
 
 

@@ -1,0 +1,44 @@
+"""What the core tells operators about one instance, as a plain value.
+
+Built on the monitor's owner thread by
+:meth:`~masakari_introspect.core.watched.Watched.view` (and for an instance
+in maintenance that is not on this host, by
+:func:`~masakari_introspect.core.watched.absent_view`); read by the status
+socket, the metrics and the check (see :mod:`masakari_introspect.ops.snapshot`).
+"""
+
+import dataclasses
+
+from masakari_introspect.core.model import Phase
+from masakari_introspect.core.model import Reason
+
+MAINTENANCE = 'maintenance'
+LIMITED = 'recovery limit reached'
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceStatus:
+    uuid: str
+    name: str
+    # None: not on this host; only its maintenance flag is kept.
+    phase: Phase | None
+    reason: Reason | None = None      # why it was judged failed, if it was
+    misses: int = 0                   # consecutive missed intervals
+    seconds_since_success: float | None = None   # None: no answer yet
+    reported: bool = False
+    last_notification: float | None = None   # wall clock, Unix time
+    maintenance: bool = False         # excluded by the operator
+    recovery_limited: bool = False    # reports held back by the limit
+    recent_reports: int = 0           # within the recovery window
+    absent_seconds: int | None = None   # not on this host for this long
+
+    @property
+    def label(self) -> str:
+        """The one word shown for the instance (status, metrics label):
+        maintenance first, then the recovery limit, then its phase."""
+        if self.maintenance or self.phase is None:
+            return MAINTENANCE
+        if self.recovery_limited:
+            return LIMITED
+        return self.phase.value
+

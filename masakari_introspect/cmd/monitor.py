@@ -8,7 +8,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from masakari_introspect.conf import masakari as masakari_conf
-from masakari_introspect import conf as mi_conf
+from masakari_introspect.conf import opts
 from masakari_introspect.conf import validate
 from masakari_introspect.version import version_string
 
@@ -26,7 +26,8 @@ def _fail(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     # A hangup while starting is ignored: the files are being read anyway.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    conf = mi_conf.CONF
+    conf = cfg.CONF
+    opts.register_opts(conf)
     logging.register_options(conf)
     logging.set_defaults(default_log_levels=(
         logging.get_default_log_levels() + QUIET_LIBRARIES))

@@ -160,10 +160,6 @@ class ProbeLane:
             else:
                 self._cond.notify()
 
-    @property
-    def backlog(self) -> int:
-        return len(self._queued)
-
     def close(self, timeout: float) -> bool:
         """Drop queued work, wait up to ``timeout`` for running work."""
         with self._cond:

@@ -78,10 +78,27 @@ def test_connection_errors_by_code_outside_rpc():
                                           FROM_QEMU)
 
 
-def test_only_ok_and_miss_count():
-    for code, domain in [(55, 10), (74, 10), (42, 10), (68, 0), (38, 7),
-                         (1, 10)]:
-        assert errors.classify(code, domain) not in (Outcome.OK, Outcome.MISS)
+@pytest.mark.parametrize('code,domain,outcome', [
+    (55, FROM_QEMU, Outcome.NOT_RUNNING),
+    (74, FROM_QEMU, Outcome.NOT_CONFIGURED),
+    (42, FROM_QEMU, Outcome.GONE),
+    (68, FROM_NONE, Outcome.BUSY),
+    (38, FROM_RPC, Outcome.CONNECTION),
+    (1, FROM_QEMU, Outcome.ERROR),
+])
+def test_errors_that_are_not_misses(code, domain, outcome):
+    """Only a miss counts against the guest; these errors say another
+    thing, each its own."""
+    assert errors.classify(code, domain) is outcome
+
+
+def test_an_error_is_never_an_answer():
+    outcomes = {errors.classify(code, domain)
+                for code in [None, *range(200)]
+                for domain in (None, FROM_NONE, FROM_RPC, FROM_QEMU,
+                               FROM_DOMAIN, 13)}
+    assert Outcome.OK not in outcomes
+    assert Outcome.MISS in outcomes   # the sweep reaches the codes that count
 
 
 # libvirt's virErrorDomain VIR_FROM_REMOTE is 13 (8 is VIR_FROM_PROXY).

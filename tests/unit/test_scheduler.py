@@ -6,16 +6,14 @@ import time
 import pytest
 
 from masakari_introspect.scheduler import Clockwork, ProbeLane
+from tests.unit.fakes import wait_until as until
 
 WAIT = 5.0
 
 
-def until(predicate, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f'condition not met in {timeout:.1f} s')
-        time.sleep(0.002)
+def lane_threads(name):
+    return [t for t in threading.enumerate()
+            if t.name.startswith(name + '-')]
 
 
 class Jobs:
@@ -52,8 +50,7 @@ def test_at_most_size_jobs_run_at_once():
     for i in range(6):
         lane.submit(jobs.job(i))
     until(lambda: jobs.running == 2)
-    assert lane.backlog == 4
-    time.sleep(0.05)             # give a third thread a chance to misbehave
+    assert len(lane_threads('test')) == 2   # no third thread was started
     assert jobs.running == 2
     assert jobs.peak == 2
     jobs.release.set()
@@ -71,7 +68,7 @@ def test_jobs_run_concurrently_up_to_size():
     for i in range(4):
         lane.submit(jobs.job(i))
     until(lambda: jobs.running == 4)
-    assert lane.backlog == 0
+    assert len(lane_threads('wide')) == 4
     jobs.release.set()
     assert lane.close(WAIT) is True
 
@@ -93,6 +90,7 @@ def test_close_drops_queued_jobs_and_waits_for_running_ones():
     for i in range(5):
         lane.submit(jobs.job(i))
     until(lambda: jobs.running == 2)
+    assert lane.close(0) is False     # queue dropped; two still running
     closer = {}
 
     def close():
@@ -100,7 +98,6 @@ def test_close_drops_queued_jobs_and_waits_for_running_ones():
 
     thread = threading.Thread(target=close)
     thread.start()
-    until(lambda: lane.backlog == 0)
     assert thread.is_alive()          # waiting for the two running jobs
     jobs.release.set()
     thread.join(WAIT)
@@ -116,7 +113,6 @@ def test_close_returns_false_when_running_jobs_do_not_end():
     lane.submit(jobs.job('queued'))
     until(lambda: jobs.running == 1)
     assert lane.close(0.1) is False
-    assert lane.backlog == 0
     jobs.release.set()
     until(lambda: jobs.finished == ['stuck'])
     assert jobs.started == ['stuck']
@@ -128,8 +124,8 @@ def test_submit_after_close_is_ignored():
     assert lane.close(1.0) is True
     ran = threading.Event()
     lane.submit(ran.set)
-    assert lane.backlog == 0
-    assert not ran.wait(0.05)
+    assert lane_threads('closed') == []   # no thread to run it
+    assert not ran.is_set()
 
 
 def test_a_failing_job_does_not_kill_the_lane(caplog):
@@ -149,18 +145,24 @@ def test_a_failing_job_does_not_kill_the_lane(caplog):
 def test_clockwork_calls_tick_and_resync():
     ticks = []
     resyncs = []
-    clockwork = Clockwork(probe_interval=0.05, resync_interval=0.05,
+    scheduler = FakeScheduler()
+    clockwork = Clockwork(probe_interval=10, resync_interval=300,
                           on_tick=lambda: ticks.append(1),
-                          on_resync=lambda: resyncs.append(1))
+                          on_resync=lambda: resyncs.append(1),
+                          scheduler=scheduler)
+    assert scheduler.intervals == {'probe-tick': 10, 'resync': 300}
     clockwork.start()
     try:
-        until(lambda: len(ticks) >= 2 and len(resyncs) >= 1)
+        assert scheduler.running
+        scheduler.jobs['probe-tick']()
+        scheduler.jobs['probe-tick']()
+        scheduler.jobs['resync']()
+        assert (len(ticks), len(resyncs)) == (2, 1)
     finally:
         clockwork.stop()
-    count = len(ticks)
-    time.sleep(0.15)
-    assert len(ticks) <= count + 1     # stopped: no more ticks
+    assert not scheduler.running       # stopped: no more ticks
     clockwork.stop()                   # idempotent
+    assert not scheduler.running
 
 
 # -- keys and priorities -------------------------------------------------------
@@ -182,7 +184,6 @@ def test_a_newer_job_of_the_same_key_replaces_the_queued_one():
     lane.submit(lambda: ran.append('old'), key='a')
     lane.submit(lambda: ran.append('new'), key='a')
     lane.submit(done.set, key='z', priority=1)
-    assert lane.backlog == 2
     gate.set()
     assert done.wait(5)
     assert ran == ['new']
@@ -218,10 +219,12 @@ class FakeScheduler:
     def __init__(self):
         self.running = False
         self.jobs = {}
+        self.intervals = {}
         self.next_run = {}
 
     def add_job(self, func, trigger, **kwargs):
         self.jobs[kwargs['id']] = func
+        self.intervals[kwargs['id']] = kwargs['seconds']
 
     def modify_job(self, job_id, **changes):
         self.next_run[job_id] = changes['next_run_time']

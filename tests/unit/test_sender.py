@@ -9,6 +9,7 @@ import pytest
 from masakari_introspect.core.model import Delivery, DeliveryResult, Notification
 from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool
+from tests.unit.fakes import FakeClock
 
 A = '00000000-0000-0000-0000-00000000000a'
 B = '00000000-0000-0000-0000-00000000000b'
@@ -26,14 +27,6 @@ MAINT = DeliveryResult(Delivery.MAINTENANCE, 409, "Notification received "
 THERE = DeliveryResult(Delivery.DELIVERED, 200, 'Masakari has it as '
                        'notification n-1 (status new)')
 LOGGER = 'masakari_introspect.recovery.sender'
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 class FakeNotifier:
@@ -89,7 +82,7 @@ def drive(s, clock, limit=50):
 
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return FakeClock(1000.0)
 
 
 @pytest.fixture

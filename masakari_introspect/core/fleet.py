@@ -141,7 +141,7 @@ class Fleet(Roster):
         watched.log_phase(before, result.detail or result.outcome.value)
         actions = self._act(watched, verdict)
         if state.awaiting_sample:
-            actions.append(Sample((result.uuid,)))   # judge it now
+            actions.append(Sample())   # judge it now
         return actions
 
     def started(self, uuid: str, token: int) -> list[Action]:
@@ -167,7 +167,7 @@ class Fleet(Roster):
             watched.log_phase(before, 'probe out after the timeout')
             actions += self._act(watched, verdict)
         if any(w.state.awaiting_sample for w in self.watched.values()):
-            actions.append(Sample(tuple(self.watched)))
+            actions.append(Sample())
         return actions
 
     def tick(self) -> list[Action]:
@@ -200,7 +200,7 @@ class Fleet(Roster):
                     self.policy.failure_threshold == 0):
                 actions.append(self._probe(watched))
         if self.watched:
-            actions.append(Sample(tuple(self.watched)))
+            actions.append(Sample())
         return actions
 
     def sampled(self, activities: list[Activity] | None) -> list[Action]:

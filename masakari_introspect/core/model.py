@@ -233,7 +233,7 @@ class Lookup:
 
 @dataclasses.dataclass(frozen=True)
 class Sample:
-    uuids: tuple[str, ...]
+    """Read the activity counters of every running guest."""
 
 
 @dataclasses.dataclass(frozen=True)

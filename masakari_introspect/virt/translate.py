@@ -108,18 +108,13 @@ def agent_reason(reason: int) -> str:
     return str(reason)
 
 
-def has_agent_channel(xml: str) -> bool:
-    """True if the domain XML has a virtio channel for the guest agent.
+def agent_channel_state(xml: str) -> str | None:
+    """'connected' or 'disconnected' (or '' if libvirt does not say) for
+    the guest agent channel of a live domain; None if there is none.
 
     The channel is recognised by its target name, whatever its socket path.
     Malformed XML is logged and treated as "no channel".
     """
-    return agent_channel_state(xml) is not None
-
-
-def agent_channel_state(xml: str) -> str | None:
-    """'connected' or 'disconnected' (or '' if libvirt does not say) for
-    the guest agent channel of a live domain; None if there is none."""
     try:
         root = ElementTree.fromstring(xml)
     except ElementTree.ParseError as exc:

@@ -545,7 +545,7 @@ def test_a_threshold_reached_by_a_result_asks_for_a_sample_at_once(bed):
     bed.tick(idle(A, B))
     bed.answer(A)
     actions = bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
-    assert f.Sample((B,)) in actions
+    assert f.Sample() in actions
     bed.do(bed.fleet.sampled(idle(A, B)))
     assert [n.reason for n in bed.reports()] == ['disconnected']
 

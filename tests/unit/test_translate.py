@@ -163,8 +163,8 @@ SECOND_CHANNEL_XML = """
     (NO_DEVICES_XML, False),
     ("<domain type='kvm'><devices/></domain>", False),
 ])
-def test_has_agent_channel(xml, expected):
-    assert t.has_agent_channel(xml) is expected
+def test_the_agent_channel_is_found_by_its_name(xml, expected):
+    assert (t.agent_channel_state(xml) is not None) is expected
 
 
 @pytest.mark.parametrize('xml', [
@@ -174,9 +174,9 @@ def test_has_agent_channel(xml, expected):
     ("<domain><devices><channel><target name='org.qemu.guest_agent.0'/>"
      "</devices></domain>"),
 ])
-def test_has_agent_channel_on_malformed_xml_is_false(xml, caplog):
+def test_malformed_xml_has_no_agent_channel(xml, caplog):
     caplog.set_level(logging.WARNING, logger=t.__name__)
-    assert t.has_agent_channel(xml) is False
+    assert t.agent_channel_state(xml) is None
     assert any(r.levelno == logging.WARNING for r in caplog.records)
 
 

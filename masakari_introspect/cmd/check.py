@@ -143,8 +143,8 @@ def evaluate(snapshot: Snapshot,
         findings.append((WARNING, 'dry run: nothing is sent to Masakari'))
     code = max((level for level, _ in findings), default=OK)
     summary = '%d instances, %d failing' % (len(instances), len(failing))
-    details = '; '.join(text for _, text in
-                        sorted(findings, key=lambda f: -f[0]))
+    said = '; '.join(text for _, text in
+                     sorted(findings, key=lambda f: -f[0]))
     perfdata = ' '.join([
         _perf('instances', len(instances)),
         _perf('failing', len(failing), t.warning_failing, t.critical_failing),
@@ -155,7 +155,7 @@ def evaluate(snapshot: Snapshot,
         _perf('libvirt_connected', int(service.libvirt_connected)),
     ])
     return code, '%s %s - %s%s | %s' % (
-        NAME, LABELS[code], summary, ': ' + details if details else '',
+        NAME, LABELS[code], summary, ': ' + said if said else '',
         perfdata)
 
 

@@ -1,4 +1,5 @@
-"""``masakari-introspect``: the monitor service."""
+"""``masakari-introspect``: the service's main (reads the configuration,
+checks it, builds the :class:`~masakari_introspect.service.Service`)."""
 
 import signal
 import sys

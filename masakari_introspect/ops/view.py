@@ -100,7 +100,7 @@ class View:
         try:
             return future.result(self._timeout)
         except TimeoutError:
-            future.cancel()   # not run later, if it has not started
+            future.cancel()   # not run later, if it is not running yet
             raise
 
 

@@ -1,9 +1,13 @@
-"""Connections of their own for probing guests that may be hung.
+"""The probe connections: every guest-ping runs on a libvirt connection
+of its own, never on the main one (which carries the events, the domain
+listing and the statistics).
 
 libvirtd serves at most ``max_client_requests`` (default 5) calls of one
-client connection at a time, and a hung agent holds its call for five seconds
-or more. On connections of their own, hung guests cannot starve the probes of
-healthy guests on the main connection.
+client connection at a time, and a hung agent holds its call for five
+seconds or more. The service keeps two pools, one for each probe lane
+(``[libvirt] probe_connections`` for healthy guests,
+``suspect_connections`` for guests that may be hung), so hung guests
+neither starve the probes of healthy ones nor the main connection.
 """
 
 import threading
@@ -24,15 +28,9 @@ LOG = logging.getLogger(__name__)
 
 
 class SideConnection:
-    """A second connection, without events, for guests that may be hung.
-
-    libvirtd serves at most ``max_client_requests`` (default 5) calls of one
-    client connection at a time, and a hung agent holds its call for five
-    seconds or more. On a connection of their own, hung guests cannot starve
-    the probes of healthy guests on the main connection. Opened on first use
-    while the main connection is up, dropped on a connection error and opened
-    again by the next probe.
-    """
+    """One probe connection, without events: opened on first use while
+    the main connection is up, dropped on a connection error and opened
+    again by the next probe."""
 
     def __init__(self, uri: str, connected: Callable[[], bool]) -> None:
         self._connection = LazyConnection(uri, connected)
@@ -53,9 +51,9 @@ class SideConnection:
 
 
 class SidePool:
-    """Probes on several connections of their own: the first one with a
-    free slot (so that a quiet host opens one or two), else the least busy.
-    """
+    """The probe connections of one lane: a probe goes to the first with
+    a free slot of ``slots`` (so that a quiet host opens one or two), else
+    to the least busy."""
 
     def __init__(self, uri: str, connected: Callable[[], bool],
                  connections: int = 1, slots: int = 5) -> None:

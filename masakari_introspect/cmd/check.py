@@ -33,6 +33,7 @@ from masakari_introspect.ops.status_client import socket_path
 from masakari_introspect.ops.status_client import StatusClient
 from masakari_introspect.ops.status_client import StatusError
 from masakari_introspect.ops.status_client import StatusUnavailable
+from masakari_introspect.ops.status_client import Unavailable
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 LABELS = {OK: 'OK', WARNING: 'WARNING', CRITICAL: 'CRITICAL',
@@ -218,9 +219,8 @@ def _check(args: argparse.Namespace,
     try:
         snapshot = StatusClient(path, timeout=args.timeout).status()
     except StatusUnavailable as exc:
-        code = UNKNOWN if exc.reason in (StatusUnavailable.PERMISSION,
-                                         StatusUnavailable.PROTOCOL) \
-            else CRITICAL
+        code = UNKNOWN if exc.why in (Unavailable.PERMISSION,
+                                      Unavailable.PROTOCOL) else CRITICAL
         return code, '%s %s - %s' % (NAME, LABELS[code], exc)
     except StatusError as exc:
         return CRITICAL, '%s CRITICAL - the service cannot tell: %s' % (

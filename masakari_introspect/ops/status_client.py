@@ -4,6 +4,7 @@ The protocol is described in :mod:`masakari_introspect.ops.status_server`.
 """
 
 import argparse
+import enum
 import json
 import pathlib
 import socket
@@ -25,17 +26,21 @@ class StatusError(Exception):
     """The service answered, and refused the request."""
 
 
+class Unavailable(enum.Enum):
+    """Why the service could not be asked."""
+
+    NOT_RUNNING = 'not_running'   # no socket, or nobody listening
+    PERMISSION = 'permission'     # this user may not connect
+    TIMEOUT = 'timeout'           # no connection or no answer in time
+    PROTOCOL = 'protocol'         # an answer that is not a status answer
+
+
 class StatusUnavailable(Exception):
-    """No answer from the service; ``reason`` says why."""
+    """No answer from the service; ``why`` says why."""
 
-    NOT_RUNNING = 'not_running'
-    PERMISSION = 'permission'
-    TIMEOUT = 'timeout'
-    PROTOCOL = 'protocol'
-
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, why: Unavailable, message: str) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.why = why
 
 
 class StatusClient:
@@ -52,7 +57,7 @@ class StatusClient:
             return decode(answer)
         except (KeyError, TypeError, ValueError) as exc:
             raise StatusUnavailable(
-                StatusUnavailable.PROTOCOL, 'unexpected answer on %s: %s %s'
+                Unavailable.PROTOCOL, 'unexpected answer on %s: %s %s'
                 % (self.path, type(exc).__name__, exc)) from exc
 
     def maintenance(self, instance: str, on: bool) -> dict[str, Any]:
@@ -82,7 +87,7 @@ class StatusClient:
                 raise ValueError('not a status answer')
         except ValueError as exc:
             raise StatusUnavailable(
-                StatusUnavailable.PROTOCOL,
+                Unavailable.PROTOCOL,
                 'unexpected answer on %s: %r' % (self.path, raw[:80])
             ) from exc
         if not answer['ok']:
@@ -95,24 +100,24 @@ class StatusClient:
         why = exc.strerror or exc
         if isinstance(exc, TimeoutError):
             return StatusUnavailable(
-                StatusUnavailable.TIMEOUT, 'the service did not %s on %s '
+                Unavailable.TIMEOUT, 'the service did not %s on %s '
                 'within %g s' % ('accept a connection' if connecting
                                  else 'answer', self.path, self._timeout))
         if not connecting:
             return StatusUnavailable(
-                StatusUnavailable.PROTOCOL,
+                Unavailable.PROTOCOL,
                 'lost the connection to %s: %s' % (self.path, why))
         if isinstance(exc, PermissionError):
             return StatusUnavailable(
-                StatusUnavailable.PERMISSION,
+                Unavailable.PERMISSION,
                 'permission denied on %s: run as the user of the service '
                 '(e.g. with sudo), or as a member of its [status] '
                 'socket_group' % self.path)
         if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):
             return StatusUnavailable(
-                StatusUnavailable.NOT_RUNNING, 'masakari-introspect is not '
+                Unavailable.NOT_RUNNING, 'masakari-introspect is not '
                 'running (no service on %s: %s)' % (self.path, why))
-        return StatusUnavailable(StatusUnavailable.NOT_RUNNING,
+        return StatusUnavailable(Unavailable.NOT_RUNNING,
                                  'cannot connect to %s: %s' % (self.path, why))
 
 

@@ -20,6 +20,7 @@ from masakari_introspect.ops.status_client import (
     StatusClient,
     StatusError,
     StatusUnavailable,
+    Unavailable,
 )
 from masakari_introspect.ops.snapshot import ServiceStatus
 from masakari_introspect.ops.snapshot import Snapshot
@@ -213,7 +214,7 @@ def test_an_overlong_path_is_refused(tmp_path, source):
 def test_client_without_a_service(tmp_path):
     with pytest.raises(StatusUnavailable, match='not running') as info:
         StatusClient(tmp_path / 'status.sock').status()
-    assert info.value.reason == StatusUnavailable.NOT_RUNNING
+    assert info.value.why is Unavailable.NOT_RUNNING
 
 
 def test_client_with_a_stale_socket(tmp_path):
@@ -223,7 +224,7 @@ def test_client_with_a_stale_socket(tmp_path):
     stale.close()
     with pytest.raises(StatusUnavailable) as info:
         StatusClient(path).status()
-    assert info.value.reason == StatusUnavailable.NOT_RUNNING
+    assert info.value.why is Unavailable.NOT_RUNNING
 
 
 def test_client_times_out_on_a_service_that_does_not_answer(tmp_path):
@@ -233,7 +234,7 @@ def test_client_times_out_on_a_service_that_does_not_answer(tmp_path):
         mute.listen(1)   # connections queue; nothing is ever read
         with pytest.raises(StatusUnavailable, match='within 0.3 s') as info:
             StatusClient(path, timeout=0.3).status()
-    assert info.value.reason == StatusUnavailable.TIMEOUT
+    assert info.value.why is Unavailable.TIMEOUT
 
 
 def serve_once(path, payload):
@@ -262,7 +263,7 @@ def test_client_rejects_an_answer_it_does_not_understand(tmp_path, payload):
     serve_once(tmp_path / 'status.sock', payload)
     with pytest.raises(StatusUnavailable) as info:
         StatusClient(tmp_path / 'status.sock').status()
-    assert info.value.reason == StatusUnavailable.PROTOCOL
+    assert info.value.why is Unavailable.PROTOCOL
 
 
 # -- the command -----------------------------------------------------------------

@@ -73,7 +73,9 @@ class Metrics:
             PREFIX + 'notifications',
             'Attempts to notify Masakari by result: delivered, duplicate '
             '(HTTP 409), rejected (needs an operator), transient (retried), '
-            'dry_run (logged, not sent).',
+            'unrecoverable (a local recovery that cannot be done, e.g. a '
+            'transient domain that is gone: the entry ends), dry_run '
+            '(logged, not sent).',
             ['result'], registry=self.registry)
         self._reports = Counter(
             PREFIX + 'reports',

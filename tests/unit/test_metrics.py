@@ -130,6 +130,7 @@ def test_probes_reports_and_notifications_are_counted(metrics, listener):
                        (('result', 'maintenance'),): 0,
                        (('result', 'rejected'),): 0,
                        (('result', 'transient'),): 1,
+                       (('result', 'unrecoverable'),): 0,
                        (('result', 'dry_run'),): 1}
 
 

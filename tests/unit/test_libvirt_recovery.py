@@ -280,3 +280,30 @@ def test_an_unrecoverable_entry_leaves_the_spool(tmp_path):
     sender.submit(note())
     assert sender.deliver_due() is None
     assert len(spool) == 0
+
+
+def test_the_drivers_own_destroy_does_not_withdraw_its_entry(tmp_path):
+    domain = FakeDomain()
+    domain.fail['start'] = 1
+    driver = make(domain, 'restart')
+    clock = FakeClock(0.0)
+    spool = Spool(tmp_path / 'spool', 10)
+    sender = Sender(spool, driver, retry_interval=1, retry_interval_max=5,
+                    clock=clock)
+    destroy = domain.destroy
+
+    def destroy_and_tell():   # the stop event reaches the fleet meanwhile
+        destroy()
+        sender.withdraw(UUID, 'left the host: domain stopped (destroyed)')
+
+    domain.destroy = destroy_and_tell
+    sender.submit(note())
+    clock.advance(sender.deliver_due())
+    assert len(spool) == 1             # kept: the start is retried
+    sender.deliver_due()
+    for thread in driver.watchers:
+        thread.join(5)
+    assert domain.power is Power.RUNNING and len(spool) == 0
+    sender.submit(note())
+    sender.withdraw(UUID, 'the guest answers again')   # not in flight
+    assert len(spool) == 0

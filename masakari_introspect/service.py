@@ -13,6 +13,7 @@ from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.conf.validate import group_id
 from masakari_introspect.conf.validate import naming
 from masakari_introspect.recovery.forensics import Recorder
+from masakari_introspect.recovery.forensics_first import ForensicsFirst
 from masakari_introspect.recovery.command import CommandRecovery
 from masakari_introspect.ops import systemd
 from masakari_introspect.ops.metrics import Metrics
@@ -77,6 +78,11 @@ class Service:
         self._reload = threading.Event()
         self._watchdog: systemd.Watchdog | None = None
         spool = Spool(state_path / 'spool', conf.masakari.spool_max_entries)
+        recovery = conf.recovery
+        forensics = Recorder(state_path / 'forensics',
+                             recovery.forensics_keep,
+                             LibvirtCapture(conf.libvirt.connection_uri)) \
+            if recovery.forensics else None
         self.metrics = Metrics() if conf.metrics.listen else None
         self.sender: Sender | None = None
         outbox: Outbox
@@ -85,8 +91,11 @@ class Service:
                 on_dry_run=self.metrics.dry_run if self.metrics else None,
                 action=dry_run_action(conf))
         else:
+            driver = recovery_driver(conf)
+            if forensics is not None and recovery.driver != 'masakari':
+                driver = ForensicsFirst(driver, forensics.captures)
             self.sender = Sender(
-                spool, recovery_driver(conf), hostname=conf.host,
+                spool, driver, hostname=conf.host,
                 retry_interval=conf.masakari.retry_interval,
                 retry_interval_max=conf.masakari.retry_interval_max,
                 on_result=self.metrics.delivery if self.metrics else None)
@@ -99,7 +108,6 @@ class Service:
             keepalive_count=conf.libvirt.keepalive_count,
             reconnect_interval_max=conf.libvirt.reconnect_interval_max)
         store = StateStore(state_path / 'instances.json')
-        recovery = conf.recovery
         policy = Policy(
             failure_threshold=intro.failure_threshold,
             boot_grace_period=intro.boot_grace_period,
@@ -128,10 +136,7 @@ class Service:
             lane_size=lanes['healthy'][1],
             suspect_lane_size=lanes['suspect'][1],
             store=store, observer=self.metrics,
-            forensics=Recorder(state_path / 'forensics',
-                               recovery.forensics_keep,
-                               LibvirtCapture(conf.libvirt.connection_uri))
-            if recovery.forensics else None,
+            forensics=forensics,
             prober=self.host.prober_pool(lanes['healthy'][0], slots),
             suspect_prober=self.host.prober_pool(lanes['suspect'][0],
                                                    slots))

@@ -141,6 +141,8 @@ class LibvirtRecovery:
                 return DeliveryResult(Delivery.UNRECOVERABLE, None, str(exc))
             return DeliveryResult(Delivery.TRANSIENT, None,
                                   'libvirt: %s' % exc)
+        if after.domain_id != before.domain_id:
+            done += ' as id %s' % after.domain_id
         if after.power is not Power.RUNNING:
             return DeliveryResult(
                 Delivery.TRANSIENT, None, '%s, but the domain is %s%s'
@@ -176,7 +178,7 @@ class LibvirtRecovery:
     def _restart(self, domain: Domain, done: str) -> str:
         domain.destroy()
         self._start(domain, 'destroyed')
-        return '%s as id %s' % (done, domain.status().domain_id)
+        return done
 
     @staticmethod
     def _start(domain: Domain, state: str) -> None:

@@ -51,6 +51,7 @@ from masakari_introspect.core.model import Power
 LOG = logging.getLogger(__name__)
 
 ACTIONS = ('reset', 'restart')
+STOP_EVENT_MARGIN = 1.0   # seconds; see _restart
 
 
 class Domain(Protocol):
@@ -177,7 +178,14 @@ class LibvirtRecovery:
 
     def _restart(self, domain: Domain, done: str) -> str:
         domain.destroy()
-        self._start(domain, 'destroyed')
+        try:
+            self._start(domain, 'destroyed')
+        except DomainActionFailed:
+            # The stop event of the destroy reaches the monitor on another
+            # connection: let it arrive while the attempt is still under
+            # way, so that it cannot withdraw the entry afterwards.
+            self._sleep(STOP_EVENT_MARGIN)
+            raise
         return done
 
     @staticmethod

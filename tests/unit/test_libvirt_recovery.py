@@ -10,6 +10,7 @@ from masakari_introspect.core.model import DomainActionFailed
 from masakari_introspect.core.model import DomainStatus
 from masakari_introspect.core.model import Notification
 from masakari_introspect.core.model import Power
+from masakari_introspect.recovery.libvirt import STOP_EVENT_MARGIN
 from masakari_introspect.recovery.libvirt import LibvirtRecovery
 from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool
@@ -211,6 +212,8 @@ def test_a_failed_start_is_transient_and_the_retry_starts_the_domain():
     assert first.delivery is Delivery.TRANSIENT
     assert 'starting it is retried' in first.message
     assert domain.power is Power.SHUT_OFF
+    # the attempt lasted until the stop event of its destroy was in
+    assert driver._clock() == STOP_EVENT_MARGIN
     assert driver.begin(note()) == '-1'
     second = run(driver)
     assert second.delivery is Delivery.DELIVERED

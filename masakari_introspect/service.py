@@ -34,7 +34,6 @@ from masakari_introspect.ops.status_server import StatusServer
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.virt.host import LibvirtHost
 from masakari_introspect.virt.capture import LibvirtCapture
-from masakari_introspect.virt.domain_control import LibvirtDomains
 from masakari_introspect.recovery.libvirt import LibvirtRecovery
 
 LOG = logging.getLogger(__name__)
@@ -46,8 +45,7 @@ def recovery_driver(conf: cfg.ConfigOpts) -> Driver:
     """The driver chosen by ``[recovery] driver``."""
     recovery = conf.recovery
     if recovery.driver == 'libvirt':
-        return LibvirtRecovery(LibvirtDomains(conf.libvirt.connection_uri),
-                               recovery.libvirt_action)
+        return LibvirtRecovery.from_conf(conf)
     if recovery.driver == 'command':
         return CommandRecovery(recovery.command, recovery.command_timeout)
     return MasakariNotifier.from_conf(conf)

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from masakari_introspect.core.model import Delivery
@@ -104,6 +105,15 @@ class LibvirtRecovery:
         self._clock = clock
         self._sleep = sleep
         self.watchers: list[threading.Thread] = []
+
+    @classmethod
+    def from_conf(cls, conf: cfg.ConfigOpts) -> 'LibvirtRecovery':
+        """The driver on ``[libvirt] connection_uri``, acting as
+        ``[recovery] libvirt_action`` says."""
+        # Imported here: this module itself stays free of libvirt.
+        from masakari_introspect.virt.domain_control import LibvirtDomains
+        return cls(LibvirtDomains(conf.libvirt.connection_uri),
+                   conf.recovery.libvirt_action)
 
     def begin(self, notification: Notification) -> str:
         try:

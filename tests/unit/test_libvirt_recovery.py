@@ -310,3 +310,14 @@ def test_the_drivers_own_destroy_does_not_withdraw_its_entry(tmp_path):
     sender.submit(note())
     sender.withdraw(UUID, 'the guest answers again')   # not in flight
     assert len(spool) == 0
+
+
+def test_built_from_the_configuration():
+    import types
+    pytest.importorskip('libvirt')
+    conf = types.SimpleNamespace(
+        libvirt=types.SimpleNamespace(connection_uri='test:///default'),
+        recovery=types.SimpleNamespace(libvirt_action='restart'))
+    driver = LibvirtRecovery.from_conf(conf)
+    assert driver._action == 'restart'
+    assert driver.name == 'libvirt recovery'

@@ -13,6 +13,7 @@ from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.conf.validate import group_id
 from masakari_introspect.conf.validate import naming
 from masakari_introspect.recovery.forensics import Recorder
+from masakari_introspect.recovery.forensics_first import ForensicsFirst
 from masakari_introspect.recovery.command import CommandRecovery
 from masakari_introspect.ops import systemd
 from masakari_introspect.ops.metrics import Metrics
@@ -33,7 +34,7 @@ from masakari_introspect.ops.status_server import StatusServer
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.virt.host import LibvirtHost
 from masakari_introspect.virt.capture import LibvirtCapture
-from masakari_introspect.virt.recovery import LibvirtRecovery
+from masakari_introspect.recovery.libvirt import LibvirtRecovery
 
 LOG = logging.getLogger(__name__)
 
@@ -44,8 +45,7 @@ def recovery_driver(conf: cfg.ConfigOpts) -> Driver:
     """The driver chosen by ``[recovery] driver``."""
     recovery = conf.recovery
     if recovery.driver == 'libvirt':
-        return LibvirtRecovery(conf.libvirt.connection_uri,
-                               recovery.libvirt_action)
+        return LibvirtRecovery.from_conf(conf)
     if recovery.driver == 'command':
         return CommandRecovery(recovery.command, recovery.command_timeout)
     return MasakariNotifier.from_conf(conf)
@@ -76,6 +76,11 @@ class Service:
         self._reload = threading.Event()
         self._watchdog: systemd.Watchdog | None = None
         spool = Spool(state_path / 'spool', conf.masakari.spool_max_entries)
+        recovery = conf.recovery
+        forensics = Recorder(state_path / 'forensics',
+                             recovery.forensics_keep,
+                             LibvirtCapture(conf.libvirt.connection_uri)) \
+            if recovery.forensics else None
         self.metrics = Metrics() if conf.metrics.listen else None
         self.sender: Sender | None = None
         outbox: Outbox
@@ -84,8 +89,11 @@ class Service:
                 on_dry_run=self.metrics.dry_run if self.metrics else None,
                 action=dry_run_action(conf))
         else:
+            driver = recovery_driver(conf)
+            if forensics is not None and recovery.driver != 'masakari':
+                driver = ForensicsFirst(driver, forensics.captures)
             self.sender = Sender(
-                spool, recovery_driver(conf), hostname=conf.host,
+                spool, driver, hostname=conf.host,
                 retry_interval=conf.masakari.retry_interval,
                 retry_interval_max=conf.masakari.retry_interval_max,
                 on_result=self.metrics.delivery if self.metrics else None)
@@ -98,7 +106,6 @@ class Service:
             keepalive_count=conf.libvirt.keepalive_count,
             reconnect_interval_max=conf.libvirt.reconnect_interval_max)
         store = StateStore(state_path / 'instances.json')
-        recovery = conf.recovery
         policy = Policy(
             failure_threshold=intro.failure_threshold,
             boot_grace_period=intro.boot_grace_period,
@@ -127,10 +134,7 @@ class Service:
             lane_size=lanes['healthy'][1],
             suspect_lane_size=lanes['suspect'][1],
             store=store, observer=self.metrics,
-            forensics=Recorder(state_path / 'forensics',
-                               recovery.forensics_keep,
-                               LibvirtCapture(conf.libvirt.connection_uri))
-            if recovery.forensics else None,
+            forensics=forensics,
             prober=self.host.prober_pool(lanes['healthy'][0], slots),
             suspect_prober=self.host.prober_pool(lanes['suspect'][0],
                                                    slots))

@@ -6,7 +6,10 @@ started, and whether the current failure episode was already reported (both
 tied to libvirt's domain id: a different id means a new QEMU process, and they
 are void); whether the agent ever answered on this host (for boot hangs) and
 when the instance was last reported (for the recovery limit), which outlive
-the QEMU process. Pending notifications live in the spool, not here.
+the QEMU process, and whether a report is held back by that limit (sent
+when the window allows, after a restart too). Report times are wall-clock
+stamps, read back clamped to now. Pending notifications live in the spool,
+not here.
 """
 
 import json
@@ -31,7 +34,8 @@ class StateStore:
             return {uuid: Remembered(
                 int(rec['domain_id']), bool(rec['answered']),
                 bool(rec['reported']), bool(rec.get('known', False)),
-                tuple(float(t) for t in rec.get('reports', ())))
+                tuple(float(t) for t in rec.get('reports', ())),
+                bool(rec.get('limited', False)))
                 for uuid, rec in raw.get('instances', {}).items()}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             LOG.error('Ignoring unreadable state file %s: %s', self._path,
@@ -74,7 +78,8 @@ class StateStore:
                                     'answered': rec.answered,
                                     'reported': rec.reported,
                                     'known': rec.known,
-                                    'reports': list(rec.reports)}
+                                    'reports': list(rec.reports),
+                                    'limited': rec.limited}
                              for uuid, rec in records.items()}}
         self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_atomically(self._path, json.dumps(doc).encode())

@@ -53,19 +53,22 @@ Related options:
         choices=[
             ('reset', 'virDomainReset: a hardware reset, same QEMU process.'),
             ('restart', 'Destroy the domain, then start it again (a '
-                        'persistent domain only); a new QEMU process.'),
+                        'transient one is reset); a new QEMU process.'),
         ],
         help="""
-What the ``libvirt`` driver does to a failed guest.
+What the ``libvirt`` driver does to a failed guest that is running.
 
-After the action the monitor logs whether the guest agent answered again and
-how long that took.
+Whatever this says, a domain shut off by a crash is started, and one paused
+by an I/O error, a watchdog or a crash is destroyed and started (reset and
+resumed when transient). The attempt succeeds when the domain runs again;
+the monitor then logs whether the guest agent answered again and how long
+that took.
 
 Possible values:
 
 * ``reset``: like pressing the reset button; fast, keeps the QEMU process;
 * ``restart``: destroy, then start the persistent domain definition; also
-  recovers a hung QEMU process. Transient domains cannot be restarted.
+  recovers a hung QEMU process. A transient domain is reset instead.
 
 Related options:
 

@@ -256,7 +256,8 @@ class Fleet(Roster):
         self.dirty = True
         self.report_unsaved = True
         limited = watched.limited
-        if not watched.allow_report(wall, self.settings.max_recoveries,
+        if not watched.allow_report(self._clock(), wall,
+                                    self.settings.max_recoveries,
                                     self.settings.recovery_window):
             return [] if limited else [Limited(state.uuid, (
                 state.reason or Reason.UNRESPONSIVE).value)]

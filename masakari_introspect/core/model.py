@@ -110,6 +110,33 @@ class HypervisorUnavailable(Exception):
     """The hypervisor connection is down; wait for it to come back."""
 
 
+class Power(enum.Enum):
+    """A domain's state as a local recovery sees it."""
+
+    RUNNING = 'running'     # running, blocked, being shut down, suspended
+    PAUSED = 'paused'       # paused on purpose (operator, migration, save)
+    STUCK = 'stuck'         # paused by an I/O error, a watchdog or a crash
+    SHUT_OFF = 'shut off'   # inactive (after a crash with on_crash=destroy)
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainStatus:
+    """One domain, read just before a local recovery acts on it."""
+
+    domain_id: int         # -1 when shut off
+    persistent: bool
+    power: Power
+    reason: str = ''       # libvirt's reason word, for the log
+
+
+class DomainActionFailed(Exception):
+    """A libvirt call on one domain failed; ``gone``: no such domain."""
+
+    def __init__(self, message: str, gone: bool = False) -> None:
+        super().__init__(message)
+        self.gone = gone
+
+
 # -- a probe ------------------------------------------------------------------
 
 
@@ -145,6 +172,7 @@ class Remembered:
     reported: bool
     known: bool = False    # the agent answered in some boot on this host
     reports: tuple[float, ...] = ()   # wall-clock times of recent reports
+    limited: bool = False  # a report is held back by the recovery limit
 
 
 # -- a report and its delivery --------------------------------------------------
@@ -202,10 +230,13 @@ class Delivery(enum.Enum):
     MAINTENANCE = 'maintenance'  # 409, host on maintenance: wait, resend
     REJECTED = 'rejected'      # 400, 401, 403, ...: fix the configuration
     TRANSIENT = 'transient'    # 5xx, timeout, connection, failed hook: retry
+    UNRECOVERABLE = 'unrecoverable'  # cannot be done at all: the entry ends
 
     @property
     def done(self) -> bool:
-        return self in (Delivery.DELIVERED, Delivery.DUPLICATE)
+        """Nothing more to do: the entry leaves the spool."""
+        return self in (Delivery.DELIVERED, Delivery.DUPLICATE,
+                        Delivery.UNRECOVERABLE)
 
 
 @dataclasses.dataclass(frozen=True)

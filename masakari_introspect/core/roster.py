@@ -119,7 +119,8 @@ class Roster:
         if watched is None:
             memory = self.remembered.pop(info.uuid, None)
             watched = Watched.found(info, memory, self.policy, now,
-                                    info.uuid in self.maintenance)
+                                    info.uuid in self.maintenance,
+                                    wall=self._wall())
             self.watched[info.uuid] = watched
             self.dirty = True
             return []

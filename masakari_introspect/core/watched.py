@@ -21,10 +21,26 @@ LOG = logging.getLogger(__name__)
 PROBES_KEPT = 10    # recent probe results, for forensics
 
 
-def recent(times: tuple[float, ...], now: float, window: float
-           ) -> tuple[float, ...]:
-    """The times within ``window`` seconds before ``now``."""
-    return tuple(t for t in times if now - t < window)
+# One report: (monotonic time, wall-clock time). The storm limit counts on
+# the monotonic one; the wall-clock one is what the state file keeps.
+Stamp = tuple[float, float]
+
+
+def recent(stamps: tuple[Stamp, ...], now: float, window: float
+           ) -> tuple[Stamp, ...]:
+    """The reports within ``window`` seconds before ``now`` (monotonic)."""
+    return tuple(s for s in stamps if now - s[0] < window)
+
+
+def from_disk(walls: tuple[float, ...], now: float, wall: float
+              ) -> tuple[Stamp, ...]:
+    """Wall-clock report times read back after a restart, as stamps.
+
+    A time from the future (the wall clock stepped back meanwhile) counts as
+    now: a clock step never lengthens the window.
+    """
+    clamped = (min(w, wall) for w in walls)
+    return tuple((now - (wall - w), w) for w in clamped)
 
 
 def absent_view(uuid: str, seconds: float) -> InstanceStatus:
@@ -44,8 +60,8 @@ class Watched:
         self.suspect = False               # ... on the suspect lane
         self.saved: Remembered | None = None   # as last written to disk
         self.last_report: float | None = None  # wall clock
-        self.reports: tuple[float, ...] = ()   # wall clock, recent
-        self.limited = False           # recovery limit reached
+        self.reports: tuple[Stamp, ...] = ()   # recent
+        self.limited = False           # recovery limit reached: report held
         self.limit_hits = 0
         self.watchdog_recoveries = 0
         self.probes: collections.deque[dict[str, Any]] = \
@@ -55,7 +71,8 @@ class Watched:
 
     @classmethod
     def found(cls, info: DomainInfo, memory: Remembered | None,
-              policy: Policy, now: float, maintenance: bool) -> 'Watched':
+              policy: Policy, now: float, maintenance: bool,
+              wall: float | None = None) -> 'Watched':
         same = memory is not None and memory.domain_id == info.domain_id
         # Without a memory of it, an agent that has its port open is taken
         # as one that works: if it does not answer after the grace, it is a
@@ -68,7 +85,11 @@ class Watched:
             known=bool(memory and memory.known))
         watched = cls(state, info.domain_id)
         if memory is not None:
-            watched.reports = memory.reports
+            watched.reports = from_disk(memory.reports, now,
+                                        now if wall is None else wall)
+            # A report held by the limit is sent when the window allows,
+            # if the guest is still failed (same QEMU process, reported).
+            watched.limited = memory.limited and state.reported
         state.set_maintenance(maintenance, now)
         LOG.info('Monitoring instance %s (%s)%s', info.name, info.uuid,
                  ', already reported before a restart'
@@ -80,7 +101,8 @@ class Watched:
     def remembered(self, domain_id: int | None = None) -> Remembered:
         return Remembered(self.domain_id if domain_id is None else domain_id,
                           self.state.answered, self.state.reported,
-                          self.state.known, self.reports)
+                          self.state.known, tuple(w for _m, w in self.reports),
+                          self.limited)
 
     def changed(self) -> bool:
         return self.saved != self.remembered()
@@ -122,11 +144,12 @@ class Watched:
             self.counters.get('disk_requests_since_failure', 0),
             self.counters.get('packets_sent_since_failure', 0))
 
-    def allow_report(self, wall: float, max_reports: int, window: float
-                     ) -> bool:
-        """Within the recovery limit? Records the report if so."""
+    def allow_report(self, now: float, wall: float, max_reports: int,
+                     window: float) -> bool:
+        """Within the recovery limit (counted on the monotonic ``now``)?
+        Records the report if so."""
         state = self.state
-        self.reports = recent(self.reports, wall, window)
+        self.reports = recent(self.reports, now, window)
         if len(self.reports) >= max_reports:
             if not self.limited:
                 LOG.error('Instance %s (%s) failed (%s), but it was reported '
@@ -141,7 +164,7 @@ class Watched:
             LOG.info('Instance %s (%s): the recovery window allows a report '
                      'again', state.name, state.uuid)
             self.limited = False
-        self.reports += (wall,)
+        self.reports += ((now, wall),)
         self.last_report = wall
         return True
 

@@ -89,7 +89,9 @@ class Metrics:
             'notifications',
             'Attempts to notify Masakari by result: delivered, duplicate '
             '(HTTP 409), rejected (needs an operator), transient (retried), '
-            'dry_run (logged, not sent).',
+            'unrecoverable (a local recovery that cannot be done, e.g. a '
+            'transient domain that is gone: the entry ends), dry_run '
+            '(logged, not sent).',
             'result', [delivery.value for delivery in Delivery] + [DRY_RUN])
         self._reports = self._counter(
             'reports',

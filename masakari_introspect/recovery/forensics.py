@@ -28,6 +28,7 @@ from typing import Protocol
 from oslo_log import log as logging
 
 from masakari_introspect.recovery import forensic_folders as folders
+from masakari_introspect.recovery.forensics_first import Captures
 from masakari_introspect.recovery.spool import write_atomically
 
 LOG = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ class Recorder:
         self._clock = clock
         self._cond = threading.Condition()
         self._busy: _Job | None = None
+        # For drivers that act only once the record is written.
+        self.captures = Captures(budget, clock)
 
     def reserve(self, uuid: str, when: datetime.datetime
                 ) -> pathlib.Path | None:
@@ -106,7 +109,9 @@ class Recorder:
                       'UUID', uuid)
             return None
         try:
-            return folders.make(self._root / uuid, when)
+            folder = folders.make(self._root / uuid, when)
+            self.captures.begun(str(folder))
+            return folder
         except OSError as exc:
             LOG.error('Cannot save forensics of instance %s under %s: %s',
                       uuid, self._root, exc)
@@ -148,6 +153,9 @@ class Recorder:
         except Exception:
             LOG.exception('Saving forensics of instance %s (%s) failed',
                           name, uuid)
+        finally:
+            if folder is not None:
+                self.captures.ended(str(folder))
         return folder
 
     # -- the capture ---------------------------------------------------------

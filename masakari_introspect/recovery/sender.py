@@ -91,8 +91,13 @@ class Sender:
         """Drop the instance's pending notification, if any; never raises.
 
         Called when the guest answers again or leaves the host before the
-        notification was acted on.
+        notification was acted on. Ignored for the instance whose attempt
+        is under way: a local driver's own destroy and start must not end it.
         """
+        if self._in_flight == instance_uuid:
+            LOG.debug('Not withdrawing the notification for %s (%s): an '
+                      'attempt on it is under way', instance_uuid, why)
+            return
         try:
             withdrawn = self._spool.withdraw(instance_uuid)
         except OSError as exc:

@@ -1,7 +1,11 @@
-"""Local recovery without OpenStack (issue 11, part 5) on real guests.
+"""Local recovery without OpenStack (issue 11, part 5; issue 18) on real
+guests.
 
-Needs libvirtd: run under ``flock /work/libvirtd.lock``. No masakari-api:
+Needs libvirtd: run under ``flock /tmp/masakari-bed.lock``. No masakari-api:
 ``[recovery] driver = libvirt`` (reset, restart) or ``driver = command``.
+The libvirt driver acts on the domain's state: a crash shut off by
+``on_crash=destroy`` is started, a pause by a full disk is destroyed and
+started, a failed start is retried; the storm limit's hold survives a restart.
 """
 from __future__ import annotations
 
@@ -17,7 +21,12 @@ PREFIX = "local-"
 
 @pytest.fixture(scope="module")
 def fleet(bed_image, cleanup_guests):
-    return boot_guests(bed_image, {PREFIX + "one": {}})
+    return boot_guests(bed_image, {
+        PREFIX + "one": {},
+        PREFIX + "crash": {"pvpanic": True, "on_crash": "destroy"},
+        PREFIX + "full": {"disk_mib": 16, "disk_fs_mib": 4,
+                          "disk_error_policy": "stop"},
+    })
 
 
 def local_monitor(rundir, recovery: dict):
@@ -50,6 +59,65 @@ def test_libvirt_driver_recovers_a_hung_guest_once(fleet, tmp_path, action):
         time.sleep(10)
         assert monitor.count(rf"libvirt recovery recovered instance .*{guest.uuid}") == 1
         assert "Traceback" not in monitor.log_text()
+
+
+RECOVERED = r"libvirt recovery recovered instance .*{uuid}"
+
+
+def recovered_once(monitor, guest, what: str) -> None:
+    """The driver's one recovery of ``guest`` (its message matching
+    ``what``), the guest running again and its agent answering."""
+    uuid = guest.uuid
+    monitor.wait_log(RECOVERED.format(uuid=uuid) + rf".*: {what}", timeout=120)
+    monitor.wait_log(rf"{uuid}\).*guest agent answered again", timeout=240)
+    guest.wait_agent(timeout=60)
+    assert guest.state()[0] == "running"
+    time.sleep(8)
+    assert monitor.count(RECOVERED.format(uuid=uuid)) == 1
+    assert "Traceback" not in monitor.log_text()
+
+
+def test_a_crashed_guest_shut_off_by_on_crash_is_started(fleet, tmp_path):
+    guest = fleet[PREFIX + "crash"]
+    with local_monitor(tmp_path, {"driver": "libvirt"}) as monitor:
+        wait_healthy(monitor, guest)
+        guest.control("panic")
+        monitor.wait_log(rf"\({guest.uuid}\) failed: crashed", timeout=60)
+        # shut off by on_crash=destroy: started (or, if the sender came
+        # first, destroyed and started from the crashed state)
+        recovered_once(monitor, guest, r"(started \(it was shut off\)|"
+                                       r"destroyed and started \(it was crashed\))")
+
+
+def test_a_guest_paused_by_a_full_disk_is_destroyed_and_started(fleet, tmp_path):
+    guest = fleet[PREFIX + "full"]
+    with local_monitor(tmp_path, {"driver": "libvirt"}) as monitor:
+        wait_healthy(monitor, guest)
+        guest.disk_start()
+        time.sleep(4)   # the workload's ring written over once
+        guest.fill_disk()
+        guest.wait_state("paused", "ioerror", timeout=30)
+        guest.unfill_disk()
+        monitor.wait_log(rf"\({guest.uuid}\) failed: failure_pause", timeout=60)
+        recovered_once(monitor, guest, r"destroyed and started \(it was ioerror\)")
+
+
+def test_a_restart_whose_start_fails_once_is_retried(fleet, tmp_path):
+    guest = fleet[PREFIX + "full"]
+    image = guest.disk_path()
+    away = image.with_name(image.name + ".away")
+    with local_monitor(tmp_path, {"driver": "libvirt",
+                                  "libvirt_action": "restart"}) as monitor:
+        wait_healthy(monitor, guest)
+        image.rename(away)      # the running QEMU keeps its open file
+        try:
+            guest.control("agent-hang")
+            monitor.wait_log(r"destroyed; start: .*starting it is retried",
+                             timeout=90)
+            assert guest.state()[0] == "shutoff"
+        finally:
+            away.rename(image)
+        recovered_once(monitor, guest, r"started \(it was shut off\)")
 
 
 def hook_script(tmp_path, body: str) -> str:
@@ -89,3 +157,32 @@ sys.exit(1 if n == 2 else 0)
         guest.heal()
         wait_for(lambda: monitor.count(rf"{guest.uuid}\) answers again"), 60,
                  what="the guest answering again")
+
+
+def test_a_report_held_by_the_storm_limit_is_sent_after_a_restart(fleet, tmp_path):
+    guest = fleet[PREFIX + "one"]
+    window = 80
+    recovered = RECOVERED.format(uuid=guest.uuid)
+    with local_monitor(tmp_path, {"driver": "libvirt", "max_recoveries": 1,
+                                  "window": window}) as monitor:
+        wait_healthy(monitor, guest)
+        guest.control("agent-hang")
+        monitor.wait_log(recovered, timeout=90)
+        first = time.monotonic()
+        monitor.wait_log(rf"\({guest.uuid}\) answers again", timeout=240)
+        guest.control("agent-hang")
+        monitor.wait_log(rf"\({guest.uuid}\) failed \(\w+\), but it was reported "
+                         r"1 times.*recovery limit reached", timeout=90)
+        assert time.monotonic() - first < window - 15, "too slow to test the hold"
+        assert monitor.count(recovered) == 1
+        monitor.stop()
+        mark = monitor.mark()
+        monitor.start()
+        monitor.wait_log(rf"\({guest.uuid}\): the recovery window allows a report "
+                         r"again", timeout=window + 30, after=mark)
+        monitor.wait_log(recovered, timeout=60, after=mark)
+        monitor.wait_log(rf"{guest.uuid}\).*guest agent answered again",
+                         timeout=240, after=mark)
+        time.sleep(5)
+        assert monitor.count(recovered) == 2
+        assert "Traceback" not in monitor.log_text()

@@ -1,150 +1,323 @@
-"""The libvirt recovery driver on libvirt's in-process test driver."""
+"""The libvirt recovery driver's decisions, on a fake domain (no libvirt)."""
 
+import contextlib
 import logging
 
 import pytest
 
-libvirt = pytest.importorskip('libvirt')
-
-from masakari_introspect.core.model import Delivery, Notification  # noqa: E402
-from masakari_introspect.recovery.sender import Sender  # noqa: E402
-from masakari_introspect.recovery.spool import Spool  # noqa: E402
-from masakari_introspect.virt.recovery import LibvirtRecovery  # noqa: E402
-
-MISSING = '11111111-2222-3333-4444-555555555555'
-LOGGER = 'masakari_introspect.virt.recovery'
-
-
-@pytest.fixture
-def uri():
-    """libvirt's shared in-process test host; its domain 'test' running.
-
-    (A test:///file.xml host would be a new one on every connection, and
-    the driver opens one per action.)
-    """
-    uri = 'test:///default'
-    conn = libvirt.open(uri)
-    try:
-        dom = conn.lookupByUUIDString(UUID)
-        if not dom.isActive():
-            dom.create()
-        yield uri
-    finally:
-        conn.close()
-
+from masakari_introspect.core.model import Delivery
+from masakari_introspect.core.model import DomainActionFailed
+from masakari_introspect.core.model import DomainStatus
+from masakari_introspect.core.model import Notification
+from masakari_introspect.core.model import Power
+from masakari_introspect.recovery.libvirt import STOP_EVENT_MARGIN
+from masakari_introspect.recovery.libvirt import LibvirtRecovery
+from masakari_introspect.recovery.sender import Sender
+from masakari_introspect.recovery.spool import Spool
+from tests.unit.fakes import FakeClock
 
 UUID = '6695eb01-f6a4-8304-79aa-97f2502e193f'
+LOGGER = 'masakari_introspect.recovery.libvirt'
 
 
-def note(uuid=UUID):
-    return Notification(uuid, 'compute-1', '2026-11-21T17:00:00', 'id-1',
+def note():
+    return Notification(UUID, 'compute-1', '2026-11-21T17:00:00', 'id-1',
                         instance_name='web-1', reason='unresponsive')
 
 
-class Agent:
-    """Answers after a given number of pings."""
+class FakeDomain:
+    """A domain with libvirt's state rules; records the calls made."""
 
-    def __init__(self, after):
-        self.after = after
+    def __init__(self, power=Power.RUNNING, persistent=True, reason='',
+                 domain_id=7, agent_after=0):
+        self.power, self.persistent, self.reason = power, persistent, reason
+        self.domain_id = domain_id if power is not Power.SHUT_OFF else -1
+        self.next_id = 20
+        self.calls = []
+        self.fail = {}          # call -> errors still to raise
+        self.exists = True
+        self.agent_after = agent_after
         self.pings = 0
 
-    def __call__(self, domain):
+    def _enter(self, call):
+        self.calls.append(call)
+        if self.fail.get(call):
+            self.fail[call] -= 1
+            raise DomainActionFailed('%s failed: storage hiccup' % call)
+
+    def status(self):
+        return DomainStatus(self.domain_id, self.persistent, self.power,
+                            self.reason)
+
+    def reset(self):
+        self._enter('reset')
+        assert self.power is not Power.SHUT_OFF
+        # a reset leaves a paused domain paused
+        if self.power is Power.RUNNING:
+            self.reason = ''
+
+    def destroy(self):
+        self._enter('destroy')
+        assert self.power is not Power.SHUT_OFF
+        self.power, self.domain_id = Power.SHUT_OFF, -1
+        if not self.persistent:
+            self.exists = False
+
+    def start(self):
+        self._enter('start')
+        assert self.power is Power.SHUT_OFF
+        self.power, self.reason = Power.RUNNING, ''
+        self.domain_id, self.next_id = self.next_id, self.next_id + 1
+
+    def resume(self):
+        self._enter('resume')
+        assert self.power in (Power.STUCK, Power.PAUSED)
+        self.power, self.reason = Power.RUNNING, ''
+
+    def agent_answers(self):
         self.pings += 1
-        return self.pings > self.after
+        return self.pings > self.agent_after
 
 
-def driver(uri, action, agent=None, wait=30.0):
-    clock = [0.0]
+class FakeDomains:
+    def __init__(self, domain):
+        self.domain = domain
+        self.unreachable = False
 
-    def sleep(seconds):
-        clock[0] += seconds
+    @contextlib.contextmanager
+    def session(self, uuid):
+        if self.unreachable:
+            raise DomainActionFailed('cannot connect to libvirt')
+        if uuid != UUID or not self.domain.exists:
+            raise DomainActionFailed('no such domain on this host',
+                                     gone=True)
+        yield self.domain
 
-    return LibvirtRecovery(uri, action, agent_wait=wait,
-                           agent_answers=agent or Agent(0),
-                           clock=lambda: clock[0], sleep=sleep)
+
+def make(domain, action='reset', wait=30.0):
+    clock = FakeClock(0.0)
+    return LibvirtRecovery(FakeDomains(domain), action, agent_wait=wait,
+                           clock=clock, sleep=clock.advance)
 
 
-def join(d):
-    for thread in d.watchers:
+def run(driver):
+    result = driver.send(note())
+    for thread in driver.watchers:
         thread.join(5)
+    return result
 
 
-def test_reset_keeps_the_qemu_process_and_logs_the_agent(uri, caplog):
+def test_a_running_domain_is_reset_in_its_qemu_process(caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
-    agent = Agent(after=3)
-    d = driver(uri, 'reset', agent)
-    token = d.begin(note())
-    result = d.send(note())
-    join(d)
+    domain = FakeDomain(agent_after=3)
+    driver = make(domain, 'reset')
+    assert driver.begin(note()) == '7'
+    result = run(driver)
     assert result.delivery is Delivery.DELIVERED
-    assert d.begin(note()) == token != ''
-    assert agent.pings == 4
+    assert domain.calls == ['reset'] and domain.domain_id == 7
     assert any('answered again 3.0 s later' in r.getMessage()
                for r in caplog.records)
 
 
-def test_restart_gives_a_new_qemu_process(uri):
-    d = driver(uri, 'restart')
-    token = d.begin(note())
-    result = d.send(note())
-    join(d)
+def test_a_running_domain_is_restarted_as_a_new_process():
+    domain = FakeDomain()
+    driver = make(domain, 'restart')
+    token = driver.begin(note())
+    result = run(driver)
     assert result.delivery is Delivery.DELIVERED
-    assert d.begin(note()) != token
-    # an entry started with the old id is done: not restarted again
-    settled = d.settled(note(), token)
+    assert domain.calls == ['destroy', 'start']
+    assert 'as id 20' in result.message
+    settled = driver.settled(note(), token)
     assert settled is not None and settled.delivery is Delivery.DELIVERED
-    # same id: the action did not happen, run it
-    assert d.settled(note(), d.begin(note())) is None
 
 
-def test_an_agent_that_stays_silent_is_logged(uri, caplog):
+def test_a_transient_running_domain_is_reset_instead_of_restarted():
+    domain = FakeDomain(persistent=False)
+    result = run(make(domain, 'restart'))
+    assert result.delivery is Delivery.DELIVERED
+    assert domain.calls == ['reset'] and domain.exists
+    assert 'transient' in result.message
+
+
+@pytest.mark.parametrize('action', ['reset', 'restart'])
+def test_a_domain_shut_off_by_a_crash_is_started(action):
+    domain = FakeDomain(power=Power.SHUT_OFF)
+    driver = make(domain, action)
+    assert driver.begin(note()) == '-1'
+    result = run(driver)
+    assert result.delivery is Delivery.DELIVERED
+    assert domain.calls == ['start'] and domain.power is Power.RUNNING
+
+
+@pytest.mark.parametrize('reason', ['ioerror', 'watchdog', 'crashed'])
+def test_a_persistent_domain_stuck_paused_is_destroyed_and_started(reason):
+    domain = FakeDomain(power=Power.STUCK, reason=reason)
+    result = run(make(domain, 'reset'))
+    assert result.delivery is Delivery.DELIVERED
+    assert domain.calls == ['destroy', 'start']
+    assert reason in result.message
+
+
+def test_a_transient_domain_stuck_paused_is_reset_and_resumed():
+    domain = FakeDomain(power=Power.STUCK, reason='ioerror', persistent=False)
+    result = run(make(domain, 'restart'))
+    assert result.delivery is Delivery.DELIVERED
+    assert domain.calls == ['reset', 'resume']
+    assert domain.power is Power.RUNNING and domain.domain_id == 7
+
+
+def test_a_domain_paused_on_purpose_is_left_alone_and_tried_later():
+    domain = FakeDomain(power=Power.PAUSED, reason='user')
+    result = run(make(domain))
+    assert result.delivery is Delivery.TRANSIENT
+    assert domain.calls == [] and 'user' in result.message
+
+
+def test_a_domain_still_paused_after_the_action_is_not_recovered():
+    domain = FakeDomain(power=Power.STUCK, reason='ioerror', persistent=False)
+    domain.resume = lambda: domain.calls.append('resume')   # stays paused
+    result = run(make(domain))
+    assert result.delivery is Delivery.TRANSIENT
+    assert 'stuck (ioerror)' in result.message
+
+
+def test_a_transient_domain_that_is_gone_cannot_be_recovered(caplog):
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    domain = FakeDomain(persistent=False)
+    domain.exists = False
+    driver = make(domain)
+    assert driver.begin(note()) == ''
+    result = run(driver)
+    assert result.delivery is Delivery.UNRECOVERABLE
+    assert result.delivery.done
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and 'cannot be recovered' in \
+        errors[0].getMessage()
+
+
+def test_an_unreachable_libvirt_is_transient():
+    domains = FakeDomains(FakeDomain())
+    domains.unreachable = True
+    driver = LibvirtRecovery(domains, 'reset')
+    assert driver.send(note()).delivery is Delivery.TRANSIENT
+    settled = driver.settled(note(), '7')
+    assert settled is not None and settled.delivery is Delivery.TRANSIENT
+
+
+def test_a_failed_start_is_transient_and_the_retry_starts_the_domain():
+    domain = FakeDomain()
+    domain.fail['start'] = 1
+    driver = make(domain, 'restart')
+    first = run(driver)
+    assert first.delivery is Delivery.TRANSIENT
+    assert 'starting it is retried' in first.message
+    assert domain.power is Power.SHUT_OFF
+    # the attempt lasted until the stop event of its destroy was in
+    assert driver._clock() == STOP_EVENT_MARGIN
+    assert driver.begin(note()) == '-1'
+    second = run(driver)
+    assert second.delivery is Delivery.DELIVERED
+    assert domain.calls == ['destroy', 'start', 'start']
+    assert domain.power is Power.RUNNING
+
+
+def test_after_a_crash_between_destroy_and_start_the_domain_is_started():
+    domain = FakeDomain()
+    driver = make(domain, 'restart')
+    token = driver.begin(note())
+    domain.destroy()                 # ... and the monitor died here
+    assert driver.settled(note(), token) is None     # not done: go on
+    result = run(driver)
+    assert result.delivery is Delivery.DELIVERED
+    assert domain.calls == ['destroy', 'start']
+
+
+def test_after_a_crash_a_domain_running_the_same_process_is_not_done():
+    domain = FakeDomain()
+    driver = make(domain, 'reset')
+    assert driver.settled(note(), driver.begin(note())) is None
+    assert driver.settled(note(), '') is None
+
+
+def test_an_agent_that_stays_silent_is_logged(caplog):
     caplog.set_level(logging.WARNING, logger=LOGGER)
-    d = driver(uri, 'reset', Agent(after=10 ** 6), wait=5.0)
-    assert d.send(note()).delivery is Delivery.DELIVERED
-    join(d)
+    domain = FakeDomain(agent_after=10 ** 6)
+    assert run(make(domain, wait=5.0)).delivery is Delivery.DELIVERED
     assert any('did not answer within 5 s' in r.getMessage()
                for r in caplog.records)
 
 
-def test_a_domain_that_left_the_host(uri):
-    d = driver(uri, 'reset')
-    assert d.begin(note(MISSING)) == ''
-    assert d.settled(note(MISSING), '') is None
-    result = d.send(note(MISSING))
-    assert result.delivery is Delivery.REJECTED
-    assert 'no such domain' in result.message
+def test_unknown_action():
+    with pytest.raises(ValueError):
+        LibvirtRecovery(FakeDomains(FakeDomain()), 'reboot')
 
 
-def test_a_transient_domain_cannot_be_restarted(uri):
-    conn = libvirt.open(uri)
-    try:
-        dom = conn.lookupByUUIDString(UUID)
-        xml = dom.XMLDesc(0)
-        dom.undefine()          # still running, now transient
-        assert not dom.isPersistent()
-        d = driver(uri, 'restart')
-        result = d.send(note())
-        assert result.delivery is Delivery.REJECTED
-        assert 'transient' in result.message
-        conn.defineXML(xml)
-    finally:
-        conn.close()
-
-
-def test_no_connection_is_transient(tmp_path):
-    d = driver(f'test://{tmp_path}/missing.xml', 'reset')
-    assert d.send(note()).delivery is Delivery.TRANSIENT
-
-
-def test_exactly_once_through_the_sender(uri, tmp_path):
-    d = driver(uri, 'restart')
+def test_exactly_once_and_retried_through_the_sender(tmp_path):
+    domain = FakeDomain()
+    domain.fail['start'] = 1
+    driver = make(domain, 'restart')
+    clock = FakeClock(0.0)
     spool = Spool(tmp_path / 'spool', 10)
-    sender = Sender(spool, d, retry_interval=1, retry_interval_max=5,
-                    clock=lambda: 0.0)
+    sender = Sender(spool, driver, retry_interval=1, retry_interval_max=5,
+                    clock=clock)
+    sender.submit(note())
+    wait = sender.deliver_due()
+    assert wait is not None and wait > 0          # backing off
+    assert len(spool) == 1
+    clock.advance(wait)
+    sender.deliver_due()
+    for thread in driver.watchers:
+        thread.join(5)
+    assert len(spool) == 0
+    assert domain.calls == ['destroy', 'start', 'start']
+    sender.deliver_due()
+    assert domain.calls == ['destroy', 'start', 'start']   # not again
+
+
+def test_an_unrecoverable_entry_leaves_the_spool(tmp_path):
+    domain = FakeDomain(persistent=False)
+    domain.exists = False
+    spool = Spool(tmp_path / 'spool', 10)
+    sender = Sender(spool, make(domain), retry_interval=1,
+                    retry_interval_max=5, clock=FakeClock(0.0))
     sender.submit(note())
     assert sender.deliver_due() is None
-    join(d)
-    ids = [d.begin(note())]
-    assert sender.deliver_due() is None
-    assert d.begin(note()) == ids[0]        # not restarted a second time
-    assert spool.pending() == []
+    assert len(spool) == 0
+
+
+def test_the_drivers_own_destroy_does_not_withdraw_its_entry(tmp_path):
+    domain = FakeDomain()
+    domain.fail['start'] = 1
+    driver = make(domain, 'restart')
+    clock = FakeClock(0.0)
+    spool = Spool(tmp_path / 'spool', 10)
+    sender = Sender(spool, driver, retry_interval=1, retry_interval_max=5,
+                    clock=clock)
+    destroy = domain.destroy
+
+    def destroy_and_tell():   # the stop event reaches the fleet meanwhile
+        destroy()
+        sender.withdraw(UUID, 'left the host: domain stopped (destroyed)')
+
+    domain.destroy = destroy_and_tell
+    sender.submit(note())
+    clock.advance(sender.deliver_due())
+    assert len(spool) == 1             # kept: the start is retried
+    sender.deliver_due()
+    for thread in driver.watchers:
+        thread.join(5)
+    assert domain.power is Power.RUNNING and len(spool) == 0
+    sender.submit(note())
+    sender.withdraw(UUID, 'the guest answers again')   # not in flight
+    assert len(spool) == 0
+
+
+def test_built_from_the_configuration():
+    import types
+    pytest.importorskip('libvirt')
+    conf = types.SimpleNamespace(
+        libvirt=types.SimpleNamespace(connection_uri='test:///default'),
+        recovery=types.SimpleNamespace(libvirt_action='restart'))
+    driver = LibvirtRecovery.from_conf(conf)
+    assert driver._action == 'restart'
+    assert driver.name == 'libvirt recovery'

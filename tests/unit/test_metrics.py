@@ -96,7 +96,8 @@ def test_counters_start_at_zero_for_every_outcome_and_result(metrics,
         (('outcome', o.value),): 0.0 for o in Outcome}
     assert series(samples, P + 'notifications_total') == {
         (('result', r),): 0.0 for r in ('delivered', 'duplicate', 'maintenance',
-                                        'rejected', 'transient', 'dry_run')}
+                                        'rejected', 'transient', 'unrecoverable',
+                                        'dry_run')}
     assert samples[(P + 'reports_total', ('reason', 'unresponsive'))] == 0.0
     assert samples[(P + 'probe_duration_seconds_count',)] == 0.0
 
@@ -129,6 +130,7 @@ def test_probes_reports_and_notifications_are_counted(metrics, listener):
                        (('result', 'maintenance'),): 0,
                        (('result', 'rejected'),): 0,
                        (('result', 'transient'),): 1,
+                       (('result', 'unrecoverable'),): 0,
                        (('result', 'dry_run'),): 1}
 
 

@@ -350,9 +350,9 @@ def test_classify_status(status, delivery):
     assert classify_status(status) is delivery
 
 
-def test_done_means_delivered_or_duplicate():
-    assert {d for d in Delivery if d.done} == {Delivery.DELIVERED,
-                                               Delivery.DUPLICATE}
+def test_done_means_delivered_duplicate_or_unrecoverable():
+    assert {d for d in Delivery if d.done} == {
+        Delivery.DELIVERED, Delivery.DUPLICATE, Delivery.UNRECOVERABLE}
 
 
 # -- settled: did an earlier attempt arrive? -----------------------------------

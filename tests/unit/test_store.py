@@ -7,7 +7,8 @@ from tests.unit.fakes import A, B
 
 def test_round_trip_with_known_agents_and_recent_reports(tmp_path):
     store = StateStore(tmp_path / 'instances.json')
-    records = {A: Remembered(3, True, True, True, (1.7e9, 1.7e9 + 60)),
+    records = {A: Remembered(3, True, True, True, (1.7e9, 1.7e9 + 60),
+                             limited=True),
                B: Remembered(-1, False, False, True, ())}
     store.save(records, {B})
     assert store.load() == records
@@ -19,7 +20,9 @@ def test_an_older_state_file_is_read_with_defaults(tmp_path):
     path.write_text('{"version": 1, "maintenance": [], "instances": {"%s": '
                     '{"domain_id": 4, "answered": true, "reported": false}}}'
                     % A)
-    assert StateStore(path).load() == {A: Remembered(4, True, False)}
+    [loaded] = StateStore(path).load().values()
+    assert loaded == Remembered(4, True, False)
+    assert loaded.reports == () and loaded.limited is False
 
 
 def test_an_unreadable_state_file_is_ignored(tmp_path, caplog):

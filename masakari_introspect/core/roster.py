@@ -130,7 +130,7 @@ class Roster:
                                     info.uuid in self.maintenance)
             self.watched[info.uuid] = watched
             self.dirty = True
-            if memory is None or memory.domain_id != info.domain_id:
+            if memory is not None and memory.domain_id != info.domain_id:
                 actions.append(new_process(info.uuid))
             return actions
         if watched.domain_id != info.domain_id:

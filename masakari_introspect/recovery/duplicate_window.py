@@ -115,16 +115,17 @@ class DuplicateWindow:
         self._clock = clock
         self._wall = wall
 
-    def wait(self, uuid: str, generated_time: str,
-             renewed: bool) -> float | None:
+    def wait(self, uuid: str, generated_time: str, renewed: bool,
+             said: bool = False) -> float | None:
         """Seconds until a notification refused as a duplicate may go
         again; None if it was not within the window (or was renewed
-        already): then Masakari's interval is longer than ours."""
+        already): then Masakari's interval is longer than ours (an ERROR
+        unless ``said`` already)."""
         previous = self.accepted.generated(uuid)
         sent = parse_time(generated_time)
         if renewed or (previous is not None and sent is not None and
                        (sent - previous).total_seconds() > self.window):
-            LOG.error('Masakari refused the notification for instance %s '
+            (LOG.debug if said else LOG.error)('Masakari refused the notification for instance %s '
                       '(generated %s) as a duplicate, though it is more '
                       'than [masakari] duplicate_window = %.0f s after the '
                       'previous report (generated %s): set duplicate_window '

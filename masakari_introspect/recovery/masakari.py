@@ -214,7 +214,8 @@ class MasakariNotifier:
             found = json.loads(_read_body(response, MAX_LIST))[
                 'notifications']
             if not isinstance(found, list) or not all(
-                    isinstance(item, dict) for item in found):
+                    isinstance(item, dict) and 'generated_time' in item and
+                    isinstance(item.get('payload'), dict) for item in found):
                 raise TypeError('not a list of notifications')
         except Exception as exc:  # a short or odd list: ask again later
             return DeliveryResult(Delivery.TRANSIENT, response.status_code,

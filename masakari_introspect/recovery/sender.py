@@ -271,15 +271,16 @@ class Sender:
                               schedule: _Schedule) -> bool:
         """A new failure refused as a duplicate of the previous report:
         sent again once the window has passed; after it, backoff."""
-        wait = self._duplicates.wait(notification.instance_uuid,
-                                     notification.generated_time,
-                                     schedule.renewed)
+        wait = self._duplicates.wait(
+            notification.instance_uuid, notification.generated_time,
+            schedule.renewed, said=schedule.condition == 'late_duplicate')
         schedule.renew, schedule.posted = True, False
         schedule.last_error = 'HTTP 409: duplicate'
-        schedule.condition = 'duplicate'
         if wait is None:
+            schedule.condition = 'late_duplicate'
             self._back_off(schedule)
         else:
+            schedule.condition = 'duplicate'
             schedule.not_before = self._clock() + wait
         return True
 

@@ -117,7 +117,8 @@ class Service:
             resync_interval=intro.resync_interval,
             on_tick=self.monitor.tick, on_resync=self.monitor.resync)
         view = View(self.monitor, self.host, spool, hostname=conf.host,
-                    dry_run=conf.dry_run)
+                    dry_run=conf.dry_run, pending_view=self.sender.pending_view
+                    if self.sender is not None else tuple)
         with naming('[status] socket_path'):
             self.status = StatusServer(
                 conf.status.socket_path, view,

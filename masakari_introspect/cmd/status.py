@@ -89,7 +89,7 @@ def render(answer: dict[str, Any], now: float | None = None) -> str:
     """The service line and a table of instances, as text."""
     now = time.time() if now is None else now
     service = answer['service']
-    lines = [service_line(service), '']
+    lines = [service_line(service)] + pending_lines(service) + ['']
     instances = answer['instances']
     if not instances:
         lines.append('No instances monitored.')
@@ -113,6 +113,17 @@ def service_line(service: dict[str, Any]) -> str:
             'connected' if service['libvirt_connected'] else 'NOT CONNECTED',
             service['notifications_pending'],
             ', DRY RUN (nothing is sent)' if service['dry_run'] else '')
+
+
+def pending_lines(service: dict[str, Any]) -> list[str]:
+    """One line per notification still pending: age, attempts, error."""
+    return ['  pending: %s %s for %s, %d attempt(s)%s%s' % (
+        item['instance_name'] or '-', item['instance_uuid'],
+        _ago(item['age']).removesuffix(' ago'), item['attempts'],
+        ', next in %.0f s' % item['next_attempt']
+        if item['next_attempt'] else '',
+        '; last error: %s' % item['last_error'] if item['last_error']
+        else '') for item in service.get('notifications', ())]
 
 
 def _ago(seconds: float | None) -> str:

@@ -15,6 +15,7 @@ connection from the peer's credentials (SO_PEERCRED): root or the service's
 own user.
 """
 
+import dataclasses
 import errno
 import json
 import os
@@ -205,7 +206,10 @@ class StatusServer:
                             'dry_run': self._source.dry_run,
                             'libvirt_connected':
                                 self._source.libvirt_connected(),
-                            'notifications_pending': self._source.pending()},
+                            'notifications_pending': self._source.pending(),
+                            'notifications': [
+                                dataclasses.asdict(item) for item in
+                                self._source.pending_notifications()]},
                 'instances': self._source.instances()}
 
     def _maintenance(self, request: dict[str, Any]) -> dict[str, Any]:

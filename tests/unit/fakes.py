@@ -181,6 +181,7 @@ class FakeSource:
         self.records = [dict(i) for i in instances]
         self.connected = connected
         self.spooled = pending
+        self.notifications = []   # PendingNotification values
         self.dry_run = dry_run
         self.host = host
         self.hang = False
@@ -196,6 +197,9 @@ class FakeSource:
 
     def pending(self):
         return self.spooled
+
+    def pending_notifications(self):
+        return tuple(self.notifications)
 
     def set_maintenance(self, instance, on):
         if self.hang:

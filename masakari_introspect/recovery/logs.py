@@ -70,3 +70,15 @@ def entry_condition(driver: str, notification: Notification,
             outcome.delivery is not Delivery.MAINTENANCE:
         LOG.info('Host %s is no longer on maintenance in Masakari',
                  notification.hostname)
+
+
+def outage(driver: str, outcome: DeliveryResult, retry_max: float,
+           down: bool, pending: int) -> None:
+    """The driver as a whole became unreachable, or reachable again."""
+    if down:
+        LOG.warning('%s unavailable (%s); notifications are kept and each '
+                    'retried with backoff up to %.0f s', driver,
+                    describe(outcome), retry_max)
+    else:
+        LOG.info('%s reachable again; %d notification(s) still pending',
+                 driver, max(pending - 1, 0))

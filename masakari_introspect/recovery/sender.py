@@ -131,8 +131,9 @@ class Sender:
         Not when the cause is the recovery's own action (see the module).
         """
         if cause in _OWN_EFFECTS and self._own_effect(instance_uuid):
-            LOG.info('Kept the pending notification for %s: %s comes from '
-                     'the recovery under way', instance_uuid, why)
+            if self._spool.has(instance_uuid):
+                LOG.info('Kept the pending notification for %s: %s comes '
+                         'from the recovery under way', instance_uuid, why)
             return
         try:
             withdrawn = self._spool.withdraw(instance_uuid)
@@ -339,20 +340,11 @@ class Sender:
 
     def _driver_condition(self, result: DeliveryResult) -> None:
         """An unreachable API is logged once for all entries."""
-        if not getattr(self._driver, 'outage_wide', False):
-            return
         down = result.delivery is Delivery.TRANSIENT
-        if down != self._down:
+        if getattr(self._driver, 'outage_wide', False) and down != self._down:
             self._down = down
-            if down:
-                LOG.warning('%s unavailable (%s); notifications are kept '
-                            'and each retried with backoff up to %.0f s',
-                            self._driver.name, logs.describe(result),
-                            self._retry_max)
-            else:
-                LOG.info('%s reachable again; %d notification(s) still '
-                         'pending', self._driver.name,
-                         max(len(self._spool) - 1, 0))
+            logs.outage(self._driver.name, result, self._retry_max, down,
+                        len(self._spool))
 
     def _back_off(self, schedule: _Schedule) -> None:
         schedule.delay = min(max(schedule.delay * 2, self._retry_min),

@@ -191,6 +191,10 @@ class Spool:
                     found.append(entry)
         return sorted(found, key=lambda e: e.notification.generated_time)
 
+    def has(self, instance_uuid: str) -> bool:
+        """Whether a notification is pending for the instance."""
+        return self._path(instance_uuid).exists()
+
     def pending(self) -> list[Notification]:
         return [entry.notification for entry in self.entries()]
 

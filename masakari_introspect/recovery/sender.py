@@ -255,8 +255,6 @@ class Sender:
                          result: DeliveryResult) -> DeliveryResult | None:
         """A 409 duplicate: delivery if Masakari has this very notification
         (a resend); None if it is a new failure; TRANSIENT if unsure."""
-        if self._on_result is not None:
-            self._on_result(notification, result)
         if not schedule.posted:
             return None
         check = self._driver.settled(notification, token)
@@ -272,6 +270,9 @@ class Sender:
                               schedule: _Schedule) -> bool:
         """A new failure refused as a duplicate of the previous report:
         sent again once the window has passed; after it, backoff."""
+        if self._on_result is not None:
+            self._on_result(notification, DeliveryResult(
+                Delivery.DUPLICATE, 409, 'a new failure'))
         wait = self._duplicates.wait(
             notification.instance_uuid, notification.generated_time,
             schedule.renewed, said=schedule.condition == 'late_duplicate')

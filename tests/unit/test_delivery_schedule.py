@@ -375,3 +375,18 @@ def test_another_instance_is_not_shielded(tmp_path):
         bed.sender.withdraw(B, 'new QEMU process', WithdrawCause.NEW_PROCESS)
     bed.sender.deliver_due()
     assert bed.pending() == [A]
+
+
+def test_every_attempt_is_counted_once(tmp_path):
+    seen = []
+    driver = Driver('Masakari API', outage_wide=True,
+                    **{A: [OK, DOWN, DUP, OK]})
+    bed = Bed(tmp_path, driver,
+              on_result=lambda n, r: seen.append(r.delivery))
+    bed.submit(A)
+    bed.run_for(20.0)
+    bed.submit(A, 20)
+    bed.run_for(400.0)
+    assert bed.pending() == []
+    assert seen == [Delivery.DELIVERED, Delivery.TRANSIENT,
+                    Delivery.DUPLICATE, Delivery.DELIVERED]

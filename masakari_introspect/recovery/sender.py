@@ -23,9 +23,11 @@ previous report it is not: the entry is sent again once the window has
 passed, with a generated time past it.
 
 The driver's own effects: while an attempt on an instance is under way, and
-for ``settle`` seconds after it, a withdrawal because the guest left the
-host or runs in a new QEMU process is the recovery's own doing (a destroy
-and start) and is ignored.
+for ``settle`` seconds after it when the driver announced the domain it acts
+on (a non-empty token from ``begin``, as the libvirt driver gives), a
+withdrawal because the guest left the host or runs in a new QEMU process is
+the recovery's own doing (a destroy and start) and is ignored. Masakari's
+stop and start come later, through Nova: after a POST nothing is shielded.
 
 With ``dry_run`` on, :class:`~masakari_introspect.recovery.dry_run.DryRunOutbox`
 stands in for the spool and sender.
@@ -235,11 +237,14 @@ class Sender:
         uuid = original.instance_uuid
         with self._lock:
             self._acting[uuid] = math.inf
+        # Its own effects may still arrive as events after the attempt
+        # when the driver announced a domain it acts on (a token).
+        settle = self._settle if token else 0.0
         try:
             result = self._driver.send(notification)
         finally:
             with self._lock:
-                self._acting[uuid] = self._clock() + self._settle
+                self._acting[uuid] = self._clock() + settle
         schedule.attempts += 1
         if result.delivery is Delivery.DUPLICATE:
             result = self._judge_duplicate(notification, schedule, token,

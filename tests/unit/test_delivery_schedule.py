@@ -390,3 +390,20 @@ def test_every_attempt_is_counted_once(tmp_path):
     assert bed.pending() == []
     assert seen == [Delivery.DELIVERED, Delivery.TRANSIENT,
                     Delivery.DUPLICATE, Delivery.DELIVERED]
+
+
+def test_a_driver_that_announces_no_domain_is_shielded_only_in_flight(
+        tmp_path):
+    """The Masakari driver (token ''): during an outage, a guest started
+    again by hand is withdrawn right after a failed POST."""
+    driver = Driver('Masakari API', outage_wide=True, default=DOWN)
+    driver.begin = lambda notification: ''
+    kept = []
+    driver.during_send = lambda n: kept.append(bed.sender.withdraw(
+        A, 'new QEMU process', WithdrawCause.NEW_PROCESS))
+    bed = Bed(tmp_path, driver, settle=15.0)
+    bed.submit(A)
+    bed.sender.deliver_due()
+    assert kept and bed.pending() == [A]      # in flight: kept
+    bed.sender.withdraw(A, 'new QEMU process', WithdrawCause.NEW_PROCESS)
+    assert bed.pending() == []

@@ -16,7 +16,7 @@ one guest whose recovery keeps failing delays no other. Conditions are
 logged when they change, not on every attempt (an unreachable Masakari API
 once for all entries).
 
-Masakari's duplicate window (:mod:`~masakari_introspect.recovery.accepted`):
+Masakari's duplicate window (:mod:`~masakari_introspect.recovery.duplicate_window`):
 a 409 "duplicate" for a resend of a notification Masakari already has is
 delivery; for a new failure within ``duplicate_window`` of the instance's
 previous report it is not: the entry is sent again once the window has

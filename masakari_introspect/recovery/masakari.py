@@ -14,7 +14,7 @@ accepted (e.g. the monitor was killed between the 202 and the removal of the
 spool entry), :meth:`MasakariNotifier.settled` looks it up with
 ``GET /v1/notifications?type=VM&generated-since=<its generated_time - 1 s>``
 (plus ``source_host_uuid`` once a 202 named this host's), following
-``marker`` pages: a notification with the same instance and the same
+``marker`` pages (the last row's ``id``): a notification with the same instance and the same
 generated time is that earlier attempt. The service sends whole-second
 times, so the match is exact whatever the database keeps.
 """
@@ -192,7 +192,9 @@ class MasakariNotifier:
                             item.get('status')))
             if len(page) < PAGE:
                 return None
-            params['marker'] = page[-1].get('notification_uuid')
+            # masakari 22 takes the row's id as the marker
+            params['marker'] = page[-1].get('id',
+                                            page[-1].get('notification_uuid'))
         return DeliveryResult(Delivery.TRANSIENT, 200, 'more than %d pages '
                               'of notifications to look through'
                               % MAX_PAGES)

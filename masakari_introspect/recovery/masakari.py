@@ -19,6 +19,7 @@ generated time is that earlier attempt. The service sends whole-second
 times, so the match is exact whatever the database keeps.
 """
 
+import contextlib
 import datetime
 import json
 from typing import Any, Protocol
@@ -36,6 +37,12 @@ from masakari_introspect.core.model import NOTIFICATIONS_PATH
 
 LOG = logging.getLogger(__name__)
 
+# keystoneauth1's Adapter paces requests with a semaphore that waits until
+# a wall-clock instant taken when the Adapter was built: after the wall clock
+# stepped back, the next request slept for as long as the step (an hour's
+# step: no notification for an hour). Requests here are not rate-limited, so
+# every call passes a semaphore that never waits.
+NO_PACING = contextlib.nullcontext()
 # Enough of an error body to name the cause; the rest is not read.
 MAX_MESSAGE = 2048
 # A page of the notifications generated since one instant: a few at most.
@@ -205,7 +212,8 @@ class MasakariNotifier:
         try:
             response = self._poster.get(
                 NOTIFICATIONS_PATH, params=dict(params),
-                raise_exc=False, stream=True, log=False)
+                raise_exc=False, stream=True, log=False,
+                rate_semaphore=NO_PACING)
         except Exception as exc:
             return self._failure(exc)
         if response.status_code != 200:
@@ -229,7 +237,8 @@ class MasakariNotifier:
         try:
             response = self._poster.post(
                 NOTIFICATIONS_PATH, json=notification.body(),
-                raise_exc=False, stream=True, log=False)
+                raise_exc=False, stream=True, log=False,
+                rate_semaphore=NO_PACING)
         except Exception as exc:
             return self._failure(exc)
         if 200 <= response.status_code < 300:

@@ -463,3 +463,24 @@ def test_settled_without_a_server_is_transient():
     assert result is not None
     assert result.delivery is Delivery.TRANSIENT
     assert result.status is None
+
+
+
+# -- a backward step of the wall clock ---------------------------------------------
+
+def test_a_backward_wall_clock_step_does_not_hold_the_post(server):
+    """keystoneauth1's Adapter paces requests against a wall-clock instant
+    taken when it was built; an Adapter built "an hour later" than now is
+    what a backward step of one hour makes of it. The POST must not wait
+    for the wall clock to catch up."""
+    notifier = notifier_for(server.endpoint)
+    pacing = notifier._poster._rate_semaphore
+    pacing._rate_last_ts += 3600.0           # the clock went back an hour
+    done = []
+    worker = threading.Thread(
+        target=lambda: done.append(notifier.send(notification())),
+        daemon=True)
+    worker.start()
+    worker.join(10.0)
+    assert done and done[0].delivery is Delivery.DELIVERED
+    assert len(server.requests) == 1

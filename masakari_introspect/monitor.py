@@ -27,8 +27,8 @@ from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.reporter import Forensics
 from masakari_introspect.reporter import Observer
-from masakari_introspect.reporter import Outbox
 from masakari_introspect.reporter import Reporter
+from masakari_introspect.recovery.outbox import Outbox
 from masakari_introspect.scheduler import ProbeLane
 from masakari_introspect.store import StateStore
 

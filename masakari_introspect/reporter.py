@@ -11,21 +11,13 @@ from typing import Any, Protocol
 
 from oslo_log import log as logging
 
-from masakari_introspect.core.model import Notification
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Report
 from masakari_introspect.core.model import Withdraw
+from masakari_introspect.recovery.outbox import Outbox
 from masakari_introspect.scheduler import ProbeLane
 
 LOG = logging.getLogger(__name__)
-
-
-class Outbox(Protocol):
-    def submit(self, notification: Notification) -> bool:
-        ...
-
-    def withdraw(self, instance_uuid: str, why: str) -> None:
-        ...
 
 
 class Forensics(Protocol):
@@ -105,7 +97,7 @@ class Reporter:
 
     def withdraw(self, action: Withdraw) -> None:
         try:
-            self._outbox.withdraw(action.uuid, action.why)
+            self._outbox.withdraw(action.uuid, action.why, action.cause)
         except Exception:
             LOG.exception('Could not withdraw the notification for %s',
                           action.uuid)

@@ -13,8 +13,6 @@ from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.conf.validate import group_id
 from masakari_introspect.conf.validate import naming
 from masakari_introspect.recovery.forensics import Recorder
-from masakari_introspect.recovery.forensics_first import ForensicsFirst
-from masakari_introspect.recovery.command import CommandRecovery
 from masakari_introspect.ops import systemd
 from masakari_introspect.ops.metrics import Metrics
 from masakari_introspect.ops.metrics import MetricsListener
@@ -22,11 +20,11 @@ from masakari_introspect.ops.view import View
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Settings
 from masakari_introspect.monitor import Monitor
-from masakari_introspect.monitor import Outbox
-from masakari_introspect.recovery.masakari import MasakariNotifier
+from masakari_introspect.recovery.outbox import Outbox
+from masakari_introspect import recovery as recovery_drivers
+from masakari_introspect.recovery.duplicate_window import AcceptedLog
 from masakari_introspect.scheduler import Clockwork
 from masakari_introspect.recovery.dry_run import DryRunOutbox
-from masakari_introspect.recovery.driver import Driver
 from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool
 from masakari_introspect.store import StateStore
@@ -34,34 +32,12 @@ from masakari_introspect.ops.status_server import StatusServer
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.virt.host import LibvirtHost
 from masakari_introspect.virt.capture import LibvirtCapture
-from masakari_introspect.recovery.libvirt import LibvirtRecovery
 
 LOG = logging.getLogger(__name__)
 
-
-# -- the recovery driver ([recovery] driver) ---------------------------------
-
-def recovery_driver(conf: cfg.ConfigOpts) -> Driver:
-    """The driver chosen by ``[recovery] driver``."""
-    recovery = conf.recovery
-    if recovery.driver == 'libvirt':
-        return LibvirtRecovery.from_conf(conf)
-    if recovery.driver == 'command':
-        return CommandRecovery(recovery.command, recovery.command_timeout)
-    return MasakariNotifier.from_conf(conf)
-
-
-def dry_run_action(conf: cfg.ConfigOpts) -> str:
-    """What a local driver would have done, for the dry_run log line."""
-    recovery = conf.recovery
-    if recovery.driver == 'libvirt':
-        return '%s the domain through libvirt' % (
-            'reset' if recovery.libvirt_action == 'reset' else 'restarted')
-    if recovery.driver == 'command':
-        return 'run %s' % ' '.join(recovery.command)
-    return ''
-
-# -- end of the recovery driver ------------------------------------------------
+# Beside the spool's entries (*.json): when each instance's last
+# notification was accepted (Masakari's duplicate window).
+ACCEPTED = 'last-accepted'
 
 
 class Service:
@@ -87,15 +63,16 @@ class Service:
         if conf.dry_run:
             outbox = DryRunOutbox(
                 on_dry_run=self.metrics.dry_run if self.metrics else None,
-                action=dry_run_action(conf))
+                action=recovery_drivers.dry_run_action(conf))
         else:
-            driver = recovery_driver(conf)
-            if forensics is not None and recovery.driver != 'masakari':
-                driver = ForensicsFirst(driver, forensics.captures)
             self.sender = Sender(
-                spool, driver, hostname=conf.host,
+                spool, recovery_drivers.load_driver(
+                    conf, forensics.captures if forensics else None),
+                hostname=conf.host,
                 retry_interval=conf.masakari.retry_interval,
                 retry_interval_max=conf.masakari.retry_interval_max,
+                duplicate_window=conf.masakari.duplicate_window,
+                accepted=AcceptedLog(state_path / 'spool' / ACCEPTED),
                 on_result=self.metrics.delivery if self.metrics else None)
             outbox = self.sender
         self.host = LibvirtHost(
@@ -143,7 +120,8 @@ class Service:
             resync_interval=intro.resync_interval,
             on_tick=self.monitor.tick, on_resync=self.monitor.resync)
         view = View(self.monitor, self.host, spool, hostname=conf.host,
-                    dry_run=conf.dry_run)
+                    dry_run=conf.dry_run, pending_view=self.sender.pending_view
+                    if self.sender is not None else tuple)
         with naming('[status] socket_path'):
             self.status = StatusServer(
                 conf.status.socket_path, view,

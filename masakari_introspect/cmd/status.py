@@ -24,6 +24,7 @@ from masakari_introspect.ops.status_client import socket_path
 from masakari_introspect.ops.snapshot import ServiceStatus
 from masakari_introspect.ops.snapshot import Snapshot
 from masakari_introspect.ops.snapshot import encode
+from masakari_introspect.recovery.outbox import PendingNotification
 
 PROJECT = 'masakari-introspect'
 PROG = 'masakari-introspect-status'
@@ -97,7 +98,8 @@ def _fail(message: str) -> int:
 def render(snapshot: Snapshot, now: float | None = None) -> str:
     """The service line and a table of instances, as text."""
     now = time.time() if now is None else now
-    lines = [service_line(snapshot.service), '']
+    lines = [service_line(snapshot.service),
+             *pending_lines(snapshot.service.notifications), '']
     if not snapshot.instances:
         lines.append('No instances monitored.')
         return '\n'.join(lines) + '\n'
@@ -119,6 +121,16 @@ def service_line(service: ServiceStatus) -> str:
             'connected' if service.libvirt_connected else 'NOT CONNECTED',
             service.notifications_pending,
             ', DRY RUN (nothing is sent)' if service.dry_run else '')
+
+
+def pending_lines(pending: Sequence[PendingNotification]) -> list[str]:
+    """One line per notification still pending: age, attempts, error."""
+    return ['  pending: %s %s for %s, %d attempt(s)%s%s' % (
+        item.instance_name or '-', item.instance_uuid,
+        _ago(item.age).removesuffix(' ago'), item.attempts,
+        ', next in %.0f s' % item.next_attempt if item.next_attempt else '',
+        '; last error: %s' % item.last_error if item.last_error else '')
+        for item in pending]
 
 
 def _ago(seconds: float | None) -> str:

@@ -59,6 +59,29 @@ Related options:
 * ``retry_interval``
 """),
     cfg.IntOpt(
+        'duplicate_window',
+        default=180,
+        min=1,
+        max=86400,
+        help="""
+Masakari's ``duplicate_notification_detection_interval`` in seconds (its
+default is 180). Masakari refuses (HTTP 409 "duplicate") a notification for
+an instance within this interval of the previous one. A new failure of the
+same instance within the window is therefore sent again once the window has
+passed, with a generated time past it; a resend of a notification Masakari
+already has counts as delivered. A duplicate answer after the window is
+logged as an ERROR naming this option and retried with backoff.
+
+Possible values:
+
+* Seconds, the same value as Masakari's
+  ``duplicate_notification_detection_interval``.
+
+Related options:
+
+* ``retry_interval_max``
+"""),
+    cfg.IntOpt(
         'spool_max_entries',
         default=1000,
         min=1,

@@ -29,6 +29,7 @@ from masakari_introspect.core.model import Withdraw
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.roster import Roster
+from masakari_introspect.core.roster import new_process
 from masakari_introspect.core.watched import Watched
 
 LOG = logging.getLogger(__name__)
@@ -75,10 +76,13 @@ class Fleet(Roster):
             return [Lookup(event.uuid)]
         state, before = watched.state, watched.state.phase
         verdict = Verdict.NONE
+        renewed: list[Action] = []
         if event.kind is EventKind.STARTED:
             state.started(now)
             self._void_probe(watched)
             if event.domain_id >= 0:
+                if event.domain_id != watched.domain_id:
+                    renewed.append(new_process(event.uuid))
                 watched.domain_id = event.domain_id
             self.dirty = True
         elif event.kind in _PAUSING:
@@ -104,7 +108,7 @@ class Fleet(Roster):
                             event.detail)
                 watched.watchdog_recoveries += 1
         watched.log_phase(before, event.kind.value)
-        actions = self._act(watched, verdict)
+        actions = renewed + self._act(watched, verdict)
         if event.kind in (EventKind.AGENT_CONNECTED,
                           EventKind.AGENT_DISCONNECTED) \
                 and state.probed and watched.token is None:

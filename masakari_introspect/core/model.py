@@ -203,7 +203,10 @@ class Notification:
                instance_name: str = '', reason: str = '',
                forensics: str = '') -> 'Notification':
         when = when or datetime.datetime.now(datetime.timezone.utc)
-        stamp = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        # Whole seconds: a database that drops microseconds still gives
+        # back exactly the stamp sent (the restart check matches on it).
+        stamp = when.astimezone(datetime.timezone.utc).replace(
+            tzinfo=None, microsecond=0)
         return cls(instance_uuid=instance_uuid, hostname=hostname,
                    generated_time=stamp.isoformat(),
                    id=str(uuidlib.uuid4()), instance_name=instance_name,
@@ -274,10 +277,20 @@ class Report:
     probes: tuple[dict[str, object], ...]
 
 
+class WithdrawCause(enum.Enum):
+    """Why a pending notification is no longer wanted."""
+
+    ANSWERED = 'answered'        # the guest answers again
+    LEFT_HOST = 'left_host'      # stopped, undefined, migrated away
+    NEW_PROCESS = 'new_process'  # another QEMU process runs the guest now
+    MAINTENANCE = 'maintenance'  # the operator excluded the instance
+
+
 @dataclasses.dataclass(frozen=True)
 class Withdraw:
     uuid: str
     why: str
+    cause: WithdrawCause = WithdrawCause.ANSWERED
 
 
 @dataclasses.dataclass(frozen=True)

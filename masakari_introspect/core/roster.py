@@ -14,6 +14,7 @@ from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.model import Settings
 from masakari_introspect.core.model import Withdraw
 from masakari_introspect.core.status import InstanceStatus
+from masakari_introspect.core.model import WithdrawCause
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.core.watched import Watched
 from masakari_introspect.core.watched import absent_view
@@ -24,6 +25,12 @@ LOG = logging.getLogger(__name__)
 def _not_monitored(info: DomainInfo) -> None:
     LOG.debug('Domain %s (%s) has no guest agent channel; not monitored',
               info.name, info.uuid)
+
+
+def new_process(uuid: str) -> Withdraw:
+    """A notification pending for an earlier QEMU process of ``uuid`` is
+    not about the one running now."""
+    return Withdraw(uuid, 'new QEMU process', WithdrawCause.NEW_PROCESS)
 
 
 class Roster:
@@ -105,7 +112,8 @@ class Roster:
             self._void_probe(watched)
             watched.log_phase(before, 'maintenance')
             if on:
-                actions.append(Withdraw(uuid, 'put in maintenance'))
+                actions.append(Withdraw(uuid, 'put in maintenance',
+                                        WithdrawCause.MAINTENANCE))
         LOG.info('Instance %s %s maintenance', uuid,
                  'put in' if on else 'taken out of')
         self.dirty = True
@@ -116,6 +124,7 @@ class Roster:
     def _reconcile(self, info: DomainInfo) -> list[Action]:
         now = self._clock()
         watched = self.watched.get(info.uuid)
+        actions: list[Action] = []
         if watched is None:
             memory = self.remembered.pop(info.uuid, None)
             watched = Watched.found(info, memory, self.policy, now,
@@ -123,19 +132,22 @@ class Roster:
                                     wall=self._wall())
             self.watched[info.uuid] = watched
             self.dirty = True
-            return []
+            if memory is not None and memory.domain_id != info.domain_id:
+                actions.append(new_process(info.uuid))
+            return actions
         if watched.domain_id != info.domain_id:
             watched.domain_id = info.domain_id
             watched.state.started(now)
             self._void_probe(watched)
             self.dirty = True
+            actions.append(new_process(info.uuid))
         if not info.running and watched.state.probed:
             watched.state.paused(now, info.state_reason)
             self._void_probe(watched)
         elif info.running and not watched.state.probed \
                 and not watched.state.maintenance:
             watched.state.resumed(now)
-        return []
+        return actions
 
     def _forget(self, uuid: str, why: str, withdraw: bool = True
                 ) -> list[Action]:
@@ -147,7 +159,8 @@ class Roster:
         # What outlives this QEMU process: known agent, recent reports.
         self.remembered[uuid] = watched.remembered(domain_id=-1)
         self.dirty = True
-        return [Withdraw(uuid, 'left the host: ' + why)] if withdraw else []
+        return [Withdraw(uuid, 'left the host: ' + why,
+                         WithdrawCause.LEFT_HOST)] if withdraw else []
 
     def _void_probe(self, watched: Watched) -> None:
         watched.token = None

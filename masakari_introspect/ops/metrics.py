@@ -39,6 +39,7 @@ from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.status import LIMITED
 from masakari_introspect.core.status import MAINTENANCE
 from masakari_introspect.core.status import InstanceStatus
+from masakari_introspect.recovery.outbox import PendingNotification
 from masakari_introspect.version import version_string
 
 LOG = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class StateCollector:
         yield _gauge('spool_depth',
                      'Notifications in the spool not yet accepted by '
                      'Masakari.', float(self._source.pending()))
+        yield from _pending_families(self._source.pending_notifications())
         try:
             instances = self._source.instances()
         except TimeoutError:
@@ -173,6 +175,34 @@ class StateCollector:
                      float(instances is not None))
         if instances is not None:
             yield from _instance_families(instances)
+
+
+def _pending_families(pending: Sequence[PendingNotification]
+                      ) -> Iterator[Metric]:
+    """Each notification the sender still works on: its age, attempts
+    and whether its last attempt failed."""
+    age = GaugeMetricFamily(
+        PREFIX + 'notification_pending_age_seconds',
+        'Seconds since the sender first saw a notification it has not '
+        'carried out yet (monotonic, this process).', labels=['uuid'])
+    attempts = GaugeMetricFamily(
+        PREFIX + 'notification_pending_attempts',
+        'Attempts made on a pending notification by this process.',
+        labels=['uuid'])
+    failing = GaugeMetricFamily(
+        PREFIX + 'notification_pending_failing',
+        'Whether the last attempt on a pending notification failed (1/0); '
+        'the status command shows the error.', labels=['uuid'])
+    for item in pending:
+        age.add_metric([item.instance_uuid], item.age)
+        attempts.add_metric([item.instance_uuid], float(item.attempts))
+        failing.add_metric([item.instance_uuid], float(bool(item.last_error)))
+    yield age
+    yield attempts
+    yield failing
+    yield _gauge('notification_pending_oldest_age_seconds',
+                 'Age of the oldest pending notification (0 if none).',
+                 max((item.age for item in pending), default=0.0))
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -13,6 +13,7 @@ from typing import Any
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.status import InstanceStatus
+from masakari_introspect.recovery.outbox import PendingNotification
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +23,8 @@ class ServiceStatus:
     dry_run: bool
     libvirt_connected: bool
     notifications_pending: int
+    # each pending notification: age, attempts, last error
+    notifications: tuple[PendingNotification, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +66,10 @@ def decode(doc: dict[str, Any]) -> Snapshot:
                       dry_run=_flag(service['dry_run']),
                       libvirt_connected=_flag(service['libvirt_connected']),
                       notifications_pending=int(
-                          service['notifications_pending'])),
+                          service['notifications_pending']),
+                      notifications=tuple(
+                          _decode_pending(item)
+                          for item in service.get('notifications', ()))),
         tuple(_decode_instance(i) for i in doc['instances']))
 
 
@@ -82,6 +88,16 @@ def _decode_instance(doc: dict[str, Any]) -> InstanceStatus:
         recent_reports=int(doc['recent_reports']),
         absent_seconds=None if doc.get('absent_seconds') is None
         else int(doc['absent_seconds']))
+
+
+def _decode_pending(doc: dict[str, Any]) -> PendingNotification:
+    return PendingNotification(
+        instance_uuid=str(doc['instance_uuid']),
+        instance_name=str(doc['instance_name']),
+        generated_time=str(doc['generated_time']),
+        age=float(doc['age']), attempts=int(doc['attempts']),
+        last_error=str(doc['last_error']),
+        next_attempt=float(doc['next_attempt']))
 
 
 def _flag(value: Any) -> bool:

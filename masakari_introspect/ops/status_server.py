@@ -206,7 +206,8 @@ class StatusServer:
         service = ServiceStatus(
             host=source.host, pid=os.getpid(), dry_run=source.dry_run,
             libvirt_connected=source.libvirt_connected(),
-            notifications_pending=source.pending())
+            notifications_pending=source.pending(),
+            notifications=tuple(source.pending_notifications()))
         return {'ok': True, **encode(Snapshot(service,
                                               tuple(source.instances())))}
 

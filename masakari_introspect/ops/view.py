@@ -8,12 +8,13 @@ for both the status socket and the metrics listener.
 
 import concurrent.futures
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from oslo_log import log as logging
 
 from masakari_introspect.core.status import InstanceStatus
+from masakari_introspect.recovery.outbox import PendingNotification
 
 LOG = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ class Source(Protocol):
         ...
 
     def pending(self) -> int:
+        ...
+
+    def pending_notifications(self) -> Sequence[PendingNotification]:
+        """What the sender is still working on, oldest first."""
         ...
 
     def set_maintenance(self, instance: str, on: bool) -> str | None:
@@ -72,8 +77,11 @@ class View:
 
     def __init__(self, monitor: Queryable, host: Connected, spool: Counted,
                  *, hostname: str, dry_run: bool,
-                 timeout: float = QUERY_TIMEOUT) -> None:
+                 timeout: float = QUERY_TIMEOUT,
+                 pending_view: Callable[[], Sequence[PendingNotification]]
+                 = tuple) -> None:
         self._monitor = monitor
+        self._pending_view = pending_view
         self._libvirt = host
         self._spool = spool
         self._timeout = timeout
@@ -90,6 +98,9 @@ class View:
 
     def pending(self) -> int:
         return len(self._spool)
+
+    def pending_notifications(self) -> Sequence[PendingNotification]:
+        return self._pending_view()
 
     def set_maintenance(self, instance: str, on: bool) -> str | None:
         uuid: str | None = self._wait(

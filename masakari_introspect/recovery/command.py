@@ -3,10 +3,13 @@
 The hook gets the failed instance in its environment (``MI_INSTANCE_UUID``,
 ``MI_INSTANCE_NAME``, ``MI_REASON``, ``MI_HOST``, ``MI_FORENSICS``,
 ``MI_GENERATED_TIME``), runs in its own process group with stdin closed, and
-is killed with its whole group at ``timeout``. Exit status 0 is success;
-another status or the timeout is a failure retried with backoff; a hook that
-cannot be started at all (missing, not executable) needs the operator and is
-retried at the slow pace. Its output is logged.
+is killed with its whole group at ``timeout``. It is judged by its exit
+status alone: 0 is success; another status or the timeout is a failure
+retried with backoff; a hook that cannot be started at all (missing, not
+executable) needs the operator and is retried at the slow pace. Its output
+goes to a temporary file, read once the hook exited, so that a child it left
+running in the background (still holding the output) neither delays the
+verdict nor turns a success into a timeout. Its output is logged.
 
 Exactly once: a hook interrupted by a crash of the monitor cannot be asked
 whether it finished, so it is run again after the restart (at least once);
@@ -16,6 +19,8 @@ a hook that completed is recorded by the removal of the spool entry.
 import os
 import signal
 import subprocess
+import tempfile
+from typing import IO
 
 from oslo_log import log as logging
 
@@ -39,6 +44,18 @@ def hook_environment(notification: Notification) -> dict[str, str]:
         'MI_FORENSICS': notification.forensics,
         'MI_GENERATED_TIME': notification.generated_time,
     }
+
+
+def _read(output: IO[bytes]) -> bytes:
+    """What the hook wrote so far: the start and the end of long output."""
+    size = output.seek(0, os.SEEK_END)
+    if size <= 2 * MAX_OUTPUT:
+        output.seek(0)
+        return output.read()
+    output.seek(0)
+    head = output.read(MAX_OUTPUT)
+    output.seek(size - MAX_OUTPUT)
+    return head + output.read(MAX_OUTPUT)
 
 
 def _shorten(output: bytes) -> str:
@@ -72,25 +89,25 @@ class CommandRecovery:
         uuid = notification.instance_uuid
         env = dict(os.environ)
         env.update(hook_environment(notification))
-        try:
-            proc = subprocess.Popen(
-                self._argv, env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True)
-        except OSError as exc:
-            return DeliveryResult(Delivery.REJECTED, None,
-                                  'cannot run %s: %s' % (self._argv[0], exc))
-        try:
-            output, _ = proc.communicate(timeout=self._timeout)
-        except subprocess.TimeoutExpired:
-            output = self._kill(proc)
-            self._log_output(uuid, 'killed after %s s' % self._timeout,
-                             output)
-            return DeliveryResult(
-                Delivery.TRANSIENT, None, 'timed out after %s s; killed'
-                % self._timeout)
-        status = proc.returncode
-        self._log_output(uuid, 'exit status %d' % status, output)
+        with tempfile.TemporaryFile() as output:
+            try:
+                proc = subprocess.Popen(
+                    self._argv, env=env, stdin=subprocess.DEVNULL,
+                    stdout=output, stderr=subprocess.STDOUT,
+                    start_new_session=True, close_fds=True)
+            except OSError as exc:
+                return DeliveryResult(Delivery.REJECTED, None, 'cannot run '
+                                      '%s: %s' % (self._argv[0], exc))
+            try:
+                status = proc.wait(timeout=self._timeout)
+            except subprocess.TimeoutExpired:
+                self._kill(proc)
+                self._log_output(uuid, 'killed after %s s' % self._timeout,
+                                 _read(output))
+                return DeliveryResult(
+                    Delivery.TRANSIENT, None, 'timed out after %s s; killed'
+                    % self._timeout)
+            self._log_output(uuid, 'exit status %d' % status, _read(output))
         if status == 0:
             return DeliveryResult(Delivery.DELIVERED, None,
                                   '%s exited with status 0' % self._argv[0])
@@ -99,19 +116,17 @@ class CommandRecovery:
                                                             status))
 
     @staticmethod
-    def _kill(proc: 'subprocess.Popen[bytes]') -> bytes:
+    def _kill(proc: 'subprocess.Popen[bytes]') -> None:
+        """SIGKILL to the hook's whole process group."""
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         try:
-            output, _ = proc.communicate(timeout=KILL_WAIT)
-        except subprocess.TimeoutExpired:
-            # Something outside the group holds the pipe: give up on it.
-            proc.kill()
-            proc.wait()
-            return b''
-        return output or b''
+            proc.wait(timeout=KILL_WAIT)
+        except subprocess.TimeoutExpired:   # pragma: no cover - D state
+            LOG.error('Recovery command %s (pid %d) survived SIGKILL',
+                      proc.args, proc.pid)
 
     def _log_output(self, uuid: str, how: str, output: bytes) -> None:
         text = _shorten(output or b'')

@@ -7,10 +7,12 @@ and ``dry_run`` only says what would have been done. The sender
 (:mod:`~masakari_introspect.recovery.sender`) calls a driver in this order
 for each attempt:
 
-1. :meth:`Driver.announce` names the domain (the QEMU process) the driver is
-   about to act on; the sender stores that token in the spool entry before
-   acting, and until the attempt is over the driver's own effects (a stop, a
-   start, a new domain id) neither withdraw nor re-judge the entry;
+1. :meth:`Driver.begin` announces the attempt: it names the domain (the QEMU
+   process) the driver is about to act on; the sender stores that token in
+   the spool entry before acting, and while the attempt is under way (and,
+   when the token is not empty, for a settle time after it:
+   ``recovery.sender.SETTLE``) the driver's own effects on that instance (a
+   stop, a start, a new domain id) do not withdraw the entry;
 2. :meth:`Driver.send` carries the notification out once;
 3. after a crash, :meth:`Driver.settled` says whether an attempt that was
    under way (its entry found started, with its token) took effect.

@@ -7,6 +7,7 @@ from oslo_log import log as logging
 
 from masakari_introspect.core.model import NOTIFICATIONS_PATH
 from masakari_introspect.core.model import Notification
+from masakari_introspect.core.model import WithdrawCause
 
 LOG = logging.getLogger(__name__)
 
@@ -40,5 +41,6 @@ class DryRunOutbox:
             self._on_dry_run(notification)
         return True
 
-    def withdraw(self, instance_uuid: str, why: str) -> None:
+    def withdraw(self, instance_uuid: str, why: str,
+                 cause: WithdrawCause = WithdrawCause.ANSWERED) -> None:
         """Nothing is ever pending in dry-run."""

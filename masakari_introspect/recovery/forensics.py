@@ -28,8 +28,8 @@ from typing import Protocol
 from oslo_log import log as logging
 
 from masakari_introspect.recovery import forensic_folders as folders
+from masakari_introspect.durable import write_atomically
 from masakari_introspect.recovery.forensics_first import Captures
-from masakari_introspect.recovery.spool import write_atomically
 
 LOG = logging.getLogger(__name__)
 

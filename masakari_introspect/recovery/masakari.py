@@ -12,11 +12,14 @@ host is already under maintenance.".
 Before sending again a notification whose earlier attempt may have been
 accepted (e.g. the monitor was killed between the 202 and the removal of the
 spool entry), :meth:`MasakariNotifier.settled` looks it up with
-``GET /v1/notifications?generated-since=<its generated_time>&type=VM``: a
-notification with the same instance and the same generated time is that
-earlier attempt.
+``GET /v1/notifications?type=VM&generated-since=<its generated_time - 1 s>``
+(plus ``source_host_uuid`` once a 202 named this host's), following
+``marker`` pages (the last row's ``id``): a notification with the same instance and the same
+generated time is that earlier attempt. The service sends whole-second
+times, so the match is exact whatever the database keeps.
 """
 
+import contextlib
 import datetime
 import json
 from typing import Any, Protocol
@@ -34,10 +37,18 @@ from masakari_introspect.core.model import NOTIFICATIONS_PATH
 
 LOG = logging.getLogger(__name__)
 
+# keystoneauth1's Adapter paces requests with a semaphore that waits until
+# a wall-clock instant taken when the Adapter was built: after the wall clock
+# stepped back, the next request slept for as long as the step (an hour's
+# step: no notification for an hour). Requests here are not rate-limited, so
+# every call passes a semaphore that never waits.
+NO_PACING = contextlib.nullcontext()
 # Enough of an error body to name the cause; the rest is not read.
 MAX_MESSAGE = 2048
-# A list of the notifications generated since one instant: a few at most.
+# A page of the notifications generated since one instant: a few at most.
 MAX_LIST = 4 * 1024 * 1024
+PAGE = 100        # notifications per page of the restart check
+MAX_PAGES = 50    # then it says: cannot tell now
 
 
 class HttpResponse(Protocol):
@@ -109,23 +120,51 @@ def _explain(doc: Any) -> str:
     return ''
 
 
-def _same_time(a: str, b: str) -> bool:
-    """Two ISO 8601 stamps for the same instant (naive means UTC)."""
+def _parse(stamp: str) -> datetime.datetime | None:
+    """A naive UTC instant, whole seconds; None if not ISO 8601."""
     try:
-        parsed = [datetime.datetime.fromisoformat(t.removesuffix('Z'))
-                  for t in (a, b)]
+        when = datetime.datetime.fromisoformat(stamp.removesuffix('Z'))
     except ValueError:
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return when.replace(microsecond=0)
+
+
+def _same_time(a: str, b: str) -> bool:
+    """Two ISO 8601 stamps for the same second (naive means UTC)."""
+    parsed = _parse(a), _parse(b)
+    if parsed[0] is None or parsed[1] is None:
         return a == b
-    return parsed[0].replace(tzinfo=None) == parsed[1].replace(tzinfo=None)
+    return parsed[0] == parsed[1]
+
+
+def _since(stamp: str) -> str:
+    """One second before ``stamp``, for ``generated-since``."""
+    when = _parse(stamp)
+    if when is None:
+        return stamp
+    return (when - datetime.timedelta(seconds=1)).isoformat()
+
+
+def _matches(item: dict[str, Any], notification: Notification) -> bool:
+    payload = item.get('payload')
+    return isinstance(payload, dict) and \
+        payload.get('instance_uuid') == notification.instance_uuid and \
+        _same_time(str(item.get('generated_time', '')),
+                   notification.generated_time)
 
 
 class MasakariNotifier:
     """Sends one notification per call through a keystoneauth1 Adapter."""
 
     name = 'Masakari API'
+    # A failure concerns the API, not one notification: logged once.
+    outage_wide = True
 
     def __init__(self, poster: Poster) -> None:
         self._poster = poster
+        self._host_uuid = ''   # this host in Masakari, once a 202 said
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts,
@@ -143,12 +182,38 @@ class MasakariNotifier:
     def settled(self, notification: Notification,
                 token: str) -> DeliveryResult | None:
         """Whether Masakari already has this very notification."""
+        params = {'type': 'VM', 'limit': PAGE,
+                  'generated-since': _since(notification.generated_time)}
+        if self._host_uuid:
+            params['source_host_uuid'] = self._host_uuid
+        for _ in range(MAX_PAGES):
+            page = self._list(params)
+            if isinstance(page, DeliveryResult):
+                return page
+            for item in page:
+                if _matches(item, notification):
+                    return DeliveryResult(
+                        Delivery.DELIVERED, 200,
+                        'Masakari has it as notification %s (status %s)' % (
+                            item.get('notification_uuid'),
+                            item.get('status')))
+            if len(page) < PAGE:
+                return None
+            # masakari 22 takes the row's id as the marker
+            params['marker'] = page[-1].get('id',
+                                            page[-1].get('notification_uuid'))
+        return DeliveryResult(Delivery.TRANSIENT, 200, 'more than %d pages '
+                              'of notifications to look through'
+                              % MAX_PAGES)
+
+    def _list(self, params: dict[str, Any]
+              ) -> list[dict[str, Any]] | DeliveryResult:
+        """One page of notifications, or what kept us from reading it."""
         try:
             response = self._poster.get(
-                NOTIFICATIONS_PATH, params={
-                    'generated-since': notification.generated_time,
-                    'type': 'VM'},
-                raise_exc=False, stream=True, log=False)
+                NOTIFICATIONS_PATH, params=dict(params),
+                raise_exc=False, stream=True, log=False,
+                rate_semaphore=NO_PACING)
         except Exception as exc:
             return self._failure(exc)
         if response.status_code != 200:
@@ -158,32 +223,41 @@ class MasakariNotifier:
         try:
             found = json.loads(_read_body(response, MAX_LIST))[
                 'notifications']
-            for item in found:
-                if item['payload']['instance_uuid'] == \
-                        notification.instance_uuid and _same_time(
-                            item['generated_time'],
-                            notification.generated_time):
-                    return DeliveryResult(
-                        Delivery.DELIVERED, response.status_code,
-                        'Masakari has it as notification %s (status %s)' % (
-                            item.get('notification_uuid'),
-                            item.get('status')))
+            if not isinstance(found, list) or not all(
+                    isinstance(item, dict) and 'generated_time' in item and
+                    isinstance(item.get('payload'), dict) for item in found):
+                raise TypeError('not a list of notifications')
         except Exception as exc:  # a short or odd list: ask again later
             return DeliveryResult(Delivery.TRANSIENT, response.status_code,
                                   'unexpected notification list: %s: %s' % (
                                       type(exc).__name__, exc))
-        return None
+        return found
 
     def send(self, notification: Notification) -> DeliveryResult:
         try:
             response = self._poster.post(
                 NOTIFICATIONS_PATH, json=notification.body(),
-                raise_exc=False, stream=True, log=False)
+                raise_exc=False, stream=True, log=False,
+                rate_semaphore=NO_PACING)
         except Exception as exc:
             return self._failure(exc)
+        if 200 <= response.status_code < 300:
+            self._learn_host(response)
+            return DeliveryResult(Delivery.DELIVERED, response.status_code,
+                                  '')
         message = _read_message(response)
         delivery = classify_status(response.status_code, message)
         return DeliveryResult(delivery, response.status_code, message)
+
+    def _learn_host(self, response: HttpResponse) -> None:
+        """Keep this host's uuid in Masakari from an accepted notification."""
+        try:
+            body = json.loads(_read_body(response, MAX_MESSAGE * 4))
+            host_uuid = body['notification']['source_host_uuid']
+        except Exception:  # the body is a courtesy: never fail on it
+            return
+        if isinstance(host_uuid, str) and host_uuid:
+            self._host_uuid = host_uuid
 
     @staticmethod
     def _failure(exc: Exception) -> DeliveryResult:

@@ -1,24 +1,40 @@
 """Acts on spooled notifications, off the probing path, until done.
 
-One thread hands each spooled notification to the recovery driver (Masakari,
-libvirt or a command, see :class:`RecoveryDriver`) until it succeeds or is
+One thread hands each spooled notification to the recovery driver (see
+:mod:`~masakari_introspect.recovery.driver`) until it succeeds or is
 withdrawn. The spool makes this exactly-once across crashes: each entry is
 marked *started* before an attempt and removed after success; an entry found
-started is first checked with the driver (:meth:`RecoveryDriver.settled`),
-so that an attempt that took effect just before a crash is not repeated.
+started is first checked with the driver (``settled``), so that an attempt
+that took effect just before a crash is not repeated.
 
-Scheduling: transient failures (connection, timeout, 5xx, a failing hook)
-mean the driver is unavailable: everything backs off together, exponentially
-from ``retry_interval`` to ``retry_interval_max``. Refusals (400, 401, 403)
-and "host on maintenance" (409) concern one entry: it alone is retried every
-``retry_interval_max`` and the others go on. Conditions are logged when they
-change, not on every attempt.
+Scheduling, on the monotonic clock: every entry has its own. A transient
+failure (connection, timeout, 5xx, a failing hook) backs that entry off
+alone, exponentially from ``retry_interval`` to ``retry_interval_max``;
+refusals (400, 401, 403) and "host on maintenance" (409) retry it every
+``retry_interval_max``. Other entries are sent as soon as they are due, so
+one guest whose recovery keeps failing delays no other. Conditions are
+logged when they change, not on every attempt (an unreachable Masakari API
+once for all entries).
+
+Masakari's duplicate window (:mod:`~masakari_introspect.recovery.duplicate_window`):
+a 409 "duplicate" for a resend of a notification Masakari already has is
+delivery; for a new failure within ``duplicate_window`` of the instance's
+previous report it is not: the entry is sent again once the window has
+passed, with a generated time past it.
+
+The driver's own effects: while an attempt on an instance is under way, and
+for ``settle`` seconds after it when the driver announced the domain it acts
+on (a non-empty token from ``begin``, as the libvirt driver gives), a
+withdrawal because the guest left the host or runs in a new QEMU process is
+the recovery's own doing (a destroy and start) and is ignored. Masakari's
+stop and start come later, through Nova: after a POST nothing is shielded.
 
 With ``dry_run`` on, :class:`~masakari_introspect.recovery.dry_run.DryRunOutbox`
 stands in for the spool and sender.
 """
 
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -28,25 +44,45 @@ from oslo_log import log as logging
 from masakari_introspect.core.model import Delivery
 from masakari_introspect.core.model import DeliveryResult
 from masakari_introspect.core.model import Notification
+from masakari_introspect.core.model import WithdrawCause
+from masakari_introspect.recovery import logs
 from masakari_introspect.recovery.driver import Driver
+from masakari_introspect.recovery.duplicate_window import AcceptedLog
+from masakari_introspect.recovery.duplicate_window import DuplicateWindow
+from masakari_introspect.recovery.outbox import PendingNotification
 from masakari_introspect.recovery.spool import Entry
 from masakari_introspect.recovery.spool import Spool
 
 LOG = logging.getLogger(__name__)
 
+SETTLE = 15.0   # after an attempt, its own effects still arrive as events
+_OWN_EFFECTS = (WithdrawCause.LEFT_HOST, WithdrawCause.NEW_PROCESS)
+
+
 @dataclasses.dataclass
 class _Schedule:
-    """When one entry may be tried again, and what was logged about it."""
+    """One entry's schedule and what was logged about it."""
 
+    notification: Notification  # as last read from the spool
+    seen: float                 # when this process first saw it
     not_before: float = 0.0
+    delay: float = 0.0          # current backoff
     condition: str = 'new'
+    attempts: int = 0
+    last_error: str = ''
+    posted: bool = False        # an attempt may have been accepted
+    renew: bool = False         # next attempt: a generated time past the window
+    renewed: bool = False
 
 
 class Sender:
     def __init__(self, spool: Spool, driver: Driver, *,
                  retry_interval: float, retry_interval_max: float,
-                 hostname: str = '',
+                 hostname: str = '', duplicate_window: float = 180.0,
+                 accepted: AcceptedLog | None = None,
+                 settle: float = SETTLE,
                  clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time,
                  on_result: Callable[[Notification, DeliveryResult], None]
                  | None = None) -> None:
         self._spool = spool
@@ -54,17 +90,20 @@ class Sender:
         self._hostname = hostname
         self._retry_min = retry_interval
         self._retry_max = max(retry_interval_max, retry_interval)
+        self._duplicates = DuplicateWindow(
+            accepted or AcceptedLog(None, clock=clock), duplicate_window,
+            clock=clock, wall=wall)
+        self._settle = settle
         self._clock = clock
         self._on_result = on_result
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._delay = 0.0          # current backoff; 0 while the API is fine
-        self._not_before = 0.0     # no attempt at all before this
-        self._condition = 'ok'     # what was last logged about the driver
+        self._lock = threading.Lock()   # the dicts below
         self._entries: dict[str, _Schedule] = {}   # by notification id
+        self._acting: dict[str, float] = {}   # instance -> own effects until
         self._done: set[str] = set()   # done, but the removal failed
-        self._in_flight = ''       # instance of the attempt under way
+        self._down = False   # the driver said it is unreachable (logged)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name='sender',
@@ -87,16 +126,16 @@ class Sender:
         self.wake()
         return added
 
-    def withdraw(self, instance_uuid: str, why: str) -> None:
+    def withdraw(self, instance_uuid: str, why: str,
+                 cause: WithdrawCause = WithdrawCause.ANSWERED) -> None:
         """Drop the instance's pending notification, if any; never raises.
 
-        Called when the guest answers again or leaves the host before the
-        notification was acted on. Ignored for the instance whose attempt
-        is under way: a local driver's own destroy and start must not end it.
+        Not when the cause is the recovery's own action (see the module).
         """
-        if self._in_flight == instance_uuid:
-            LOG.debug('Not withdrawing the notification for %s (%s): an '
-                      'attempt on it is under way', instance_uuid, why)
+        if cause in _OWN_EFFECTS and self._own_effect(instance_uuid):
+            if self._spool.has(instance_uuid):
+                LOG.info('Kept the pending notification for %s: %s comes '
+                         'from the recovery under way', instance_uuid, why)
             return
         try:
             withdrawn = self._spool.withdraw(instance_uuid)
@@ -106,86 +145,217 @@ class Sender:
             return
         if withdrawn is None:
             return
-        self._entries.pop(withdrawn.id, None)
+        with self._lock:
+            self._entries.pop(withdrawn.id, None)
+            acting = self._acting.get(instance_uuid) == math.inf
         LOG.info('Withdrew the pending notification for %s: %s%s',
-                 instance_uuid, why,
-                 '; an attempt under way may still take effect'
-                 if self._in_flight == instance_uuid else '')
+                 instance_uuid, why, '; an attempt under way may still take '
+                 'effect' if acting else '')
 
     def wake(self) -> None:
-        """A new notification was spooled: try now unless backing off."""
+        """A new notification was spooled: try what is due now."""
         self._wake.set()
+
+    def pending_view(self) -> tuple[PendingNotification, ...]:
+        """The entries this sender has seen and not finished, oldest
+        first; safe from any thread."""
+        now = self._clock()
+        with self._lock:
+            schedules = sorted(self._entries.values(), key=lambda s: s.seen)
+        return tuple(PendingNotification(
+            instance_uuid=s.notification.instance_uuid,
+            instance_name=s.notification.instance_name,
+            generated_time=s.notification.generated_time,
+            age=max(now - s.seen, 0.0), attempts=s.attempts,
+            last_error=s.last_error,
+            next_attempt=max(s.not_before - now, 0.0)) for s in schedules)
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()   # before reading the spool: no lost wake
             try:
                 wait = self.deliver_due()
             except Exception:
                 LOG.exception('Unexpected error in the notification sender')
                 wait = self._retry_max
             self._wake.wait(wait)
-            self._wake.clear()
 
     def deliver_due(self) -> float | None:
         """Try each entry whose time has come; seconds to wait next."""
-        now = self._clock()
-        if now < self._not_before:
-            return self._not_before - now
         entries = self._spool.entries()
-        known = {entry.notification.id for entry in entries}
-        for stale in set(self._entries) - known:
-            del self._entries[stale]
-        self._done &= known
+        now = self._clock()
+        with self._lock:
+            known = {entry.notification.id for entry in entries}
+            for stale in set(self._entries) - known:
+                del self._entries[stale]
+            self._done &= known
+            self._acting = {u: t for u, t in self._acting.items() if t > now}
         waits = []
         for entry in entries:
             if self._stop.is_set():
                 return None
-            schedule = self._entries.setdefault(entry.notification.id,
-                                                _Schedule())
-            if now < schedule.not_before:
-                waits.append(schedule.not_before - now)
+            with self._lock:
+                schedule = self._entries.setdefault(
+                    entry.notification.id,
+                    _Schedule(entry.notification, seen=now))
+                schedule.notification = entry.notification
+            if self._clock() >= schedule.not_before and \
+                    not self._attempt(entry, schedule):
                 continue
-            result = self._attempt(entry)
-            if result is None:
-                continue
-            if result.delivery is Delivery.TRANSIENT:
-                self._back_off(result)
-                return self._delay
-            if not result.delivery.done:
-                schedule.not_before = self._clock() + self._retry_max
-                waits.append(self._retry_max)
-            now = self._clock()
+            waits.append(max(schedule.not_before - self._clock(), 0.0))
         return min(waits) if waits else None
 
-    def _attempt(self, entry: Entry) -> DeliveryResult | None:
-        """Act on one entry once; None when there was nothing to do."""
+    def _own_effect(self, uuid: str) -> bool:
+        with self._lock:
+            until = self._acting.get(uuid)
+        return until is not None and self._clock() < until
+
+    def _attempt(self, entry: Entry, schedule: _Schedule) -> bool:
+        """Act on one entry once; True if it stays pending."""
         original = entry.notification
         if original.id in self._done:
             self._remove(original)
-            return None
+            return False
+        if schedule.renew:
+            renewed = self._renew(original, schedule)
+            if renewed is None:
+                return False
+            original, entry = renewed, Entry(renewed)
         notification = original
         if self._hostname:   # the configured host, not the one stored
             notification = dataclasses.replace(original,
                                                hostname=self._hostname)
         if entry.started:
+            schedule.posted = True
             result = self._driver.settled(notification, entry.token)
             if result is not None:
-                self._record(notification, result, settled=True)
-                if result.delivery.done:
-                    self._remove(original)
-                return result
+                return self._conclude(original, notification, schedule,
+                                      result, settled=True)
         token = self._driver.begin(notification)
         if not self._spool.mark_started(original, token):
-            return None      # withdrawn meanwhile
-        self._in_flight = original.instance_uuid
+            return False     # withdrawn meanwhile
+        uuid = original.instance_uuid
+        with self._lock:
+            self._acting[uuid] = math.inf
+        # Its own effects may still arrive as events after the attempt
+        # when the driver announced a domain it acts on (a token).
+        settle = self._settle if token else 0.0
         try:
             result = self._driver.send(notification)
         finally:
-            self._in_flight = ''
-        self._record(notification, result)
+            with self._lock:
+                self._acting[uuid] = self._clock() + settle
+        schedule.attempts += 1
+        if result.delivery is Delivery.DUPLICATE:
+            result = self._judge_duplicate(notification, schedule, token,
+                                           result)
+            if result is None:
+                return self._refused_as_duplicate(notification, schedule)
+        if result.delivery is Delivery.TRANSIENT:
+            schedule.posted = True
+        return self._conclude(original, notification, schedule, result)
+
+    def _judge_duplicate(self, notification: Notification,
+                         schedule: _Schedule, token: str,
+                         result: DeliveryResult) -> DeliveryResult | None:
+        """A 409 duplicate: delivery if Masakari has this very notification
+        (a resend); None if it is a new failure; TRANSIENT if unsure."""
+        if not schedule.posted:
+            return None
+        check = self._driver.settled(notification, token)
+        if check is None or not (check.delivery.done or
+                                 check.delivery is Delivery.TRANSIENT):
+            return None
+        if check.delivery is Delivery.TRANSIENT:
+            return check
+        return DeliveryResult(Delivery.DUPLICATE, result.status,
+                              'a resend: %s' % check.message)
+
+    def _refused_as_duplicate(self, notification: Notification,
+                              schedule: _Schedule) -> bool:
+        """A new failure refused as a duplicate of the previous report:
+        sent again once the window has passed; after it, backoff."""
+        if self._on_result is not None:
+            self._on_result(notification, DeliveryResult(
+                Delivery.DUPLICATE, 409, 'a new failure'))
+        wait = self._duplicates.wait(
+            notification.instance_uuid, notification.generated_time,
+            schedule.renewed, said=schedule.condition == 'late_duplicate')
+        schedule.renew, schedule.posted = True, False
+        schedule.last_error = 'HTTP 409: duplicate'
+        if wait is None:
+            schedule.condition = 'late_duplicate'
+            self._back_off(schedule)
+        else:
+            schedule.condition = 'duplicate'
+            schedule.not_before = self._clock() + wait
+        return True
+
+    def _renew(self, original: Notification,
+               schedule: _Schedule) -> Notification | None:
+        """The entry with a generated time past the duplicate window."""
+        renewed = dataclasses.replace(
+            original, generated_time=self._duplicates.renewed_time(
+                original.instance_uuid, original.generated_time))
+        try:
+            if not self._spool.replace(original, renewed):
+                return None
+        except OSError as exc:
+            LOG.error('Could not renew the spool entry for %s: %s',
+                      original.instance_uuid, exc)
+            return None
+        schedule.renew, schedule.renewed = False, True
+        schedule.notification = renewed
+        LOG.info('Sending the notification for instance %s again, with '
+                 'generated time %s (was %s)', original.instance_uuid,
+                 renewed.generated_time, original.generated_time)
+        return renewed
+
+    def _conclude(self, original: Notification, notification: Notification,
+                  schedule: _Schedule, result: DeliveryResult,
+                  settled: bool = False) -> bool:
+        """Record the result and schedule the entry; True if pending."""
+        if self._on_result is not None:
+            self._on_result(notification, result)
+        self._driver_condition(result)
+        logs.result(self._driver.name, notification, result, settled)
+        if schedule.condition != result.delivery.value:
+            logs.entry_condition(
+                self._driver.name, notification, result, schedule.condition,
+                self._retry_max, quiet=getattr(self._driver, 'outage_wide',
+                                               False))
         if result.delivery.done:
+            if schedule.condition not in ('new', 'ok'):
+                LOG.info('%s: the notification for instance %s is done '
+                         'after %d attempt(s)', self._driver.name,
+                         notification.instance_uuid, schedule.attempts)
+            self._duplicates.accepted.record(notification.instance_uuid,
+                                             notification.generated_time)
             self._remove(original)
-        return result
+            with self._lock:
+                self._entries.pop(original.id, None)
+            return False
+        schedule.condition = result.delivery.value
+        schedule.last_error = logs.describe(result)
+        if result.delivery is Delivery.TRANSIENT:
+            self._back_off(schedule)
+        else:
+            schedule.delay = 0.0
+            schedule.not_before = self._clock() + self._retry_max
+        return True
+
+    def _driver_condition(self, result: DeliveryResult) -> None:
+        """An unreachable API is logged once for all entries."""
+        down = result.delivery is Delivery.TRANSIENT
+        if getattr(self._driver, 'outage_wide', False) and down != self._down:
+            self._down = down
+            logs.outage(self._driver.name, result, self._retry_max, down,
+                        len(self._spool))
+
+    def _back_off(self, schedule: _Schedule) -> None:
+        schedule.delay = min(max(schedule.delay * 2, self._retry_min),
+                             self._retry_max)
+        schedule.not_before = self._clock() + schedule.delay
 
     def _remove(self, notification: Notification) -> None:
         try:
@@ -197,80 +367,3 @@ class Sender:
                       notification.instance_uuid, exc)
         else:
             self._done.discard(notification.id)
-
-    def _record(self, notification: Notification, result: DeliveryResult,
-                settled: bool = False) -> None:
-        if self._on_result is not None:
-            self._on_result(notification, result)
-        uuid = notification.instance_uuid
-        if settled and result.delivery.done:
-            LOG.info('%s: the earlier attempt for instance %s (generated %s) '
-                     'took effect: %s; not repeated', self._driver.name,
-                     uuid, notification.generated_time, result.message)
-        elif result.delivery is Delivery.DELIVERED:
-            if result.status is not None:
-                LOG.info('Masakari accepted the notification for instance '
-                         '%s (HTTP %s, generated %s)', uuid, result.status,
-                         notification.generated_time)
-            else:
-                LOG.info('%s recovered instance %s %s (generated %s): %s',
-                         self._driver.name, notification.instance_name,
-                         uuid, notification.generated_time, result.message)
-        elif result.delivery is Delivery.DUPLICATE:
-            LOG.info('Masakari already has a notification for instance %s '
-                     '(HTTP 409: %s); counted as delivered', uuid,
-                     result.message)
-        else:
-            LOG.debug('Notification for instance %s not delivered: %s %s',
-                      uuid, result.status, result.message)
-        if result.delivery is not Delivery.TRANSIENT:
-            self._delay = 0.0
-            self._not_before = 0.0
-            if self._condition != 'ok':   # counting the spool reads a dir
-                self._condition = 'ok'
-                LOG.info('%s reachable again; %d notification(s) still '
-                         'pending', self._driver.name,
-                         max(len(self._spool) - 1, 0))
-        self._entry_condition(notification, result)
-
-    def _entry_condition(self, notification: Notification,
-                         result: DeliveryResult) -> None:
-        """Log a refusal or a maintenance once per change of one entry."""
-        schedule = self._entries.setdefault(notification.id, _Schedule())
-        condition = result.delivery.value
-        if condition == schedule.condition or \
-                result.delivery is Delivery.TRANSIENT:
-            return
-        previous, schedule.condition = schedule.condition, condition
-        uuid = notification.instance_uuid
-        if result.delivery is Delivery.REJECTED:
-            LOG.error('%s refused the notification for instance %s sent as '
-                      'host %s (%s): %s. This needs a configuration fix '
-                      '([DEFAULT] host must be the name of this host in '
-                      'Masakari; check the credentials); retrying every '
-                      '%.0f s', self._driver.name, uuid,
-                      notification.hostname,
-                      'HTTP %s' % result.status if result.status else
-                      'no status', result.message, self._retry_max)
-        elif result.delivery is Delivery.MAINTENANCE:
-            LOG.warning('Masakari has host %s on maintenance (HTTP 409: %s); '
-                        'the notification for instance %s is kept and sent '
-                        'again every %.0f s until maintenance ends',
-                        notification.hostname, result.message, uuid,
-                        self._retry_max)
-        elif previous == Delivery.MAINTENANCE.value:
-            LOG.info('Host %s is no longer on maintenance in Masakari',
-                     notification.hostname)
-
-    def _back_off(self, result: DeliveryResult) -> None:
-        self._delay = min(max(self._delay * 2, self._retry_min),
-                          self._retry_max)
-        if self._condition != 'down':
-            self._condition = 'down'
-            LOG.warning(
-                '%s unavailable (%s); notifications are kept and retried '
-                'with backoff up to %.0f s', self._driver.name,
-                result.message if result.status is None
-                else 'HTTP %s: %s' % (result.status, result.message),
-                self._retry_max)
-        self._not_before = self._clock() + self._delay

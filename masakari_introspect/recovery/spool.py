@@ -18,7 +18,6 @@ import dataclasses
 import json
 import os
 import pathlib
-import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +25,8 @@ from typing import Any
 from oslo_log import log as logging
 
 from masakari_introspect.core.model import Notification
+from masakari_introspect.durable import fsync_directory
+from masakari_introspect.durable import write_atomically
 
 LOG = logging.getLogger(__name__)
 
@@ -52,29 +53,6 @@ class Entry:
     notification: Notification
     started: bool = False
     token: str = ''
-
-
-def write_atomically(path: pathlib.Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves old or new."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_directory(path.parent)
-
-
-def fsync_directory(directory: pathlib.Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def encode(entry: Entry) -> bytes:
@@ -147,6 +125,19 @@ class Spool:
             self._write(path, Entry(current.notification, True, token))
             return True
 
+    def replace(self, notification: Notification,
+                renewed: Notification) -> bool:
+        """Store ``renewed`` (e.g. a later generated time) in place of
+        ``notification``, not started; False if that entry is gone.
+        Raises OSError when it could not be written."""
+        path = self._path(notification.instance_uuid)
+        with self._lock:
+            current = self._load(path)
+            if current is None or current.notification.id != notification.id:
+                return False
+            self._write(path, Entry(renewed))
+            return True
+
     def remove(self, notification: Notification) -> None:
         """Drop the entry of ``notification`` (not a newer one)."""
         path = self._path(notification.instance_uuid)
@@ -199,6 +190,10 @@ class Spool:
                 if entry is not None:
                     found.append(entry)
         return sorted(found, key=lambda e: e.notification.generated_time)
+
+    def has(self, instance_uuid: str) -> bool:
+        """Whether a notification is pending for the instance."""
+        return self._path(instance_uuid).exists()
 
     def pending(self) -> list[Notification]:
         return [entry.notification for entry in self.entries()]

@@ -36,8 +36,10 @@ class MonitorProcess:
 
     def __init__(self, rundir: Path, *, endpoint: str, host: str,
                  options: Mapping[str, Mapping[str, object]] | None = None,
-                 debug: bool = True) -> None:
+                 debug: bool = True,
+                 env: Mapping[str, str] | None = None) -> None:
         self.rundir = Path(rundir)
+        self.env = dict(env or {})   # added to the environment, e.g. LD_PRELOAD
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.conf_path = self.rundir / "masakari-introspect.conf"
         self.log_path = self.rundir / "masakari-introspect.log"
@@ -77,7 +79,8 @@ class MonitorProcess:
         self._proc = subprocess.Popen(
             console_script() + ["--config-file", str(self.conf_path)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+            env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+                 **self.env})
         out.close()
         if wait_for:
             self.wait_log(wait_for, timeout)

@@ -19,7 +19,8 @@ PREFIX = "deliv-"
 
 @pytest.fixture(scope="module")
 def fleet(bed_image, cleanup_guests):
-    return boot_guests(bed_image, {PREFIX + "one": {}, PREFIX + "two": {}})
+    return boot_guests(bed_image, {PREFIX + "one": {}, PREFIX + "two": {},
+                                   PREFIX + "crash": {"pvpanic": True}})
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +44,10 @@ def clean_api(api):
     api.set_maintenance(HOSTNAME, False)
 
 
-def new_monitor(rundir, api, host=HOSTNAME, state=None):
+def new_monitor(rundir, api, host=HOSTNAME, state=None, options=None, env=None):
     from tests.bed.service import MonitorProcess
-    proc = MonitorProcess(rundir, endpoint=api.endpoint, host=host)
+    proc = MonitorProcess(rundir, endpoint=api.endpoint, host=host, options=options,
+                          env=env)
     if state is not None:
         proc.sections["DEFAULT"]["state_path"] = state
     return proc
@@ -57,7 +59,7 @@ def wait_healthy(monitor, guests, after=None):
 
 
 def test_wrong_host_then_fixed_delivers_the_pending_once_each(fleet, clean_api, tmp_path):
-    guests = list(fleet.values())
+    guests = [fleet[PREFIX + "one"], fleet[PREFIX + "two"]]
     state = tmp_path / "state"
     first = new_monitor(tmp_path / "first", clean_api, host="compute-typo", state=state)
     try:
@@ -82,7 +84,7 @@ def test_wrong_host_then_fixed_delivers_the_pending_once_each(fleet, clean_api, 
 
 
 def test_outage_then_guest_recovers_nothing_delivered(fleet, clean_api, tmp_path):
-    victim = list(fleet.values())[0]
+    victim = fleet[PREFIX + "one"]
     with new_monitor(tmp_path, clean_api) as monitor:
         wait_healthy(monitor, fleet.values())
         clean_api.stop()
@@ -98,7 +100,7 @@ def test_outage_then_guest_recovers_nothing_delivered(fleet, clean_api, tmp_path
 
 
 def test_maintenance_409_then_one_notification(fleet, clean_api, tmp_path):
-    victim = list(fleet.values())[1]
+    victim = fleet[PREFIX + "two"]
     clean_api.set_maintenance(HOSTNAME, True)
     try:
         with new_monitor(tmp_path, clean_api) as monitor:
@@ -119,7 +121,7 @@ def test_maintenance_409_then_one_notification(fleet, clean_api, tmp_path):
 
 
 def test_kill_after_202_then_restart_sends_nothing_twice(fleet, clean_api, tmp_path):
-    victim = list(fleet.values())[0]
+    victim = fleet[PREFIX + "one"]
     state = tmp_path / "state"
     entry = state / "spool" / f"{victim.uuid}.json"
     first = new_monitor(tmp_path / "first", clean_api, state=state)
@@ -145,3 +147,99 @@ def test_kill_after_202_then_restart_sends_nothing_twice(fleet, clean_api, tmp_p
             assert not entry.exists()
     finally:
         victim.heal()
+
+
+# The bed reports a hang (2 s interval, threshold 3) within this many seconds.
+FAILURE_WINDOW = 10
+
+
+def test_a_second_failure_within_masakaris_duplicate_window_is_delivered(
+        fleet, masakari_venv, tmp_path):
+    """Issue 18: masakari-api with a 60 s duplicate window; a guest is
+    reported, answers again, hangs again 20 s later: a second notification
+    is accepted within the window plus a failure window."""
+    from tests.bed.masakari import MasakariAPI
+    victim = fleet[PREFIX + "one"]
+    with MasakariAPI(tmp_path / "masakari", HOSTNAME, venv=masakari_venv,
+                     extra_conf={"DEFAULT": {
+                         "duplicate_notification_detection_interval": "60"}}) as api, \
+            new_monitor(tmp_path / "mon", api,
+                        options={"masakari": {"duplicate_window": 60}}) as monitor:
+        try:
+            wait_healthy(monitor, [victim])
+            victim.control("agent-hang")
+            first = wait_for(lambda: notifications_for(api, victim.uuid), 60,
+                             what="the first notification")[0]
+            accepted = time.monotonic()
+            victim.heal()
+            monitor.wait_log(rf"{victim.uuid}\) answers again", timeout=60)
+            time.sleep(max(0.0, accepted + 20 - time.monotonic()))
+            victim.control("agent-hang")
+            monitor.wait_log(r"duplicate_window = 60 s: this is a new failure", timeout=60)
+            found = wait_for(lambda: len(notifications_for(api, victim.uuid)) == 2
+                             and notifications_for(api, victim.uuid), 60 + FAILURE_WINDOW + 30,
+                             interval=0.5, what="the second notification")
+            took = time.monotonic() - accepted
+            assert took <= 60 + FAILURE_WINDOW + 5, f"second one after {took:.0f} s"
+            times = sorted(n["generated_time"] for n in found)
+            assert times[0] == first["generated_time"]
+            gap = (_parse(times[1]) - _parse(times[0])).total_seconds()
+            assert gap > 60, times
+            time.sleep(5)
+            assert len(notifications_for(api, victim.uuid)) == 2
+            assert monitor.count(r"ERROR .*duplicate_window") == 0
+        finally:
+            victim.heal()
+
+
+def _parse(stamp: str):
+    import datetime
+    return datetime.datetime.fromisoformat(stamp.removesuffix("Z"))
+
+
+def test_a_crashed_guest_started_by_hand_during_an_outage_is_not_recovered(
+        fleet, clean_api, tmp_path):
+    """Issue 18: a notification belongs to one QEMU process: API down, the
+    guest crashes and is started again by hand, API back: nothing sent."""
+    victim = fleet[PREFIX + "crash"]
+    with new_monitor(tmp_path, clean_api) as monitor:
+        wait_healthy(monitor, fleet.values())
+        clean_api.stop()
+        victim.control("panic")
+        monitor.wait_log(rf"{victim.uuid}\) failed: crashed", timeout=60)
+        monitor.wait_log("Masakari API unavailable", timeout=30)
+        victim.wait_state("shutoff", timeout=30)
+        victim.start()
+        monitor.wait_log(rf"Withdrew the pending notification for {victim.uuid}: "
+                         "new QEMU process", timeout=60)
+        clean_api.start()
+        time.sleep(10)
+        assert notifications_for(clean_api, victim.uuid) == []
+        assert not list((monitor.state_path / "spool").glob("*.json"))
+        victim.wait_agent(timeout=120)
+
+
+def test_a_wall_clock_step_back_does_not_stall_delivery(fleet, clean_api, tmp_path):
+    """Issue 18: the service's wall clock stepped back one hour (an LD_PRELOAD
+    shim; monotonic untouched), then a hang: the notification reaches
+    masakari-api within a failure window plus 5 s."""
+    from tests.bed import clockstep
+    victim = fleet[PREFIX + "two"]
+    shim = clockstep.build(tmp_path / "shim")
+    step_file = tmp_path / "step"
+    env = {"LD_PRELOAD": str(shim), clockstep.ENV: str(step_file)}
+    with new_monitor(tmp_path / "mon", clean_api, env=env) as monitor:
+        try:
+            wait_healthy(monitor, fleet.values())
+            step_file.write_text("-3600")
+            monitor.wait_log(r"The wall clock stepped by -3\d{3}", timeout=30)
+            hung = time.monotonic()
+            victim.control("agent-hang")
+            wait_for(lambda: notifications_for(clean_api, victim.uuid),
+                     FAILURE_WINDOW + 30, interval=0.2, what="the notification")
+            took = time.monotonic() - hung
+            assert took <= FAILURE_WINDOW + 5, f"delivered {took:.1f} s after the hang"
+            time.sleep(5)
+            assert len(notifications_for(clean_api, victim.uuid)) == 1
+        finally:
+            victim.heal()

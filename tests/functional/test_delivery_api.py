@@ -36,7 +36,7 @@ def fresh_api(api_only):
     api_only.set_maintenance(HOSTNAME, False)
 
 
-def make_sender(api, spool_dir, host):
+def make_sender(api, spool_dir, host, **kwargs):
     from keystoneauth1 import adapter, noauth, session
 
     from masakari_introspect.recovery.masakari import MasakariNotifier
@@ -46,7 +46,8 @@ def make_sender(api, spool_dir, host):
     notifier = MasakariNotifier(adapter.Adapter(sess, endpoint_override=api.endpoint))
     clock = [0.0]
     sender = Sender(Spool(spool_dir, 100), notifier, hostname=host,
-                    retry_interval=1, retry_interval_max=5, clock=lambda: clock[0])
+                    retry_interval=1, retry_interval_max=5, clock=lambda: clock[0],
+                    **kwargs)
     return sender, clock
 
 
@@ -134,3 +135,59 @@ def test_api_kill_after_202_sends_nothing_twice(fresh_api, tmp_path, caplog):
     assert any("took effect" in r.getMessage() for r in caplog.records)
 
 
+
+
+# -- issue 18: the restart check and the duplicate window ------------------------------
+
+
+def test_api_restart_check_pages_and_filters_on_this_host(fresh_api, tmp_path):
+    """After a 202 the check asks for this host's notifications only, one
+    second before the entry's time, and follows marker pages."""
+    import datetime
+
+    from masakari_introspect.core.model import Notification
+    sender, clock = make_sender(fresh_api, tmp_path / "spool", HOSTNAME)
+    base = datetime.datetime.now(datetime.timezone.utc)
+    target = Notification.create(str(uuid.uuid4()), HOSTNAME, base)
+    sender.submit(target)
+    assert run_until_idle(sender, clock)
+    for i in range(1, 106):     # more than one page (100) after it
+        sender.submit(Notification.create(
+            str(uuid.uuid4()), HOSTNAME, base + datetime.timedelta(seconds=i)))
+        assert run_until_idle(sender, clock)
+    assert len(fresh_api.notifications()) == 106
+    notifier = sender._driver   # the one that saw the 202s
+    found = notifier.settled(target, "")
+    assert found is not None and found.status == 200, found
+    other = Notification.create(str(uuid.uuid4()), HOSTNAME, base)
+    assert notifier.settled(other, "") is None
+
+
+def test_api_a_new_failure_within_the_duplicate_window_is_sent_after_it(
+        fresh_api, tmp_path, caplog):
+    """Masakari's default window (180 s): the second report of the same
+    instance 20 s after the first is refused (409), then sent once the
+    window has passed with a generated time past it, and accepted."""
+    import datetime
+
+    from masakari_introspect.core.model import Notification
+    caplog.set_level(logging.INFO, logger="masakari_introspect")
+    sender, clock = make_sender(fresh_api, tmp_path / "spool", HOSTNAME,
+                                duplicate_window=180)
+    instance = str(uuid.uuid4())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    sender.submit(Notification.create(instance, HOSTNAME, now))
+    assert run_until_idle(sender, clock)
+    sender.submit(Notification.create(
+        instance, HOSTNAME, now + datetime.timedelta(seconds=20)))
+    wait = sender.deliver_due()
+    assert wait == pytest.approx(181.0)           # refused: wait the window
+    assert len(fresh_api.notifications()) == 1
+    clock[0] += wait
+    assert sender.deliver_due() is None
+    found = fresh_api.notifications()
+    assert len(found) == 2
+    stamps = sorted(datetime.datetime.fromisoformat(n["generated_time"].removesuffix("Z"))
+                    for n in found)
+    assert (stamps[1] - stamps[0]).total_seconds() == 181
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -9,6 +9,9 @@ started, a failed start is retried; the storm limit's hold survives a restart.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 import time
 
@@ -23,18 +26,21 @@ PREFIX = "local-"
 def fleet(bed_image, cleanup_guests):
     return boot_guests(bed_image, {
         PREFIX + "one": {},
+        PREFIX + "two": {},
         PREFIX + "crash": {"pvpanic": True, "on_crash": "destroy"},
         PREFIX + "full": {"disk_mib": 16, "disk_fs_mib": 4,
                           "disk_error_policy": "stop"},
     })
 
 
-def local_monitor(rundir, recovery: dict):
+def local_monitor(rundir, recovery: dict, retry: dict | None = None):
     from tests.bed.service import MonitorProcess
     # The endpoint is never used: no Keystone option is needed here.
     proc = MonitorProcess(rundir, endpoint="http://127.0.0.1:9/v1", host=HOSTNAME,
                           options={"recovery": recovery})
     del proc.sections["masakari"]
+    if retry:
+        proc.sections["masakari"] = dict(retry)
     return proc
 
 
@@ -186,3 +192,88 @@ def test_a_report_held_by_the_storm_limit_is_sent_after_a_restart(fleet, tmp_pat
         time.sleep(5)
         assert monitor.count(recovered) == 2
         assert "Traceback" not in monitor.log_text()
+
+
+# A guest reported by the bed's settings (2 s interval, threshold 3) is
+# reported within this many seconds of its hang.
+FAILURE_WINDOW = 10
+
+
+def test_a_hook_failing_for_one_guest_delays_no_other(fleet, tmp_path):
+    """Issue 18: A's hook always fails (no Pacemaker resource for it); B
+    hangs later and its hook runs within a failure window; A keeps backing
+    off alone."""
+    one, two = fleet[PREFIX + "one"], fleet[PREFIX + "two"]
+    runs = tmp_path / "runs.txt"
+    command = hook_script(tmp_path, f"""
+import os, sys, time
+uuid = os.environ["MI_INSTANCE_UUID"]
+with open({str(runs)!r}, "a") as f:
+    f.write("%s %.3f\\n" % (uuid, time.monotonic()))
+sys.exit(1 if uuid == {one.uuid!r} else 0)
+""")
+    try:
+        with local_monitor(tmp_path / "mon", {"driver": "command", "command": command},
+                           retry={"retry_interval": 1,
+                                  "retry_interval_max": 60}) as monitor:
+            wait_healthy(monitor, one)
+            wait_healthy(monitor, two)
+            one.control("agent-hang")
+
+            def runs_of(uuid):
+                if not runs.exists():
+                    return []
+                return [float(line.split()[1]) for line in runs.read_text().splitlines()
+                        if line.split()[0] == uuid]
+
+            # six failures: A now waits 32 s, then 60 s, between attempts
+            wait_for(lambda: len(runs_of(one.uuid)) >= 6, 120, what="A failing 6 times")
+            hung = time.monotonic()
+            two.control("agent-hang")
+            wait_for(lambda: runs_of(two.uuid), FAILURE_WINDOW + 30,
+                     what="B's hook")
+            took = runs_of(two.uuid)[0] - hung
+            assert took <= FAILURE_WINDOW + 2, f"B's hook ran {took:.1f} s after its hang"
+            time.sleep(5)
+            assert len(runs_of(two.uuid)) == 1
+            a = runs_of(one.uuid)
+            gaps = [later - earlier for earlier, later in zip(a, a[1:], strict=False)]
+            assert max(gaps) >= 16, gaps   # A backs off, alone
+            assert monitor.count(rf"Recovery command failed for instance {one.uuid}") == 1
+            assert "Traceback" not in monitor.log_text()
+    finally:
+        one.heal()
+        two.heal()
+
+
+def test_a_hook_that_leaves_a_background_child_runs_once(fleet, tmp_path):
+    """Issue 18: judged by its exit status, not by the end of its output."""
+    guest = fleet[PREFIX + "one"]
+    runs = tmp_path / "runs.txt"
+    hook = tmp_path / "hook.sh"
+    pidfile = tmp_path / "child.pid"
+    hook.write_text(f"""#!/bin/sh
+echo run >> {runs}
+# a child that keeps the hook's stdout open for longer than the timeout
+sleep 40 &
+echo $! > {pidfile}
+echo "restart requested"
+exit 0
+""")
+    hook.chmod(0o755)
+    try:
+        with local_monitor(tmp_path / "mon", {"driver": "command", "command": str(hook),
+                                              "command_timeout": 5}) as monitor:
+            wait_healthy(monitor, guest)
+            guest.control("agent-hang")
+            monitor.wait_log(rf"Recovery command recovered instance .*{guest.uuid}",
+                             timeout=60)
+            time.sleep(12)       # past the timeout, and a retry, if any
+            assert runs.read_text().splitlines() == ["run"]
+            assert monitor.count("killed after") == 0
+            assert monitor.count(r"exit status 0") == 1
+    finally:
+        guest.heal()
+        if pidfile.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)

@@ -185,6 +185,7 @@ class FakeSource:
         self.records = list(instances)
         self.connected = connected
         self.spooled = pending
+        self.notifications = []   # PendingNotification values
         self.dry_run = dry_run
         self.host = host
         self.hang = False
@@ -200,6 +201,9 @@ class FakeSource:
 
     def pending(self):
         return self.spooled
+
+    def pending_notifications(self):
+        return tuple(self.notifications)
 
     def set_maintenance(self, instance, on):
         if self.hang:

@@ -129,7 +129,8 @@ def test_a_vanished_domain_is_forgotten_and_its_report_withdrawn(bed):
     bed.listed(domain(A, 'vm-a'))
     assert [i.uuid for i in bed.fleet.snapshot()] == [A]
     assert bed.of(f.Withdraw) == [
-        f.Withdraw(B, 'left the host: domain no longer running')]
+        f.Withdraw(B, 'left the host: domain no longer running',
+                   f.WithdrawCause.LEFT_HOST)]
 
 
 def test_an_event_for_an_unknown_domain_asks_for_it():
@@ -466,7 +467,8 @@ def test_suspect_and_settled_guests_are_probed_apart_and_less_often(bed):
 def test_maintenance_by_name_silences_and_withdraws(bed):
     uuid, actions = bed.fleet.set_maintenance('vm-b', True)
     assert uuid == B
-    assert actions == [f.Withdraw(B, 'put in maintenance')]
+    assert actions == [f.Withdraw(B, 'put in maintenance',
+                                  f.WithdrawCause.MAINTENANCE)]
     hang(bed, B, 6)
     assert bed.reports() == []
     assert bed.state(B)['state'] == 'maintenance'
@@ -577,3 +579,41 @@ def test_an_agent_restart_is_not_a_failure(bed):
         bed.tick(idle(A, B))
         bed.answer(B)
     assert bed.reports() == []
+
+
+# -- a pending notification belongs to one QEMU process ------------------------
+
+def new_process_withdrawals(bed, uuid):
+    return [a for a in bed.of(f.Withdraw)
+            if a.uuid == uuid and a.cause is f.WithdrawCause.NEW_PROCESS]
+
+
+def test_a_crashed_guest_started_again_withdraws_its_report(bed):
+    bed.event(B, EventKind.CRASHED, 'panicked')
+    bed.event(B, EventKind.STOPPED, 'crashed')
+    assert new_process_withdrawals(bed, B) == []
+    bed.event(B, EventKind.STARTED, 'booted', domain_id=7)   # by hand
+    bed.do(bed.fleet.looked_up(B, domain(B, 'vm-b', domain_id=7)))
+    assert new_process_withdrawals(bed, B) == [
+        f.Withdraw(B, 'new QEMU process', f.WithdrawCause.NEW_PROCESS)]
+
+
+def test_a_started_event_with_a_new_domain_id_withdraws(bed):
+    bed.event(B, EventKind.STARTED, 'restored', domain_id=9)
+    assert len(new_process_withdrawals(bed, B)) == 1
+    bed.event(B, EventKind.STARTED, 'restored', domain_id=9)
+    assert len(new_process_withdrawals(bed, B)) == 1    # same process
+
+
+def test_a_resync_finding_a_new_domain_id_withdraws(bed):
+    bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=2))
+    assert new_process_withdrawals(bed, B) == []
+    bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=3))
+    assert len(new_process_withdrawals(bed, B)) == 1
+    assert new_process_withdrawals(bed, A) == []
+
+
+def test_first_sight_of_a_domain_withdraws_nothing():
+    bed = Bed()
+    bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=2))
+    assert bed.of(f.Withdraw) == []

@@ -119,3 +119,41 @@ sys.exit(0 if len(open({str(runs)!r}).read()) >= 3 else 1)
     assert sender.deliver_due() is None
     assert runs.read_text() == 'xxx'
     assert len(Spool(tmp_path / 'spool', 10)) == 0
+
+
+def test_a_hook_that_leaves_a_child_holding_its_output_succeeds_once(
+        tmp_path):
+    """Judged by its exit status: a background child that keeps stdout
+    open for longer than the timeout neither delays nor fails it."""
+    runs, pidfile = tmp_path / 'runs', tmp_path / 'child.pid'
+    argv = hook(tmp_path, f'''
+import subprocess, sys
+with open({str(runs)!r}, "a") as f:
+    f.write("x")
+child = subprocess.Popen([sys.executable, "-c",
+                          "import time; print('child', flush=True); "
+                          "time.sleep(30)"])
+open({str(pidfile)!r}, "w").write(str(child.pid))
+print("restart requested", flush=True)
+''')
+    sender = Sender(Spool(tmp_path / 'spool', 10),
+                    CommandRecovery(argv, 3), retry_interval=2.0,
+                    retry_interval_max=8.0, clock=lambda: 0.0)
+    try:
+        sender.submit(note())
+        assert sender.deliver_due() is None      # done, not "timed out"
+        assert runs.read_text() == 'x'
+        assert len(Spool(tmp_path / 'spool', 10)) == 0
+    finally:
+        import os
+        import signal
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_the_output_of_a_hook_is_logged_bounded(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    argv = hook(tmp_path, 'print("a" * 100000 + "END")\n')
+    result = CommandRecovery(argv, 10).send(note())
+    assert result.delivery is Delivery.DELIVERED
+    logged = '\n'.join(r.getMessage() for r in caplog.records)
+    assert 'END' in logged and len(logged) < 20000

@@ -10,6 +10,7 @@ from masakari_introspect.core.model import DomainActionFailed
 from masakari_introspect.core.model import DomainStatus
 from masakari_introspect.core.model import Notification
 from masakari_introspect.core.model import Power
+from masakari_introspect.core.model import WithdrawCause
 from masakari_introspect.recovery.libvirt import STOP_EVENT_MARGIN
 from masakari_introspect.recovery.libvirt import LibvirtRecovery
 from masakari_introspect.recovery.sender import Sender
@@ -297,7 +298,8 @@ def test_the_drivers_own_destroy_does_not_withdraw_its_entry(tmp_path):
 
     def destroy_and_tell():   # the stop event reaches the fleet meanwhile
         destroy()
-        sender.withdraw(UUID, 'left the host: domain stopped (destroyed)')
+        sender.withdraw(UUID, 'left the host: domain stopped (destroyed)',
+                        WithdrawCause.LEFT_HOST)
 
     domain.destroy = destroy_and_tell
     sender.submit(note())

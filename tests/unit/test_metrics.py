@@ -326,3 +326,27 @@ def test_metrics_of_a_running_monitor(metrics, listener):
         assert (P + 'instance_agent_up', ('uuid', B)) not in samples
     finally:
         monitor.stop(2)
+
+
+def test_pending_notifications_age_attempts_and_failing(metrics, listener):
+    from masakari_introspect.recovery.outbox import PendingNotification
+    source = FakeSource([], pending=2)
+    source.notifications = [
+        PendingNotification(A, 'vm-a', '2026-11-21T17:00:00', age=300.0,
+                            attempts=7, last_error='HTTP 503: down',
+                            next_attempt=30.0),
+        PendingNotification(B, 'vm-b', '2026-11-21T17:04:00', age=20.0,
+                            attempts=0, last_error='', next_attempt=0.0)]
+    metrics.watch(source)
+    samples = scrape(listener)
+    assert series(samples, P + 'notification_pending_age_seconds') == {
+        (('uuid', A),): 300.0, (('uuid', B),): 20.0}
+    assert series(samples, P + 'notification_pending_attempts') == {
+        (('uuid', A),): 7.0, (('uuid', B),): 0.0}
+    assert series(samples, P + 'notification_pending_failing') == {
+        (('uuid', A),): 1.0, (('uuid', B),): 0.0}
+    assert samples[(P + 'notification_pending_oldest_age_seconds',)] == 300
+    source.notifications.clear()
+    samples = scrape(listener)
+    assert samples[(P + 'notification_pending_oldest_age_seconds',)] == 0
+    assert series(samples, P + 'notification_pending_age_seconds') == {}

@@ -33,6 +33,7 @@ class FakeNotifier:
     """A recovery driver that answers from a script."""
 
     name = 'Masakari API'
+    outage_wide = True
 
     def __init__(self, *results, default=OK, settled=None, spool=None):
         self.results = collections.deque(results)
@@ -111,12 +112,19 @@ def test_delivered_entries_are_removed(spool, clock):
     assert len(notifier.sent) == 2
 
 
-def test_409_is_removed(spool, clock):
-    notifier = FakeNotifier(DUP)
-    s = sender(spool, notifier, clock)
+def test_409_for_a_first_attempt_is_a_new_failure_sent_after_the_window(
+        spool, clock):
+    notifier = FakeNotifier(DUP, OK)
+    wall = 1795280410.0     # 2026-11-21T17:00:10Z, not moved: floor wins
+    s = sender(spool, notifier, clock, duplicate_window=180.0,
+               wall=lambda: wall)
     s.submit(note())
+    assert s.deliver_due() == 181.0      # no earlier report known: a window
+    assert len(spool.pending()) == 1
+    clock.now += 181.0
     assert s.deliver_due() is None
     assert spool.pending() == []
+    assert notifier.sent[1].generated_time == '2026-11-21T17:03:01'
 
 
 def test_transient_is_kept_and_backs_off_exponentially(spool, clock):
@@ -168,15 +176,16 @@ def test_outage_then_accepted_delivers_exactly_once(spool, clock):
     assert notifier.results == collections.deque()
 
 
-def test_a_new_notification_does_not_skip_the_backoff(spool, clock):
-    notifier = FakeNotifier(DOWN)
+def test_a_new_notification_is_not_held_by_a_backing_off_one(spool, clock):
+    notifier = FakeNotifier(DOWN, OK)
     s = sender(spool, notifier, clock)
     s.submit(note(A))
     assert s.deliver_due() == 2.0
     s.submit(note(B))
     clock.now += 1.0
     assert s.deliver_due() == pytest.approx(1.0)
-    assert len(notifier.sent) == 1
+    assert [n.instance_uuid for n in notifier.sent] == [A, B]
+    assert [n.instance_uuid for n in spool.pending()] == [A]
 
 
 def test_condition_is_logged_once_per_change(spool, clock, caplog):

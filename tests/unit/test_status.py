@@ -97,7 +97,8 @@ def test_the_status_answer_on_the_wire(server, source):
     assert answer['ok'] is True
     assert answer['service'] == {'host': 'compute-1', 'pid': os.getpid(),
                                  'dry_run': False, 'libvirt_connected': True,
-                                 'notifications_pending': 0}
+                                 'notifications_pending': 0,
+                                 'notifications': []}
     assert answer['instances'][1] == {
         'uuid': B, 'name': 'vm-b', 'state': 'failed', 'phase': 'failed',
         'reason': None, 'misses': 4, 'seconds_since_success': 30.0,
@@ -302,6 +303,21 @@ def test_render_formats_times_and_maintenance():
     assert 'never' in lines[3]
     assert '(10 min ago)' in lines[3]
     assert lines[3].split()[-1] == 'on'
+
+
+def test_pending_notifications_are_shown_with_their_last_error(
+        server, source):
+    from masakari_introspect.recovery.outbox import PendingNotification
+    source.spooled = 1
+    source.notifications = [PendingNotification(
+        instance_uuid=A, instance_name='vm-a',
+        generated_time='2026-11-21T17:00:00', age=95.0, attempts=4,
+        last_error='hook exited with status 1', next_attempt=16.0)]
+    code, out = run_cli('--socket', str(server.path))
+    assert code == 0
+    line = out.splitlines()[1]
+    assert line == ('  pending: vm-a %s for 95 s, 4 attempt(s), next in '
+                    '16 s; last error: hook exited with status 1' % A)
 
 
 def test_empty_table():

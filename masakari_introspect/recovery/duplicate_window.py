@@ -1,0 +1,166 @@
+"""Masakari's duplicate window: when each instance was last reported, and
+when a refused new failure may be sent again.
+
+Masakari answers 409 "duplicate" to a notification whose host, type and
+payload match one generated within its
+``duplicate_notification_detection_interval``; our payload is the instance
+and fixed strings, so a second failure of the same instance soon after its
+report is refused. The sender asks this record when the previous report was
+accepted, to send the new one again once the window has passed.
+
+Per instance: the previous report's ``generated_time`` (wall clock, what
+Masakari compares), kept in one small file so that it survives a restart,
+and the monotonic time of its acceptance in this process (for the wait).
+Records older than a day are dropped when the file is written.
+
+:class:`DuplicateWindow` judges a 409 "duplicate" for a new failure: within
+``duplicate_window`` of the previous report it is sent again once the window
+has passed (on the monotonic clock), with ``generated_time = max(wall now,
+previous + duplicate_window + 1 s)``; after the window the 409 means that
+Masakari's interval is longer than ours (an ERROR, and backoff).
+"""
+
+import datetime
+import json
+import math
+import pathlib
+import time
+from collections.abc import Callable
+
+from oslo_log import log as logging
+
+from masakari_introspect.durable import write_atomically
+
+LOG = logging.getLogger(__name__)
+
+KEEP = 86400.0   # longer than any sane duplicate window
+
+
+def parse_time(stamp: str) -> datetime.datetime | None:
+    """A naive UTC datetime from an ISO 8601 stamp; None if it is not one."""
+    try:
+        when = datetime.datetime.fromisoformat(stamp.removesuffix('Z'))
+    except ValueError:
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return when
+
+
+class AcceptedLog:
+    """Per instance, the last accepted notification's time."""
+
+    def __init__(self, path: pathlib.Path | None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._path = path
+        self._clock = clock
+        self._generated: dict[str, str] = {}
+        self._accepted_at: dict[str, float] = {}   # monotonic, this process
+        if path is not None:
+            self._generated = self._load(path)
+
+    def record(self, uuid: str, generated_time: str) -> None:
+        """Masakari accepted (or already had) this notification; never
+        raises."""
+        self._generated[uuid] = generated_time
+        self._accepted_at[uuid] = self._clock()
+        newest = parse_time(generated_time)
+        if newest is not None:   # drop what no window can reach
+            cutoff = newest - datetime.timedelta(seconds=KEEP)
+            self._generated = {
+                u: t for u, t in self._generated.items()
+                if (parse_time(t) or newest) >= cutoff}
+        if self._path is None:
+            return
+        try:
+            write_atomically(self._path,
+                             json.dumps(self._generated).encode())
+        except OSError as exc:
+            LOG.warning('Cannot record in %s when the notification for %s '
+                        'was accepted: %s', self._path, uuid, exc)
+
+    def generated(self, uuid: str) -> datetime.datetime | None:
+        """The generated time of the instance's last accepted report."""
+        stamp = self._generated.get(uuid)
+        return parse_time(stamp) if stamp else None
+
+    def accepted_at(self, uuid: str) -> float | None:
+        """When (monotonic) this process saw it accepted; None if another
+        process did."""
+        return self._accepted_at.get(uuid)
+
+    @staticmethod
+    def _load(path: pathlib.Path) -> dict[str, str]:
+        try:
+            record = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            LOG.warning('Cannot read %s (%s): duplicate answers of Masakari '
+                        'are judged without the earlier reports', path, exc)
+            return {}
+        if not isinstance(record, dict):
+            return {}
+        return {str(k): str(v) for k, v in record.items()}
+
+
+class DuplicateWindow:
+    """Judges duplicate answers with an :class:`AcceptedLog`."""
+
+    def __init__(self, accepted: AcceptedLog, window: float, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.accepted = accepted
+        self.window = window
+        self._clock = clock
+        self._wall = wall
+
+    def wait(self, uuid: str, generated_time: str, renewed: bool,
+             said: bool = False) -> float | None:
+        """Seconds until a notification refused as a duplicate may go
+        again; None if it was not within the window (or was renewed
+        already): then Masakari's interval is longer than ours (an ERROR
+        unless ``said`` already)."""
+        previous = self.accepted.generated(uuid)
+        sent = parse_time(generated_time)
+        if renewed or (previous is not None and sent is not None and
+                       (sent - previous).total_seconds() > self.window):
+            (LOG.debug if said else LOG.error)('Masakari refused the notification for instance %s '
+                      '(generated %s) as a duplicate, though it is more '
+                      'than [masakari] duplicate_window = %.0f s after the '
+                      'previous report (generated %s): set duplicate_window '
+                      'to Masakari\'s duplicate_notification_detection_'
+                      'interval; retrying with backoff', uuid,
+                      generated_time, self.window,
+                      previous.isoformat() if previous else 'unknown')
+            return None
+        span = self.window + 1.0
+        accepted_at = self.accepted.accepted_at(uuid)
+        if accepted_at is not None:
+            left = accepted_at + span - self._clock()
+        elif previous is not None:   # accepted by an earlier process
+            left = (previous - self._utcnow()).total_seconds() + span
+        else:
+            left = span
+        left = min(max(left, 0.0), span)
+        LOG.info('Masakari refused the notification for instance %s '
+                 '(generated %s) as a duplicate of its previous report '
+                 '(generated %s), within [masakari] duplicate_window = %.0f '
+                 's: this is a new failure; sending it again in %.0f s',
+                 uuid, generated_time,
+                 previous.isoformat() if previous else 'unknown',
+                 self.window, left)
+        return left
+
+    def renewed_time(self, uuid: str, generated_time: str) -> str:
+        """max(wall now, previous + window + 1 s), whole seconds."""
+        previous = self.accepted.generated(uuid) or \
+            parse_time(generated_time) or self._utcnow()
+        floor = previous.replace(microsecond=0) + datetime.timedelta(
+            seconds=math.ceil(self.window) + 1)
+        return max(self._utcnow(), floor).isoformat()
+
+    def _utcnow(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(
+            self._wall(), datetime.timezone.utc).replace(
+                tzinfo=None, microsecond=0)

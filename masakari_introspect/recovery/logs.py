@@ -1,0 +1,84 @@
+"""What the sender says about delivery, in one place."""
+
+from oslo_log import log as logging
+
+from masakari_introspect.core.model import Delivery
+from masakari_introspect.core.model import DeliveryResult
+from masakari_introspect.core.model import Notification
+
+LOG = logging.getLogger('masakari_introspect.recovery.sender')
+
+
+def describe(result: DeliveryResult) -> str:
+    """The result in a few words: 'HTTP 503: ...' or the message."""
+    if result.status is None:
+        return result.message
+    return 'HTTP %s: %s' % (result.status, result.message)
+
+
+def result(driver: str, notification: Notification, outcome: DeliveryResult,
+           settled: bool) -> None:
+    """One line per attempt that ended something (INFO), else DEBUG."""
+    uuid = notification.instance_uuid
+    if settled and outcome.delivery.done:
+        LOG.info('%s: the earlier attempt for instance %s (generated %s) '
+                 'took effect: %s; not repeated', driver, uuid,
+                 notification.generated_time, outcome.message)
+    elif outcome.delivery is Delivery.DELIVERED:
+        if outcome.status is not None:
+            LOG.info('Masakari accepted the notification for instance %s '
+                     '(HTTP %s, generated %s)', uuid, outcome.status,
+                     notification.generated_time)
+        else:
+            LOG.info('%s recovered instance %s %s (generated %s): %s',
+                     driver, notification.instance_name, uuid,
+                     notification.generated_time, outcome.message)
+    elif outcome.delivery is Delivery.DUPLICATE:
+        LOG.info('Masakari already has the notification for instance %s '
+                 '(HTTP 409, %s); counted as delivered', uuid,
+                 outcome.message)
+    else:
+        LOG.debug('Notification for instance %s not delivered: %s', uuid,
+                  describe(outcome))
+
+
+def entry_condition(driver: str, notification: Notification,
+                    outcome: DeliveryResult, previous: str,
+                    retry_max: float, quiet: bool) -> None:
+    """A change in what became of one entry; ``quiet`` for a transient
+    failure already logged for the driver as a whole."""
+    uuid = notification.instance_uuid
+    if outcome.delivery is Delivery.TRANSIENT:
+        (LOG.debug if quiet else LOG.warning)(
+            '%s failed for instance %s (%s); it is retried alone, with '
+            'backoff up to %.0f s', driver, uuid, describe(outcome),
+            retry_max)
+    elif outcome.delivery is Delivery.REJECTED:
+        LOG.error('%s refused the notification for instance %s sent as '
+                  'host %s (%s): %s. This needs a configuration fix '
+                  '([DEFAULT] host must be the name of this host in '
+                  'Masakari; check the credentials); retrying every %.0f s',
+                  driver, uuid, notification.hostname,
+                  'HTTP %s' % outcome.status if outcome.status else
+                  'no status', outcome.message, retry_max)
+    elif outcome.delivery is Delivery.MAINTENANCE:
+        LOG.warning('Masakari has host %s on maintenance (HTTP 409: %s); '
+                    'the notification for instance %s is kept and sent '
+                    'again every %.0f s until maintenance ends',
+                    notification.hostname, outcome.message, uuid, retry_max)
+    if previous == Delivery.MAINTENANCE.value and \
+            outcome.delivery is not Delivery.MAINTENANCE:
+        LOG.info('Host %s is no longer on maintenance in Masakari',
+                 notification.hostname)
+
+
+def outage(driver: str, outcome: DeliveryResult, retry_max: float,
+           down: bool, pending: int) -> None:
+    """The driver as a whole became unreachable, or reachable again."""
+    if down:
+        LOG.warning('%s unavailable (%s); notifications are kept and each '
+                    'retried with backoff up to %.0f s', driver,
+                    describe(outcome), retry_max)
+    else:
+        LOG.info('%s reachable again; %d notification(s) still pending',
+                 driver, max(pending - 1, 0))

@@ -44,7 +44,6 @@ class Watched:
         self.started_at = 0.0              # left its queue at
         self.running = False
         self.suspect = False               # ... on the suspect lane
-        self.saved: Remembered | None = None   # as last written to disk
         self.last_report: float | None = None  # wall clock
         self.reports: tuple[float, ...] = ()   # wall clock, recent
         self.limited = False           # recovery limit reached
@@ -75,6 +74,11 @@ class Watched:
         LOG.info('Monitoring instance %s (%s)%s', info.name, info.uuid,
                  ', already reported before a restart'
                  if state.reported else '')
+        if info.blind_spots and policy.activity_check:
+            LOG.info('Instance %s (%s) has %s: libvirt counts none of its '
+                     'disk or network work, so the activity check cannot '
+                     'clear it; its agent alone decides', info.name,
+                     info.uuid, ', '.join(b.value for b in info.blind_spots))
         if not info.running:
             state.paused(now, info.state_reason)
         return watched
@@ -84,9 +88,6 @@ class Watched:
                           self.state.answered, self.state.reported,
                           self.state.known, self.reports)
 
-    def changed(self) -> bool:
-        return self.saved != self.remembered()
-
     def remember_probe(self, result: ProbeResult, wall: float) -> None:
         self.probes.append({'time': round(wall, 3),
                             'outcome': result.outcome.value,
@@ -94,8 +95,22 @@ class Watched:
                             'duration': round(result.duration, 3),
                             'error_code': result.error_code})
 
-    def update_activity(self, activity: Activity | None) -> bool:
-        """Take a sample; True if the guest worked since the last one."""
+    def said_agent_error(self) -> bool:
+        """The probe before the last one was answered with an error too
+        (said already)."""
+        return len(self.probes) > 1 and \
+            self.probes[-2]['outcome'] == 'agent_error'
+
+    def forget_report(self) -> None:
+        """The last report could not be kept: it does not count."""
+        self.reports = self.reports[:-1]
+
+    def update_activity(self, activity: Activity | None,
+                        since: float | None = None) -> bool:
+        """Take a sample covering the time from ``since`` (the previous
+        sample); True if the guest worked since the last one. Its work
+        counts as "since the failure" only if the span starts after the
+        first missed interval did."""
         if activity is None:
             self._activity_known = False
             return False
@@ -109,9 +124,14 @@ class Watched:
             return False
         delta_disk = activity.disk_requests - before['disk_requests']
         delta_net = activity.packets_sent - before['packets_sent']
-        if self.state.first_miss is None:
+        first_miss = self.state.first_miss
+        if first_miss is None:
             self.counters['disk_requests_since_failure'] = 0
             self.counters['packets_sent_since_failure'] = 0
+        elif since is None or since < first_miss:
+            for key in ('disk_requests_since_failure',
+                        'packets_sent_since_failure'):
+                self.counters[key] = before.get(key, 0)
         else:
             self.counters['disk_requests_since_failure'] = \
                 before.get('disk_requests_since_failure', 0) + max(delta_disk, 0)
@@ -150,7 +170,16 @@ class Watched:
     def say(self, verdict: Verdict, policy: Policy, now: float) -> None:
         """Log a verdict that is not a report."""
         state = self.state
-        if verdict is Verdict.ACTIVE:
+        if verdict is Verdict.ACTIVE and state.booting:
+            LOG.warning('Instance %s (%s) is booting for %.0f s, agent '
+                        'silent, guest active: %s; not reporting it while '
+                        'it works', state.name, state.uuid,
+                        state.booting_for(now), self.describe_activity())
+        elif verdict is Verdict.HELD:
+            LOG.info('Instance %s (%s) failed (%s) while in maintenance: '
+                     'not reported', state.name, state.uuid,
+                     state.reason.value if state.reason else '?')
+        elif verdict is Verdict.ACTIVE:
             LOG.warning('The agent of instance %s (%s) is unresponsive for '
                         '%.0f s, but the guest is active: %s; not reporting '
                         'it while it works', state.name, state.uuid,

@@ -9,28 +9,32 @@ from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.tracker import Policy
 from tests.unit.fakes import A, B, C, HOST, FakeClock, domain, make_fleet
 
 INTERVAL = 10.0
+PAUSES = {p.value for p in PauseReason}
 
 
 class Bed:
     """A fleet with clocks, and the actions it returned, by type."""
 
     def __init__(self, threshold=3, grace=0, activity_check=True,
-                 never=False, **settings):
+                 never=False, remembered=None, job_grace_max=600,
+                 **settings):
         self.clock = FakeClock()
         self.wall = FakeClock(1.7e9)
         self.policy = Policy(failure_threshold=threshold,
                              boot_grace_period=grace,
                              report_agent_never_answered=never,
                              probe_interval=INTERVAL,
-                             activity_check=activity_check)
+                             activity_check=activity_check,
+                             job_grace_max=job_grace_max)
         self.fleet = make_fleet(self.policy, self.clock, self.wall,
-                                **settings)
+                                remembered=remembered, **settings)
         self.actions = []
 
     def do(self, actions):
@@ -65,8 +69,10 @@ class Bed:
             ProbeResult(uuid, outcome, detail), probe.token))
 
     def event(self, uuid, kind, detail='', domain_id=-1):
+        pause = PauseReason(detail) if detail in PAUSES \
+            else PauseReason.NONE
         return self.do(self.fleet.event(
-            DomainEvent(uuid, 'vm', kind, detail, domain_id)))
+            DomainEvent(uuid, 'vm', kind, detail, domain_id, pause)))
 
     def time_out(self, *uuids):
         """Probes sent on the healthy lane to hung guests come back as
@@ -176,7 +182,8 @@ def test_without_a_sample_the_guest_counts_as_inactive(bed):
 
 @pytest.mark.parametrize('outcome,detail,reason', [
     (Outcome.MISS, 'timeout', 'unresponsive'),
-    (Outcome.MISS, 'QEMU guest agent is not connected', 'disconnected'),
+    (Outcome.DISCONNECTED, 'QEMU guest agent is not connected',
+     'disconnected'),
     (Outcome.BUSY, 'agent busy', 'busy'),
     (Outcome.ERROR, 'malformed', 'error'),
 ])
@@ -352,7 +359,7 @@ def test_a_guest_never_seen_answering_is_only_warned_about(caplog):
     for _ in range(8):
         bed.tick(idle(B))
         if bed.probes(B):
-            bed.answer(B, Outcome.MISS, 'not connected')
+            bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     assert bed.reports() == []
     assert bed.state(B)['state'] == 'no_agent'
     assert len([r for r in caplog.records
@@ -360,14 +367,13 @@ def test_a_guest_never_seen_answering_is_only_warned_about(caplog):
 
 
 def test_a_known_guest_that_hangs_while_booting_is_reported_once():
-    bed = Bed(grace=30)
-    memory = Remembered(-1, False, False, known=True)
-    bed.fleet.remembered[B] = memory
+    bed = Bed(grace=30, activity_check=False,
+              remembered={B: Remembered(-1, False, False, known=True)})
     bed.listed(domain(B, connected=False, domain_id=7))
     for _ in range(8):
         bed.tick(idle(B))
         if bed.probes(B):
-            bed.answer(B, Outcome.MISS, 'not connected')
+            bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     assert [n.reason for n in bed.reports()] == ['boot_hang']
 
 
@@ -394,9 +400,8 @@ def test_the_recovery_limit_stops_reports_until_the_window_allows(caplog):
 
 
 def test_recent_reports_survive_a_restart_of_the_monitor():
-    bed = Bed(max_recoveries=1, recovery_window=600)
-    bed.fleet.remembered[B] = Remembered(2, True, False,
-                                         reports=(bed.wall.now - 10,))
+    bed = Bed(max_recoveries=1, recovery_window=600, remembered={
+        B: Remembered(2, True, False, reports=(1.7e9 - 10,))})
     bed.listed(domain(B, domain_id=2))
     for _ in range(5):
         bed.tick(idle(B))
@@ -464,7 +469,8 @@ def test_suspect_and_settled_guests_are_probed_apart_and_less_often(bed):
 def test_maintenance_by_name_silences_and_withdraws(bed):
     uuid, actions = bed.fleet.set_maintenance('vm-b', True)
     assert uuid == B
-    assert actions == [f.Withdraw(B, 'put in maintenance')]
+    assert f.Withdraw(B, 'put in maintenance') in actions
+    assert f.Save() in actions
     hang(bed, B, 6)
     assert bed.reports() == []
     assert bed.state(B)['state'] == 'maintenance'
@@ -511,10 +517,10 @@ def test_maintenance_of_an_absent_instance_is_shown_then_dropped(caplog):
     assert absent['name'] == '(not on this host)'
     bed.wall.advance(3000)
     bed.listed(domain(A, 'vm-a'))
-    assert B in bed.fleet.maintenance
+    assert B in bed.fleet.persisted().maintenance
     bed.wall.advance(700)
     bed.listed(domain(A, 'vm-a'))
-    assert B not in bed.fleet.maintenance
+    assert B not in bed.fleet.persisted().maintenance
     assert B not in bed.fleet.records()
     assert [i['uuid'] for i in bed.fleet.snapshot()] == [A]
     assert 'maintenance flag and history are dropped' in caplog.text
@@ -531,17 +537,17 @@ def test_an_instance_back_in_time_keeps_its_maintenance():
     bed.wall.advance(1000)
     bed.listed(domain(B, 'vm-b', domain_id=5))
     assert bed.state(B)['state'] == 'maintenance'
-    assert bed.fleet.absent == {}
+    assert bed.fleet.persisted().absent == {}
 
 
 def test_a_threshold_reached_by_a_result_asks_for_a_sample_at_once(bed):
     for _ in range(2):
         bed.tick(idle(A, B))
         bed.answer(A)
-        bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+        bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     bed.tick(idle(A, B))
     bed.answer(A)
-    actions = bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+    actions = bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     assert f.Sample((B,)) in actions
     bed.do(bed.fleet.sampled(idle(A, B)))
     assert [n.reason for n in bed.reports()] == ['disconnected']
@@ -553,12 +559,12 @@ def test_an_agent_disconnect_starts_a_new_interval(bed):
     bed.answer(B)                              # answered in this interval
     actions = bed.event(B, EventKind.AGENT_DISCONNECTED, 'channel')
     assert [a for a in actions if isinstance(a, f.Probe) and a.uuid == B]
-    bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+    bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     assert bed.state(B)['misses'] == 1         # counts although answered
     for _ in range(2):
         bed.tick(idle(A, B))
         bed.answer(A)
-        bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+        bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     bed.do(bed.fleet.sampled(idle(A, B)))
     assert [n.reason for n in bed.reports()] == ['disconnected']
 
@@ -567,7 +573,7 @@ def test_an_agent_restart_is_not_a_failure(bed):
     bed.tick(idle(A, B))
     bed.answer(B)
     bed.event(B, EventKind.AGENT_DISCONNECTED, 'channel')
-    bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+    bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     bed.event(B, EventKind.AGENT_CONNECTED, 'channel')
     assert bed.state(B)['misses'] == 0
     for _ in range(4):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.tracker import InstanceState
 from masakari_introspect.core.model import Phase
@@ -61,11 +62,12 @@ def test_an_answer_in_the_interval_saves_it():
 
 def test_with_activity_the_threshold_waits_for_the_sample():
     state = healthy(activity=True)
+    state.activity(10, active=False)
     for i in range(2, 5):
         assert state.interval_end(10.0 * i, outstanding=True) \
             is Verdict.NONE
     assert state.awaiting_sample
-    state.activity(41, active=True)
+    state.activity(41, active=True)      # worked in 10-41: after 10
     assert state.judge(41) is Verdict.ACTIVE
     assert state.phase is Phase.ACTIVE
     state.activity(51, active=False)
@@ -114,7 +116,7 @@ def test_a_report_stands_across_pause_and_resume_until_an_answer():
     state = healthy()
     for i in range(2, 5):
         state.interval_end(10.0 * i, outstanding=True)
-    state.paused(45, 'user')
+    state.paused(45, PauseReason.USER)
     state.resumed(50)
     assert state.phase is Phase.FAILED
     assert state.success(51) is Verdict.RECOVERED
@@ -122,7 +124,7 @@ def test_a_report_stands_across_pause_and_resume_until_an_answer():
 
 def test_failure_pause_then_resume_is_not_a_failure():
     state = healthy()
-    state.paused(11, 'ioerror')
+    state.paused(11, PauseReason.IOERROR)
     assert state.interval_end(20, outstanding=False) is Verdict.NONE
     state.resumed(25)
     assert state.interval_end(60, outstanding=False) is Verdict.NONE

@@ -33,8 +33,8 @@ K = EventKind
     (t.STOPPED, 5, K.STOPPED),        # failed
     (t.STOPPED, 6, K.STOPPED),        # from_snapshot
     (t.STOPPED, 99, K.STOPPED),       # a detail not known yet
-    (t.UNDEFINED, 0, K.STOPPED),
-    (t.UNDEFINED, 1, K.STOPPED),
+    (t.UNDEFINED, 0, K.UNDEFINED),    # a running domain runs on
+    (t.UNDEFINED, 1, K.UNDEFINED),
     (t.CRASHED, 0, K.CRASHED),
     (t.SHUTDOWN, 0, K.SHUTTING_DOWN),
     (t.SHUTDOWN, 1, K.SHUTTING_DOWN),

@@ -89,7 +89,7 @@ def test_lifecycle_with_libvirt_numbers():
     assert kind(lv.VIR_DOMAIN_EVENT_STOPPED,
                 lv.VIR_DOMAIN_EVENT_STOPPED_DESTROYED) is K.STOPPED
     assert kind(lv.VIR_DOMAIN_EVENT_UNDEFINED,
-                lv.VIR_DOMAIN_EVENT_UNDEFINED_REMOVED) is K.STOPPED
+                lv.VIR_DOMAIN_EVENT_UNDEFINED_REMOVED) is K.UNDEFINED
     assert kind(lv.VIR_DOMAIN_EVENT_SHUTDOWN,
                 lv.VIR_DOMAIN_EVENT_SHUTDOWN_FINISHED) is K.SHUTTING_DOWN
     assert kind(lv.VIR_DOMAIN_EVENT_DEFINED,
@@ -130,10 +130,11 @@ def test_paused_reasons_and_watchdog_actions_match_libvirt():
                  'save', 'snapshot', 'from_snapshot'):
         number = getattr(libvirt, 'VIR_DOMAIN_PAUSED_' + word.upper(), None)
         if number is None:     # newer than the binding: 14 since 8.8
-            assert translate.state_reason(translate.STATE_PAUSED, 14) == word
+            assert translate.state_reason(translate.STATE_PAUSED,
+                                          14).value == word
             continue
         assert translate.state_reason(libvirt.VIR_DOMAIN_PAUSED,
-                                      number) == word
+                                      number).value == word
     for word in ('none', 'pause', 'reset', 'poweroff', 'shutdown', 'debug'):
         number = getattr(libvirt,
                          'VIR_DOMAIN_EVENT_WATCHDOG_' + word.upper())

@@ -108,7 +108,7 @@ class InstanceState:
             if self.phase is not Phase.FAILURE_PAUSE:
                 self.pause_since = now
             self.phase = Phase.FAILURE_PAUSE
-            self.reason = Reason.FAILURE_PAUSE
+            self.reason = self.held or Reason.FAILURE_PAUSE
             return
         self.phase = Phase.PAUSED
         self.pause_since = None
@@ -144,6 +144,7 @@ class InstanceState:
         self.reported = False
         self.reason = None
         self.held = None
+        self.booting = False
         self.last_success = now
         self._answered_now = True
         self._reset_count()

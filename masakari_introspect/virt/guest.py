@@ -105,8 +105,7 @@ def _recheck(dom: 'libvirt.virDomain', outcome: Outcome
         state, reason = dom.state()
         if state != libvirt.VIR_DOMAIN_RUNNING:
             return Outcome.NOT_RUNNING, translate.state_reason(state, reason)
-        control = dom.controlInfo()[0]
-        if control == libvirt.VIR_DOMAIN_CONTROL_JOB:
+        if _job_running(dom):
             return Outcome.JOB, PauseReason.NONE
     except libvirt.libvirtError as exc:
         # A connection error ends this probe without a miss; the next call
@@ -116,6 +115,18 @@ def _recheck(dom: 'libvirt.virDomain', outcome: Outcome
         if checked is Outcome.CONNECTION:
             return checked, PauseReason.NONE
     return outcome, PauseReason.NONE
+
+
+def _job_running(dom: 'libvirt.virDomain') -> bool:
+    """A migration, dump, save, backup or snapshot job holds the domain.
+
+    The control state shows a job only while libvirt talks to QEMU for
+    it; the job's own information shows it for as long as it lasts.
+    """
+    if dom.controlInfo()[0] == libvirt.VIR_DOMAIN_CONTROL_JOB:
+        return True
+    return dom.jobInfo()[0] in (libvirt.VIR_DOMAIN_JOB_BOUNDED,
+                                libvirt.VIR_DOMAIN_JOB_UNBOUNDED)
 
 
 def describe(dom: 'libvirt.virDomain') -> DomainInfo:

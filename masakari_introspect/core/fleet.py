@@ -41,9 +41,6 @@ LOG = logging.getLogger(__name__)
 
 _PAUSING = (EventKind.PAUSED, EventKind.MIGRATING, EventKind.SHUTTING_DOWN)
 _RESUMING = (EventKind.RESUMED, EventKind.REBOOTED, EventKind.AGENT_CONNECTED)
-_MISSES = {Outcome.MISS: Reason.UNRESPONSIVE,
-           Outcome.DISCONNECTED: Reason.DISCONNECTED,
-           Outcome.BUSY: Reason.BUSY, Outcome.ERROR: Reason.ERROR}
 # Watchdog actions that leave the guest as it is: a failure now.
 _WATCHDOG_STUCK = ('none', 'pause', 'debug')
 # A stop that is the guest's failure: its report stands.
@@ -189,32 +186,9 @@ class Fleet:
         now = self._clock()
         LOG.debug('Probe %s (%s): %s %s in %.3f s', state.name, result.uuid,
                   result.outcome.value, result.detail, result.duration)
-        verdict = Verdict.NONE
-        had_job = state.job_since is not None
-        if result.outcome is Outcome.OK:
-            verdict = state.success(now)
-        elif result.outcome is Outcome.AGENT_ERROR:
-            if not watched.said_agent_error():
-                LOG.warning('The agent of instance %s (%s) answered with an '
-                            'error: %s; it is alive', state.name,
-                            result.uuid, result.detail)
-            verdict = state.success(now)
-        elif result.outcome is Outcome.JOB:
-            verdict = self._job(watched, now)
-        elif result.outcome in _MISSES:
-            if result.outcome is Outcome.ERROR:
-                LOG.warning('Unexpected libvirt error probing %s (%s), '
-                            'code %s: %s; counted as a miss', state.name,
-                            result.uuid, result.error_code, result.detail)
-            verdict = state.miss(now, _MISSES[result.outcome])
-        elif result.outcome is Outcome.NOT_RUNNING:
-            state.paused(now, result.pause)
-        elif result.outcome in (Outcome.GONE, Outcome.NOT_CONFIGURED):
+        if result.outcome in (Outcome.GONE, Outcome.NOT_CONFIGURED):
             return self._roster.forget(result.uuid, result.detail)
-        if had_job and state.job_since is None:
-            LOG.info('The domain job of instance %s (%s) ended: its misses '
-                     'count again, from a fresh failure window', state.name,
-                     result.uuid)
+        verdict = watched.take(result, now)
         watched.log_phase(before, result.detail or result.outcome.value)
         actions = self._act(watched, verdict)
         if state.awaiting_sample:
@@ -300,7 +274,7 @@ class Fleet:
                 LOG.warning('No statistics for %s (%s); its activity '
                             'counts as none', watched.state.name, uuid)
             active = watched.update_activity(activity,
-                                             watched.state.sampled_at)
+                                             watched.state.work.sampled_at)
             watched.state.activity(now, active)
             if watched.state.awaiting_sample or \
                     watched.state.phase is Phase.ACTIVE:
@@ -327,20 +301,6 @@ class Fleet:
         watched.state.report_failed()
         watched.forget_report()
         return [Save()]
-
-    def _job(self, watched: Watched, now: float) -> Verdict:
-        state = watched.state
-        first, overran = state.job_since is None, state.job_overran
-        verdict = state.job(now)
-        if first:
-            LOG.info('A domain job holds instance %s (%s): its agent\'s '
-                     'misses do not count for up to %.0f s', state.name,
-                     state.uuid, self.policy.job_grace_max)
-        elif state.job_overran and not overran:
-            LOG.warning('A domain job holds instance %s (%s) for more than '
-                        '%.0f s (job_grace_max): its misses count again',
-                        state.name, state.uuid, self.policy.job_grace_max)
-        return verdict
 
     def _act(self, watched: Watched, verdict: Verdict) -> list[Action]:
         if verdict is Verdict.REPORT:

@@ -8,6 +8,8 @@ watchdogs, grace and boot hangs, maintenance) are described in
 ``doc/source/design.rst``, "Verdicts".
 """
 
+from masakari_introspect.core.evidence import Job
+from masakari_introspect.core.evidence import Work
 from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
@@ -38,16 +40,13 @@ class InstanceState:
         self.maintenance = False
         self.held: Reason | None = None   # a failure seen in maintenance
         self.booting = False        # a known agent silent after the grace
-        self.job_since: float | None = None   # a domain job holds it
-        self.job_overran = False    # ... longer than job_grace_max
+        self.domain_job = Job(policy.job_grace_max)
+        self.work = Work()          # the guest's own work, from samples
         self.interval_start = now
         self._answered_now = False  # an answer in the current interval
         self._counted = False       # the current interval's miss counted
         self.first_miss: float | None = None
         self.pause_since: float | None = None
-        self.last_activity: float | None = None   # end of the last active
-        self.activity_from: float | None = None   # ... sample's span
-        self.sampled_at: float | None = None      # the last sample
         self.awaiting_sample = False
 
     # -- the operator --------------------------------------------------------
@@ -154,9 +153,8 @@ class InstanceState:
 
     def miss(self, now: float, reason: Reason) -> Verdict:
         """A probe came back without an answer (and no job holds it)."""
-        if self.job_since is not None:
-            # The job is over: misses count from now, a fresh window.
-            self._end_job()
+        if self._end_job():
+            # Misses count from now: a fresh failure window.
             self.interval_start = now
             self._answered_now = False
         return self._miss(now, reason)
@@ -165,12 +163,8 @@ class InstanceState:
         """No answer, and a domain job (migration, dump, save, backup,
         snapshot) holds the running domain: not counted, for at most
         ``job_grace_max`` seconds per job."""
-        if self.job_since is None:
-            self.job_since = now
+        if self.domain_job.seen(now):
             return Verdict.NONE
-        if self._in_job(now):
-            return Verdict.NONE
-        self.job_overran = True
         return self._miss(now, Reason.UNRESPONSIVE)
 
     def interval_end(self, now: float, outstanding: bool) -> Verdict:
@@ -183,7 +177,7 @@ class InstanceState:
                 verdict = self._report(Reason.FAILURE_PAUSE)
         else:
             if outstanding and not self._counted and not self._answered_now \
-                    and not self._in_job(now):
+                    and not self.domain_job.shields(now):
                 verdict = self._count(now) if self.counting(now) \
                     else self._grace_check(now)
             if verdict is Verdict.NONE and (
@@ -199,22 +193,16 @@ class InstanceState:
         """A probe of this interval is out longer than the probe timeout
         (a healthy agent answers in milliseconds): the interval is missed
         now, without waiting for its end."""
-        if self._counted or self._answered_now or self._in_job(now) or \
+        if self._counted or self._answered_now or \
+                self.domain_job.shields(now) or \
                 self.phase is Phase.FAILURE_PAUSE:
             return Verdict.NONE
         return self._count(now) if self.counting(now) \
             else self._grace_check(now)
 
     def activity(self, now: float, active: bool) -> None:
-        """A statistics sample: did the guest work since the last one?
-
-        The sample covers the time since the previous sample: its work
-        counts after a moment only if that span starts after it."""
-        span_from, self.sampled_at = self.sampled_at, now
-        if active:
-            self.last_activity = now
-            self.activity_from = span_from if span_from is not None \
-                else float('-inf')
+        """A statistics sample: did the guest work since the last one?"""
+        self.work.sample(now, active)
 
     def judge(self, now: float) -> Verdict:
         """Decide a failed agent: failed guest, or a guest that works."""
@@ -222,8 +210,7 @@ class InstanceState:
         if self.phase is Phase.FAILED or self.reported or self.maintenance:
             return Verdict.NONE
         active = self.policy.activity_check and self.first_miss is not None \
-            and self.activity_from is not None \
-            and self.activity_from >= self.first_miss
+            and self.work.after(self.first_miss)
         if self.booting:
             idle = Reason.BOOT_HANG
         else:
@@ -231,8 +218,7 @@ class InstanceState:
                 else (self.reason or Reason.UNRESPONSIVE)
         if not active:
             return self._report(idle)
-        assert self.last_activity is not None
-        if now - self.last_activity >= self.policy.window:
+        if self.work.idle_for(now) >= self.policy.window:
             return self._report(Reason.BOOT_HANG if self.booting
                                 else Reason.INACTIVE)
         if self.phase is not Phase.ACTIVE:
@@ -272,15 +258,11 @@ class InstanceState:
 
     # -- internals -----------------------------------------------------------
 
-    def _in_job(self, now: float) -> bool:
-        return self.job_since is not None and \
-            now - self.job_since < self.policy.job_grace_max
-
-    def _end_job(self) -> None:
-        if self.job_since is not None:
-            self.job_since = None
-            self.job_overran = False
-            self._reset_count()
+    def _end_job(self) -> bool:
+        if not self.domain_job.end():
+            return False
+        self._reset_count()
+        return True
 
     def _paused_too_long(self, now: float) -> bool:
         return now - (self.pause_since or now) >= self.policy.window
@@ -289,7 +271,7 @@ class InstanceState:
         self.phase = Phase.GRACE
         self.booting = False
         self.held = None
-        self.job_since = None
+        self.domain_job.end()
         self._reset_count()
         self.grace_until = now + self.policy.boot_grace_period
 

@@ -308,7 +308,7 @@ def test_after_a_job_a_hung_agent_has_a_fresh_window():
     state.job(22)
     state.interval_end(30, outstanding=True)
     assert state.miss(35, Reason.UNRESPONSIVE) is Verdict.NONE  # job over
-    assert state.job_since is None and state.misses == 1
+    assert not state.domain_job.held and state.misses == 1
     assert state.first_miss == 35
     assert state.interval_end(40, outstanding=True) is Verdict.NONE
     assert state.interval_end(50, outstanding=True) is Verdict.NONE
@@ -326,7 +326,7 @@ def test_a_job_longer_than_job_grace_max_shields_no_longer():
     for i in range(1, 12):
         verdicts.append(state.job(10.0 * i + 2))
         verdicts.append(state.interval_end(10.0 * i + 10, outstanding=True))
-    assert state.job_overran
+    assert state.domain_job.overran
     # 12 + 60 = 72: the job's results count from then on, one per
     # interval: at 72, 82 and 92 (the job result of i = 9).
     assert verdicts.index(Verdict.REPORT) == 2 * 8
@@ -337,7 +337,7 @@ def test_an_answer_ends_the_job():
     state = healthy()
     state.job(12)
     assert state.success(15) is Verdict.NONE
-    assert state.job_since is None
+    assert not state.domain_job.held
 
 
 def test_job_grace_max_is_not_negative():

@@ -149,3 +149,41 @@ def test_activity_from_a_statistics_record():
     activity = guest.activity('u', record)
     assert (activity.disk_requests, activity.packets_sent) == (240, 37)
     assert guest.activity('u', {'net.count': 0}).disk_requests == 0
+
+
+class FakeDomain:
+    """state(), controlInfo() and jobInfo() as libvirt gives them."""
+
+    def __init__(self, state=libvirt.VIR_DOMAIN_RUNNING, reason=1,
+                 control=libvirt.VIR_DOMAIN_CONTROL_OK,
+                 job=libvirt.VIR_DOMAIN_JOB_NONE):
+        self._state, self._control, self._job = (state, reason), control, job
+
+    def state(self):
+        return list(self._state)
+
+    def controlInfo(self):
+        return [self._control, 0, 0]
+
+    def jobInfo(self):
+        return [self._job] + [0] * 11
+
+
+@pytest.mark.parametrize('dom,outcome', [
+    (FakeDomain(), 'miss'),
+    (FakeDomain(control=libvirt.VIR_DOMAIN_CONTROL_JOB), 'job'),
+    # An async job (dump, migration) between two talks with QEMU: the
+    # control state is OK, the job information shows it.
+    (FakeDomain(job=libvirt.VIR_DOMAIN_JOB_UNBOUNDED), 'job'),
+    (FakeDomain(job=libvirt.VIR_DOMAIN_JOB_BOUNDED), 'job'),
+    (FakeDomain(state=libvirt.VIR_DOMAIN_PAUSED,
+                reason=libvirt.VIR_DOMAIN_PAUSED_IOERROR), 'not_running'),
+])
+def test_a_failed_ping_is_checked_against_the_domain(dom, outcome):
+    from masakari_introspect.core.model import Outcome
+    from masakari_introspect.core.model import PauseReason
+    from masakari_introspect.virt import guest
+    found, pause = guest._recheck(dom, Outcome.MISS)
+    assert found.value == outcome
+    assert pause is (PauseReason.IOERROR if outcome == 'not_running'
+                     else PauseReason.NONE)

@@ -137,6 +137,7 @@ class Fleet:
                 return []
             return [Lookup(event.uuid)]
         state, before = watched.state, watched.state.phase
+        had_job = state.domain_job.held
         verdict = Verdict.NONE
         saved: list[Action] = []
         if event.kind is EventKind.STARTED:
@@ -167,6 +168,8 @@ class Fleet:
                             'not reported', state.name, state.uuid,
                             event.detail)
                 watched.watchdog_recoveries += 1
+        if had_job:
+            watched.say_job_ended()
         watched.log_phase(before, event.kind.value)
         actions = saved + self._act(watched, verdict)
         if event.kind in (EventKind.AGENT_CONNECTED,

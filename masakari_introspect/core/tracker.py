@@ -96,14 +96,22 @@ class InstanceState:
             self.phase = Phase.FAILED
             self._reset_count()
             return
+        if self.answered and self._end_job():
+            # A job paused the guest for a while (the end of a live dump,
+            # a snapshot): no boot; its misses count from now.
+            self.phase = Phase.HEALTHY
+            self.interval_start = now
+            self._answered_now = False
+            return
         self._enter_grace(now)
 
     def paused(self, now: float, why: PauseReason = PauseReason.NONE
                ) -> None:
-        """Suspended; ``why`` is libvirt's reason."""
+        """Suspended; ``why`` is libvirt's reason. A domain job that
+        pauses the guest still holds it."""
         self._reset_count()
-        self._end_job()
         if why.failure:
+            self._end_job()
             if self.phase is not Phase.FAILURE_PAUSE:
                 self.pause_since = now
             self.phase = Phase.FAILURE_PAUSE

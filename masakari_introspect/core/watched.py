@@ -125,11 +125,17 @@ class Watched:
             verdict = state.miss(now, _MISSES[outcome])
         elif outcome is Outcome.NOT_RUNNING:
             state.paused(now, result.pause)
-        if had_job and not state.domain_job.held:
+        if had_job:
+            self.say_job_ended()
+        return verdict
+
+    def say_job_ended(self) -> None:
+        """If the domain job is over now, say so."""
+        state = self.state
+        if not state.domain_job.held:
             LOG.info('The domain job of instance %s (%s) ended: its misses '
                      'count again, from a fresh failure window', state.name,
                      state.uuid)
-        return verdict
 
     def _job(self, now: float) -> Verdict:
         state, job = self.state, self.state.domain_job

@@ -815,3 +815,19 @@ def test_a_report_that_could_not_be_kept_is_decided_again(bed):
     assert not bed.fleet.persisted().records[B].reported
     assert bed.state(B)['state'] == 'failing'
     assert bed.fleet.report_failed(report) == []
+
+
+def test_a_job_ending_with_a_pause_gives_a_fresh_window(caplog):
+    caplog.set_level(logging.INFO)
+    bed = Bed(grace=120)
+    bed.listed(domain(B, 'vm-b'))
+    bed.tick(idle(B))
+    bed.answer(B)
+    bed.tick(idle(B))
+    bed.answer(B, Outcome.JOB)
+    bed.event(B, EventKind.PAUSED, 'paused')
+    bed.event(B, EventKind.RESUMED, 'unpaused')
+    assert 'domain job of instance vm-b' in caplog.text
+    assert bed.state(B)['state'] == 'healthy'
+    hang(bed, B, 3, others=(B,))
+    assert [n.reason for n in bed.reports()] == ['unresponsive']

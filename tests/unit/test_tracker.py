@@ -370,3 +370,24 @@ def test_work_in_a_span_that_starts_after_the_first_miss_counts():
     for i in range(3, 6):
         state.interval_end(10.0 * i, outstanding=True)
     assert state.judge(50.3) is Verdict.ACTIVE
+
+
+def test_a_job_that_pauses_the_guest_ends_with_a_fresh_window_not_a_boot():
+    state = healthy(grace=120)
+    state.job(12)
+    state.paused(30, PauseReason.USER)        # the end of a live dump
+    assert state.domain_job.held
+    state.resumed(31)
+    assert not state.domain_job.held
+    assert state.phase is Phase.HEALTHY       # no boot grace of 120 s
+    verdicts = [state.interval_end(31 + 10.0 * i, outstanding=True)
+                for i in range(1, 4)]
+    assert verdicts == [Verdict.NONE, Verdict.NONE, Verdict.REPORT]
+
+
+def test_a_failure_pause_ends_the_job():
+    state = healthy()
+    state.job(12)
+    state.paused(20, PauseReason.IOERROR)
+    assert not state.domain_job.held
+    assert state.phase is Phase.FAILURE_PAUSE

@@ -29,6 +29,8 @@ from tests.functional.conftest import (
 GUESTS = {
     "mnt-panic": {"pvpanic": True, "on_crash": "preserve"},
     "mnt-dog": {"watchdog": "pause"},
+    "mnt-disk": {"disk_mib": 64, "disk_fs_mib": 8,
+                 "disk_error_policy": "stop"},
     "slow-boot": {"disk_mib": 16},
     "job-dump": {},
     "undefined": {},
@@ -106,30 +108,37 @@ def record(monitor, guest) -> dict:
 
 def test_failures_in_maintenance_are_reported_once_it_ends(
         fleet, api, monitor, timings):
-    panic, dog = fleet["mnt-panic"], fleet["mnt-dog"]
-    for guest in (panic, dog):
+    panic, dog, disk = fleet["mnt-panic"], fleet["mnt-dog"], fleet["mnt-disk"]
+    for guest in (panic, dog, disk):
         status(monitor, "maintenance", "on", guest.name)
     dog.watchdog_arm(2)
+    disk.fill_disk()
     panic.control("panic")
     dog.watchdog_starve()
+    disk.disk_start()
     panic.wait_state("crashed", timeout=30)
     dog.wait_state("paused", "watchdog", timeout=40)
-    for guest, reason in ((panic, "crashed"), (dog, "watchdog")):
+    disk.wait_state("paused", "ioerror", timeout=60)
+    for guest, reason in ((panic, "crashed"), (dog, "watchdog"),
+                          (disk, "failure_pause")):
         monitor.wait_log(rf"\({guest.uuid}\) failed \({reason}\) while in "
-                         r"maintenance: not reported", timeout=20)
-    # Longer than a failure window, so that the failure pause is due too.
+                         r"maintenance: not reported", timeout=30)
+    # Longer than a failure window, so that the failure pauses are due too.
     never_reported(api, panic, 2 * WINDOW)
-    assert count(api, dog) == 0
+    assert count(api, dog) == 0 and count(api, disk) == 0
     assert monitor.count(rf"INFO .*\({panic.uuid}\) failed \(crashed\) "
                          r"while in maintenance") == 1
     assert record(monitor, panic)["state"] == "maintenance"
     assert record(monitor, panic)["reason"] == "crashed"
-    for guest in (panic, dog):
+    for guest in (panic, dog, disk):
         status(monitor, "maintenance", "off", guest.name)
     timings["crash held in maintenance"] = reported_once(api, panic, 10)
     reported_once(api, dog, 10, quiet=0)
-    assert f"({panic.uuid}) failed: crashed" in monitor.log_text()
-    assert f"({dog.uuid}) failed: watchdog" in monitor.log_text()
+    reported_once(api, disk, 10, quiet=0)
+    log = monitor.log_text()
+    assert f"({panic.uuid}) failed: crashed" in log
+    assert f"({dog.uuid}) failed: watchdog" in log
+    assert f"({disk.uuid}) failed: failure_pause" in log
 
 
 # -- (b) a slow boot of a known guest -----------------------------------------------

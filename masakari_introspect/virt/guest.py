@@ -95,7 +95,8 @@ def _failed(conn: 'libvirt.virConnect', dom: 'libvirt.virDomain | None',
 
 
 # Outcomes that may be caused by the domain's state rather than the agent.
-_RECHECKED = (Outcome.MISS, Outcome.DISCONNECTED, Outcome.ERROR)
+_RECHECKED = (Outcome.MISS, Outcome.DISCONNECTED, Outcome.ERROR,
+              Outcome.NOT_RUNNING)   # ... and why it does not run
 
 
 def _recheck(dom: 'libvirt.virDomain', outcome: Outcome

@@ -187,3 +187,16 @@ def test_a_failed_ping_is_checked_against_the_domain(dom, outcome):
     assert found.value == outcome
     assert pause is (PauseReason.IOERROR if outcome == 'not_running'
                      else PauseReason.NONE)
+
+
+def test_not_running_is_checked_for_its_reason():
+    from masakari_introspect.core.model import Outcome
+    from masakari_introspect.core.model import PauseReason
+    from masakari_introspect.virt import guest
+    dom = FakeDomain(state=libvirt.VIR_DOMAIN_PAUSED,
+                     reason=libvirt.VIR_DOMAIN_PAUSED_IOERROR)
+    assert guest._recheck(dom, Outcome.NOT_RUNNING) == (
+        Outcome.NOT_RUNNING, PauseReason.IOERROR)
+    # Running again by the time it is checked: still not a miss.
+    assert guest._recheck(FakeDomain(), Outcome.NOT_RUNNING)[0] \
+        is Outcome.NOT_RUNNING

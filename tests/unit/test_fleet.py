@@ -24,9 +24,9 @@ class Bed:
 
     def __init__(self, threshold=3, grace=0, activity_check=True,
                  never=False, remembered=None, job_grace_max=600,
-                 **settings):
-        self.clock = FakeClock()
-        self.wall = FakeClock(1.7e9)
+                 clock=None, wall=None, **settings):
+        self.clock = clock or FakeClock()
+        self.wall = wall or FakeClock(1.7e9)
         self.policy = Policy(failure_threshold=threshold,
                              boot_grace_period=grace,
                              report_agent_never_answered=never,

@@ -83,6 +83,7 @@ class Monitor:
             True: suspect_prober or prober or hypervisor}
         self._stats_lane = ProbeLane('statistics', 1)
         self._sampling = False
+        self._unsaved = False    # the fleet said Save; not written yet
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -163,6 +164,7 @@ class Monitor:
 
     def _halt(self) -> None:
         self._stopped.set()
+        self._unsaved = True
         self._flush()
 
     def _run(self) -> None:
@@ -172,7 +174,7 @@ class Monitor:
                 actions = handler(*args)
                 if isinstance(actions, list):
                     self._carry_out(actions)
-                if self.fleet.report_unsaved and self._inbox.empty():
+                if self._unsaved and self._inbox.empty():
                     self._flush()   # once per burst: many may fail at once
             except Exception:
                 LOG.exception('Error while handling %s',
@@ -187,9 +189,7 @@ class Monitor:
         except HypervisorUnavailable as exc:
             LOG.debug('Resync skipped: %s', exc)
             return []
-        actions = self.fleet.listed(domains)
-        self._flush()
-        return actions
+        return self.fleet.listed(domains)
 
     def _on_connection(self, up: bool) -> list[model.Action]:
         if up:
@@ -227,15 +227,15 @@ class Monitor:
                 self._sample()
             elif isinstance(action, model.Report):
                 if not self._reporter.report(action):
-                    self.fleet.report_failed(action.notification)
+                    self._carry_out(
+                        self.fleet.report_failed(action.notification))
             elif isinstance(action, model.Withdraw):
                 self._reporter.withdraw(action)
             elif isinstance(action, model.Limited) and \
                     self._observer is not None:
                 self._observer.limit_reached(action.uuid, action.reason)
-        if self.fleet.dirty and not self.fleet.report_unsaved \
-                and self._inbox.empty():
-            self._flush()
+            elif isinstance(action, model.Save):
+                self._unsaved = True
 
     def _dispatch(self, probe: model.Probe) -> None:
         prober, timeout = self._probers[probe.suspect], self._timeout
@@ -271,17 +271,12 @@ class Monitor:
         self._stats_lane.submit(run, key='statistics')
 
     def _flush(self) -> None:
-        fleet = self.fleet
-        if not fleet.dirty or self._store is None:
+        if not self._unsaved or self._store is None:
             return
-        fleet.dirty = False
-        fleet.report_unsaved = False
-        records = fleet.records()
+        self._unsaved = False
+        state = self.fleet.persisted()
         try:
-            self._store.save(records, fleet.maintenance, fleet.absent)
+            self._store.save(state.records, state.maintenance, state.absent)
         except OSError as exc:
             LOG.error('Cannot save state to disk: %s', exc)
-            fleet.dirty = True
-            return
-        for uuid, watched in fleet.watched.items():
-            watched.saved = records[uuid]
+            self._unsaved = True

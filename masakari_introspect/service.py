@@ -88,7 +88,8 @@ class Service:
             boot_grace_period=intro.boot_grace_period,
             report_agent_never_answered=intro.report_agent_never_answered,
             probe_interval=intro.probe_interval,
-            activity_check=intro.activity_check)
+            activity_check=intro.activity_check,
+            job_grace_max=intro.job_grace_max)
         fleet = Fleet(
             policy,
             Settings(hostname=conf.host, probe_timeout=intro.probe_timeout,

@@ -139,6 +139,30 @@ Related options:
 * ``failure_threshold``, ``probe_interval``
 """),
     cfg.IntOpt(
+        'job_grace_max',
+        default=600,
+        min=0,
+        help="""
+Longest time, in seconds per job, during which a domain job (migration,
+dump, save, backup, snapshot) that holds a running domain keeps its agent's
+misses from counting.
+
+During a live migration with auto-converge the vCPUs are throttled and the
+agent may miss its timeout; such misses say nothing about the guest. A job
+that lasts longer than this (a stalled migration, an endless backup) no
+longer shields the guest: its misses count again. When the job ends, the
+guest's misses count from then on, a fresh failure window.
+
+Possible values:
+
+* 0: misses count during jobs too
+* a positive number of seconds
+
+Related options:
+
+* ``failure_threshold``, ``probe_interval``
+"""),
+    cfg.IntOpt(
         'max_concurrent_probes',
         default=256,
         min=1,

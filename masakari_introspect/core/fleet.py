@@ -8,26 +8,33 @@ as plain action values for the monitor's owner thread to carry out.
 import dataclasses
 import datetime
 import itertools
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from oslo_log import log as logging
 
 from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
+from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Limited
 from masakari_introspect.core.model import Lookup
 from masakari_introspect.core.model import Notification
+from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import Persisted
+from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Probe
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Reason
+from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.model import Report
 from masakari_introspect.core.model import Sample
-from masakari_introspect.core.model import Withdraw
-from masakari_introspect.core.model import Phase
+from masakari_introspect.core.model import Save
+from masakari_introspect.core.model import Settings
 from masakari_introspect.core.model import Verdict
+from masakari_introspect.core.model import Withdraw
+from masakari_introspect.core.policy import Policy
 from masakari_introspect.core.roster import Roster
 from masakari_introspect.core.roster import new_process
 from masakari_introspect.core.watched import Watched
@@ -36,23 +43,73 @@ LOG = logging.getLogger(__name__)
 
 _PAUSING = (EventKind.PAUSED, EventKind.MIGRATING, EventKind.SHUTTING_DOWN)
 _RESUMING = (EventKind.RESUMED, EventKind.REBOOTED, EventKind.AGENT_CONNECTED)
-_MISSES = {Outcome.MISS: Reason.UNRESPONSIVE, Outcome.BUSY: Reason.BUSY,
-           Outcome.ERROR: Reason.ERROR}
 # Watchdog actions that leave the guest as it is: a failure now.
 _WATCHDOG_STUCK = ('none', 'pause', 'debug')
 # A stop that is the guest's failure: its report stands.
 _FAILED_STOPS = ('crashed', 'failed')
+# A tick this soon after the last one closes no interval (a late owner
+# thread handles queued ticks back to back).
+TICK_MIN = 0.5   # x probe_interval
 
 
-class Fleet(Roster):
+class Fleet:
     """All decisions: see the module's docstring; membership is the
-    roster's."""
+    roster's, each instance's verdicts its tracker's."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.report_unsaved = False
+    def __init__(self, policy: Policy, settings: Settings, *,
+                 remembered: dict[str, Remembered] | None = None,
+                 maintenance: Iterable[str] = (),
+                 absent: dict[str, float] | None = None,
+                 clock: Callable[[], float],
+                 wall: Callable[[], float]) -> None:
+        self.policy = policy
+        self.settings = settings
+        self._clock = clock
+        self._wall = wall
+        self._roster = Roster(policy, settings, remembered=remembered,
+                              maintenance=maintenance, absent=absent,
+                              clock=clock, wall=wall)
+        self._persisted: dict[str, Remembered] = {}
         self._tokens = itertools.count(1)
         self._ticks = 0
+        self._last_tick: float | None = None
+
+    # -- membership (the roster's) -----------------------------------------------
+
+    @property
+    def watched(self) -> dict[str, Watched]:
+        """The monitored instances, by UUID (read only)."""
+        return self._roster.watched
+
+    def listed(self, domains: list[DomainInfo]) -> list[Action]:
+        """A full listing (start-up, reconnect, periodic resync)."""
+        return self._roster.listed(domains)
+
+    def looked_up(self, uuid: str, info: DomainInfo | None) -> list[Action]:
+        return self._roster.looked_up(uuid, info)
+
+    def set_maintenance(self, instance: str, on: bool
+                        ) -> tuple[str | None, list[Action]]:
+        """Exclude an instance (UUID or name), or include it again; its
+        UUID (None if unknown) and what to do."""
+        uuid, actions, verdict = self._roster.set_maintenance(instance, on)
+        watched = self.watched.get(uuid or '')
+        if watched is not None:
+            actions += self._act(watched, verdict)
+        return uuid, actions
+
+    def persisted(self) -> Persisted:
+        """What to write to disk now; later changes return a Save."""
+        records = self._roster.records()
+        self._persisted = {u: records[u] for u in self.watched}
+        return Persisted(records, frozenset(self._roster.maintenance),
+                         dict(self._roster.absent))
+
+    def records(self) -> dict[str, Remembered]:
+        return self._roster.records()
+
+    def snapshot(self) -> list[InstanceStatus]:
+        return self._roster.snapshot()
 
     # -- inputs ----------------------------------------------------------------
 
@@ -60,40 +117,48 @@ class Fleet(Roster):
         if not up:
             for watched in self.watched.values():
                 watched.state.connection_lost()
-                self._void_probe(watched)
+                self._roster.void_probe(watched)
         return []
 
     def event(self, event: DomainEvent) -> list[Action]:
         now = self._clock()
         if event.kind is EventKind.STOPPED:
             keep = event.detail in _FAILED_STOPS
-            return self._forget(event.uuid, 'domain stopped (%s)'
-                                % event.detail, withdraw=not keep)
+            return self._roster.forget(event.uuid, 'domain stopped (%s)'
+                                       % event.detail, withdraw=not keep)
         watched = self.watched.get(event.uuid)
+        if event.kind is EventKind.UNDEFINED:
+            # virsh undefine of a running domain: it runs on, transient.
+            if watched is not None:
+                LOG.info('Instance %s (%s) lost its definition but still '
+                         'runs: still monitored', watched.state.name,
+                         event.uuid)
+            return []
         if watched is None:
             if event.kind is EventKind.AGENT_DISCONNECTED:
                 return []
             return [Lookup(event.uuid)]
         state, before = watched.state, watched.state.phase
+        had_job = state.domain_job.held
         verdict = Verdict.NONE
-        renewed: list[Action] = []
+        saved: list[Action] = []
         if event.kind is EventKind.STARTED:
             state.started(now)
-            self._void_probe(watched)
+            self._roster.void_probe(watched)
             if event.domain_id >= 0:
                 if event.domain_id != watched.domain_id:
-                    renewed.append(new_process(event.uuid))
+                    saved.append(new_process(event.uuid))
                 watched.domain_id = event.domain_id
-            self.dirty = True
+            saved.append(Save())
         elif event.kind in _PAUSING:
-            state.paused(now, event.detail)
-            self._void_probe(watched)
+            state.paused(now, event.pause)
+            self._roster.void_probe(watched)
         elif event.kind is EventKind.REBOOTED:
             state.rebooted(now)
-            self._void_probe(watched)
+            self._roster.void_probe(watched)
         elif event.kind in _RESUMING:
             state.resumed(now)
-            self._void_probe(watched)
+            self._roster.void_probe(watched)
         elif event.kind is EventKind.AGENT_DISCONNECTED:
             state.agent_gone(now)
         elif event.kind is EventKind.CRASHED:
@@ -107,8 +172,10 @@ class Fleet(Roster):
                             'not reported', state.name, state.uuid,
                             event.detail)
                 watched.watchdog_recoveries += 1
+        if had_job:
+            watched.say_job_ended()
         watched.log_phase(before, event.kind.value)
-        actions = renewed + self._act(watched, verdict)
+        actions = saved + self._act(watched, verdict)
         if event.kind in (EventKind.AGENT_CONNECTED,
                           EventKind.AGENT_DISCONNECTED) \
                 and state.probed and watched.token is None:
@@ -126,22 +193,9 @@ class Fleet(Roster):
         now = self._clock()
         LOG.debug('Probe %s (%s): %s %s in %.3f s', state.name, result.uuid,
                   result.outcome.value, result.detail, result.duration)
-        verdict = Verdict.NONE
-        if result.outcome is Outcome.OK:
-            verdict = state.success(now)
-        elif result.outcome in _MISSES:
-            reason = _MISSES[result.outcome]
-            if reason is Reason.UNRESPONSIVE and \
-                    'not connected' in result.detail:
-                reason = Reason.DISCONNECTED
-            if result.outcome is Outcome.ERROR:
-                LOG.warning('Unexpected answer probing %s (%s): %s',
-                            state.name, result.uuid, result.detail)
-            verdict = state.miss(now, reason)
-        elif result.outcome is Outcome.NOT_RUNNING:
-            state.paused(now, result.detail)
-        elif result.outcome in (Outcome.GONE, Outcome.NOT_CONFIGURED):
-            return self._forget(result.uuid, result.detail)
+        if result.outcome in (Outcome.GONE, Outcome.NOT_CONFIGURED):
+            return self._roster.forget(result.uuid, result.detail)
+        verdict = watched.take(result, now)
         watched.log_phase(before, result.detail or result.outcome.value)
         actions = self._act(watched, verdict)
         if state.awaiting_sample:
@@ -175,8 +229,17 @@ class Fleet(Roster):
         return actions
 
     def tick(self) -> list[Action]:
-        """The end of one probe interval and the start of the next."""
+        """The end of one probe interval and the start of the next.
+
+        A tick handled less than half an interval after the last one
+        (queued behind a stalled owner thread) closes no interval."""
         now = self._clock()
+        if self._last_tick is not None and now - self._last_tick < \
+                TICK_MIN * self.policy.probe_interval:
+            LOG.debug('A tick %.3f s after the last one: no interval '
+                      'closed', now - self._last_tick)
+            return []
+        self._last_tick = now
         self._ticks += 1
         actions: list[Action] = []
         for watched in self.watched.values():
@@ -217,7 +280,8 @@ class Fleet(Roster):
             if activity is None and watched.state.awaiting_sample:
                 LOG.warning('No statistics for %s (%s); its activity '
                             'counts as none', watched.state.name, uuid)
-            active = watched.update_activity(activity)
+            active = watched.update_activity(activity,
+                                             watched.state.work.sampled_at)
             watched.state.activity(now, active)
             if watched.state.awaiting_sample or \
                     watched.state.phase is Phase.ACTIVE:
@@ -236,39 +300,38 @@ class Fleet(Roster):
         return Probe(state.uuid, watched.token, suspect=watched.suspect,
                      priority=state.misses + (100 if state.settled else 0))
 
-    def report_failed(self, notification: Notification) -> None:
+    def report_failed(self, notification: Notification) -> list[Action]:
         """The notification could not be spooled: decide again."""
         watched = self.watched.get(notification.instance_uuid)
-        if watched is not None and watched.state.reported:
-            watched.state.reported = False
-            watched.state.phase = Phase.FAILING
-            watched.reports = watched.reports[:-1]
+        if watched is None or not watched.state.reported:
+            return []
+        watched.state.report_failed()
+        watched.forget_report()
+        return [Save()]
 
     def _act(self, watched: Watched, verdict: Verdict) -> list[Action]:
         if verdict is Verdict.REPORT:
             return self._report(watched)
         watched.say(verdict, self.policy, self._clock())
         if verdict is Verdict.RECOVERED:
-            self.dirty = True
-            return [Withdraw(watched.state.uuid, 'the guest answers again')]
-        if watched.changed():
-            self.dirty = True
+            return [Save(), Withdraw(watched.state.uuid,
+                                     'the guest answers again')]
+        if watched.remembered() != self._persisted.get(watched.state.uuid):
+            return [Save()]
         return []
 
     def _report(self, watched: Watched) -> list[Action]:
         state, wall = watched.state, self._wall()
-        self.dirty = True
-        self.report_unsaved = True
         limited = watched.limited
         if not watched.allow_report(self._clock(), wall,
                                     self.settings.max_recoveries,
                                     self.settings.recovery_window):
-            return [] if limited else [Limited(state.uuid, (
+            return [Save()] if limited else [Save(), Limited(state.uuid, (
                 state.reason or Reason.UNRESPONSIVE).value)]
         when = datetime.datetime.fromtimestamp(wall, datetime.timezone.utc)
         notification = dataclasses.replace(
             Notification.create(state.uuid, self.settings.hostname, when),
             instance_name=state.name,
             reason=(state.reason or Reason.UNRESPONSIVE).value)
-        return [Report(notification, dict(watched.counters),
-                       tuple(watched.probes))]
+        return [Save(), Report(notification, dict(watched.counters),
+                               tuple(watched.probes))]

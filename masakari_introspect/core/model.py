@@ -23,7 +23,8 @@ class EventKind(enum.Enum):
     """What happened to a domain, reduced to what the monitor acts on."""
 
     STARTED = 'started'            # a new QEMU process (boot, restore)
-    STOPPED = 'stopped'            # shut off, crashed, destroyed, undefined
+    STOPPED = 'stopped'            # shut off, crashed, destroyed
+    UNDEFINED = 'undefined'        # lost its definition; may still run
     PAUSED = 'paused'              # suspended by a user, an I/O error, ...
     MIGRATING = 'migrating'        # paused for, or arriving by, migration
     SHUTTING_DOWN = 'shutting_down'
@@ -33,6 +34,42 @@ class EventKind(enum.Enum):
     AGENT_DISCONNECTED = 'agent_disconnected'
     CRASHED = 'crashed'            # guest panic (pvpanic), domain kept
     WATCHDOG = 'watchdog'          # detail: the watchdog's action
+
+
+class PauseReason(enum.Enum):
+    """Why a domain is paused (libvirt's paused-state or event reason)."""
+
+    NONE = ''                  # running, or libvirt gave no reason
+    UNKNOWN = 'unknown'
+    USER = 'user'
+    MIGRATION = 'migration'
+    SAVE = 'save'
+    DUMP = 'dump'
+    IOERROR = 'ioerror'
+    WATCHDOG = 'watchdog'
+    FROM_SNAPSHOT = 'from_snapshot'
+    SHUTTING_DOWN = 'shutting_down'
+    SNAPSHOT = 'snapshot'
+    CRASHED = 'crashed'        # also the crashed state (pvpanic, preserve)
+    STARTING_UP = 'starting_up'
+    POSTCOPY = 'postcopy'
+    POSTCOPY_FAILED = 'postcopy_failed'
+    API_ERROR = 'api_error'
+
+    @property
+    def failure(self) -> bool:
+        """Paused by a failure, not by someone's choice."""
+        return self in (PauseReason.IOERROR, PauseReason.WATCHDOG,
+                        PauseReason.API_ERROR, PauseReason.CRASHED)
+
+
+class BlindSpot(enum.Enum):
+    """Why libvirt's statistics cannot show a guest's own work."""
+
+    NO_DEVICES = 'no disk and no network interface'
+    HOSTDEV_NIC = 'an SR-IOV/hostdev network interface'
+    VHOST_USER = 'a vhost-user device'
+    PASSTHROUGH = 'a passthrough (hostdev) device'
 
 
 class Reason(enum.Enum):
@@ -73,6 +110,7 @@ class Verdict(enum.Enum):
     NEVER_ANSWERED = 'never_answered'  # warn once; not reported
     RECOVERED = 'recovered'            # answered after misses or a report
     ACTIVE = 'active'                  # agent failed but the guest works
+    HELD = 'held'                      # a failure, not reported: maintenance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +120,7 @@ class DomainEvent:
     kind: EventKind
     detail: str = ''
     domain_id: int = -1    # the QEMU process's id, when libvirt gave one
+    pause: PauseReason = PauseReason.NONE   # of a PAUSED event
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +133,9 @@ class DomainInfo:
     has_agent_channel: bool
     domain_id: int = -1    # libvirt's id of the QEMU process, -1 if inactive
     agent_connected: bool = False   # qemu-ga has the port open right now
-    state_reason: str = ''  # libvirt's reason when not running, e.g. ioerror
+    state_reason: PauseReason = PauseReason.NONE   # when not running
+    # Set when libvirt can count none of the guest's disk or NIC work.
+    blind_spots: tuple[BlindSpot, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,13 +185,16 @@ class Outcome(enum.Enum):
     """What one probe says about the guest (not about libvirt or us)."""
 
     OK = 'ok'                    # the agent answered
-    MISS = 'miss'                # not connected, or no answer in time
+    AGENT_ERROR = 'agent_error'  # the agent answered with an error: alive
+    MISS = 'miss'                # no answer in time
+    DISCONNECTED = 'disconnected'  # the agent is not connected
     NOT_RUNNING = 'not_running'  # paused or shut off: a state change
     GONE = 'gone'                # the domain no longer exists
     NOT_CONFIGURED = 'not_configured'  # no guest agent channel
-    BUSY = 'busy'                # another caller holds the agent or a job
+    BUSY = 'busy'                # another caller holds the agent
+    JOB = 'job'                  # no answer while a domain job holds it
     CONNECTION = 'connection'    # the libvirt connection failed, not the guest
-    ERROR = 'error'              # anything unexpected; never counted
+    ERROR = 'error'              # any other libvirt error: a miss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +204,7 @@ class ProbeResult:
     detail: str = ''
     duration: float = 0.0
     error_code: int | None = None
+    pause: PauseReason = PauseReason.NONE   # why NOT_RUNNING
 
 
 # -- what survives a restart ---------------------------------------------------
@@ -301,7 +346,22 @@ class Limited:
     reason: str
 
 
-Action = Probe | Lookup | Sample | Report | Withdraw | Limited
+@dataclasses.dataclass(frozen=True)
+class Save:
+    """What survives a restart changed: ask the fleet for it and write it
+    (see :meth:`~masakari_introspect.core.fleet.Fleet.persisted`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Persisted:
+    """The state to write to disk."""
+
+    records: dict[str, Remembered]
+    maintenance: frozenset[str]
+    absent: dict[str, float]
+
+
+Action = Probe | Lookup | Sample | Report | Withdraw | Limited | Save
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Who is watched: the monitored instances, kept in line with libvirt's
 domain list, and what is remembered of those that are not here now.
 
-The base of :class:`~masakari_introspect.core.fleet.Fleet`; pure, clocks passed in.
+Owned by :class:`~masakari_introspect.core.fleet.Fleet`; pure, clocks passed
+in. Methods that change what survives a restart return a :class:`Save`.
 """
 
 from collections.abc import Callable, Iterable
@@ -11,7 +12,9 @@ from oslo_log import log as logging
 from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import Remembered
+from masakari_introspect.core.model import Save
 from masakari_introspect.core.model import Settings
+from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.model import Withdraw
 from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.core.model import WithdrawCause
@@ -48,7 +51,6 @@ class Roster:
         self.remembered = dict(remembered or {})
         self.maintenance = set(maintenance)
         self.absent = dict(absent or {})   # not on this host since (wall)
-        self.dirty = False
 
     def listed(self, domains: list[DomainInfo]) -> list[Action]:
         """A full listing (start-up, reconnect, periodic resync)."""
@@ -57,18 +59,17 @@ class Roster:
         for info in domains:
             if not info.has_agent_channel:
                 if info.uuid in self.watched:
-                    actions += self._forget(info.uuid, 'guest agent '
-                                            'channel removed')
+                    actions += self.forget(info.uuid, 'guest agent '
+                                           'channel removed')
                 else:
                     _not_monitored(info)
                 continue
             seen.add(info.uuid)
             actions += self._reconcile(info)
         for uuid in [u for u in self.watched if u not in seen]:
-            actions += self._forget(uuid, 'domain no longer running')
+            actions += self.forget(uuid, 'domain no longer running')
         self._expire_absent()
-        self.dirty = True
-        return actions
+        return actions + [Save()]
 
     def _expire_absent(self) -> None:
         """Drop what is remembered of instances gone for long: an instance
@@ -95,29 +96,31 @@ class Roster:
         return self._reconcile(info)
 
     def set_maintenance(self, instance: str, on: bool
-                        ) -> tuple[str | None, list[Action]]:
+                        ) -> tuple[str | None, list[Action], Verdict]:
+        """The instance's UUID (None if unknown), what to do, and the
+        verdict on its state (a failure held while in maintenance)."""
         uuid = instance if instance in self.watched else next(
             (u for u, w in self.watched.items()
              if w.state.name == instance), None)
         if uuid is None and instance in self.maintenance:
             uuid = instance
         if uuid is None:
-            return None, []
+            return None, [], Verdict.NONE
         (self.maintenance.add if on else self.maintenance.discard)(uuid)
         watched = self.watched.get(uuid)
-        actions: list[Action] = []
+        actions: list[Action] = [Save()]
+        verdict = Verdict.NONE
         if watched is not None:
             before = watched.state.phase
-            watched.state.set_maintenance(on, self._clock())
-            self._void_probe(watched)
+            verdict = watched.state.set_maintenance(on, self._clock())
+            self.void_probe(watched)
             watched.log_phase(before, 'maintenance')
             if on:
                 actions.append(Withdraw(uuid, 'put in maintenance',
                                         WithdrawCause.MAINTENANCE))
         LOG.info('Instance %s %s maintenance', uuid,
                  'put in' if on else 'taken out of')
-        self.dirty = True
-        return uuid, actions
+        return uuid, actions, verdict
 
     # -- helpers ---------------------------------------------------------------
 
@@ -131,26 +134,25 @@ class Roster:
                                     info.uuid in self.maintenance,
                                     wall=self._wall())
             self.watched[info.uuid] = watched
-            self.dirty = True
+            actions.append(Save())
             if memory is not None and memory.domain_id != info.domain_id:
                 actions.append(new_process(info.uuid))
             return actions
         if watched.domain_id != info.domain_id:
             watched.domain_id = info.domain_id
             watched.state.started(now)
-            self._void_probe(watched)
-            self.dirty = True
-            actions.append(new_process(info.uuid))
+            self.void_probe(watched)
+            actions += [Save(), new_process(info.uuid)]
         if not info.running and watched.state.probed:
             watched.state.paused(now, info.state_reason)
-            self._void_probe(watched)
+            self.void_probe(watched)
         elif info.running and not watched.state.probed \
                 and not watched.state.maintenance:
             watched.state.resumed(now)
         return actions
 
-    def _forget(self, uuid: str, why: str, withdraw: bool = True
-                ) -> list[Action]:
+    def forget(self, uuid: str, why: str, withdraw: bool = True
+               ) -> list[Action]:
         watched = self.watched.pop(uuid, None)
         if watched is None:
             return []
@@ -158,11 +160,15 @@ class Roster:
                  uuid, why)
         # What outlives this QEMU process: known agent, recent reports.
         self.remembered[uuid] = watched.remembered(domain_id=-1)
-        self.dirty = True
-        return [Withdraw(uuid, 'left the host: ' + why,
-                         WithdrawCause.LEFT_HOST)] if withdraw else []
+        actions: list[Action] = [Save()]
+        if withdraw:
+            actions.append(Withdraw(uuid, 'left the host: ' + why,
+                                    WithdrawCause.LEFT_HOST))
+        return actions
 
-    def _void_probe(self, watched: Watched) -> None:
+    @staticmethod
+    def void_probe(watched: Watched) -> None:
+        """The probe out, if any, says nothing any more."""
         watched.token = None
 
     # -- views -----------------------------------------------------------------

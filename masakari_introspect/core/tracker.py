@@ -8,33 +8,15 @@ watchdogs, grace and boot hangs, maintenance) are described in
 ``doc/source/design.rst``, "Verdicts".
 """
 
-import dataclasses
-
+from masakari_introspect.core.evidence import Job
+from masakari_introspect.core.evidence import Work
+from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.model import Verdict
+from masakari_introspect.core.policy import Policy
 
-FAILURE_PAUSES = ('ioerror', 'watchdog', 'api_error', 'crashed')
-
-
-@dataclasses.dataclass(frozen=True)
-class Policy:
-    failure_threshold: int = 3
-    boot_grace_period: float = 120.0
-    report_agent_never_answered: bool = False
-    probe_interval: float = 10.0
-    activity_check: bool = True
-
-    def __post_init__(self) -> None:
-        if self.failure_threshold < 1:
-            raise ValueError('failure_threshold must be at least 1')
-        if self.boot_grace_period < 0:
-            raise ValueError('boot_grace_period must not be negative')
-
-    @property
-    def window(self) -> float:
-        """The failure window: threshold x interval."""
-        return self.failure_threshold * self.probe_interval
+__all__ = ['InstanceState', 'Policy']
 
 
 class InstanceState:
@@ -56,23 +38,36 @@ class InstanceState:
         self.phase = Phase.FAILED if reported else Phase.GRACE
         self.grace_until = now + policy.boot_grace_period
         self.maintenance = False
+        self.held: Reason | None = None   # a failure seen in maintenance
+        self.booting = False        # a known agent silent after the grace
+        self.domain_job = Job(policy.job_grace_max)
+        self.work = Work()          # the guest's own work, from samples
         self.interval_start = now
         self._answered_now = False  # an answer in the current interval
         self._counted = False       # the current interval's miss counted
         self.first_miss: float | None = None
         self.pause_since: float | None = None
-        self.last_activity: float | None = None
         self.awaiting_sample = False
 
     # -- the operator --------------------------------------------------------
 
-    def set_maintenance(self, on: bool, now: float) -> None:
+    def set_maintenance(self, on: bool, now: float) -> Verdict:
+        """In maintenance nothing is reported; a failure that still holds
+        when it ends (crashed, failure pause) is reported then."""
         if on == self.maintenance:
-            return
+            return Verdict.NONE
         self.maintenance = on
         self._reset_count()
-        if not on and self.phase not in (Phase.PAUSED, Phase.FAILURE_PAUSE):
+        if on:
+            return Verdict.NONE
+        held, self.held = self.held, None
+        if self.phase not in (Phase.PAUSED, Phase.FAILURE_PAUSE):
             self.resumed(now)
+        if held is not None:
+            return self._report(held)
+        if self.phase is Phase.FAILURE_PAUSE and self._paused_too_long(now):
+            return self._report(Reason.FAILURE_PAUSE)
+        return Verdict.NONE
 
     # -- libvirt events ------------------------------------------------------
 
@@ -94,22 +89,33 @@ class InstanceState:
     def resumed(self, now: float) -> None:
         """Resumed, rebooted, migrated in, or agent reconnected."""
         self.pause_since = None
+        self.held = None
         if self.reported:
             # The report stands until the agent answers: a resume or an
             # agent reconnect is no proof of recovery.
             self.phase = Phase.FAILED
             self._reset_count()
             return
+        if self.answered and self._end_job():
+            # A job paused the guest for a while (the end of a live dump,
+            # a snapshot): no boot; its misses count from now.
+            self.phase = Phase.HEALTHY
+            self.interval_start = now
+            self._answered_now = False
+            return
         self._enter_grace(now)
 
-    def paused(self, now: float, why: str = '') -> None:
-        """Suspended; ``why`` is libvirt's reason (e.g. 'ioerror')."""
+    def paused(self, now: float, why: PauseReason = PauseReason.NONE
+               ) -> None:
+        """Suspended; ``why`` is libvirt's reason. A domain job that
+        pauses the guest still holds it."""
         self._reset_count()
-        if why in FAILURE_PAUSES:
+        if why.failure:
+            self._end_job()
             if self.phase is not Phase.FAILURE_PAUSE:
                 self.pause_since = now
             self.phase = Phase.FAILURE_PAUSE
-            self.reason = Reason.FAILURE_PAUSE
+            self.reason = self.held or Reason.FAILURE_PAUSE
             return
         self.phase = Phase.PAUSED
         self.pause_since = None
@@ -144,20 +150,30 @@ class InstanceState:
         self.known = True
         self.reported = False
         self.reason = None
+        self.held = None
+        self.booting = False
         self.last_success = now
         self._answered_now = True
         self._reset_count()
+        self._end_job()
         self.phase = Phase.HEALTHY
         return Verdict.RECOVERED if recovered else Verdict.NONE
 
     def miss(self, now: float, reason: Reason) -> Verdict:
-        """A probe came back without an answer."""
-        if not self.counting(now):
-            return self._grace_check(now)
-        self.reason = reason
-        if self._counted or self._answered_now:
+        """A probe came back without an answer (and no job holds it)."""
+        if self._end_job():
+            # Misses count from now: a fresh failure window.
+            self.interval_start = now
+            self._answered_now = False
+        return self._miss(now, reason)
+
+    def job(self, now: float) -> Verdict:
+        """No answer, and a domain job (migration, dump, save, backup,
+        snapshot) holds the running domain: not counted, for at most
+        ``job_grace_max`` seconds per job."""
+        if self.domain_job.seen(now):
             return Verdict.NONE
-        return self._count(now)
+        return self._miss(now, Reason.UNRESPONSIVE)
 
     def interval_end(self, now: float, outstanding: bool) -> Verdict:
         """Close the current probe interval; ``outstanding`` is True when
@@ -165,11 +181,11 @@ class InstanceState:
         verdict = Verdict.NONE
         was_awaiting = self.awaiting_sample
         if self.phase is Phase.FAILURE_PAUSE:
-            if not self.reported and now - (
-                    self.pause_since or now) >= self.policy.window:
+            if not self.reported and self._paused_too_long(now):
                 verdict = self._report(Reason.FAILURE_PAUSE)
         else:
-            if outstanding and not self._counted and not self._answered_now:
+            if outstanding and not self._counted and not self._answered_now \
+                    and not self.domain_job.shields(now):
                 verdict = self._count(now) if self.counting(now) \
                     else self._grace_check(now)
             if verdict is Verdict.NONE and (
@@ -186,6 +202,7 @@ class InstanceState:
         (a healthy agent answers in milliseconds): the interval is missed
         now, without waiting for its end."""
         if self._counted or self._answered_now or \
+                self.domain_job.shields(now) or \
                 self.phase is Phase.FAILURE_PAUSE:
             return Verdict.NONE
         return self._count(now) if self.counting(now) \
@@ -193,28 +210,35 @@ class InstanceState:
 
     def activity(self, now: float, active: bool) -> None:
         """A statistics sample: did the guest work since the last one?"""
-        if active:
-            self.last_activity = now
+        self.work.sample(now, active)
 
     def judge(self, now: float) -> Verdict:
         """Decide a failed agent: failed guest, or a guest that works."""
         self.awaiting_sample = False
-        if self.phase is Phase.FAILED or self.reported:
+        if self.phase is Phase.FAILED or self.reported or self.maintenance:
             return Verdict.NONE
         active = self.policy.activity_check and self.first_miss is not None \
-            and self.last_activity is not None \
-            and self.last_activity > self.first_miss
-        if not active:
-            reason = Reason.INACTIVE if self.phase is Phase.ACTIVE \
+            and self.work.after(self.first_miss)
+        if self.booting:
+            idle = Reason.BOOT_HANG
+        else:
+            idle = Reason.INACTIVE if self.phase is Phase.ACTIVE \
                 else (self.reason or Reason.UNRESPONSIVE)
-            return self._report(reason)
-        assert self.last_activity is not None
-        if now - self.last_activity >= self.policy.window:
-            return self._report(Reason.INACTIVE)
+        if not active:
+            return self._report(idle)
+        if self.work.idle_for(now) >= self.policy.window:
+            return self._report(Reason.BOOT_HANG if self.booting
+                                else Reason.INACTIVE)
         if self.phase is not Phase.ACTIVE:
             self.phase = Phase.ACTIVE
             return Verdict.ACTIVE
         return Verdict.NONE
+
+    def report_failed(self) -> None:
+        """The report could not be kept: decide again."""
+        if self.reported:
+            self.reported = False
+            self.phase = Phase.FAILING
 
     # -- queries -------------------------------------------------------------
 
@@ -236,10 +260,26 @@ class InstanceState:
         return not (self.phase is Phase.GRACE and (
             now < self.grace_until or not self.answered))
 
+    def booting_for(self, now: float) -> float:
+        """Seconds since the grace began (a start, reboot or resume)."""
+        return now - (self.grace_until - self.policy.boot_grace_period)
+
     # -- internals -----------------------------------------------------------
+
+    def _end_job(self) -> bool:
+        if not self.domain_job.end():
+            return False
+        self._reset_count()
+        return True
+
+    def _paused_too_long(self, now: float) -> bool:
+        return now - (self.pause_since or now) >= self.policy.window
 
     def _enter_grace(self, now: float) -> None:
         self.phase = Phase.GRACE
+        self.booting = False
+        self.held = None
+        self.domain_job.end()
         self._reset_count()
         self.grace_until = now + self.policy.boot_grace_period
 
@@ -249,6 +289,15 @@ class InstanceState:
         self.awaiting_sample = False
         self._counted = False
 
+    def _miss(self, now: float, reason: Reason) -> Verdict:
+        if not self.counting(now):
+            return self._grace_check(now)
+        if not self.booting:
+            self.reason = reason
+        if self._counted or self._answered_now:
+            return Verdict.NONE
+        return self._count(now)
+
     def _grace_check(self, now: float) -> Verdict:
         """In grace: once it ends without any answer, decide once."""
         if self.phase is not Phase.GRACE or now < self.grace_until \
@@ -257,7 +306,7 @@ class InstanceState:
         first = not self.warned
         self.warned = True
         if self.known and first:
-            return self._report(Reason.BOOT_HANG)
+            return self._boot_hang(now)
         if self.policy.report_agent_never_answered:
             self.phase = Phase.FAILING   # counted from now on
             verdict = self._count(now)
@@ -266,6 +315,20 @@ class InstanceState:
         self.phase = Phase.NO_AGENT
         self._reset_count()
         return Verdict.NEVER_ANSWERED if first else Verdict.NONE
+
+    def _boot_hang(self, now: float) -> Verdict:
+        """A known agent silent after the grace: a hang unless the guest
+        worked within the last failure window (an fsck, updates)."""
+        if not self.policy.activity_check:
+            return self._report(Reason.BOOT_HANG)
+        self.booting = True
+        self.reason = Reason.BOOT_HANG
+        self.phase = Phase.FAILING
+        self.misses = self.policy.failure_threshold
+        self.first_miss = now - self.policy.window
+        self._counted = True
+        self.awaiting_sample = True    # judged on the next sample
+        return Verdict.NONE
 
     def _count(self, now: float) -> Verdict:
         self.misses += 1
@@ -288,6 +351,13 @@ class InstanceState:
     def _report(self, reason: Reason) -> Verdict:
         if self.reported:
             return Verdict.NONE
+        if self.maintenance:
+            # Never reported in maintenance: said once, kept for its end.
+            if self.held is not None:
+                return Verdict.NONE
+            self.held = self.reason = reason
+            self.awaiting_sample = False
+            return Verdict.HELD
         self.reason = reason
         self.phase = Phase.FAILED
         self.reported = True

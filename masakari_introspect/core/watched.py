@@ -8,7 +8,9 @@ from oslo_log import log as logging
 
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainInfo
+from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.model import Reason
 from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.core.tracker import InstanceState
@@ -19,6 +21,10 @@ from masakari_introspect.core.model import Verdict
 LOG = logging.getLogger(__name__)
 
 PROBES_KEPT = 10    # recent probe results, for forensics
+# Outcomes that are missed intervals, and the reason they give.
+_MISSES = {Outcome.MISS: Reason.UNRESPONSIVE,
+           Outcome.DISCONNECTED: Reason.DISCONNECTED,
+           Outcome.BUSY: Reason.BUSY, Outcome.ERROR: Reason.ERROR}
 
 
 # One report: (monotonic time, wall-clock time). The storm limit counts on
@@ -58,7 +64,6 @@ class Watched:
         self.started_at = 0.0              # left its queue at
         self.running = False
         self.suspect = False               # ... on the suspect lane
-        self.saved: Remembered | None = None   # as last written to disk
         self.last_report: float | None = None  # wall clock
         self.reports: tuple[Stamp, ...] = ()   # recent
         self.limited = False           # recovery limit reached: report held
@@ -94,6 +99,11 @@ class Watched:
         LOG.info('Monitoring instance %s (%s)%s', info.name, info.uuid,
                  ', already reported before a restart'
                  if state.reported else '')
+        if info.blind_spots and policy.activity_check:
+            LOG.info('Instance %s (%s) has %s: libvirt counts none of its '
+                     'disk or network work, so the activity check cannot '
+                     'clear it; its agent alone decides', info.name,
+                     info.uuid, ', '.join(b.value for b in info.blind_spots))
         if not info.running:
             state.paused(now, info.state_reason)
         return watched
@@ -104,9 +114,6 @@ class Watched:
                           self.state.known, tuple(w for _m, w in self.reports),
                           self.limited)
 
-    def changed(self) -> bool:
-        return self.saved != self.remembered()
-
     def remember_probe(self, result: ProbeResult, wall: float) -> None:
         self.probes.append({'time': round(wall, 3),
                             'outcome': result.outcome.value,
@@ -114,8 +121,71 @@ class Watched:
                             'duration': round(result.duration, 3),
                             'error_code': result.error_code})
 
-    def update_activity(self, activity: Activity | None) -> bool:
-        """Take a sample; True if the guest worked since the last one."""
+    def take(self, result: ProbeResult, now: float) -> Verdict:
+        """Apply a probe's outcome (not GONE or NOT_CONFIGURED) to the
+        state machine; say what needs saying."""
+        state, outcome = self.state, result.outcome
+        had_job = state.domain_job.held
+        verdict = Verdict.NONE
+        if outcome is Outcome.OK:
+            verdict = state.success(now)
+        elif outcome is Outcome.AGENT_ERROR:
+            if not self._said_agent_error():
+                LOG.warning('The agent of instance %s (%s) answered with an '
+                            'error: %s; it is alive', state.name, state.uuid,
+                            result.detail)
+            verdict = state.success(now)
+        elif outcome is Outcome.JOB:
+            verdict = self._job(now)
+        elif outcome in _MISSES:
+            if outcome is Outcome.ERROR:
+                LOG.warning('Unexpected libvirt error probing %s (%s), code '
+                            '%s: %s; counted as a miss', state.name,
+                            state.uuid, result.error_code, result.detail)
+            verdict = state.miss(now, _MISSES[outcome])
+        elif outcome is Outcome.NOT_RUNNING:
+            state.paused(now, result.pause)
+        if had_job:
+            self.say_job_ended()
+        return verdict
+
+    def say_job_ended(self) -> None:
+        """If the domain job is over now, say so."""
+        state = self.state
+        if not state.domain_job.held:
+            LOG.info('The domain job of instance %s (%s) ended: its misses '
+                     'count again, from a fresh failure window', state.name,
+                     state.uuid)
+
+    def _job(self, now: float) -> Verdict:
+        state, job = self.state, self.state.domain_job
+        first, overran = not job.held, job.overran
+        verdict = state.job(now)
+        if first:
+            LOG.info('A domain job holds instance %s (%s): its agent\'s '
+                     'misses do not count for up to %.0f s', state.name,
+                     state.uuid, job.grace_max)
+        elif job.overran and not overran:
+            LOG.warning('A domain job holds instance %s (%s) for more than '
+                        '%.0f s (job_grace_max): its misses count again',
+                        state.name, state.uuid, job.grace_max)
+        return verdict
+
+    def _said_agent_error(self) -> bool:
+        """The probe before the last one was answered with an error too."""
+        return len(self.probes) > 1 and \
+            self.probes[-2]['outcome'] == Outcome.AGENT_ERROR.value
+
+    def forget_report(self) -> None:
+        """The last report could not be kept: it does not count."""
+        self.reports = self.reports[:-1]
+
+    def update_activity(self, activity: Activity | None,
+                        since: float | None = None) -> bool:
+        """Take a sample covering the time from ``since`` (the previous
+        sample); True if the guest worked since the last one. Its work
+        counts as "since the failure" only if the span starts after the
+        first missed interval did."""
         if activity is None:
             self._activity_known = False
             return False
@@ -129,9 +199,14 @@ class Watched:
             return False
         delta_disk = activity.disk_requests - before['disk_requests']
         delta_net = activity.packets_sent - before['packets_sent']
-        if self.state.first_miss is None:
+        first_miss = self.state.first_miss
+        if first_miss is None:
             self.counters['disk_requests_since_failure'] = 0
             self.counters['packets_sent_since_failure'] = 0
+        elif since is None or since < first_miss:
+            for key in ('disk_requests_since_failure',
+                        'packets_sent_since_failure'):
+                self.counters[key] = before.get(key, 0)
         else:
             self.counters['disk_requests_since_failure'] = \
                 before.get('disk_requests_since_failure', 0) + max(delta_disk, 0)
@@ -171,7 +246,16 @@ class Watched:
     def say(self, verdict: Verdict, policy: Policy, now: float) -> None:
         """Log a verdict that is not a report."""
         state = self.state
-        if verdict is Verdict.ACTIVE:
+        if verdict is Verdict.ACTIVE and state.booting:
+            LOG.warning('Instance %s (%s) is booting for %.0f s, agent '
+                        'silent, guest active: %s; not reporting it while '
+                        'it works', state.name, state.uuid,
+                        state.booting_for(now), self.describe_activity())
+        elif verdict is Verdict.HELD:
+            LOG.info('Instance %s (%s) failed (%s) while in maintenance: '
+                     'not reported', state.name, state.uuid,
+                     state.reason.value if state.reason else '?')
+        elif verdict is Verdict.ACTIVE:
             LOG.warning('The agent of instance %s (%s) is unresponsive for '
                         '%.0f s, but the guest is active: %s; not reporting '
                         'it while it works', state.name, state.uuid,

@@ -26,7 +26,6 @@ from masakari_introspect.core.model import DomainStatus
 from masakari_introspect.core.model import GUEST_PING
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Power
-from masakari_introspect.core.tracker import FAILURE_PAUSES
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import translate
 
@@ -45,10 +44,10 @@ def power(state: int, reason: int) -> tuple[Power, str]:
     if state == _SHUTOFF:
         return Power.SHUT_OFF, ''
     why = translate.state_reason(state, reason)
-    if state == translate.STATE_CRASHED or why in FAILURE_PAUSES:
-        return Power.STUCK, why
+    if state == translate.STATE_CRASHED or why.failure:
+        return Power.STUCK, why.value
     if state in _PAUSED:
-        return Power.PAUSED, why or 'pmsuspended'
+        return Power.PAUSED, why.value or 'pmsuspended'
     return Power.RUNNING, ''
 
 

@@ -4,13 +4,17 @@ Pure code over libvirt's numeric error codes and domains (virerror.h), so it
 is tested without libvirt. Measured answers are in doc/ and in the test bed
 notes; the mapping is:
 
-* agent not connected, agent timed out: a miss;
+* agent timed out: a miss; agent not connected: disconnected (a miss);
+* the agent's own error (code 113; before libvirt 9.x an internal error
+  "unable to execute QEMU agent command"): the agent answered, it is alive;
 * domain paused or shut off: not running (a state change, not a miss);
 * domain gone: gone;
 * agent not configured, or no agent support in the driver: not monitored;
 * "cannot acquire state change lock": busy, someone else holds the agent;
 * RPC failures: the connection, not the guest;
-* anything else: an error that is logged and not counted.
+* anything else: an error, logged with its code and counted as a miss.
+
+libvirt's messages are read here and nowhere else.
 """
 
 from masakari_introspect.core.model import Outcome
@@ -50,13 +54,25 @@ _BY_CODE = {
 }
 
 
-def classify(code: int | None, domain: int | None) -> Outcome:
+# What libvirt says in the message of such errors.
+_NOT_CONNECTED = 'not connected'
+_AGENT_FAILED = 'unable to execute QEMU agent command'
+
+
+def classify(code: int | None, domain: int | None,
+             message: str = '') -> Outcome:
     """The outcome of a failed guest-ping, from libvirt's error."""
     if domain in (FROM_RPC, FROM_REMOTE):
         return Outcome.CONNECTION
     if code is None:
         return Outcome.ERROR
-    return _BY_CODE.get(code, Outcome.ERROR)
+    if code == ERR_AGENT_COMMAND_FAILED or (
+            code == ERR_INTERNAL_ERROR and _AGENT_FAILED in message):
+        return Outcome.AGENT_ERROR
+    outcome = _BY_CODE.get(code, Outcome.ERROR)
+    if outcome is Outcome.MISS and _NOT_CONNECTED in message:
+        return Outcome.DISCONNECTED
+    return outcome
 
 
 def is_connection_error(code: int | None, domain: int | None) -> bool:

@@ -22,6 +22,7 @@ from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import GUEST_PING
 from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import translate
@@ -39,6 +40,8 @@ STATS_NOWAIT = 1 << 29
 
 
 def parse_reply(uuid: str, reply: str, started: float) -> ProbeResult:
+    """Any reply is the agent's: with ``return`` it is OK, anything else
+    (an error object, something malformed) still shows the agent alive."""
     duration = time.monotonic() - started
     try:
         answer = json.loads(reply)
@@ -46,8 +49,8 @@ def parse_reply(uuid: str, reply: str, started: float) -> ProbeResult:
         answer = None
     if isinstance(answer, dict) and 'return' in answer:
         return ProbeResult(uuid, Outcome.OK, duration=duration)
-    return ProbeResult(uuid, Outcome.ERROR, 'malformed agent reply: %.100r'
-                       % (reply,), duration=duration)
+    return ProbeResult(uuid, Outcome.AGENT_ERROR, 'agent reply without '
+                       '"return": %.100r' % (reply,), duration=duration)
 
 
 def ping(conn: 'libvirt.virConnect | None', uuid: str, timeout: int,
@@ -76,35 +79,55 @@ def _failed(conn: 'libvirt.virConnect', dom: 'libvirt.virDomain | None',
             uuid: str, exc: 'libvirt.libvirtError', started: float,
             lose: Lose) -> ProbeResult:
     code, domain = exc.get_error_code(), exc.get_error_domain()
-    outcome = errors.classify(code, domain)
-    detail = '%s (code %s, domain %s)' % (exc.get_error_message(), code,
-                                          domain)
+    message = exc.get_error_message() or ''
+    outcome = errors.classify(code, domain, message)
+    detail = '%s (code %s, domain %s)' % (message, code, domain)
+    pause = PauseReason.NONE
     if outcome is Outcome.CONNECTION:
-        lose(conn, exc.get_error_message())
-    elif outcome is Outcome.MISS and dom is not None:
-        outcome, reason = _recheck(dom)
+        lose(conn, message)
+    elif outcome in _RECHECKED and dom is not None:
+        outcome, pause = _recheck(dom, outcome)
         if outcome is Outcome.NOT_RUNNING:
-            detail = reason
+            detail = pause.value
     return ProbeResult(uuid, outcome, detail,
-                       duration=time.monotonic() - started, error_code=code)
+                       duration=time.monotonic() - started, error_code=code,
+                       pause=pause)
 
 
-def _recheck(dom: 'libvirt.virDomain') -> tuple[Outcome, str]:
+# Outcomes that may be caused by the domain's state rather than the agent.
+_RECHECKED = (Outcome.MISS, Outcome.DISCONNECTED, Outcome.ERROR,
+              Outcome.NOT_RUNNING)   # ... and why it does not run
+
+
+def _recheck(dom: 'libvirt.virDomain', outcome: Outcome
+             ) -> tuple[Outcome, PauseReason]:
     """A miss only counts if the domain runs and no job holds it."""
     try:
         state, reason = dom.state()
         if state != libvirt.VIR_DOMAIN_RUNNING:
             return Outcome.NOT_RUNNING, translate.state_reason(state, reason)
-        control = dom.controlInfo()[0]
-        if control == libvirt.VIR_DOMAIN_CONTROL_JOB:
-            return Outcome.BUSY, ''
+        if _job_running(dom):
+            return Outcome.JOB, PauseReason.NONE
     except libvirt.libvirtError as exc:
         # A connection error ends this probe without a miss; the next call
         # on the connection finds it dead.
-        outcome = errors.classify(exc.get_error_code(),
+        checked = errors.classify(exc.get_error_code(),
                                   exc.get_error_domain())
-        return (outcome if outcome is not Outcome.ERROR else Outcome.MISS), ''
-    return Outcome.MISS, ''
+        if checked is Outcome.CONNECTION:
+            return checked, PauseReason.NONE
+    return outcome, PauseReason.NONE
+
+
+def _job_running(dom: 'libvirt.virDomain') -> bool:
+    """A migration, dump, save, backup or snapshot job holds the domain.
+
+    The control state shows a job only while libvirt talks to QEMU for
+    it; the job's own information shows it for as long as it lasts.
+    """
+    if dom.controlInfo()[0] == libvirt.VIR_DOMAIN_CONTROL_JOB:
+        return True
+    return dom.jobInfo()[0] in (libvirt.VIR_DOMAIN_JOB_BOUNDED,
+                                libvirt.VIR_DOMAIN_JOB_UNBOUNDED)
 
 
 def describe(dom: 'libvirt.virDomain') -> DomainInfo:
@@ -119,7 +142,8 @@ def describe(dom: 'libvirt.virDomain') -> DomainInfo:
         has_agent_channel=channel is not None,
         domain_id=dom.ID() if active else -1,
         agent_connected=channel == 'connected',
-        state_reason=translate.state_reason(state, reason))
+        state_reason=translate.state_reason(state, reason),
+        blind_spots=translate.blind_spots(xml) if xml else ())
 
 
 def activities(conn: 'libvirt.virConnect') -> list[Activity]:

@@ -24,6 +24,7 @@ from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import HypervisorUnavailable
+from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import guest
@@ -210,7 +211,8 @@ class LibvirtHost:
                    event: int, detail: int, _opaque: object) -> None:
         kind = translate.lifecycle(event, detail)
         if kind is not None:
-            self._emit(dom, kind, translate.detail_name(event, detail))
+            self._emit(dom, kind, translate.detail_name(event, detail),
+                       translate.pause_reason(event, detail))
 
     def _reboot(self, _conn: object, dom: 'libvirt.virDomain',
                 _opaque: object) -> None:
@@ -227,10 +229,10 @@ class LibvirtHost:
             self._emit(dom, kind, translate.agent_reason(reason))
 
     def _emit(self, dom: 'libvirt.virDomain', kind: EventKind,
-              detail: str) -> None:
+              detail: str, pause: PauseReason = PauseReason.NONE) -> None:
         try:
             event = DomainEvent(dom.UUIDString(), dom.name(), kind, detail,
-                                dom.ID())
+                                dom.ID(), pause)
         except libvirt.libvirtError as exc:
             LOG.warning('Dropped a %s event: %s', kind.value, exc)
             return

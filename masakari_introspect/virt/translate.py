@@ -8,7 +8,9 @@ import xml.etree.ElementTree as ElementTree
 
 from oslo_log import log as logging
 
+from masakari_introspect.core.model import BlindSpot
 from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import PauseReason
 
 LOG = logging.getLogger(__name__)
 
@@ -58,8 +60,11 @@ def lifecycle(event: int, detail: int) -> EventKind | None:
         return EventKind.RESUMED
     if event == CRASHED:
         return EventKind.CRASHED
-    if event in (STOPPED, UNDEFINED):
+    if event == STOPPED:
         return EventKind.STOPPED
+    if event == UNDEFINED:
+        # The definition is gone; a running domain runs on (transient).
+        return EventKind.UNDEFINED
     if event == SHUTDOWN:
         return EventKind.SHUTTING_DOWN
     if event == PMSUSPENDED:
@@ -79,13 +84,32 @@ _WATCHDOG_ACTIONS = ('none', 'pause', 'reset', 'poweroff', 'shutdown',
                      'debug', 'inject-nmi')
 
 
-def state_reason(state: int, reason: int) -> str:
-    """Why a domain is not running, as a word: 'ioerror', 'user', ..."""
+# The details of a SUSPENDED event, as paused-state reasons.
+_SUSPENDED_REASONS = {
+    'paused': PauseReason.USER, 'migrated': PauseReason.MIGRATION,
+    'ioerror': PauseReason.IOERROR, 'watchdog': PauseReason.WATCHDOG,
+    'restored': PauseReason.SAVE, 'from_snapshot': PauseReason.FROM_SNAPSHOT,
+    'api_error': PauseReason.API_ERROR, 'postcopy': PauseReason.POSTCOPY,
+    'postcopy_failed': PauseReason.POSTCOPY_FAILED}
+
+
+def state_reason(state: int, reason: int) -> PauseReason:
+    """Why a domain is not running (NONE when it runs or is shut off)."""
     if state == STATE_CRASHED:
-        return 'crashed'
+        return PauseReason.CRASHED
     if state == STATE_PAUSED and 0 <= reason < len(_PAUSED_REASONS):
-        return _PAUSED_REASONS[reason]
-    return ''
+        return PauseReason(_PAUSED_REASONS[reason])
+    return PauseReason.NONE
+
+
+def pause_reason(event: int, detail: int) -> PauseReason:
+    """Why a lifecycle event paused the domain (NONE if it did not)."""
+    if event == SUSPENDED:
+        return _SUSPENDED_REASONS.get(detail_name(event, detail),
+                                      PauseReason.UNKNOWN)
+    if event == PMSUSPENDED:
+        return PauseReason.USER
+    return PauseReason.NONE
 
 
 def watchdog_action(action: int) -> str:
@@ -124,3 +148,36 @@ def agent_channel_state(xml: str) -> str | None:
         if target.get('name') == AGENT_CHANNEL:
             return target.get('state', '')
     return None
+
+
+def blind_spots(xml: str) -> tuple[BlindSpot, ...]:
+    """Why libvirt's statistics cannot show this guest's work; () when it
+    has a disk or a network interface whose counters libvirt reads.
+
+    Counted: disks in QEMU's block layer and interfaces with a host-side
+    device (tap, macvtap). Not counted: SR-IOV/hostdev interfaces,
+    vhost-user interfaces and disks, passthrough (hostdev) devices.
+    """
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        return ()
+    devices = root.find('./devices')
+    if devices is None:
+        return (BlindSpot.NO_DEVICES,)
+    found: list[BlindSpot] = []
+    for disk in devices.iterfind('./disk'):
+        if disk.get('type') != 'vhostuser':
+            return ()
+        found.append(BlindSpot.VHOST_USER)
+    for nic in devices.iterfind('./interface'):
+        kind = nic.get('type')
+        if kind == 'hostdev':
+            found.append(BlindSpot.HOSTDEV_NIC)
+        elif kind == 'vhostuser':
+            found.append(BlindSpot.VHOST_USER)
+        else:
+            return ()
+    if devices.find('./hostdev') is not None:
+        found.append(BlindSpot.PASSTHROUGH)
+    return tuple(dict.fromkeys(found)) or (BlindSpot.NO_DEVICES,)

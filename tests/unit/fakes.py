@@ -26,6 +26,7 @@ from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Settings
@@ -55,9 +56,9 @@ class FakeClock:
 
 
 def domain(uuid=A, name='vm-a', running=True, agent=True, domain_id=1,
-           connected=True, reason=''):
+           connected=True, reason='', blind_spots=()):
     return DomainInfo(uuid, name, running, agent, domain_id, connected,
-                      reason)
+                      PauseReason(reason), blind_spots)
 
 
 class RecordingOutbox:
@@ -101,17 +102,20 @@ class InstantHypervisor:
         return [Activity(d.uuid, 0, 0) for d in self.domains]
 
 
-def make_fleet(policy=None, clock=None, wall=None, **settings):
+def make_fleet(policy=None, clock=None, wall=None, remembered=None,
+               **settings):
     settings.setdefault('hostname', HOST)
     return Fleet(policy or Policy(failure_threshold=3, boot_grace_period=0,
                                   probe_interval=10),
-                 Settings(**settings),
+                 Settings(**settings), remembered=remembered,
                  clock=clock or FakeClock(), wall=wall or FakeClock(1.7e9))
 
 
 def make_monitor(hypervisor, outbox, policy=None, **kwargs):
+    # Tests tick as fast as the owner thread answers: a short interval, so
+    # that no tick comes "too soon" to close one (see Fleet.tick).
     fleet = Fleet(policy or Policy(failure_threshold=2, boot_grace_period=0,
-                                   probe_interval=60),
+                                   probe_interval=0.01),
                   Settings(hostname=HOST), clock=time.monotonic,
                   wall=time.time)
     kwargs.setdefault('probe_timeout', 1)

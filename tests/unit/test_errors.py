@@ -116,3 +116,26 @@ def test_remote_driver_domain_is_the_connection(code):
 ])
 def test_unrelated_libvirt_errors_are_not_misses(code):
     assert errors.classify(code, FROM_QEMU) is Outcome.ERROR
+
+
+def test_the_agent_not_connected_is_told_from_a_timeout():
+    assert errors.classify(86, FROM_QEMU, 'Guest agent is not responding: '
+                           'QEMU guest agent is not connected') \
+        is Outcome.DISCONNECTED
+    assert errors.classify(86, FROM_QEMU, 'Guest agent is not responding: '
+                           'Guest agent not available for now') \
+        is Outcome.MISS
+
+
+@pytest.mark.parametrize('code,message', [
+    (113, 'the agent failed'),
+    (1, "internal error: unable to execute QEMU agent command 'guest-ping':"
+        ' The command guest-ping has been disabled for this instance'),
+])
+def test_the_agents_own_error_is_an_answer(code, message):
+    assert errors.classify(code, FROM_QEMU, message) is Outcome.AGENT_ERROR
+
+
+def test_another_internal_error_is_an_error():
+    assert errors.classify(1, FROM_QEMU, 'internal error: something else') \
+        is Outcome.ERROR

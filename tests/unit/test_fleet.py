@@ -9,6 +9,7 @@ from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.tracker import Policy
@@ -16,22 +17,25 @@ from masakari_introspect.ops.snapshot import encode_instance
 from tests.unit.fakes import A, B, C, HOST, FakeClock, domain, make_fleet
 
 INTERVAL = 10.0
+PAUSES = {p.value for p in PauseReason}
 
 
 class Bed:
     """A fleet with clocks, and the actions it returned, by type."""
 
     def __init__(self, threshold=3, grace=0, activity_check=True,
-                 never=False, **settings):
-        self.clock = FakeClock()
-        self.wall = FakeClock(1.7e9)
+                 never=False, remembered=None, job_grace_max=600,
+                 clock=None, wall=None, **settings):
+        self.clock = clock or FakeClock()
+        self.wall = wall or FakeClock(1.7e9)
         self.policy = Policy(failure_threshold=threshold,
                              boot_grace_period=grace,
                              report_agent_never_answered=never,
                              probe_interval=INTERVAL,
-                             activity_check=activity_check)
+                             activity_check=activity_check,
+                             job_grace_max=job_grace_max)
         self.fleet = make_fleet(self.policy, self.clock, self.wall,
-                                **settings)
+                                remembered=remembered, **settings)
         self.actions = []
 
     def do(self, actions):
@@ -66,8 +70,10 @@ class Bed:
             ProbeResult(uuid, outcome, detail), probe.token))
 
     def event(self, uuid, kind, detail='', domain_id=-1):
+        pause = PauseReason(detail) if detail in PAUSES \
+            else PauseReason.NONE
         return self.do(self.fleet.event(
-            DomainEvent(uuid, 'vm', kind, detail, domain_id)))
+            DomainEvent(uuid, 'vm', kind, detail, domain_id, pause)))
 
     def time_out(self, *uuids):
         """Probes sent on the healthy lane to hung guests come back as
@@ -179,7 +185,8 @@ def test_without_a_sample_the_guest_counts_as_inactive(bed):
 
 @pytest.mark.parametrize('outcome,detail,reason', [
     (Outcome.MISS, 'timeout', 'unresponsive'),
-    (Outcome.MISS, 'QEMU guest agent is not connected', 'disconnected'),
+    (Outcome.DISCONNECTED, 'QEMU guest agent is not connected',
+     'disconnected'),
     (Outcome.BUSY, 'agent busy', 'busy'),
     (Outcome.ERROR, 'malformed', 'error'),
 ])
@@ -355,7 +362,7 @@ def test_a_guest_never_seen_answering_is_only_warned_about(caplog):
     for _ in range(8):
         bed.tick(idle(B))
         if bed.probes(B):
-            bed.answer(B, Outcome.MISS, 'not connected')
+            bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     assert bed.reports() == []
     assert bed.state(B)['state'] == 'no_agent'
     assert len([r for r in caplog.records
@@ -363,14 +370,13 @@ def test_a_guest_never_seen_answering_is_only_warned_about(caplog):
 
 
 def test_a_known_guest_that_hangs_while_booting_is_reported_once():
-    bed = Bed(grace=30)
-    memory = Remembered(-1, False, False, known=True)
-    bed.fleet.remembered[B] = memory
+    bed = Bed(grace=30, activity_check=False,
+              remembered={B: Remembered(-1, False, False, known=True)})
     bed.listed(domain(B, connected=False, domain_id=7))
     for _ in range(8):
         bed.tick(idle(B))
         if bed.probes(B):
-            bed.answer(B, Outcome.MISS, 'not connected')
+            bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     assert [n.reason for n in bed.reports()] == ['boot_hang']
 
 
@@ -397,9 +403,8 @@ def test_the_recovery_limit_stops_reports_until_the_window_allows(caplog):
 
 
 def test_recent_reports_survive_a_restart_of_the_monitor():
-    bed = Bed(max_recoveries=1, recovery_window=600)
-    bed.fleet.remembered[B] = Remembered(2, True, False,
-                                         reports=(bed.wall.now - 10,))
+    bed = Bed(max_recoveries=1, recovery_window=600, remembered={
+        B: Remembered(2, True, False, reports=(1.7e9 - 10,))})
     bed.listed(domain(B, domain_id=2))
     for _ in range(5):
         bed.tick(idle(B))
@@ -467,8 +472,9 @@ def test_suspect_and_settled_guests_are_probed_apart_and_less_often(bed):
 def test_maintenance_by_name_silences_and_withdraws(bed):
     uuid, actions = bed.fleet.set_maintenance('vm-b', True)
     assert uuid == B
-    assert actions == [f.Withdraw(B, 'put in maintenance',
-                                  f.WithdrawCause.MAINTENANCE)]
+    assert f.Withdraw(B, 'put in maintenance',
+                      f.WithdrawCause.MAINTENANCE) in actions
+    assert f.Save() in actions
     hang(bed, B, 6)
     assert bed.reports() == []
     assert bed.state(B)['state'] == 'maintenance'
@@ -516,10 +522,10 @@ def test_maintenance_of_an_absent_instance_is_shown_then_dropped(caplog):
     assert absent['name'] == '(not on this host)'
     bed.wall.advance(3000)
     bed.listed(domain(A, 'vm-a'))
-    assert B in bed.fleet.maintenance
+    assert B in bed.fleet.persisted().maintenance
     bed.wall.advance(700)
     bed.listed(domain(A, 'vm-a'))
-    assert B not in bed.fleet.maintenance
+    assert B not in bed.fleet.persisted().maintenance
     assert B not in bed.fleet.records()
     assert [i.uuid for i in bed.fleet.snapshot()] == [A]
     assert 'maintenance flag and history are dropped' in caplog.text
@@ -536,17 +542,17 @@ def test_an_instance_back_in_time_keeps_its_maintenance():
     bed.wall.advance(1000)
     bed.listed(domain(B, 'vm-b', domain_id=5))
     assert bed.state(B)['state'] == 'maintenance'
-    assert bed.fleet.absent == {}
+    assert bed.fleet.persisted().absent == {}
 
 
 def test_a_threshold_reached_by_a_result_asks_for_a_sample_at_once(bed):
     for _ in range(2):
         bed.tick(idle(A, B))
         bed.answer(A)
-        bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+        bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     bed.tick(idle(A, B))
     bed.answer(A)
-    actions = bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+    actions = bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     assert f.Sample() in actions
     bed.do(bed.fleet.sampled(idle(A, B)))
     assert [n.reason for n in bed.reports()] == ['disconnected']
@@ -558,12 +564,12 @@ def test_an_agent_disconnect_starts_a_new_interval(bed):
     bed.answer(B)                              # answered in this interval
     actions = bed.event(B, EventKind.AGENT_DISCONNECTED, 'channel')
     assert [a for a in actions if isinstance(a, f.Probe) and a.uuid == B]
-    bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+    bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     assert bed.state(B)['misses'] == 1         # counts although answered
     for _ in range(2):
         bed.tick(idle(A, B))
         bed.answer(A)
-        bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+        bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     bed.do(bed.fleet.sampled(idle(A, B)))
     assert [n.reason for n in bed.reports()] == ['disconnected']
 
@@ -572,7 +578,7 @@ def test_an_agent_restart_is_not_a_failure(bed):
     bed.tick(idle(A, B))
     bed.answer(B)
     bed.event(B, EventKind.AGENT_DISCONNECTED, 'channel')
-    bed.answer(B, Outcome.MISS, 'QEMU guest agent is not connected')
+    bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     bed.event(B, EventKind.AGENT_CONNECTED, 'channel')
     assert bed.state(B)['misses'] == 0
     for _ in range(4):
@@ -617,3 +623,255 @@ def test_first_sight_of_a_domain_withdraws_nothing():
     bed = Bed()
     bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=2))
     assert bed.of(f.Withdraw) == []
+
+
+# -- ticks, jobs, answers, undefine (issue 17) -------------------------------------
+
+
+def test_two_ticks_a_millisecond_apart_close_one_interval(bed):
+    bed.tick(idle(A, B))
+    bed.answer(A)
+    bed.answer(B, Outcome.MISS, 'timeout')
+    bed.clock.advance(INTERVAL)
+    bed.do(bed.fleet.tick())          # the owner thread stalled: queued
+    bed.clock.advance(0.001)
+    assert bed.do(bed.fleet.tick()) == []   # ... ticks, back to back
+    bed.clock.advance(0.001)
+    assert bed.do(bed.fleet.tick()) == []
+    assert bed.state(B)['misses'] == 1
+    bed.clock.advance(INTERVAL)
+    bed.do(bed.fleet.tick())
+    assert bed.state(B)['misses'] == 2
+
+
+def test_a_late_tick_still_closes_its_interval(bed):
+    bed.tick(idle(A, B))
+    bed.answer(A)
+    bed.answer(B, Outcome.MISS, 'timeout')
+    bed.clock.advance(INTERVAL * 0.6)        # early, but past half of it
+    assert bed.do(bed.fleet.tick())
+    assert bed.state(B)['misses'] == 1
+
+
+def test_a_domain_job_shields_a_hung_agent_until_it_ends(bed, caplog):
+    caplog.set_level(logging.INFO)
+    bed.tick(idle(A, B))
+    bed.answer(A)
+    bed.answer(B, Outcome.JOB)
+    for _ in range(10):
+        bed.tick(idle(A, B))
+        bed.answer(A)
+        bed.clock.advance(3)
+        bed.do(bed.fleet.overdue())
+        bed.answer(B, Outcome.JOB)
+        bed.clock.advance(-3)
+    assert bed.reports() == []
+    assert 'A domain job holds instance vm-b' in caplog.text
+    for _ in range(2):                        # the job ends, the hang stays
+        bed.tick(idle(A, B))
+        bed.answer(A)
+        bed.answer(B, Outcome.MISS, 'timeout')
+    assert 'domain job of instance vm-b' in caplog.text
+    assert bed.reports() == []
+    bed.tick(idle(A, B))
+    bed.answer(B, Outcome.MISS, 'timeout')
+    bed.do(bed.fleet.sampled(idle(A, B)))
+    assert [n.reason for n in bed.reports()] == ['unresponsive']
+
+
+def test_a_job_longer_than_job_grace_max_no_longer_shields(caplog):
+    bed = Bed(job_grace_max=40)
+    bed.listed(domain(B))
+    bed.tick(idle(B))
+    bed.answer(B)
+    for _ in range(10):
+        bed.tick(idle(B))
+        bed.answer(B, Outcome.JOB)
+    assert [n.reason for n in bed.reports()] == ['unresponsive']
+    assert 'for more than 40 s (job_grace_max)' in caplog.text
+
+
+def test_an_agent_error_is_an_answer(bed, caplog):
+    for _ in range(6):
+        bed.tick(idle(A, B))
+        bed.answer(A)
+        bed.answer(B, Outcome.AGENT_ERROR, 'unable to execute QEMU agent '
+                   'command: guest-ping has been disabled')
+    assert bed.reports() == []
+    assert bed.state(B)['state'] == 'healthy'
+    assert len([r for r in caplog.records
+                if 'answered with an error' in r.getMessage()]) == 1
+
+
+def test_another_libvirt_error_is_a_miss_logged_with_its_code(bed, caplog):
+    bed.tick(idle(A, B))
+    bed.do(bed.fleet.result(ProbeResult(B, Outcome.ERROR, 'odd',
+                                        error_code=1),
+                            bed.probes(B)[-1].token))
+    assert bed.state(B)['misses'] == 1
+    assert 'code 1' in caplog.text
+
+
+def test_undefine_of_a_running_domain_keeps_it_and_its_report(bed, caplog):
+    caplog.set_level(logging.INFO)
+    hang(bed, B, 3)
+    assert len(bed.reports(B)) == 1
+    assert bed.event(B, EventKind.UNDEFINED, 'removed') == []
+    assert bed.of(f.Withdraw) == []
+    assert bed.state(B)['state'] == 'failed'
+    assert 'lost its definition but still runs' in caplog.text
+    bed.event(B, EventKind.STOPPED, 'destroyed')     # stopped at last
+    assert bed.of(f.Withdraw) == [
+        f.Withdraw(B, 'left the host: domain stopped (destroyed)',
+                   f.WithdrawCause.LEFT_HOST)]
+
+
+def test_undefine_then_a_hang_is_reported_once(bed):
+    bed.event(B, EventKind.UNDEFINED, 'removed')
+    hang(bed, B, 6)
+    assert [n.reason for n in bed.reports()] == ['unresponsive']
+
+
+def test_undefine_of_an_unknown_domain_asks_nothing():
+    bed = Bed()
+    assert bed.event(A, EventKind.UNDEFINED, 'removed') == []
+
+
+# -- maintenance, for every reason -----------------------------------------------
+
+
+def test_a_crash_in_maintenance_is_reported_once_when_it_ends(bed, caplog):
+    caplog.set_level(logging.INFO)
+    bed.fleet.set_maintenance(B, True)
+    bed.event(B, EventKind.CRASHED, 'panicked')
+    bed.event(B, EventKind.PAUSED, 'crashed')
+    for _ in range(5):
+        bed.tick(idle(A, B))
+        bed.answer(A)
+    assert bed.reports() == []
+    assert 'failed (crashed) while in maintenance: not reported' \
+        in caplog.text
+    assert bed.state(B)['reason'] == 'crashed'
+    _uuid, actions = bed.fleet.set_maintenance(B, False)
+    bed.do(actions)
+    assert [n.reason for n in bed.reports()] == ['crashed']
+    for _ in range(5):
+        bed.tick(idle(A, B))
+    assert len(bed.reports()) == 1
+
+
+def test_a_watchdog_pause_in_maintenance_is_reported_once_when_it_ends(bed):
+    bed.fleet.set_maintenance(B, True)
+    bed.event(B, EventKind.WATCHDOG, 'pause')
+    bed.event(B, EventKind.PAUSED, 'watchdog')
+    for _ in range(5):
+        bed.tick(idle(A, B))
+    assert bed.reports() == []
+    bed.do(bed.fleet.set_maintenance('vm-b', False)[1])
+    for _ in range(5):
+        bed.tick(idle(A, B))
+    assert [n.reason for n in bed.reports()] == ['watchdog']
+
+
+def test_maintenance_ending_after_the_guest_resumed_reports_nothing(bed):
+    bed.fleet.set_maintenance(B, True)
+    bed.event(B, EventKind.PAUSED, 'ioerror')
+    for _ in range(5):
+        bed.tick(idle(A, B))
+    bed.event(B, EventKind.RESUMED, 'unpaused')
+    bed.do(bed.fleet.set_maintenance(B, False)[1])
+    bed.tick(idle(A, B))
+    bed.answer(B)
+    assert bed.reports() == []
+
+
+# -- boot hangs and activity through the fleet ---------------------------------
+
+
+def test_a_known_guest_booting_while_it_works_is_active_not_hung(caplog):
+    bed = Bed(grace=30, remembered={B: Remembered(-1, False, False,
+                                                  known=True)})
+    bed.listed(domain(B, connected=False, domain_id=7))
+    disk = 0
+    for _ in range(9):
+        disk += 50
+        bed.tick(idle(B, disk=disk))
+        if bed.fleet.watched[B].token is not None:
+            bed.answer(B, Outcome.DISCONNECTED, 'not connected')
+    assert bed.reports() == []
+    assert bed.state(B)['state'] == 'agent failed, guest active'
+    [warning] = [r.getMessage() for r in caplog.records
+                 if 'agent silent, guest active' in r.getMessage()]
+    assert 'is booting for' in warning and 'disk requests' in warning
+    for _ in range(4):                       # the work stops
+        bed.tick(idle(B, disk=disk))
+        if bed.fleet.watched[B].token is not None:
+            bed.answer(B, Outcome.DISCONNECTED, 'not connected')
+    assert [n.reason for n in bed.reports()] == ['boot_hang']
+
+
+def test_work_before_a_hang_is_not_taken_for_work_after_it():
+    bed = Bed()
+    bed.listed(domain(B))
+    disk = 0
+    for _ in range(3):                       # busy and answering
+        disk += 100
+        bed.tick(idle(B, disk=disk))
+        bed.answer(B)
+    disk += 100                              # the last busy interval
+    hang(bed, B, 3, others=(B,), disk=disk)
+    assert [n.reason for n in bed.reports()] == ['unresponsive']
+    assert bed.state(B)['state'] == 'failed'
+
+
+def test_a_guest_libvirt_cannot_count_is_named_at_start(caplog):
+    caplog.set_level(logging.INFO)
+    bed = Bed()
+    bed.listed(domain(B, blind_spots=(f.BlindSpot.HOSTDEV_NIC,)),
+               domain(A))
+    lines = [r.getMessage() for r in caplog.records
+             if 'activity check cannot clear it' in r.getMessage()]
+    assert len(lines) == 1
+    assert 'SR-IOV/hostdev network interface' in lines[0] and B in lines[0]
+
+
+# -- what to persist: return values, not flags -------------------------------------
+
+
+def test_the_fleet_says_when_to_save_and_what(bed):
+    assert f.Save() in bed.listed(domain(A, 'vm-a'),
+                                  domain(B, 'vm-b', domain_id=2))
+    bed.fleet.persisted()
+    bed.tick(idle(A, B))
+    assert f.Save() not in bed.answer(A)     # nothing new to keep
+    hang(bed, B, 2)
+    bed.tick()
+    actions = bed.do(bed.fleet.sampled(idle(A, B)))
+    assert f.Save() in actions
+    assert bed.fleet.persisted().records[B].reported
+
+
+def test_a_report_that_could_not_be_kept_is_decided_again(bed):
+    hang(bed, B, 3)
+    [report] = bed.reports()
+    actions = bed.fleet.report_failed(report)
+    assert actions == [f.Save()]
+    assert not bed.fleet.persisted().records[B].reported
+    assert bed.state(B)['state'] == 'failing'
+    assert bed.fleet.report_failed(report) == []
+
+
+def test_a_job_ending_with_a_pause_gives_a_fresh_window(caplog):
+    caplog.set_level(logging.INFO)
+    bed = Bed(grace=120)
+    bed.listed(domain(B, 'vm-b'))
+    bed.tick(idle(B))
+    bed.answer(B)
+    bed.tick(idle(B))
+    bed.answer(B, Outcome.JOB)
+    bed.event(B, EventKind.PAUSED, 'paused')
+    bed.event(B, EventKind.RESUMED, 'unpaused')
+    assert 'domain job of instance vm-b' in caplog.text
+    assert bed.state(B)['state'] == 'healthy'
+    hang(bed, B, 3, others=(B,))
+    assert [n.reason for n in bed.reports()] == ['unresponsive']

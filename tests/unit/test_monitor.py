@@ -69,7 +69,6 @@ def test_the_state_is_saved_by_the_owner_thread_on_stop():
     monitor.resync()
     wait_until(lambda: store.saves)
     store.saves.clear()
-    monitor.fleet.dirty = True
     monitor.stop(2)
     assert store.saves == ['monitor']
 
@@ -84,7 +83,6 @@ def test_a_stuck_owner_thread_is_not_raced_by_stop():
     store.saves.clear()
     release = threading.Event()
     monitor.query(release.wait)          # the owner thread is stuck
-    monitor.fleet.dirty = True
     monitor.stop(0.3)
     # stop() gave up waiting; the state was not written from this thread
     # while the owner could still be working on it.

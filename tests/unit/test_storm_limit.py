@@ -52,9 +52,8 @@ def test_a_wall_clock_step_forward_does_not_shorten_the_window():
 
 
 def test_a_report_time_from_the_future_counts_as_now_after_a_restart():
-    bed = Bed(max_recoveries=1, recovery_window=WINDOW)
-    bed.fleet.remembered[B] = Remembered(
-        2, True, False, reports=(bed.wall.now + 3600,))
+    bed = Bed(max_recoveries=1, recovery_window=WINDOW, remembered={
+        B: Remembered(2, True, False, reports=(1.7e9 + 3600,))})
     bed.listed(domain(B, domain_id=2))
     episode(bed)
     assert bed.reports() == []          # within the window
@@ -67,11 +66,9 @@ def restarted(bed, tmp_path, downtime=30.0):
     clock, the wall clock goes on."""
     store = StateStore(tmp_path / 'instances.json')
     store.save(bed.fleet.records())
-    after = Bed(max_recoveries=1, recovery_window=WINDOW)
-    after.clock = FakeClock(100.0)
-    after.wall = FakeClock(bed.wall.now + downtime)
-    after.fleet._clock, after.fleet._wall = after.clock, after.wall
-    after.fleet.remembered = store.load()
+    after = Bed(max_recoveries=1, recovery_window=WINDOW,
+                remembered=store.load(), clock=FakeClock(100.0),
+                wall=FakeClock(bed.wall.now + downtime))
     after.listed(domain(B, domain_id=2))
     return after
 

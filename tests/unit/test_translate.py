@@ -4,7 +4,9 @@ import logging
 
 import pytest
 
+from masakari_introspect.core.model import BlindSpot
 from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import PauseReason
 from masakari_introspect.virt import translate as t
 
 K = EventKind
@@ -33,8 +35,8 @@ K = EventKind
     (t.STOPPED, 5, K.STOPPED),        # failed
     (t.STOPPED, 6, K.STOPPED),        # from_snapshot
     (t.STOPPED, 99, K.STOPPED),       # a detail not known yet
-    (t.UNDEFINED, 0, K.STOPPED),
-    (t.UNDEFINED, 1, K.STOPPED),
+    (t.UNDEFINED, 0, K.UNDEFINED),    # a running domain runs on
+    (t.UNDEFINED, 1, K.UNDEFINED),
     (t.CRASHED, 0, K.CRASHED),
     (t.SHUTDOWN, 0, K.SHUTTING_DOWN),
     (t.SHUTDOWN, 1, K.SHUTTING_DOWN),
@@ -193,3 +195,45 @@ def test_agent_channel_state_is_read_from_the_live_xml():
         "<domain><devices><channel type='unix'><target type='virtio' "
         "name='org.example.ctl.0' state='connected'/></channel></devices></domain>") is None
     assert t.agent_channel_state('<domain><devices>') is None
+
+
+@pytest.mark.parametrize('event,detail,pause', [
+    (t.SUSPENDED, 0, PauseReason.USER),
+    (t.SUSPENDED, 2, PauseReason.IOERROR),
+    (t.SUSPENDED, 3, PauseReason.WATCHDOG),
+    (t.SUSPENDED, 6, PauseReason.API_ERROR),
+    (t.SUSPENDED, 1, PauseReason.MIGRATION),
+    (t.SUSPENDED, 99, PauseReason.UNKNOWN),
+    (t.PMSUSPENDED, 0, PauseReason.USER),
+    (t.RESUMED, 0, PauseReason.NONE),
+])
+def test_pause_reasons_of_events(event, detail, pause):
+    assert t.pause_reason(event, detail) is pause
+
+
+def test_failure_pauses():
+    assert {p for p in PauseReason if p.failure} == {
+        PauseReason.IOERROR, PauseReason.WATCHDOG, PauseReason.API_ERROR,
+        PauseReason.CRASHED}
+    assert t.state_reason(t.STATE_CRASHED, 0) is PauseReason.CRASHED
+    assert t.state_reason(1, 0) is PauseReason.NONE
+
+
+def _xml(devices):
+    return '<domain><devices>%s</devices></domain>' % devices
+
+
+@pytest.mark.parametrize('devices,spots', [
+    ("<disk type='file'/>", ()),
+    ("<interface type='bridge'/>", ()),
+    ("<interface type='hostdev'/><disk type='file'/>", ()),
+    ('', (BlindSpot.NO_DEVICES,)),
+    ("<interface type='hostdev'/>", (BlindSpot.HOSTDEV_NIC,)),
+    ("<interface type='vhostuser'/><disk type='vhostuser'/>",
+     (BlindSpot.VHOST_USER,)),
+    ("<hostdev mode='subsystem' type='scsi'/>", (BlindSpot.PASSTHROUGH,)),
+    ("<interface type='hostdev'/><hostdev type='pci'/>",
+     (BlindSpot.HOSTDEV_NIC, BlindSpot.PASSTHROUGH)),
+])
+def test_blind_spots(devices, spots):
+    assert t.blind_spots(_xml(devices)) == spots

@@ -89,7 +89,7 @@ def test_lifecycle_with_libvirt_numbers():
     assert kind(lv.VIR_DOMAIN_EVENT_STOPPED,
                 lv.VIR_DOMAIN_EVENT_STOPPED_DESTROYED) is K.STOPPED
     assert kind(lv.VIR_DOMAIN_EVENT_UNDEFINED,
-                lv.VIR_DOMAIN_EVENT_UNDEFINED_REMOVED) is K.STOPPED
+                lv.VIR_DOMAIN_EVENT_UNDEFINED_REMOVED) is K.UNDEFINED
     assert kind(lv.VIR_DOMAIN_EVENT_SHUTDOWN,
                 lv.VIR_DOMAIN_EVENT_SHUTDOWN_FINISHED) is K.SHUTTING_DOWN
     assert kind(lv.VIR_DOMAIN_EVENT_DEFINED,
@@ -130,10 +130,11 @@ def test_paused_reasons_and_watchdog_actions_match_libvirt():
                  'save', 'snapshot', 'from_snapshot'):
         number = getattr(libvirt, 'VIR_DOMAIN_PAUSED_' + word.upper(), None)
         if number is None:     # newer than the binding: 14 since 8.8
-            assert translate.state_reason(translate.STATE_PAUSED, 14) == word
+            assert translate.state_reason(translate.STATE_PAUSED,
+                                          14).value == word
             continue
         assert translate.state_reason(libvirt.VIR_DOMAIN_PAUSED,
-                                      number) == word
+                                      number).value == word
     for word in ('none', 'pause', 'reset', 'poweroff', 'shutdown', 'debug'):
         number = getattr(libvirt,
                          'VIR_DOMAIN_EVENT_WATCHDOG_' + word.upper())
@@ -148,3 +149,54 @@ def test_activity_from_a_statistics_record():
     activity = guest.activity('u', record)
     assert (activity.disk_requests, activity.packets_sent) == (240, 37)
     assert guest.activity('u', {'net.count': 0}).disk_requests == 0
+
+
+class FakeDomain:
+    """state(), controlInfo() and jobInfo() as libvirt gives them."""
+
+    def __init__(self, state=libvirt.VIR_DOMAIN_RUNNING, reason=1,
+                 control=libvirt.VIR_DOMAIN_CONTROL_OK,
+                 job=libvirt.VIR_DOMAIN_JOB_NONE):
+        self._state, self._control, self._job = (state, reason), control, job
+
+    def state(self):
+        return list(self._state)
+
+    def controlInfo(self):
+        return [self._control, 0, 0]
+
+    def jobInfo(self):
+        return [self._job] + [0] * 11
+
+
+@pytest.mark.parametrize('dom,outcome', [
+    (FakeDomain(), 'miss'),
+    (FakeDomain(control=libvirt.VIR_DOMAIN_CONTROL_JOB), 'job'),
+    # An async job (dump, migration) between two talks with QEMU: the
+    # control state is OK, the job information shows it.
+    (FakeDomain(job=libvirt.VIR_DOMAIN_JOB_UNBOUNDED), 'job'),
+    (FakeDomain(job=libvirt.VIR_DOMAIN_JOB_BOUNDED), 'job'),
+    (FakeDomain(state=libvirt.VIR_DOMAIN_PAUSED,
+                reason=libvirt.VIR_DOMAIN_PAUSED_IOERROR), 'not_running'),
+])
+def test_a_failed_ping_is_checked_against_the_domain(dom, outcome):
+    from masakari_introspect.core.model import Outcome
+    from masakari_introspect.core.model import PauseReason
+    from masakari_introspect.virt import guest
+    found, pause = guest._recheck(dom, Outcome.MISS)
+    assert found.value == outcome
+    assert pause is (PauseReason.IOERROR if outcome == 'not_running'
+                     else PauseReason.NONE)
+
+
+def test_not_running_is_checked_for_its_reason():
+    from masakari_introspect.core.model import Outcome
+    from masakari_introspect.core.model import PauseReason
+    from masakari_introspect.virt import guest
+    dom = FakeDomain(state=libvirt.VIR_DOMAIN_PAUSED,
+                     reason=libvirt.VIR_DOMAIN_PAUSED_IOERROR)
+    assert guest._recheck(dom, Outcome.NOT_RUNNING) == (
+        Outcome.NOT_RUNNING, PauseReason.IOERROR)
+    # Running again by the time it is checked: still not a miss.
+    assert guest._recheck(FakeDomain(), Outcome.NOT_RUNNING)[0] \
+        is Outcome.NOT_RUNNING

@@ -1,0 +1,27 @@
+"""The rules one instance is judged by, as configured."""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    failure_threshold: int = 3
+    boot_grace_period: float = 120.0
+    report_agent_never_answered: bool = False
+    probe_interval: float = 10.0
+    activity_check: bool = True
+    # Longest a domain job (migration, dump, ...) keeps misses from counting.
+    job_grace_max: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.failure_threshold < 1:
+            raise ValueError('failure_threshold must be at least 1')
+        if self.boot_grace_period < 0:
+            raise ValueError('boot_grace_period must not be negative')
+        if self.job_grace_max < 0:
+            raise ValueError('job_grace_max must not be negative')
+
+    @property
+    def window(self) -> float:
+        """The failure window: threshold x interval."""
+        return self.failure_threshold * self.probe_interval

@@ -143,12 +143,14 @@ Related options:
         default=256,
         min=1,
         max=1024,
+        deprecated_for_removal=True,
+        deprecated_reason='Probes in flight follow from the worker budget '
+                          '([libvirt] max_workers and worker_share); this '
+                          'value is ignored.',
         help="""
-Upper bound of probes in flight at once, per lane.
-
-Guests that answered their last ping are probed in one lane, guests that did
-not (booting, failing, hung) in another, so that hung guests, which hold a
-probe for up to five seconds each, never delay the probes of healthy ones.
+Ignored: the probes in flight at once follow from the worker budget
+(``[libvirt] max_workers`` and ``worker_share``). Formerly the upper bound of
+probes in flight at once, per lane.
 """),
     cfg.IntOpt(
         'forget_absent_after',

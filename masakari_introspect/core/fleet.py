@@ -41,6 +41,8 @@ _MISSES = {Outcome.MISS: Reason.UNRESPONSIVE, Outcome.BUSY: Reason.BUSY,
 _WATCHDOG_STUCK = ('none', 'pause', 'debug')
 # A stop that is the guest's failure: its report stands.
 _FAILED_STOPS = ('crashed', 'failed')
+# A call inside libvirt longer than the probe timeout plus this is stuck.
+STUCK_AFTER = 1.0
 
 
 class Fleet(Roster):
@@ -145,7 +147,8 @@ class Fleet(Roster):
         return actions
 
     def started(self, uuid: str, token: int) -> list[Action]:
-        """A probe left its queue and is being sent to the guest."""
+        """A probe left its queue: a lane thread makes the libvirt call
+        now (see :meth:`overdue` for a call that does not come back)."""
         watched = self.watched.get(uuid)
         if watched is not None and watched.token == token:
             watched.started_at = self._clock()
@@ -153,18 +156,33 @@ class Fleet(Roster):
         return []
 
     def overdue(self) -> list[Action]:
-        """Shortly after a tick: suspect probes still out after the probe
-        timeout (in flight or queued) make their interval a missed one now,
-        and those that reach the threshold are judged on a fresh sample."""
+        """Probes out too long make their interval a missed one now, and
+        those that reach the threshold are judged on a fresh sample.
+
+        Out too long: a suspect probe out (in flight or queued) for the
+        probe timeout, or a probe of either lane inside libvirt (it left
+        its queue, so a worker serves it) for more than the probe timeout
+        plus :data:`STUCK_AFTER`: a healthy agent answers in milliseconds,
+        a hung one within the timeout, so a call still inside libvirt waits
+        for the guest, e.g. behind another client's agent call. A healthy
+        lane probe still queued says nothing about its guest.
+        """
         now = self._clock()
+        timeout = self.settings.probe_timeout
         actions: list[Action] = []
         for watched in self.watched.values():
-            if watched.token is None or not watched.suspect or \
-                    now - watched.sent_at < self.settings.probe_timeout:
+            if watched.token is None:
+                continue
+            stuck = watched.running and \
+                now - watched.started_at > timeout + STUCK_AFTER
+            late = watched.suspect and now - watched.sent_at >= timeout
+            if not (stuck or late):
                 continue
             before = watched.state.phase
             verdict = watched.state.overdue(now)
-            watched.log_phase(before, 'probe out after the timeout')
+            watched.log_phase(before, 'probe inside libvirt for %.0f s'
+                              % (now - watched.started_at) if stuck
+                              else 'probe out after the timeout')
             actions += self._act(watched, verdict)
         if any(w.state.awaiting_sample for w in self.watched.values()):
             actions.append(Sample(tuple(self.watched)))

@@ -155,6 +155,15 @@ class Fleet(Roster):
             watched.running = True
         return []
 
+    @staticmethod
+    def _inside(watched: Watched, now: float) -> float:
+        """Seconds the probe of ``watched`` is inside libvirt (0: none).
+        Past the probe timeout at the end of its interval, that interval
+        had no answer (libvirt gives up on a silent agent after the
+        timeout)."""
+        return now - watched.started_at \
+            if watched.token is not None and watched.running else 0.0
+
     def overdue(self) -> list[Action]:
         """Probes out too long make their interval a missed one now, and
         those that reach the threshold are judged on a fresh sample.
@@ -173,8 +182,7 @@ class Fleet(Roster):
         for watched in self.watched.values():
             if watched.token is None:
                 continue
-            stuck = watched.running and \
-                now - watched.started_at > timeout + STUCK_AFTER
+            stuck = self._inside(watched, now) > timeout + STUCK_AFTER
             late = watched.suspect and now - watched.sent_at >= timeout
             if not (stuck or late):
                 continue
@@ -199,7 +207,9 @@ class Fleet(Roster):
             # past its deadline. A healthy-lane probe waiting behind others
             # says nothing about its guest: a hung guest's call comes back
             # as a miss after the timeout.
-            outstanding = watched.token is not None and watched.suspect
+            outstanding = watched.token is not None and (
+                watched.suspect or self._inside(watched, now)
+                > self.settings.probe_timeout)
             if watched.token is not None and watched.running and \
                     now - watched.started_at > self.settings.probe_deadline:
                 LOG.warning('The probe of %s (%s) is not back after %.0f s;'

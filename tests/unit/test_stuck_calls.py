@@ -14,7 +14,7 @@ from masakari_introspect.scheduler import Alarm
 from tests.unit.fakes import A, B, FakeClock, domain, make_fleet
 from tests.unit.fakes import wait_until
 
-I, T, N = 2.0, 1.0, 3          # the functional tests' settings
+INTERVAL, T, N = 2.0, 1.0, 3         # the functional tests' settings
 
 
 class Host:
@@ -24,7 +24,7 @@ class Host:
         self.clock = FakeClock()
         self.fleet = make_fleet(
             Policy(failure_threshold=N, boot_grace_period=0,
-                   probe_interval=I),
+                   probe_interval=INTERVAL),
             clock=self.clock, wall=FakeClock(1.7e9), probe_timeout=T)
         self.probes = []
         self.reports = []
@@ -86,9 +86,9 @@ def test_a_healthy_probe_waiting_for_the_budget_never_counts():
     host.do(host.fleet.tick())
     host.answer(A)                      # B's probe never leaves its queue
     for n in range(1, 6):
-        host.at(t0 + n * I - 0.01)
+        host.at(t0 + n * INTERVAL - 0.01)
         host.do(host.fleet.overdue())
-        host.at(t0 + n * I)
+        host.at(t0 + n * INTERVAL)
         host.do(host.fleet.tick())
         host.answer(A)
     assert host.misses(B) == 0
@@ -101,7 +101,7 @@ def test_an_interval_ending_with_a_call_inside_libvirt_past_the_timeout():
     host.do(host.fleet.tick())
     host.answer(A)
     host.start(B)
-    host.at(t0 + I)                     # inside for I > T: no answer came
+    host.at(t0 + INTERVAL)                     # inside for I > T: no answer came
     host.do(host.fleet.tick())
     assert host.misses(B) == 1
     assert host.misses(A) == 0
@@ -118,8 +118,8 @@ def run_hang(held):
     t0 = host.clock.now + 0.5           # the hang came 0.5 s before
     events = []
     for n in range(6):
-        events.append((t0 + n * I, 'tick'))
-        events.append((t0 + n * I + T + OVERDUE_MARGIN, 'overdue'))
+        events.append((t0 + n * INTERVAL, 'tick'))
+        events.append((t0 + n * INTERVAL + T + OVERDUE_MARGIN, 'overdue'))
     returns = {}
     while events and not host.reports:
         events.sort()
@@ -148,7 +148,7 @@ def run_hang(held):
 
 
 def test_a_held_agent_call_is_reported_within_the_window_of_a_plain_hang():
-    window = (N - 1) * I + T + OVERDUE_MARGIN   # after the first probe
+    window = (N - 1) * INTERVAL + T + OVERDUE_MARGIN   # after the first probe
     assert run_hang(held=False) <= window
     assert run_hang(held=True) <= window
 

@@ -255,11 +255,16 @@ class Alarm:
             self._cond.notify()
 
     def due(self) -> bool:
-        """Drop deadlines that passed; True if one was still set."""
+        """Drop deadlines that passed or were cleared, up to the first
+        one still set and to come; True if one still set had passed."""
         now, fired = self._clock(), False
-        while self._heap and self._heap[0][0] <= now:
-            at, key = heapq.heappop(self._heap)
-            if self._set.get(key) == at:
+        while self._heap:
+            at, key = self._heap[0]
+            current = self._set.get(key) == at
+            if current and at > now:
+                break
+            heapq.heappop(self._heap)
+            if current:
                 del self._set[key]
                 fired = True
         return fired

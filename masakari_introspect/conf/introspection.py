@@ -11,8 +11,9 @@ introspection_group = cfg.OptGroup(
 How guests are probed with ``guest-ping`` and when a guest counts as failed.
 
 Time is cut into probe intervals. An interval in which the agent gave no
-answer of any kind (timeout, agent not connected, agent busy, error, or a
-probe still in flight or queued) is a missed interval; ``failure_threshold``
+answer of any kind (timeout, agent not connected, agent busy, error, a probe
+inside libvirt for longer than ``probe_timeout`` plus one second, or a
+suspect guest's probe still in flight or queued) is a missed interval; ``failure_threshold``
 consecutive missed intervals make a failure. With ``activity_check`` on, the
 failure is reported only if the guest did no disk and no network-transmit
 work since its first missed interval.

@@ -54,13 +54,18 @@ class Host:
     def at(self, when):
         self.clock.now = when
 
+    def next_tick(self):
+        """One interval later, the tick."""
+        self.at(self.clock.now + INTERVAL)
+        self.do(self.fleet.tick())
+
     def misses(self, uuid):
         return self.fleet.watched[uuid].state.misses
 
 
 def healthy_host():
     host = Host()
-    host.do(host.fleet.tick())
+    host.next_tick()
     host.answer(A)
     host.answer(B)
     return host
@@ -68,8 +73,8 @@ def healthy_host():
 
 def test_a_call_inside_libvirt_past_the_timeout_plus_a_second_is_a_miss():
     host = healthy_host()
+    host.next_tick()
     t0 = host.clock.now
-    host.do(host.fleet.tick())
     host.answer(A)
     host.start(B)                       # a worker serves it; no answer
     host.at(t0 + T + STUCK_AFTER - 0.1)
@@ -82,8 +87,8 @@ def test_a_call_inside_libvirt_past_the_timeout_plus_a_second_is_a_miss():
 
 def test_a_healthy_probe_waiting_for_the_budget_never_counts():
     host = healthy_host()
+    host.next_tick()
     t0 = host.clock.now
-    host.do(host.fleet.tick())
     host.answer(A)                      # B's probe never leaves its queue
     for n in range(1, 6):
         host.at(t0 + n * INTERVAL - 0.01)
@@ -97,8 +102,8 @@ def test_a_healthy_probe_waiting_for_the_budget_never_counts():
 
 def test_an_interval_ending_with_a_call_inside_libvirt_past_the_timeout():
     host = healthy_host()
+    host.next_tick()
     t0 = host.clock.now
-    host.do(host.fleet.tick())
     host.answer(A)
     host.start(B)
     host.at(t0 + INTERVAL)                     # inside for I > T: no answer came
@@ -115,7 +120,7 @@ def run_hang(held):
     T + margin after each, the stuck-call alarm T + 1 s + margin after a
     call starts. Returns the report time after the first probe."""
     host = healthy_host()
-    t0 = host.clock.now + 0.5           # the hang came 0.5 s before
+    t0 = host.clock.now + INTERVAL      # the hang came just before
     events = []
     for n in range(6):
         events.append((t0 + n * INTERVAL, 'tick'))

@@ -61,10 +61,18 @@ both add up to ``I`` for the fault to meet the next probe):
 """
 
 SCALE_CAVEAT = """\
-The simulation has no per-connection limit unless told so: a real libvirtd
-serves at most ``max_client_requests`` (default 5) calls of one client
-connection at a time, and a hung agent holds its call for 5 s. The
-isolation part shows the effect on real guests (the row with 6 of 8 hung).
+The simulation models libvirtd as the monitor meets it: a pool of
+``max_workers`` (20) threads shared by every call, the statistics call
+included, and ``max_client_requests`` (5) calls at once per connection; a
+hung agent holds its worker for the probe timeout, then 5 s for every later
+call. The monitor keeps its agent calls within its worker budget (``B = 10``
+of the 20 workers, ``B_h = 8`` for guests that answer), so the statistics
+call (and Nova, and Masakari) always find a free worker. ``k`` guests
+hanging at once hold the healthy lane for ``k x T / B_h`` seconds with their
+first probes: that is what the bounds add. A real libvirtd also serves
+Nova's calls on the same pool; the functional test
+``tests/functional/test_worker_pool.py`` checks that on real guests with
+``max_workers = 4``.
 """
 
 

@@ -19,9 +19,10 @@ detection  real guests: agent killed, agent hung, kernel panic -> time until
            masakari-monitors 22.0.0, probe_interval 2 and 10; ratio
 isolation  real guests: 4 (and 6) of 8 hung at once; achieved probe period
            of the healthy ones; upstream's cycle stretch
-scale      SIMULATED hypervisor, real monitor: 1,000 guests (5 % hung) and
-           5,000 (5 % and 20 % hung at once): probe period, CPU, memory,
-           detection
+scale      SIMULATED hypervisor, real monitor, libvirtd's worker pool
+           modelled: 1,000 guests (8, 50 and 200 hung at once) and 5,000
+           (none hung): probe period, CPU, memory, detection, calls in
+           flight
 cost       real guests: CPU and memory of both services watching 8 guests
 
 A full run takes about 30 minutes on two cores. Guests are named
@@ -84,11 +85,12 @@ class Plan:
                 's (none hung), %.0f s (hung)' % (GUESTS, self.quiet_window,
                                                   self.hung_window))
         if 'scale' in self.parts:
-            facts['scale'] = ('SIMULATED; 1,000 guests with 5 % hung, '
-                              '5,000 with 5 % and 20 % hung at once; '
+            facts['scale'] = ('SIMULATED; 1,000 guests with 8, 50 and '
+                              '200 hung at once, 5,000 with none; '
                               'probe_interval 10, probe_timeout 2, '
-                              'failure_threshold 3; libvirtd limit of 5 '
-                              'calls per connection modelled')
+                              "failure_threshold 3; libvirtd's pool of 20 "
+                              'workers and 5 calls per connection '
+                              'modelled; worker budget 10')
         if 'cost' in self.parts:
             facts['cost'] = ('%d guests, probe_interval 10, probe_timeout '
                              '2, %.0f s' % (GUESTS, self.cost_seconds))
@@ -112,9 +114,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--seed', type=int, default=1,
                    help='seed of the random fault delays (default 1)')
     p.add_argument('--scale-diagnostics', action='store_true',
-                   help='extra simulated runs at 5,000 guests: without the '
-                        "StateStore, and with libvirtd's per-connection "
-                        'limit modelled')
+                   help='extra simulated runs: 1,000 guests with 200 hung '
+                        'without the worker budget, 5,000 without the '
+                        'StateStore')
     p.add_argument('--wait-for-others', type=float, default=300.0,
                    metavar='SECONDS',
                    help='other monitor processes on the host probe our '

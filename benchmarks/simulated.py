@@ -13,11 +13,15 @@ measured on the test bed: a healthy guest-ping answers in
 ``ping_seconds`` (1.6 ms, ``time.sleep`` releases the GIL as the libvirt
 binding does); a hung agent answers nothing: its first call fails after the
 probe timeout, every later call after 5 s (libvirt's ``guest-sync``), with
-:attr:`Outcome.MISS`. The notifier records the time it was called and accepts.
+:attr:`Outcome.MISS`. libvirtd's worker pool (``max_workers``, shared with the
+statistics call) and its per-connection limit are modelled
+(:mod:`benchmarks.workers`); the monitor's lanes are sized from its worker
+budget as the service sizes them. The notifier records the time it was
+called and accepts.
 
 Each size runs in a fresh interpreter so that memory figures are clean::
 
-    python -m benchmarks.simulated --guests 5000 --interval 10 --json
+    python -m benchmarks.simulated --guests 1000 --hung 50 --json
 
 prints one JSON object (see :class:`ScaleResult`).
 """
@@ -39,6 +43,7 @@ import threading
 import time
 from array import array
 
+from masakari_introspect.budget import Budget
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Activity
@@ -57,17 +62,20 @@ from masakari_introspect.core.model import Phase
 from masakari_introspect.core.tracker import Policy
 
 from benchmarks import stats
+from benchmarks.workers import Connections
+from benchmarks.workers import Libvirtd
 
 LOG = logging.getLogger('benchmarks.simulated')
 
 HEALTHY_PING_SECONDS = 0.0016   # median guest-ping round trip on the bed
 RESYNC_SECONDS = 5.0            # libvirt's guest-sync wait after a timeout
 NOT_ANSWERING = 'Guest agent not available for now (code 86, domain 10)'
-PROBE_CONNECTIONS = 48    # the [libvirt] probe_connections default
-SUSPECT_CONNECTIONS = 2   # the [libvirt] suspect_connections default
+# Before the worker budget: 48 + 2 connections, lanes of up to 256.
+OLD_LANES = ((48, 256), (2, 256))
 SIMULATED_NOTE = ('SIMULATED: real Monitor, Clockwork, Sender, Spool and '
                   'StateStore; simulated hypervisor (healthy ping %.1f ms, '
-                  'hung agent: timeout, then %.0f s per call) and notifier'
+                  'hung agent: timeout, then %.0f s per call; libvirtd\'s '
+                  'worker pool and per-connection limit) and notifier'
                   % (HEALTHY_PING_SECONDS * 1000, RESYNC_SECONDS))
 
 
@@ -111,7 +119,7 @@ class SimulatedHypervisor:
     def __init__(self, guests: int, hung: int, *,
                  ping_seconds: float = HEALTHY_PING_SECONDS,
                  resync_seconds: float = RESYNC_SECONDS,
-                 connection_slots: int = 0) -> None:
+                 workers: int = 0) -> None:
         self.uuids = ['00000000-0000-4000-8000-%012d' % i
                       for i in range(guests)]
         # Spread the hung ones over the list, as on a real host.
@@ -124,16 +132,15 @@ class SimulatedHypervisor:
         self._synced_once: set[str] = set()   # hung agents already timed out
         self._last_start: dict[str, float] = {}
         self.measure_from = float('inf')
+        self.measure_until = float('inf')
         self.periods = array('d')             # healthy guests only
         self._counter = itertools.count(1)    # next() is atomic in CPython
         self.probes = 0                       # pings started so far
-        # libvirtd serves at most max_client_requests (default 5) calls of
-        # one connection at once; the rest wait. 0: no such limit.
-        self._slots = (threading.Semaphore(connection_slots)
-                       if connection_slots > 0 else None)
-        self.healthy = Connections(self, connection_slots, PROBE_CONNECTIONS)
-        self.suspects = Connections(self, connection_slots,
-                                    SUSPECT_CONNECTIONS)
+        self.libvirtd = Libvirtd(workers)     # 0: no pool modelled
+
+    def prober(self, slots: int, connections: int) -> Connections:
+        """A lane's prober: ``connections`` with ``slots`` calls each."""
+        return Connections(self.libvirtd, self._ping, slots, connections)
 
     def hang(self) -> float:
         """From now on the hung guests' agents answer nothing."""
@@ -154,14 +161,12 @@ class SimulatedHypervisor:
         return self._info(uuid) if uuid in self._ids else None
 
     def ping(self, uuid: str, timeout: int) -> ProbeResult:
-        if self._slots is None:
-            return self._ping(uuid, timeout)
-        with self._slots:
-            return self._ping(uuid, timeout)
+        return self.libvirtd.agent_call(self._ping, uuid, timeout)
 
     def activity(self) -> list[Activity]:
         """No guest does disk or network work: the agent alone decides."""
-        return [Activity(uuid, 0, 0) for uuid in self.uuids]
+        return self.libvirtd.statistics_call(
+            lambda: [Activity(uuid, 0, 0) for uuid in self.uuids])
 
     def _ping(self, uuid: str, timeout: int) -> ProbeResult:
         started = time.monotonic()
@@ -179,41 +184,12 @@ class SimulatedHypervisor:
             return ProbeResult(uuid, Outcome.MISS, NOT_ANSWERING,
                                duration=time.monotonic() - started,
                                error_code=86)
-        if previous is not None and previous >= self.measure_from \
-                and uuid not in self.hung:
+        if previous is not None and self.measure_from <= previous \
+                < self.measure_until and uuid not in self.hung:
             self.periods.append(started - previous)
         time.sleep(self._ping_seconds)
         return ProbeResult(uuid, Outcome.OK,
                            duration=time.monotonic() - started)
-
-
-class Connections:
-    """A prober on connections of its own, each with libvirtd's
-    per-connection limit; the first with a free slot is used, else the least
-    busy, as the service does."""
-
-    def __init__(self, hypervisor: SimulatedHypervisor, slots: int,
-                 connections: int) -> None:
-        self._hypervisor = hypervisor
-        self._slots = [threading.Semaphore(slots) for _ in range(connections)
-                       ] if slots > 0 else []
-        self._busy = [0] * connections
-        self._size = slots
-        self._lock = threading.Lock()
-
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
-        if not self._slots:
-            return self._hypervisor._ping(uuid, timeout)
-        with self._lock:
-            free = [i for i, busy in enumerate(self._busy) if busy < self._size]
-            index = free[0] if free else self._busy.index(min(self._busy))
-            self._busy[index] += 1
-        try:
-            with self._slots[index]:
-                return self._hypervisor._ping(uuid, timeout)
-        finally:
-            with self._lock:
-                self._busy[index] -= 1
 
 
 class RecordingNotifier:
@@ -246,7 +222,6 @@ class ScaleResult:
     probe_interval: float
     probe_timeout: int
     failure_threshold: int
-    max_concurrent_probes: int
     warmup_s: float
     window_s: float
     healthy_at_hang: int          # guests in phase healthy when the hang began
@@ -266,6 +241,13 @@ class ScaleResult:
     detect_max_s: float | None
     false_reports: int            # notifications for guests that never hung
     connection_slots: int         # simulated max_client_requests, 0: none
+    max_workers: int              # simulated libvirtd max_workers, 0: none
+    budget: int                   # agent calls at once (0: no budget)
+    healthy_lane: int             # threads of the healthy lane
+    suspect_lane: int             # threads of the suspect lane
+    max_in_flight: int            # agent calls inside libvirtd at once
+    worker_wait_max_s: float      # an agent call waited for a worker
+    stats_wait_max_s: float       # the statistics call waited for one
     state_store: bool             # the monitor ran with its StateStore
     cpu_by_thread: dict[str, float]   # CPU seconds in the window per group
     owner_profile: str = ''       # cProfile of the owner thread, if asked
@@ -280,14 +262,27 @@ def phases(monitor: Monitor) -> dict[str, int]:
     return counts
 
 
-def run(guests: int, hung_fraction: float, *, interval: float, timeout: int,
-        threshold: int, concurrency: int, warmup: float, window: float,
+def lanes(budget: Budget | None, slots: int
+          ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(threads, connections) of the healthy and the suspect lane, as the
+    service sizes them; without a budget, as it did before."""
+    if budget is None:
+        (healthy_conns, healthy_size), (suspect_conns, suspect_size) = \
+            OLD_LANES
+        per = slots or healthy_size
+        return ((min(per * healthy_conns, healthy_size), healthy_conns),
+                (min(per * suspect_conns, suspect_size), suspect_conns))
+    healthy, suspect = budget.connections(max(slots, 1))
+    return (budget.healthy, healthy), (budget.suspect, suspect)
+
+
+def run(guests: int, hung: int, *, interval: float, timeout: int,
+        threshold: int, warmup: float, window: float,
         cap: float, workdir: pathlib.Path, connection_slots: int = 0,
+        workers: int = 0, budget: Budget | None = None,
         profile_owner: bool = False, use_store: bool = True) -> ScaleResult:
     baseline_rss = proc_status_kib('VmRSS')
-    hung = round(guests * hung_fraction)
-    hypervisor = SimulatedHypervisor(guests, hung,
-                                     connection_slots=connection_slots)
+    hypervisor = SimulatedHypervisor(guests, hung, workers=workers)
     notifier = RecordingNotifier()
     sender = Sender(Spool(workdir / 'spool', max(guests, 100)), notifier,
                     retry_interval=1, retry_interval_max=5)
@@ -297,13 +292,13 @@ def run(guests: int, hung_fraction: float, *, interval: float, timeout: int,
         Settings(hostname='simulated-host', probe_timeout=timeout,
                  probe_deadline=timeout + 10 + 2 * interval),
         clock=time.monotonic, wall=time.time)
-    # Lanes sized as the service sizes them from max_client_requests.
-    slots = connection_slots or concurrency
+    (healthy_lane, healthy_conns), (suspect_lane, suspect_conns) = \
+        lanes(budget, connection_slots)
     monitor = Monitor(
         hypervisor, fleet, sender, probe_timeout=timeout,
-        lane_size=min(slots * PROBE_CONNECTIONS, concurrency),
-        suspect_lane_size=min(slots * SUSPECT_CONNECTIONS, concurrency),
-        prober=hypervisor.healthy, suspect_prober=hypervisor.suspects,
+        lane_size=healthy_lane, suspect_lane_size=suspect_lane,
+        prober=hypervisor.prober(connection_slots, healthy_conns),
+        suspect_prober=hypervisor.prober(connection_slots, suspect_conns),
         store=StateStore(workdir / 'instances.json') if use_store else None)
     clockwork = Clockwork(probe_interval=interval, resync_interval=300,
                           on_tick=monitor.tick, on_resync=monitor.resync)
@@ -322,6 +317,8 @@ def run(guests: int, hung_fraction: float, *, interval: float, timeout: int,
             monitor.query(profile.enable).result(timeout=60)
         hang_at = hypervisor.hang()
         hypervisor.measure_from = hang_at
+        # The healthy period over the three intervals after the hang.
+        hypervisor.measure_until = hang_at + 3 * interval
         threads0 = thread_cpu_seconds()
         cpu0, probes0 = time.process_time(), hypervisor.probes
         while True:
@@ -358,7 +355,7 @@ def run(guests: int, hung_fraction: float, *, interval: float, timeout: int,
     return ScaleResult(
         guests=guests, hung=hung, probe_interval=interval,
         probe_timeout=timeout, failure_threshold=threshold,
-        max_concurrent_probes=concurrency, warmup_s=warmup,
+        warmup_s=warmup,
         window_s=round(wall, 1), healthy_at_hang=healthy, probes=probes,
         cpu_s=round(cpu, 2),
         cpu_s_per_1000_probes=cpu / probes * 1000 if probes else None,
@@ -373,6 +370,11 @@ def run(guests: int, hung_fraction: float, *, interval: float, timeout: int,
         detect_median_s=stats.median(detections),
         detect_max_s=stats.worst(detections),
         false_reports=false_reports, connection_slots=connection_slots,
+        max_workers=workers, budget=budget.total if budget else 0,
+        healthy_lane=healthy_lane, suspect_lane=suspect_lane,
+        max_in_flight=hypervisor.libvirtd.max_in_flight,
+        worker_wait_max_s=round(hypervisor.libvirtd.worker_wait_max, 3),
+        stats_wait_max_s=round(hypervisor.libvirtd.stats_wait_max, 3),
         state_store=use_store,
         cpu_by_thread=by_thread, owner_profile=report)
 
@@ -381,12 +383,19 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='python -m benchmarks.simulated',
                                 description=__doc__.split('\n\n')[0])
     p.add_argument('--guests', type=int, required=True)
-    p.add_argument('--hung-fraction', type=float, default=0.05)
+    p.add_argument('--hung', type=int, default=0,
+                   help='guests that hang at once after the warm-up')
     p.add_argument('--interval', type=float, default=10.0)
     p.add_argument('--timeout', type=int, default=2)
     p.add_argument('--threshold', type=int, default=3)
-    p.add_argument('--concurrency', type=int, default=256,
-                   help='max_concurrent_probes (per lane)')
+    p.add_argument('--max-workers', type=int, default=20,
+                   help="model libvirtd's worker pool of this many threads "
+                        '(0: no pool modelled)')
+    p.add_argument('--worker-share', type=float, default=0.5,
+                   help='[libvirt] worker_share: the monitor\'s budget')
+    p.add_argument('--no-budget', action='store_true',
+                   help='diagnostic: lanes sized as before the worker '
+                        'budget (48 + 2 connections)')
     p.add_argument('--warmup', type=float, default=None,
                    help='seconds before the hang (default: 2.5 intervals)')
     p.add_argument('--window', type=float, default=60.0,
@@ -395,9 +404,9 @@ def parser() -> argparse.ArgumentParser:
                    help='stop at this many seconds after the hang even if '
                         'not every hung guest was reported (default: '
                         '3 x window)')
-    p.add_argument('--connection-slots', type=int, default=0,
+    p.add_argument('--connection-slots', type=int, default=5,
                    help="model libvirtd's max_client_requests: at most this "
-                        'many pings at once (default 0: no limit)')
+                        'many pings at once per connection (0: no limit)')
     p.add_argument('--no-store', action='store_true',
                    help='diagnostic: run the monitor without its StateStore')
     p.add_argument('--profile-owner', action='store_true',
@@ -416,14 +425,17 @@ def main(argv: list[str] | None = None) -> int:
             level=logging.INFO, filename=str(workdir / 'monitor.log'),
             format='%(asctime)s %(process)d %(levelname)s %(name)s '
                    '%(message)s')
-        result = run(args.guests, args.hung_fraction,
+        budget = None if args.no_budget else Budget.of(
+            args.max_workers or 20, args.worker_share)
+        result = run(args.guests, args.hung,
                      interval=args.interval, timeout=args.timeout,
-                     threshold=args.threshold, concurrency=args.concurrency,
+                     threshold=args.threshold,
                      warmup=args.warmup if args.warmup is not None
                      else 2.5 * args.interval,
                      window=args.window,
                      cap=args.cap if args.cap is not None else 3 * args.window,
                      workdir=workdir, connection_slots=args.connection_slots,
+                     workers=args.max_workers, budget=budget,
                      profile_owner=args.profile_owner,
                      use_store=not args.no_store)
     if args.json:

@@ -29,6 +29,8 @@ from masakari_introspect.reporter import Forensics
 from masakari_introspect.reporter import Observer
 from masakari_introspect.reporter import Reporter
 from masakari_introspect.recovery.outbox import Outbox
+from masakari_introspect.core.fleet import STUCK_AFTER
+from masakari_introspect.scheduler import Alarm
 from masakari_introspect.scheduler import ProbeLane
 from masakari_introspect.store import StateStore
 
@@ -82,6 +84,10 @@ class Monitor:
             False: prober or hypervisor,
             True: suspect_prober or prober or hypervisor}
         self._stats_lane = ProbeLane('statistics', 1)
+        # A call still inside libvirt after the timeout plus STUCK_AFTER is
+        # its guest's miss: the fleet hears of it when it is due.
+        self._stuck = Alarm('stuck-calls',
+                            lambda: self._post(self.fleet.overdue))
         self._sampling = False
         self._unsaved = False    # the fleet said Save; not written yet
         self._stopped = threading.Event()
@@ -105,6 +111,12 @@ class Monitor:
 
     def resync(self) -> None:
         self._post(self._on_resync)
+
+    def calls(self) -> dict[str, tuple[int, int]]:
+        """Agent calls in flight and queued, per lane (any thread)."""
+        return {'suspect' if suspect else 'healthy': (lane.busy,
+                                                      lane.backlog)
+                for suspect, lane in self._lanes.items()}
 
     def query(self, func: Callable[..., Any], *args: Any
               ) -> 'concurrent.futures.Future[Any]':
@@ -147,6 +159,7 @@ class Monitor:
         """
         deadline = time.monotonic() + timeout
         self._inbox.put((self._halt, ()))
+        self._stuck.close()
         if self._thread is not None:
             self._thread.join(max(deadline - time.monotonic(), 0.1))
             if self._thread.is_alive():
@@ -239,10 +252,15 @@ class Monitor:
 
     def _dispatch(self, probe: model.Probe) -> None:
         prober, timeout = self._probers[probe.suspect], self._timeout
+        stuck_after = timeout + STUCK_AFTER + OVERDUE_MARGIN
 
         def run() -> None:
             self._post(self.fleet.started, probe.uuid, probe.token)
-            result = prober.ping(probe.uuid, timeout)
+            self._stuck.set(probe.token, time.monotonic() + stuck_after)
+            try:
+                result = prober.ping(probe.uuid, timeout)
+            finally:
+                self._stuck.clear(probe.token)
             self._post(self._on_result, result, probe.token)
 
         self._lanes[probe.suspect].submit(run, key=probe.uuid,

@@ -16,6 +16,10 @@ queued one); the monitor keeps two lanes so that hung guests, which hold a
 thread for seconds, never delay the probes of healthy ones. Daemon threads,
 because a probe stuck inside libvirt must not keep the process alive after a
 bounded shutdown.
+
+:class:`Alarm` calls back when a deadline passes that was not cleared
+first: the monitor sets one for every libvirt call a probe makes, so that a
+call stuck inside libvirt is noticed without waiting for the next tick.
 """
 
 import datetime
@@ -160,6 +164,15 @@ class ProbeLane:
             else:
                 self._cond.notify()
 
+    @property
+    def backlog(self) -> int:
+        return len(self._queued)
+
+    @property
+    def busy(self) -> int:
+        """Jobs running now (a probe stuck inside libvirt included)."""
+        return self._busy
+
     def close(self, timeout: float) -> bool:
         """Drop queued work, wait up to ``timeout`` for running work."""
         with self._cond:
@@ -201,3 +214,73 @@ class ProbeLane:
                     self._busy -= 1
                     if self._closed:       # close() waits for this
                         self._cond.notify_all()
+
+
+class Alarm:
+    """Calls ``on_due`` on a daemon thread of its own once a deadline set
+    with :meth:`set` passes without :meth:`clear`; deadlines due together
+    call it once. Monotonic clock."""
+
+    def __init__(self, name: str, on_due: Callable[[], None], *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._name = name
+        self._on_due = on_due
+        self._clock = clock
+        self._heap: list[tuple[float, int]] = []
+        self._set: dict[int, float] = {}
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def set(self, key: int, at: float) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._set[key] = at
+            heapq.heappush(self._heap, (at, key))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            elif self._heap[0] == (at, key):
+                self._cond.notify()     # earlier than what it waits for
+
+    def clear(self, key: int) -> None:
+        with self._cond:
+            self._set.pop(key, None)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def due(self) -> bool:
+        """Drop deadlines that passed or were cleared, up to the first
+        one still set and to come; True if one still set had passed."""
+        now, fired = self._clock(), False
+        while self._heap:
+            at, key = self._heap[0]
+            current = self._set.get(key) == at
+            if current and at > now:
+                break
+            heapq.heappop(self._heap)
+            if current:
+                del self._set[key]
+                fired = True
+        return fired
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                fired = self.due()
+                if not fired:
+                    wait = self._heap[0][0] - self._clock() \
+                        if self._heap else None
+                    self._cond.wait(wait)
+                    continue
+            try:
+                self._on_due()
+            except Exception:
+                LOG.exception('Alarm %s failed', self._name)

@@ -8,6 +8,7 @@ from oslo_config import cfg
 
 from oslo_log import log as logging
 
+from masakari_introspect.budget import Budget
 from masakari_introspect.conf import reload as conf_reload
 from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.conf.validate import group_id
@@ -38,6 +39,20 @@ LOG = logging.getLogger(__name__)
 # Beside the spool's entries (*.json): when each instance's last
 # notification was accepted (Masakari's duplicate window).
 ACCEPTED = 'last-accepted'
+
+
+def worker_budget(conf: cfg.ConfigOpts) -> Budget:
+    """The agent calls libvirtd's workers can take; logged."""
+    workers = conf.libvirt.max_workers
+    budget = Budget.of(workers, conf.libvirt.worker_share)
+    LOG.info('Worker budget: %s; [libvirt] max_workers = %d, worker_share '
+             '= %s', budget.describe(workers), workers,
+             conf.libvirt.worker_share)
+    if budget.total >= workers:
+        LOG.warning('The worker budget (%d) takes all of libvirtd\'s %d '
+                    'workers: Nova and the statistics call may wait behind '
+                    'hung guests', budget.total, workers)
+    return budget
 
 
 class Service:
@@ -101,21 +116,19 @@ class Service:
             remembered=store.load(), maintenance=store.load_maintenance(),
             absent=store.load_absent(),
             clock=time.monotonic, wall=time.time)
+        self.budget = worker_budget(conf)
         slots = conf.libvirt.max_client_requests
-        lanes = {name: (connections, min(slots * connections,
-                                         intro.max_concurrent_probes))
-                 for name, connections in (
-                     ('healthy', conf.libvirt.probe_connections),
-                     ('suspect', conf.libvirt.suspect_connections))}
+        healthy, suspect = self.budget.connections(slots)
         self.monitor = Monitor(
             self.host, fleet, outbox, probe_timeout=intro.probe_timeout,
-            lane_size=lanes['healthy'][1],
-            suspect_lane_size=lanes['suspect'][1],
+            lane_size=self.budget.healthy,
+            suspect_lane_size=self.budget.suspect,
             store=store, observer=self.metrics,
             forensics=forensics,
-            prober=self.host.prober_pool(lanes['healthy'][0], slots),
-            suspect_prober=self.host.prober_pool(lanes['suspect'][0],
-                                                   slots))
+            prober=self.host.prober_pool(healthy, slots),
+            suspect_prober=self.host.prober_pool(suspect, slots))
+        if self.metrics is not None:
+            self.metrics.watch_calls(self.monitor.calls, self.budget.total)
         self.clockwork = Clockwork(
             probe_interval=intro.probe_interval,
             resync_interval=intro.resync_interval,

@@ -11,8 +11,9 @@ introspection_group = cfg.OptGroup(
 How guests are probed with ``guest-ping`` and when a guest counts as failed.
 
 Time is cut into probe intervals. An interval in which the agent gave no
-answer of any kind (timeout, agent not connected, agent busy, error, or a
-probe still in flight or queued) is a missed interval; ``failure_threshold``
+answer of any kind (timeout, agent not connected, agent busy, error, a probe
+inside libvirt for longer than ``probe_timeout`` plus one second, or a
+suspect guest's probe still in flight or queued) is a missed interval; ``failure_threshold``
 consecutive missed intervals make a failure. With ``activity_check`` on, the
 failure is reported only if the guest did no disk and no network-transmit
 work since its first missed interval.
@@ -167,12 +168,14 @@ Related options:
         default=256,
         min=1,
         max=1024,
+        deprecated_for_removal=True,
+        deprecated_reason='Probes in flight follow from the worker budget '
+                          '([libvirt] max_workers and worker_share); this '
+                          'value is ignored.',
         help="""
-Upper bound of probes in flight at once, per lane.
-
-Guests that answered their last ping are probed in one lane, guests that did
-not (booting, failing, hung) in another, so that hung guests, which hold a
-probe for up to five seconds each, never delay the probes of healthy ones.
+Ignored: the probes in flight at once follow from the worker budget
+(``[libvirt] max_workers`` and ``worker_share``). Formerly the upper bound of
+probes in flight at once, per lane.
 """),
     cfg.IntOpt(
         'forget_absent_after',

@@ -58,6 +58,54 @@ Upper bound, in seconds, of the exponential backoff between attempts to
 bound. The service never exits because libvirtd is unavailable.
 """),
     cfg.IntOpt(
+        'max_workers',
+        default=20,
+        min=1,
+        help="""
+How many worker threads libvirtd serves RPCs on: its own ``max_workers``
+setting in ``libvirtd.conf`` (or ``virtqemud.conf``), 20 unless changed
+there. The service cannot read it; tell it here if you changed it.
+
+A guest agent call holds its worker until the agent answers or libvirt gives
+up on it (a hung agent: the probe timeout, then five seconds for every later
+call). The service's agent calls in flight never exceed the budget
+``B = max(2, floor(max_workers * worker_share))``, so that libvirtd always
+has workers for the statistics call, for Nova and for Masakari's recovery.
+The start-up log names the budget.
+
+Related options:
+
+* ``worker_share``, ``max_client_requests``
+"""),
+    cfg.FloatOpt(
+        'worker_share',
+        default=0.5,
+        min=0.0,
+        max=1.0,
+        help="""
+The share of libvirtd's ``max_workers`` the service's guest agent calls may
+take at once. Guests that did not answer their last probe get at most
+``ceil(B / 5)`` of the budget ``B``, guests that answer the rest. Probes
+beyond it wait in the service's queues: a healthy guest's wait never counts
+against it, a suspect guest's counts as a missed interval.
+
+With ``I = [introspection] probe_interval``, ``T = probe_timeout``,
+``N = failure_threshold`` and ``B_h`` the healthy share of the budget, ``k``
+guests hanging at once are each reported within
+``k * T / B_h + N * I + T + 5`` seconds, and healthy guests are probed at
+least every ``I + k * T / B_h`` seconds meanwhile.
+
+Possible values:
+
+* A number above 0 and at most 1. Raise it (or libvirtd's ``max_workers``)
+  on a host where many guests may hang at once and nothing else needs
+  libvirtd's workers.
+
+Related options:
+
+* ``max_workers``
+"""),
+    cfg.IntOpt(
         'max_client_requests',
         default=5,
         min=1,
@@ -68,50 +116,49 @@ How many calls libvirtd serves at once on one client connection: its own
 5 unless changed there. The service cannot read it; tell it here if you
 changed it.
 
-Calls beyond it wait in libvirtd, and a call to a hung guest agent holds its
-slot for the probe timeout, then five seconds for every later call. The
-service sizes its probe lanes from it: guests that answered their last probe
-are probed on ``probe_connections`` connections, guests that may be hung on
-``suspect_connections`` others, each with this many probes at once (and at
-most ``[introspection] max_concurrent_probes`` per lane). The main
-connection only carries events, listings and statistics.
+The service opens as many probe connections as its worker budget needs with
+this many calls on each. The main connection only carries events, listings
+and statistics.
 
 Related options:
 
-* ``probe_connections``, ``suspect_connections``
+* ``max_workers``, ``worker_share``
 """),
     cfg.IntOpt(
         'probe_connections',
         default=48,
         min=1,
         max=64,
+        deprecated_for_removal=True,
+        deprecated_reason='The probe connections follow from the worker '
+                          'budget ([libvirt] max_workers and worker_share) '
+                          'and max_client_requests; this value is ignored.',
         help="""
-Number of libvirt connections for probing guests that answered their last
-probe. When many guests hang at once (a storage outage), each one's first
-probe still goes to this lane and holds a slot for ``probe_timeout``: enough
-slots let every hung guest be found within one interval while the healthy
-ones keep their pace. Connections are opened only when used (the least
-busy one is taken, so a quiet host uses one or two); each costs a socket.
+Ignored: the probe connections follow from the worker budget. Formerly the
+number of libvirt connections for probing guests that answered their last
+probe.
 
 Related options:
 
-* ``max_client_requests``, ``[introspection] max_concurrent_probes``
+* ``max_workers``, ``worker_share``
 """),
     cfg.IntOpt(
         'suspect_connections',
         default=2,
         min=1,
         max=16,
+        deprecated_for_removal=True,
+        deprecated_reason='The probe connections follow from the worker '
+                          'budget ([libvirt] max_workers and worker_share) '
+                          'and max_client_requests; this value is ignored.',
         help="""
-Number of libvirt connections used to probe guests that did not answer their
-last probe (failing, failed, booting), each with ``max_client_requests``
-probes at once. A probe that waits because they are all busy counts as a
-missed interval, so detection time does not grow with the number of hung
-guests; more connections only let a recovered guest be seen sooner.
+Ignored: the probe connections follow from the worker budget. Formerly the
+number of libvirt connections for probing guests that did not answer their
+last probe.
 
 Related options:
 
-* ``max_client_requests``
+* ``max_workers``, ``worker_share``
 """),
 ]
 

@@ -65,9 +65,35 @@ def check(conf: cfg.ConfigOpts) -> list[str]:
             '[introspection] probe_timeout (%d) is not shorter than '
             'probe_interval (%d): a slow guest is probed back to back'
             % (intro.probe_timeout, intro.probe_interval))
+    warnings += _worker_budget(conf)
     if conf.recovery.driver == 'command' and not conf.recovery.command:
         raise ConfigError('[recovery] driver = command needs [recovery] '
                           'command')
+    return warnings
+
+
+# Options the worker budget replaced: set, they are ignored.
+_BUDGET_REPLACED = (('libvirt', 'probe_connections'),
+                    ('libvirt', 'suspect_connections'),
+                    ('introspection', 'max_concurrent_probes'))
+
+
+def _worker_budget(conf: cfg.ConfigOpts) -> list[str]:
+    """[libvirt] worker_share in (0, 1]; the options it replaced are
+    named when set (ignored)."""
+    share = conf.libvirt.worker_share
+    if not 0 < share <= 1:
+        raise ConfigError('invalid value for [libvirt] worker_share: %s '
+                          '(must be above 0 and at most 1)' % share)
+    warnings = []
+    for group, name in _BUDGET_REPLACED:
+        location = conf.get_location(name, group)
+        if location is not None and \
+                location.location is not cfg.Locations.opt_default:
+            warnings.append(
+                '[%s] %s is deprecated and ignored: the probe lanes and '
+                'connections follow from the worker budget ([libvirt] '
+                'max_workers x worker_share)' % (group, name))
     return warnings
 
 

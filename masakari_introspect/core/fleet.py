@@ -50,6 +50,8 @@ _FAILED_STOPS = ('crashed', 'failed')
 # A tick this soon after the last one closes no interval (a late owner
 # thread handles queued ticks back to back).
 TICK_MIN = 0.5   # x probe_interval
+# A call inside libvirt longer than the probe timeout plus this is stuck.
+STUCK_AFTER = 1.0
 
 
 class Fleet:
@@ -203,26 +205,50 @@ class Fleet:
         return actions
 
     def started(self, uuid: str, token: int) -> list[Action]:
-        """A probe left its queue and is being sent to the guest."""
+        """A probe left its queue: a lane thread makes the libvirt call
+        now (see :meth:`overdue` for a call that does not come back)."""
         watched = self.watched.get(uuid)
         if watched is not None and watched.token == token:
             watched.started_at = self._clock()
             watched.running = True
         return []
 
+    @staticmethod
+    def _inside(watched: Watched, now: float) -> float:
+        """Seconds the probe of ``watched`` is inside libvirt (0: none).
+        Past the probe timeout at the end of its interval, that interval
+        had no answer (libvirt gives up on a silent agent after the
+        timeout)."""
+        return now - watched.started_at \
+            if watched.token is not None and watched.running else 0.0
+
     def overdue(self) -> list[Action]:
-        """Shortly after a tick: suspect probes still out after the probe
-        timeout (in flight or queued) make their interval a missed one now,
-        and those that reach the threshold are judged on a fresh sample."""
+        """Probes out too long make their interval a missed one now, and
+        those that reach the threshold are judged on a fresh sample.
+
+        Out too long: a suspect probe out (in flight or queued) for the
+        probe timeout, or a probe of either lane inside libvirt (it left
+        its queue, so a worker serves it) for more than the probe timeout
+        plus :data:`STUCK_AFTER`: a healthy agent answers in milliseconds,
+        a hung one within the timeout, so a call still inside libvirt waits
+        for the guest, e.g. behind another client's agent call. A healthy
+        lane probe still queued says nothing about its guest.
+        """
         now = self._clock()
+        timeout = self.settings.probe_timeout
         actions: list[Action] = []
         for watched in self.watched.values():
-            if watched.token is None or not watched.suspect or \
-                    now - watched.sent_at < self.settings.probe_timeout:
+            if watched.token is None:
+                continue
+            stuck = self._inside(watched, now) > timeout + STUCK_AFTER
+            late = watched.suspect and now - watched.sent_at >= timeout
+            if not (stuck or late):
                 continue
             before = watched.state.phase
             verdict = watched.state.overdue(now)
-            watched.log_phase(before, 'probe out after the timeout')
+            watched.log_phase(before, 'probe inside libvirt for %.0f s'
+                              % (now - watched.started_at) if stuck
+                              else 'probe out after the timeout')
             actions += self._act(watched, verdict)
         if any(w.state.awaiting_sample for w in self.watched.values()):
             actions.append(Sample())
@@ -248,7 +274,9 @@ class Fleet:
             # past its deadline. A healthy-lane probe waiting behind others
             # says nothing about its guest: a hung guest's call comes back
             # as a miss after the timeout.
-            outstanding = watched.token is not None and watched.suspect
+            outstanding = watched.token is not None and (
+                watched.suspect or self._inside(watched, now)
+                > self.settings.probe_timeout)
             if watched.token is not None and watched.running and \
                     now - watched.started_at > self.settings.probe_deadline:
                 LOG.warning('The probe of %s (%s) is not back after %.0f s;'

@@ -142,6 +142,45 @@ class Metrics:
         """Expose ``source`` at every scrape."""
         self.registry.register(StateCollector(source))
 
+    def watch_calls(self, calls: Callable[[], dict[str, tuple[int, int]]],
+                    budget: int) -> None:
+        """Expose the agent calls in flight and queued per lane (``calls``
+        as :meth:`~masakari_introspect.monitor.Monitor.calls` gives them)
+        and the worker budget at every scrape."""
+        self.registry.register(CallsCollector(calls, budget))
+
+
+class CallsCollector:
+    """Agent calls against libvirtd's worker budget."""
+
+    def __init__(self, calls: Callable[[], dict[str, tuple[int, int]]],
+                 budget: int) -> None:
+        self._calls = calls
+        self._budget = budget
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield _gauge('agent_call_budget',
+                     "Guest agent calls the service may have in flight at "
+                     "once: [libvirt] max_workers x worker_share.",
+                     float(self._budget))
+        in_flight = GaugeMetricFamily(
+            PREFIX + 'agent_calls_in_flight',
+            'Guest agent calls inside libvirtd now, by probe lane (healthy, '
+            'suspect); a call the service gave up on counts until libvirt '
+            'returns it.', labels=['lane'])
+        queued = GaugeMetricFamily(
+            PREFIX + 'agent_calls_queued',
+            'Probes waiting for the worker budget, by probe lane.',
+            labels=['lane'])
+        for lane, (running, waiting) in sorted(self._calls().items()):
+            in_flight.add_metric([lane], float(running))
+            queued.add_metric([lane], float(waiting))
+        yield in_flight
+        yield queued
+
 
 class StateCollector:
     """Per-instance and per-service gauges, read from a Source."""

@@ -205,10 +205,12 @@ crash_loaded() {
     printf '\002' | dd of=/dev/port bs=1 seek=$PVPANIC_PORT count=1 conv=notrunc 2>/dev/null
 }
 
-balloon_unload() { rmmod virtio_balloon; }
+balloon_loaded() { grep -q '^virtio_balloon ' /proc/modules; }
+
+balloon_unload() { ! balloon_loaded || rmmod virtio_balloon; }
 
 balloon_load() {
-    grep -q '^virtio_balloon ' /proc/modules && return 0
+    balloon_loaded && return 0
     insmod /lib/modules/*-virtio_balloon.ko
 }
 

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import libvirt
 
@@ -112,11 +113,27 @@ def host_cpus() -> int:
     return os.cpu_count() or 1
 
 
+def set_autogroup_nice(pid: int, nice: int) -> bool:
+    """Give the autogroup (session) of pid that nice value; False where there is none.
+
+    With autogroups on (kernel.sched_autogroup_enabled), a process's nice
+    value only weighs against its own session: the scheduler weighs the
+    busy loop's session (a nice 0 autogroup) against libvirt's machine cgroup
+    (cpu.shares 1024) half and half, whatever the loop's own nice value.
+    """
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+        return True
+    except OSError:
+        return False
+
+
 class Starvation:
     """Starve a guest of CPU: its vCPU threads (and QEMU's emulator threads) pinned,
-    live, to one host CPU shared with busy loops at nice -19 (no real-time
-    priority: the host stays usable). stop() kills the loops and restores the
-    pinning that the domain had before."""
+    live, to one host CPU shared with busy loops at nice -19, each in a session
+    whose autogroup is nice -19 too (no real-time priority: the host stays
+    usable). stop() kills the loops and restores the pinning that the domain
+    had before."""
 
     def __init__(self, guest: Guest, cpu: int | None = None, loops: int = 1,
                  nice: int = -19, emulator: bool = True) -> None:
@@ -142,11 +159,14 @@ class Starvation:
             self.saved_emulator = tuple(dom.emulatorPinInfo(live))
             dom.pinEmulator(self._cpumap(), live)
         for _ in range(self.loops):
-            self.processes.append(subprocess.Popen(
+            proc = subprocess.Popen(
                 ["taskset", "-c", str(self.cpu), "nice", "-n", str(self.nice),
                  "sh", "-c", BUSY_LOOP],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=die_with_parent))
+                start_new_session=True, preexec_fn=die_with_parent)
+            self.processes.append(proc)
+            if not set_autogroup_nice(proc.pid, self.nice):
+                log.info("no autogroup for pid %d: its nice value alone applies", proc.pid)
         log.info("%s starved: pinned to CPU %d with %d busy loop(s) at nice %d",
                  self.guest.name, self.cpu, self.loops, self.nice)
 

@@ -11,6 +11,7 @@ first use; each test takes seconds.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import libvirt
 import pytest
@@ -168,7 +169,12 @@ def test_starved_guest_waits_for_the_cpu(guests):
     before = measure_vcpu(guest, 5)
     print(f"not starved, 5 s: vcpu time {before.time:.2f} s, delay {before.delay:.2f} s")
     assert not before.starved
-    with Starvation(guest):
+    with Starvation(guest) as starvation:
+        live = libvirt.VIR_DOMAIN_AFFECT_LIVE
+        print(f"pinned: vcpus {guest.dom.vcpuPinInfo(live)}, "
+              f"emulator {guest.dom.emulatorPinInfo(live)}; loops' autogroups: "
+              + ", ".join(Path(f"/proc/{p.pid}/autogroup").read_text().strip()
+                          for p in starvation.processes))
         time.sleep(1)
         starved = measure_vcpu(guest, 10)
         print(f"starved, 10 s: vcpu time {starved.time:.2f} s, delay {starved.delay:.2f} s")

@@ -49,6 +49,17 @@ def last_update(guest: Guest) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
+def last_updates(guests: list[Guest]) -> dict[str, int | None]:
+    """balloon.last-update of several guests in one bulk call, by UUID."""
+    records = connection().domainListGetStats([g.dom for g in guests],
+                                              libvirt.VIR_DOMAIN_STATS_BALLOON)
+    stamps: dict[str, int | None] = {g.uuid: None for g in guests}
+    for dom, stats in records:
+        value = stats.get("balloon.last-update")
+        stamps[dom.UUIDString()] = int(value) if isinstance(value, int) else None
+    return stamps
+
+
 def heartbeat_age(guest: Guest) -> float | None:
     """Seconds since the guest's last statistics answer, or None without one."""
     stamp = last_update(guest)

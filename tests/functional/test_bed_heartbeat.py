@@ -174,7 +174,7 @@ def agent_misses(guest, tries: int = 3) -> int:
     return missed
 
 
-@pytest.mark.parametrize("loops", [1, 3])
+@pytest.mark.parametrize("loops", [1, 3, 6])
 def test_starved_guest_waits_for_the_cpu(guests, loops):
     from tests.bed.heartbeat import Starvation, measure_vcpu, watch_heartbeat
     guest = balloon(guests)

@@ -144,9 +144,14 @@ class Starvation:
     live, to one host CPU shared with busy loops at nice -19, each in a session
     whose autogroup is nice -19 too (no real-time priority: the host stays
     usable). stop() kills the loops and restores the pinning that the domain
-    had before."""
+    had before.
 
-    def __init__(self, guest: Guest, cpu: int | None = None, loops: int = 1,
+    Measured on an idle TCG guest: with one loop its vCPU waits 70 % of the
+    time but still gets the little it needs (guest-pings answered); with six
+    it waits all the time and guest-pings time out, while the balloon
+    heartbeat stays within 2 s at period 1."""
+
+    def __init__(self, guest: Guest, cpu: int | None = None, loops: int = 6,
                  nice: int = -19, emulator: bool = True) -> None:
         self.guest = guest
         self.cpu = host_cpus() - 1 if cpu is None else cpu

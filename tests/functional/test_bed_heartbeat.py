@@ -189,8 +189,8 @@ def test_starved_guest_waits_for_the_cpu(guests, loops):
                           for p in starvation.processes))
         time.sleep(1)
         starved = measure_vcpu(guest, 10)
-        print(f"starved ({loops} loops), 10 s: vcpu time {starved.time:.2f} s, "
-              f"delay {starved.delay:.2f} s")
+        print(f"starved ({loops} loops), {starved.seconds:.1f} s: vcpu time "
+              f"{starved.time:.2f} s, delay {starved.delay:.2f} s")
         samples = watch_heartbeat(guest, WATCH)
         show(f"starved ({loops} loops)", samples)
         print(f"guest-pings missed while starved: {agent_misses(guest)} of 3")

@@ -155,7 +155,7 @@ class InstanceState:
         self.last_success = now
         self._answered_now = True
         self._reset_count()
-        self._end_job()
+        self.domain_job.clear()
         self.phase = Phase.HEALTHY
         return Verdict.RECOVERED if recovered else Verdict.NONE
 
@@ -170,7 +170,7 @@ class InstanceState:
     def job(self, now: float) -> Verdict:
         """No answer, and a domain job (migration, dump, save, backup,
         snapshot) holds the running domain: not counted, for at most
-        ``job_grace_max`` seconds per job."""
+        ``job_grace_max`` seconds in all until the agent answers again."""
         if self.domain_job.seen(now):
             return Verdict.NONE
         return self._miss(now, Reason.UNRESPONSIVE)
@@ -279,7 +279,7 @@ class InstanceState:
         self.phase = Phase.GRACE
         self.booting = False
         self.held = None
-        self.domain_job.end()
+        self.domain_job.clear()
         self._reset_count()
         self.grace_until = now + self.policy.boot_grace_period
 

@@ -1,0 +1,165 @@
+"""Where two rules meet: combinations that once broke the verdicts."""
+
+from masakari_introspect.core import model as f
+from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import Remembered
+from masakari_introspect.core.fleet import Fleet
+from tests.unit.fakes import A, B, domain
+import pytest
+
+from tests.unit.test_fleet import Bed, hang, idle
+
+
+@pytest.fixture
+def bed():
+    bed = Bed()
+    bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=2))
+    bed.tick(idle(A, B))
+    bed.answer(A)
+    bed.answer(B)
+    return bed
+
+
+def test_alternating_jobs_and_misses_cannot_shield_a_dead_guest():
+    """Short jobs one after another (a backup tool, one per disk), the
+    agent dead between them: job_grace_max bounds them all together."""
+    b = Bed(job_grace_max=40)
+    b.listed(domain(B))
+    b.tick(idle(B))
+    b.answer(B)
+    for i in range(30):
+        b.tick(idle(B))
+        b.answer(B, Outcome.JOB if i % 2 else Outcome.MISS, 'x')
+    assert [n.reason for n in b.reports()] == ['unresponsive']
+
+
+def test_maintenance_toggled_around_a_crash_reports_once(bed):
+    bed.fleet.set_maintenance(B, True)
+    bed.event(B, EventKind.CRASHED, 'panicked')
+    bed.do(bed.fleet.set_maintenance(B, False)[1])
+    bed.do(bed.fleet.set_maintenance(B, True)[1])
+    bed.do(bed.fleet.set_maintenance(B, False)[1])
+    for _ in range(5):
+        bed.tick(idle(A, B))
+        bed.answer(A)
+    assert [n.reason for n in bed.reports()] == ['crashed']
+
+
+def test_maintenance_then_restart_then_off_reports_a_failure_pause(bed):
+    bed.do(bed.fleet.set_maintenance(B, True)[1])
+    bed.event(B, EventKind.PAUSED, 'ioerror')
+    for _ in range(5):
+        bed.tick(idle(A, B))
+        bed.answer(A)
+    assert bed.reports() == []
+    saved = bed.fleet.persisted()
+    b2 = Bed(clock=bed.clock, wall=bed.wall)
+    b2.fleet = Fleet(b2.policy, bed.fleet.settings,
+                     remembered=saved.records, maintenance=saved.maintenance,
+                     clock=b2.clock, wall=b2.wall)
+    b2.listed(domain(A, 'vm-a'),
+              domain(B, 'vm-b', running=False, reason='ioerror',
+                     domain_id=2))
+    for _ in range(5):
+        b2.tick(idle(A, B))
+        b2.answer(A)
+    assert b2.reports() == []
+    b2.do(b2.fleet.set_maintenance(B, False)[1])
+    for _ in range(5):
+        b2.tick(idle(A, B))
+        b2.answer(A)
+    assert [n.reason for n in b2.reports()] == ['failure_pause']
+
+
+def test_a_report_survives_a_restart_and_is_never_repeated(bed):
+    hang(bed, B, 3)
+    assert len(bed.reports(B)) == 1
+    saved = bed.fleet.persisted()
+    b2 = Bed(remembered=saved.records, clock=bed.clock, wall=bed.wall)
+    b2.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=2))
+    for _ in range(20):
+        b2.tick(idle(A, B))
+        b2.time_out(B)
+        if b2.fleet.watched[A].token is not None:
+            b2.answer(A)
+    assert b2.reports() == []
+
+
+def test_a_reboot_while_awaiting_the_sample_reports_nothing(bed):
+    for _ in range(4):
+        bed.tick()
+        bed.time_out(B)
+        bed.answer(A)
+    assert bed.fleet.watched[B].state.awaiting_sample
+    bed.event(B, EventKind.REBOOTED)
+    bed.do(bed.fleet.sampled(idle(A, B)))
+    assert bed.reports() == []
+
+
+def test_agent_errors_between_misses_keep_a_live_guest(bed):
+    for i in range(12):
+        bed.tick(idle(A, B))
+        bed.answer(A)
+        bed.answer(B, Outcome.AGENT_ERROR if i % 2 else Outcome.MISS, 'x')
+    assert bed.reports() == []
+
+
+def test_a_never_answering_guest_with_the_option_off_is_not_reported():
+    b = Bed(grace=30)
+    b.listed(domain(B, connected=False))
+    for _ in range(20):
+        b.tick(idle(B))
+        if b.fleet.watched[B].token is not None:
+            b.answer(B, Outcome.DISCONNECTED, 'not connected')
+    assert b.reports() == []
+
+
+def test_a_never_answering_guest_with_the_option_on_is_reported_once():
+    b = Bed(grace=30, never=True)
+    b.listed(domain(B, connected=False))
+    for _ in range(20):
+        b.tick(idle(B))
+        if b.fleet.watched[B].token is not None:
+            b.answer(B, Outcome.DISCONNECTED, 'not connected')
+    assert len(b.reports()) == 1
+
+
+def test_undefine_then_a_hang_is_reported_once(bed):
+    bed.event(B, EventKind.UNDEFINED)
+    hang(bed, B, 3)
+    assert len(bed.reports(B)) == 1
+
+
+def test_a_guest_without_counters_is_reported(bed):
+    for _ in range(5):
+        bed.tick([f.Activity(A, 0, 0)])
+        bed.answer(A)
+        bed.time_out(B)
+    assert [n.reason for n in bed.reports()] == ['unresponsive']
+
+
+def test_every_change_of_what_is_remembered_asks_for_a_save(bed):
+    bed.fleet.persisted()
+    hang(bed, B, 3)
+    rec = bed.fleet.records()
+    assert rec[B].reported
+    saves = bed.of(f.Save)
+    assert saves
+
+
+def test_a_known_guest_booting_stops_working_then_answers_late():
+    b = Bed(grace=30, remembered={B: Remembered(-1, False, False,
+                                                known=True)})
+    b.listed(domain(B, connected=False, domain_id=7))
+    disk = 0
+    for _ in range(6):
+        disk += 50
+        b.tick(idle(B, disk=disk))
+        if b.fleet.watched[B].token is not None:
+            b.answer(B, Outcome.DISCONNECTED, 'not connected')
+    b.tick(idle(B, disk=disk))
+    b.answer(B)
+    assert b.reports() == []
+    hang(b, B, 3, others=(B,))
+    assert [n.reason for n in b.reports()] == ['unresponsive']

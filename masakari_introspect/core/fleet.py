@@ -34,6 +34,7 @@ from masakari_introspect.core.model import Save
 from masakari_introspect.core.model import Settings
 from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.model import Withdraw
+from masakari_introspect.core.model import WithdrawCause
 from masakari_introspect.core.policy import Policy
 from masakari_introspect.core.roster import Roster
 from masakari_introspect.core.roster import new_process
@@ -306,6 +307,17 @@ class Fleet:
         if watched is None or not watched.state.reported:
             return []
         watched.state.report_failed()
+        watched.forget_report()
+        return [Save()]
+
+    def withdrawn(self, withdraw: Withdraw) -> list[Action]:
+        """``withdraw`` found the instance's report still pending and
+        dropped it: for maintenance, the report was never made."""
+        watched = self.watched.get(withdraw.uuid)
+        if withdraw.cause is not WithdrawCause.MAINTENANCE or \
+                watched is None or not watched.state.reported:
+            return []
+        watched.state.report_withdrawn()
         watched.forget_report()
         return [Save()]
 

@@ -18,6 +18,9 @@ from masakari_introspect.core.policy import Policy
 
 __all__ = ['InstanceState', 'Policy']
 
+# Failures an event tells: they hold until the guest is started again.
+_TOLD = (Reason.CRASHED, Reason.WATCHDOG, Reason.FAILURE_PAUSE)
+
 
 class InstanceState:
     """Failure bookkeeping for one instance (one libvirt domain)."""
@@ -233,6 +236,17 @@ class InstanceState:
             self.phase = Phase.ACTIVE
             return Verdict.ACTIVE
         return Verdict.NONE
+
+    def report_withdrawn(self) -> None:
+        """The report was withdrawn before it was sent (the instance was
+        put in maintenance): nothing was reported. A failure an event told
+        (crash, watchdog, failure pause) is held for the end of maintenance;
+        a silent agent is judged again then, on fresh evidence."""
+        if not self.reported:
+            return
+        self.reported = False
+        if self.reason in _TOLD:
+            self.held = self.reason
 
     def report_failed(self) -> None:
         """The report could not be kept: decide again."""

@@ -163,3 +163,40 @@ def test_a_known_guest_booting_stops_working_then_answers_late():
     assert b.reports() == []
     hang(b, B, 3, others=(B,))
     assert [n.reason for n in b.reports()] == ['unresponsive']
+
+
+def test_a_report_withdrawn_for_maintenance_is_made_again_after_it(bed):
+    """The report was still pending when the operator put the instance in
+    maintenance (withdrawn); the guest is still hung when it ends."""
+    hang(bed, B, 3)
+    assert len(bed.reports(B)) == 1
+    uuid, actions = bed.fleet.set_maintenance(B, True)
+    bed.do(actions)
+    [withdraw] = [a for a in actions if isinstance(a, f.Withdraw)]
+    bed.do(bed.fleet.withdrawn(withdraw))          # it was pending
+    assert bed.of(f.Save)[-1] == f.Save()
+    assert not bed.fleet.records()[B].reported
+    bed.do(bed.fleet.set_maintenance(B, False)[1])
+    hang(bed, B, 3)
+    assert [n.reason for n in bed.reports(B)] == ['unresponsive'] * 2
+
+
+def test_a_crash_withdrawn_for_maintenance_is_reported_when_it_ends(bed):
+    bed.event(B, EventKind.CRASHED, 'panicked')
+    assert len(bed.reports(B)) == 1
+    _uuid, actions = bed.fleet.set_maintenance(B, True)
+    [withdraw] = [a for a in actions if isinstance(a, f.Withdraw)]
+    bed.do(bed.fleet.withdrawn(withdraw))
+    bed.tick(idle(A, B))
+    bed.answer(A)
+    assert len(bed.reports(B)) == 1
+    bed.do(bed.fleet.set_maintenance(B, False)[1])
+    assert [n.reason for n in bed.reports(B)] == ['crashed'] * 2
+
+
+def test_a_delivered_report_is_not_repeated_after_maintenance(bed):
+    hang(bed, B, 3)
+    bed.do(bed.fleet.set_maintenance(B, True)[1])   # nothing was pending
+    bed.do(bed.fleet.set_maintenance(B, False)[1])
+    hang(bed, B, 6)
+    assert len(bed.reports(B)) == 1

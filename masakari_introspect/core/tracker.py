@@ -18,6 +18,9 @@ from masakari_introspect.core.policy import Policy
 
 __all__ = ['InstanceState', 'Policy']
 
+# An interval this long (x probe_interval) means the owner thread or the
+# host stood still: its missing statistics sample says nothing of the guest.
+STALLED = 1.5
 # Failures an event tells: they hold until the guest is started again.
 _TOLD = (Reason.CRASHED, Reason.WATCHDOG, Reason.FAILURE_PAUSE)
 
@@ -191,9 +194,12 @@ class InstanceState:
                     and not self.domain_job.shields(now):
                 verdict = self._count(now) if self.counting(now) \
                     else self._grace_check(now)
-            if verdict is Verdict.NONE and (
+            stalled = now - self.interval_start > \
+                STALLED * self.policy.probe_interval
+            if verdict is Verdict.NONE and not stalled and (
                     was_awaiting or self.phase is Phase.ACTIVE):
-                # A whole interval without statistics counts as inactive.
+                # A whole interval without statistics counts as inactive
+                # (unless nobody asked for one: the sample due now judges).
                 verdict = self.judge(now)
         self.interval_start = now
         self._answered_now = False

@@ -200,3 +200,66 @@ def test_a_delivered_report_is_not_repeated_after_maintenance(bed):
     bed.do(bed.fleet.set_maintenance(B, False)[1])
     hang(bed, B, 6)
     assert len(bed.reports(B)) == 1
+
+
+def test_a_failed_statistics_call_does_not_judge_a_working_guest(bed):
+    """The agent hangs in a guest that keeps writing; the statistics call
+    fails right when the threshold is reached (libvirtd busy)."""
+    disk = 0
+    for _ in range(10):
+        bed.tick()
+        bed.time_out(B)
+        bed.answer(A)
+        bed.do(bed.fleet.overdue())
+        if bed.fleet.watched[B].state.awaiting_sample:
+            break
+        disk += 100
+        bed.do(bed.fleet.sampled(idle(A, B, disk=disk)))
+    assert bed.fleet.watched[B].state.awaiting_sample
+    bed.do(bed.fleet.sampled(None))  # due now, and cannot be taken
+    disk += 100
+    bed.do(bed.fleet.sampled(idle(A, B, disk=disk)))
+    assert bed.reports() == []
+    assert bed.state(B)['state'] == 'agent failed, guest active'
+
+
+def active_hang(bed):
+    """B's agent hangs while B keeps writing: judged active."""
+    disk = 0
+    for _ in range(6):
+        disk += 100
+        bed.tick(idle(A, B, disk=disk))
+        bed.time_out(B)
+        bed.answer(A)
+    assert bed.state(B)['state'] == 'agent failed, guest active'
+    return disk
+
+
+def test_a_stalled_owner_thread_does_not_report_a_working_guest(bed):
+    """The owner thread stalls (slow fsync, host suspended) longer than a
+    failure window: no sample was taken meanwhile, so no evidence of
+    idleness; the late tick must not report the working guest."""
+    disk = active_hang(bed)
+    bed.clock.advance(45)
+    bed.wall.advance(45)
+    disk += 100
+    bed.tick(idle(A, B, disk=disk))
+    bed.answer(A)
+    assert bed.reports() == []
+
+
+def test_after_a_stall_a_sample_without_work_still_reports(bed):
+    disk = active_hang(bed)
+    bed.clock.advance(45)
+    bed.wall.advance(45)
+    bed.tick(idle(A, B, disk=disk))
+    bed.answer(A)
+    assert [n.reason for n in bed.reports()] == ['inactive']
+
+
+def test_a_hung_statistics_call_still_cannot_shield_a_hang(bed):
+    active_hang(bed)
+    for _ in range(4):               # ticks on time, no sample comes back
+        bed.tick()
+        bed.answer(A)
+    assert [n.reason for n in bed.reports()] == ['inactive']

@@ -323,10 +323,12 @@ class InstanceState:
         if self.phase is not Phase.GRACE or now < self.grace_until \
                 or self.answered or self.maintenance:
             return Verdict.NONE
+        if self.known:
+            # Every grace of a known agent ends in a judgement (also one
+            # that follows a resume or maintenance after a boot hang).
+            return self._boot_hang(now)
         first = not self.warned
         self.warned = True
-        if self.known and first:
-            return self._boot_hang(now)
         if self.policy.report_agent_never_answered:
             self.phase = Phase.FAILING   # counted from now on
             verdict = self._count(now)

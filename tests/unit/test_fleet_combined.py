@@ -263,3 +263,41 @@ def test_a_hung_statistics_call_still_cannot_shield_a_hang(bed):
         bed.tick()
         bed.answer(A)
     assert [n.reason for n in bed.reports()] == ['inactive']
+
+
+def booting_active(grace=30):
+    """A known guest booting with its agent silent, while it works."""
+    b = Bed(grace=grace, remembered={B: Remembered(-1, False, False,
+                                                   known=True)})
+    b.listed(domain(B, connected=False, domain_id=7))
+    disk = 0
+    for _ in range(6):
+        disk += 50
+        b.tick(idle(B, disk=disk))
+        if b.fleet.watched[B].token is not None:
+            b.answer(B, Outcome.DISCONNECTED, 'not connected')
+    assert b.state(B)['state'] == 'agent failed, guest active'
+    return b, disk
+
+
+def silent(b, intervals, disk):
+    for _ in range(intervals):
+        b.tick(idle(B, disk=disk))
+        if b.fleet.watched[B].token is not None:
+            b.answer(B, Outcome.DISCONNECTED, 'not connected')
+
+
+def test_a_booting_guest_after_maintenance_is_still_judged():
+    b, disk = booting_active()
+    b.do(b.fleet.set_maintenance(B, True)[1])
+    b.do(b.fleet.set_maintenance(B, False)[1])
+    silent(b, 12, disk)                  # no work, no agent
+    assert [n.reason for n in b.reports()] == ['boot_hang']
+
+
+def test_a_booting_guest_paused_and_resumed_is_still_judged():
+    b, disk = booting_active()
+    b.event(B, EventKind.PAUSED, 'user')
+    b.event(B, EventKind.RESUMED)
+    silent(b, 12, disk)
+    assert [n.reason for n in b.reports()] == ['boot_hang']

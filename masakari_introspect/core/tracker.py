@@ -63,6 +63,7 @@ class InstanceState:
         if on == self.maintenance:
             return Verdict.NONE
         self.maintenance = on
+        self.domain_job.clear()    # not probed meanwhile: a new allowance
         self._reset_count()
         if on:
             return Verdict.NONE
@@ -104,7 +105,9 @@ class InstanceState:
             return
         if self.answered and self._end_job():
             # A job paused the guest for a while (the end of a live dump,
-            # a snapshot): no boot; its misses count from now.
+            # a snapshot): no boot; its misses count from now, and a job
+            # after it has the whole allowance.
+            self.domain_job.clear()
             self.phase = Phase.HEALTHY
             self.interval_start = now
             self._answered_now = False

@@ -301,3 +301,37 @@ def test_a_booting_guest_paused_and_resumed_is_still_judged():
     b.event(B, EventKind.RESUMED)
     silent(b, 12, disk)
     assert [n.reason for n in b.reports()] == ['boot_hang']
+
+
+def test_time_in_maintenance_does_not_use_up_the_job_allowance():
+    b = Bed(job_grace_max=40, threshold=1)
+    b.listed(domain(B))
+    b.tick(idle(B))
+    b.answer(B)
+    b.tick(idle(B))
+    b.answer(B, Outcome.JOB)
+    b.do(b.fleet.set_maintenance(B, True)[1])
+    for _ in range(10):
+        b.tick(idle(B))
+    b.do(b.fleet.set_maintenance(B, False)[1])
+    b.tick(idle(B))
+    b.answer(B, Outcome.JOB)                 # a new job: shielded
+    b.do(b.fleet.sampled(idle(B)))
+    assert b.reports() == []
+
+
+def test_a_job_that_ends_with_a_resume_leaves_a_full_allowance():
+    b = Bed(job_grace_max=40, threshold=1)
+    b.listed(domain(B))
+    b.tick(idle(B))
+    b.answer(B)
+    b.tick(idle(B))
+    b.answer(B, Outcome.JOB)
+    b.event(B, EventKind.PAUSED, 'dump')
+    for _ in range(6):
+        b.tick(idle(B))
+    b.event(B, EventKind.RESUMED)
+    b.tick(idle(B))
+    b.answer(B, Outcome.JOB)                 # another job, right after
+    b.do(b.fleet.sampled(idle(B)))
+    assert b.reports() == []

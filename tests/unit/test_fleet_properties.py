@@ -138,3 +138,72 @@ def test_what_persists_is_saved_and_an_episode_is_reported_once(seed):
             bed.fleet.persisted()
         else:
             assert bed.fleet.records() == before, 'changed without a Save'
+
+
+def answer(bed, uuid, outcome):
+    watched = bed.fleet.watched.get(uuid)
+    if watched is not None and watched.token is not None:
+        bed.do(bed.fleet.result(f.ProbeResult(
+            uuid, outcome, 'x', pause=PauseReason.USER
+            if outcome is Outcome.NOT_RUNNING else PauseReason.NONE),
+            watched.token))
+
+
+@pytest.mark.parametrize('seed', SEEDS)
+def test_a_guest_that_hangs_after_any_history_is_reported(seed):
+    """Alive with noise (misses, agent errors, jobs, pauses, reboots,
+    maintenance, late and doubled ticks), then hung and idle: reported
+    within its grace, the job allowance and a few failure windows."""
+    r = random.Random(seed)
+    grace, job_grace = r.choice([0, 20, 60]), r.choice([0, 30, 600])
+    bed = Bed(grace=grace, threshold=r.choice([1, 2, 3]),
+              activity_check=r.choice([True, False]),
+              job_grace_max=job_grace, max_recoveries=1000)
+    bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=2))
+    paused = maintenance = False
+    for step in range(r.randint(3, 30)):
+        gap = r.choice([0.001, 10, 10, 10, 25])
+        bed.clock.advance(gap)
+        bed.wall.advance(gap)
+        bed.do(bed.fleet.tick())
+        if r.random() < 0.2:
+            ev = event(r, B, LIVE_EVENTS[:-1])
+            if ev.kind is EventKind.PAUSED:
+                ev = DomainEvent(B, 'vm', ev.kind, 'user', -1,
+                                 PauseReason.USER)
+            paused = ev.kind is EventKind.PAUSED or (
+                paused and ev.kind is not EventKind.RESUMED)
+            bed.do(bed.fleet.event(ev))
+        if r.random() < 0.1:
+            maintenance = not maintenance
+            bed.do(bed.fleet.set_maintenance(B, maintenance)[1])
+        bed.clock.advance(0.05)
+        answer(bed, A, Outcome.OK)
+        answer(bed, B, Outcome.NOT_RUNNING if paused else r.choice(
+            [Outcome.OK] * 4 + [Outcome.AGENT_ERROR, Outcome.JOB,
+                                Outcome.MISS]))
+        bed.do(bed.fleet.sampled(r.choice([None, idle(A, B, disk=step)])))
+    if paused:
+        bed.do(bed.fleet.event(DomainEvent(B, 'vm', EventKind.RESUMED, '',
+                                           -1, PauseReason.NONE)))
+    if maintenance:
+        bed.do(bed.fleet.set_maintenance(B, False)[1])
+    if bed.fleet.watched[B].state.reported:
+        return                       # a miss in the noise was reported
+    start, before = bed.clock.now, len(bed.reports(B))
+    while len(bed.reports(B)) == before:
+        assert bed.clock.now - start < grace + job_grace + 100, 'missed'
+        gap = r.choice([0.001, 10, 10, 10, 10, 10, 25])
+        bed.clock.advance(gap)
+        bed.wall.advance(gap)
+        bed.do(bed.fleet.tick())
+        bed.clock.advance(0.05)
+        answer(bed, A, Outcome.OK)
+        if bed.fleet.watched[B].token is not None and \
+                not bed.probes(B)[-1].suspect:
+            answer(bed, B, r.choice([Outcome.MISS] * 5 + [Outcome.JOB]))
+        if r.random() < 0.5:
+            bed.clock.advance(3)
+            bed.do(bed.fleet.overdue())
+        bed.do(bed.fleet.sampled(r.choice([None, idle(A, B)])))
+    assert len(bed.reports(B)) == before + 1

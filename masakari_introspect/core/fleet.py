@@ -46,6 +46,9 @@ _PAUSING = (EventKind.PAUSED, EventKind.MIGRATING, EventKind.SHUTTING_DOWN)
 _RESUMING = (EventKind.RESUMED, EventKind.REBOOTED, EventKind.AGENT_CONNECTED)
 # Watchdog actions that leave the guest as it is: a failure now.
 _WATCHDOG_STUCK = ('none', 'pause', 'debug')
+# A crash the guest handles itself: a crash kernel (kdump) is loaded; it
+# writes its dump and reboots the guest.
+_CRASH_HANDLED = ('crashloaded',)
 # A stop that is the guest's failure: its report stands.
 _FAILED_STOPS = ('crashed', 'failed')
 # A tick this soon after the last one closes no interval (a late owner
@@ -162,6 +165,13 @@ class Fleet:
             self._roster.void_probe(watched)
         elif event.kind is EventKind.AGENT_DISCONNECTED:
             state.agent_gone(now)
+        elif event.kind is EventKind.CRASHED and \
+                event.detail in _CRASH_HANDLED:
+            LOG.warning('Instance %s (%s) crashed with a crash kernel '
+                        'loaded: not reported; judged as a boot while the '
+                        'crash kernel works', state.name, state.uuid)
+            state.rebooted(now)
+            self._roster.void_probe(watched)
         elif event.kind is EventKind.CRASHED:
             verdict = state.crashed()
         elif event.kind is EventKind.WATCHDOG:

@@ -335,3 +335,20 @@ def test_a_job_that_ends_with_a_resume_leaves_a_full_allowance():
     b.answer(B, Outcome.JOB)                 # another job, right after
     b.do(b.fleet.sampled(idle(B)))
     assert b.reports() == []
+
+
+def test_a_crash_with_a_crash_kernel_loaded_is_not_reported_at_once(bed):
+    """pvpanic's crashloaded: kdump runs and the guest reboots by itself;
+    it is judged like a boot (a known agent silent after the grace, on
+    evidence)."""
+    bed.event(B, EventKind.CRASHED, 'crashloaded')
+    assert bed.reports() == []
+    disk = 0
+    for _ in range(5):                   # the dump is written
+        disk += 500
+        bed.tick(idle(A, B, disk=disk))
+        bed.answer(A)
+        bed.time_out(B)
+    assert bed.reports() == []
+    hang(bed, B, 6, disk=disk)           # kdump hangs, nothing written
+    assert [n.reason for n in bed.reports()] == ['boot_hang']

@@ -352,3 +352,28 @@ def test_a_crash_with_a_crash_kernel_loaded_is_not_reported_at_once(bed):
     assert bed.reports() == []
     hang(bed, B, 6, disk=disk)           # kdump hangs, nothing written
     assert [n.reason for n in bed.reports()] == ['boot_hang']
+
+
+def test_a_job_after_a_report_reports_nothing_more(bed):
+    hang(bed, B, 3)
+    for _ in range(6):
+        bed.tick(idle(A, B))
+        bed.answer(A)
+        if bed.fleet.watched[B].token is not None:
+            bed.answer(B, Outcome.JOB)
+    assert len(bed.reports(B)) == 1
+    bed.tick(idle(A, B))
+    bed.answer(B)
+    assert bed.state(B)['state'] == 'healthy'
+
+
+def test_ticks_queued_behind_a_stall_count_one_miss(bed):
+    bed.tick(idle(A, B))
+    bed.answer(A)
+    bed.time_out(B)                       # one missed interval
+    bed.clock.advance(30)                 # the owner thread stalls
+    for _ in range(3):                    # three ticks handled at once
+        bed.do(bed.fleet.tick())
+        bed.clock.advance(0.001)
+    assert bed.fleet.watched[B].state.misses <= 2
+    assert bed.reports() == []

@@ -243,7 +243,8 @@ class Monitor:
                     self._carry_out(
                         self.fleet.report_failed(action.notification))
             elif isinstance(action, model.Withdraw):
-                self._reporter.withdraw(action)
+                if self._reporter.withdraw(action):
+                    self._carry_out(self.fleet.withdrawn(action))
             elif isinstance(action, model.Limited) and \
                     self._observer is not None:
                 self._observer.limit_reached(action.uuid, action.reason)

@@ -95,9 +95,12 @@ class Reporter:
                              key='forensics-' + notification.instance_uuid)
         return True
 
-    def withdraw(self, action: Withdraw) -> None:
+    def withdraw(self, action: Withdraw) -> bool:
+        """True if a pending notification was dropped."""
         try:
-            self._outbox.withdraw(action.uuid, action.why, action.cause)
+            return self._outbox.withdraw(action.uuid, action.why,
+                                         action.cause)
         except Exception:
             LOG.exception('Could not withdraw the notification for %s',
                           action.uuid)
+            return False

@@ -144,9 +144,10 @@ Related options:
         default=600,
         min=0,
         help="""
-Longest time, in seconds per job, during which a domain job (migration,
-dump, save, backup, snapshot) that holds a running domain keeps its agent's
-misses from counting.
+Longest time, in seconds, during which domain jobs (migration, dump, save,
+backup, snapshot) that hold a running domain keep its agent's misses from
+counting, counted from the first job found since the agent last answered
+(jobs that follow one another share it).
 
 During a live migration with auto-converge the vCPUs are throttled and the
 agent may miss its timeout; such misses say nothing about the guest. A job

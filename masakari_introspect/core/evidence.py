@@ -29,11 +29,15 @@ class Work:
 
 class Job:
     """A domain job (migration, dump, save, backup, snapshot) holding the
-    domain; it shields the guest for at most ``grace_max`` seconds."""
+    domain. Jobs shield the guest for at most ``grace_max`` seconds in all,
+    from the first one found since its agent last answered: jobs that
+    follow one another (a backup, disk by disk) cannot shield a dead guest
+    for longer than one."""
 
     def __init__(self, grace_max: float) -> None:
         self.grace_max = grace_max
-        self.since: float | None = None
+        self.since: float | None = None   # the job held now, found at
+        self.first: float | None = None   # the first job since an answer
         self.overran = False    # held longer than grace_max
 
     @property
@@ -44,15 +48,25 @@ class Job:
         """A probe found the job; True while it still shields."""
         if self.since is None:
             self.since = now
+        if self.first is None:
+            self.first = now
         if self.shields(now):
             return True
         self.overran = True
         return False
 
     def shields(self, now: float) -> bool:
-        return self.since is not None and now - self.since < self.grace_max
+        return self.since is not None and self.first is not None and \
+            now - self.first < self.grace_max
 
     def end(self) -> bool:
-        """The job is over; True if one was held."""
-        held, self.since, self.overran = self.held, None, False
-        return held
+        """The job is over; True if it shielded the guest until then (an
+        overrun job gives no fresh window)."""
+        shielded = self.held and not self.overran
+        self.since, self.overran = None, False
+        return shielded
+
+    def clear(self) -> None:
+        """The agent answered, or the guest booted: a new allowance."""
+        self.end()
+        self.first = None

@@ -34,6 +34,7 @@ from masakari_introspect.core.model import Save
 from masakari_introspect.core.model import Settings
 from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.model import Withdraw
+from masakari_introspect.core.model import WithdrawCause
 from masakari_introspect.core.policy import Policy
 from masakari_introspect.core.roster import Roster
 from masakari_introspect.core.roster import new_process
@@ -45,6 +46,9 @@ _PAUSING = (EventKind.PAUSED, EventKind.MIGRATING, EventKind.SHUTTING_DOWN)
 _RESUMING = (EventKind.RESUMED, EventKind.REBOOTED, EventKind.AGENT_CONNECTED)
 # Watchdog actions that leave the guest as it is: a failure now.
 _WATCHDOG_STUCK = ('none', 'pause', 'debug')
+# A crash the guest handles itself: a crash kernel (kdump) is loaded; it
+# writes its dump and reboots the guest.
+_CRASH_HANDLED = ('crashloaded',)
 # A stop that is the guest's failure: its report stands.
 _FAILED_STOPS = ('crashed', 'failed')
 # A tick this soon after the last one closes no interval (a late owner
@@ -163,6 +167,13 @@ class Fleet:
             self._roster.void_probe(watched)
         elif event.kind is EventKind.AGENT_DISCONNECTED:
             state.agent_gone(now)
+        elif event.kind is EventKind.CRASHED and \
+                event.detail in _CRASH_HANDLED:
+            LOG.warning('Instance %s (%s) crashed with a crash kernel '
+                        'loaded: not reported; judged as a boot while the '
+                        'crash kernel works', state.name, state.uuid)
+            state.rebooted(now)
+            self._roster.void_probe(watched)
         elif event.kind is EventKind.CRASHED:
             verdict = state.crashed()
         elif event.kind is EventKind.WATCHDOG:
@@ -334,6 +345,17 @@ class Fleet:
         if watched is None or not watched.state.reported:
             return []
         watched.state.report_failed()
+        watched.forget_report()
+        return [Save()]
+
+    def withdrawn(self, withdraw: Withdraw) -> list[Action]:
+        """``withdraw`` found the instance's report still pending and
+        dropped it: for maintenance, the report was never made."""
+        watched = self.watched.get(withdraw.uuid)
+        if withdraw.cause is not WithdrawCause.MAINTENANCE or \
+                watched is None or not watched.state.reported:
+            return []
+        watched.state.report_withdrawn()
         watched.forget_report()
         return [Save()]
 

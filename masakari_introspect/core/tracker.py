@@ -18,6 +18,12 @@ from masakari_introspect.core.policy import Policy
 
 __all__ = ['InstanceState', 'Policy']
 
+# An interval this long (x probe_interval) means the owner thread or the
+# host stood still: its missing statistics sample says nothing of the guest.
+STALLED = 1.5
+# Failures an event tells: they hold until the guest is started again.
+_TOLD = (Reason.CRASHED, Reason.WATCHDOG, Reason.FAILURE_PAUSE)
+
 
 class InstanceState:
     """Failure bookkeeping for one instance (one libvirt domain)."""
@@ -57,6 +63,7 @@ class InstanceState:
         if on == self.maintenance:
             return Verdict.NONE
         self.maintenance = on
+        self.domain_job.clear()    # not probed meanwhile: a new allowance
         self._reset_count()
         if on:
             return Verdict.NONE
@@ -98,7 +105,9 @@ class InstanceState:
             return
         if self.answered and self._end_job():
             # A job paused the guest for a while (the end of a live dump,
-            # a snapshot): no boot; its misses count from now.
+            # a snapshot): no boot; its misses count from now, and a job
+            # after it has the whole allowance.
+            self.domain_job.clear()
             self.phase = Phase.HEALTHY
             self.interval_start = now
             self._answered_now = False
@@ -155,7 +164,7 @@ class InstanceState:
         self.last_success = now
         self._answered_now = True
         self._reset_count()
-        self._end_job()
+        self.domain_job.clear()
         self.phase = Phase.HEALTHY
         return Verdict.RECOVERED if recovered else Verdict.NONE
 
@@ -170,7 +179,7 @@ class InstanceState:
     def job(self, now: float) -> Verdict:
         """No answer, and a domain job (migration, dump, save, backup,
         snapshot) holds the running domain: not counted, for at most
-        ``job_grace_max`` seconds per job."""
+        ``job_grace_max`` seconds in all until the agent answers again."""
         if self.domain_job.seen(now):
             return Verdict.NONE
         return self._miss(now, Reason.UNRESPONSIVE)
@@ -188,9 +197,12 @@ class InstanceState:
                     and not self.domain_job.shields(now):
                 verdict = self._count(now) if self.counting(now) \
                     else self._grace_check(now)
-            if verdict is Verdict.NONE and (
+            stalled = now - self.interval_start > \
+                STALLED * self.policy.probe_interval
+            if verdict is Verdict.NONE and not stalled and (
                     was_awaiting or self.phase is Phase.ACTIVE):
-                # A whole interval without statistics counts as inactive.
+                # A whole interval without statistics counts as inactive
+                # (unless nobody asked for one: the sample due now judges).
                 verdict = self.judge(now)
         self.interval_start = now
         self._answered_now = False
@@ -233,6 +245,17 @@ class InstanceState:
             self.phase = Phase.ACTIVE
             return Verdict.ACTIVE
         return Verdict.NONE
+
+    def report_withdrawn(self) -> None:
+        """The report was withdrawn before it was sent (the instance was
+        put in maintenance): nothing was reported. A failure an event told
+        (crash, watchdog, failure pause) is held for the end of maintenance;
+        a silent agent is judged again then, on fresh evidence."""
+        if not self.reported:
+            return
+        self.reported = False
+        if self.reason in _TOLD:
+            self.held = self.reason
 
     def report_failed(self) -> None:
         """The report could not be kept: decide again."""
@@ -279,7 +302,7 @@ class InstanceState:
         self.phase = Phase.GRACE
         self.booting = False
         self.held = None
-        self.domain_job.end()
+        self.domain_job.clear()
         self._reset_count()
         self.grace_until = now + self.policy.boot_grace_period
 
@@ -303,10 +326,12 @@ class InstanceState:
         if self.phase is not Phase.GRACE or now < self.grace_until \
                 or self.answered or self.maintenance:
             return Verdict.NONE
+        if self.known:
+            # Every grace of a known agent ends in a judgement (also one
+            # that follows a resume or maintenance after a boot hang).
+            return self._boot_hang(now)
         first = not self.warned
         self.warned = True
-        if self.known and first:
-            return self._boot_hang(now)
         if self.policy.report_agent_never_answered:
             self.phase = Phase.FAILING   # counted from now on
             verdict = self._count(now)

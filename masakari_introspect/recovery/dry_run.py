@@ -42,5 +42,6 @@ class DryRunOutbox:
         return True
 
     def withdraw(self, instance_uuid: str, why: str,
-                 cause: WithdrawCause = WithdrawCause.ANSWERED) -> None:
+                 cause: WithdrawCause = WithdrawCause.ANSWERED) -> bool:
         """Nothing is ever pending in dry-run."""
+        return False

@@ -22,8 +22,9 @@ class Outbox(Protocol):
         ...
 
     def withdraw(self, instance_uuid: str, why: str,
-                 cause: WithdrawCause = WithdrawCause.ANSWERED) -> None:
-        """The instance's pending notification is no longer wanted."""
+                 cause: WithdrawCause = WithdrawCause.ANSWERED) -> bool:
+        """The instance's pending notification is no longer wanted; True
+        if one was pending and is dropped."""
         ...
 
 

@@ -127,8 +127,9 @@ class Sender:
         return added
 
     def withdraw(self, instance_uuid: str, why: str,
-                 cause: WithdrawCause = WithdrawCause.ANSWERED) -> None:
-        """Drop the instance's pending notification, if any; never raises.
+                 cause: WithdrawCause = WithdrawCause.ANSWERED) -> bool:
+        """Drop the instance's pending notification, if any; True if one
+        was dropped before any attempt to send it. Never raises.
 
         Not when the cause is the recovery's own action (see the module).
         """
@@ -136,21 +137,22 @@ class Sender:
             if self._spool.has(instance_uuid):
                 LOG.info('Kept the pending notification for %s: %s comes '
                          'from the recovery under way', instance_uuid, why)
-            return
+            return False
         try:
             withdrawn = self._spool.withdraw(instance_uuid)
         except OSError as exc:
             LOG.error('Could not withdraw the pending notification for %s '
                       '(%s): %s', instance_uuid, why, exc)
-            return
+            return False
         if withdrawn is None:
-            return
+            return False
         with self._lock:
             self._entries.pop(withdrawn.id, None)
             acting = self._acting.get(instance_uuid) == math.inf
         LOG.info('Withdrew the pending notification for %s: %s%s',
                  instance_uuid, why, '; an attempt under way may still take '
                  'effect' if acting else '')
+        return not acting    # an attempt under way may have reported it
 
     def wake(self) -> None:
         """A new notification was spooled: try what is due now."""

@@ -96,6 +96,7 @@ def _failed(conn: 'libvirt.virConnect', dom: 'libvirt.virDomain | None',
 
 # Outcomes that may be caused by the domain's state rather than the agent.
 _RECHECKED = (Outcome.MISS, Outcome.DISCONNECTED, Outcome.ERROR,
+              Outcome.BUSY,          # another caller's agent job
               Outcome.NOT_RUNNING)   # ... and why it does not run
 
 

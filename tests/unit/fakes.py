@@ -70,8 +70,13 @@ class RecordingOutbox:
         self.sent.append(notification)
         return True
 
-    def withdraw(self, instance_uuid, why):
+    def withdraw(self, instance_uuid, why, cause=None):
+        """True if a notification for the instance is still "pending"
+        (sent here and not withdrawn yet)."""
+        pending = any(n.instance_uuid == instance_uuid for n in self.sent) \
+            and all(u != instance_uuid for u, _why in self.withdrawn)
         self.withdrawn.append((instance_uuid, why))
+        return pending
 
 
 class InstantHypervisor:

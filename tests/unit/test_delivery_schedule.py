@@ -407,3 +407,12 @@ def test_a_driver_that_announces_no_domain_is_shielded_only_in_flight(
     assert kept and bed.pending() == [A]      # in flight: kept
     bed.sender.withdraw(A, 'new QEMU process', WithdrawCause.NEW_PROCESS)
     assert bed.pending() == []
+
+
+def test_withdraw_says_whether_a_notification_was_pending(tmp_path):
+    bed = Bed(tmp_path, Driver(default=HOOK_FAILED), settle=15.0)
+    bed.submit(A)
+    assert bed.sender.withdraw(A, 'put in maintenance',
+                               WithdrawCause.MAINTENANCE) is True
+    assert bed.sender.withdraw(A, 'put in maintenance',
+                               WithdrawCause.MAINTENANCE) is False

@@ -160,3 +160,19 @@ def test_a_report_that_cannot_be_spooled_is_decided_again():
         assert [n.instance_uuid for n in outbox.sent] == [B]
     finally:
         monitor.stop(2)
+
+
+def test_a_report_withdrawn_for_maintenance_is_not_taken_as_made():
+    hypervisor, outbox = InstantHypervisor(), RecordingOutbox()
+    monitor = make_monitor(hypervisor, outbox,
+                           suspect_prober=Suspects(hypervisor))
+    monitor.start()
+    try:
+        monitor.resync()
+        ticked_until(monitor, lambda: outbox.sent)
+        assert monitor.set_maintenance(B, True).result(2) == B
+        assert [u for u, _why in outbox.withdrawn] == [B]
+        records = monitor.query(monitor.fleet.records).result(2)
+        assert not records[B].reported and records[B].reports == ()
+    finally:
+        monitor.stop(2)

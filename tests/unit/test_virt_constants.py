@@ -200,3 +200,36 @@ def test_not_running_is_checked_for_its_reason():
     # Running again by the time it is checked: still not a miss.
     assert guest._recheck(FakeDomain(), Outcome.NOT_RUNNING)[0] \
         is Outcome.NOT_RUNNING
+
+
+class FakeError:
+    """What a libvirtError answers."""
+
+    def __init__(self, code, domain=10, message=''):
+        self._code, self._domain, self._message = code, domain, message
+
+    def get_error_code(self):
+        return self._code
+
+    def get_error_domain(self):
+        return self._domain
+
+    def get_error_message(self):
+        return self._message
+
+
+@pytest.mark.parametrize('dom,outcome', [
+    (FakeDomain(job=libvirt.VIR_DOMAIN_JOB_UNBOUNDED), 'job'),
+    (FakeDomain(state=libvirt.VIR_DOMAIN_PAUSED,
+                reason=libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT), 'not_running'),
+    (FakeDomain(), 'busy'),
+])
+def test_a_busy_agent_is_checked_against_the_domain_too(dom, outcome):
+    """Another caller's agent job (a backup tool freezing filesystems)
+    while a backup or snapshot job holds the domain: the job's."""
+    from masakari_introspect.virt import guest
+    busy = FakeError(libvirt.VIR_ERR_OPERATION_TIMEOUT, 10,
+                     'Timed out during operation: cannot acquire state '
+                     'change lock (held by agent=remoteDispatchDomainFSFreeze)')
+    result = guest._failed(None, dom, 'u', busy, 0.0, lambda c, m: None)
+    assert result.outcome.value == outcome

@@ -61,6 +61,7 @@ class FakeDomain:
         self._enter('destroy')
         assert self.power is not Power.SHUT_OFF
         self.power, self.domain_id = Power.SHUT_OFF, -1
+        self.reason = 'destroyed'
         if not self.persistent:
             self.exists = False
 
@@ -141,8 +142,9 @@ def test_a_transient_running_domain_is_reset_instead_of_restarted():
 
 
 @pytest.mark.parametrize('action', ['reset', 'restart'])
-def test_a_domain_shut_off_by_a_crash_is_started(action):
-    domain = FakeDomain(power=Power.SHUT_OFF)
+@pytest.mark.parametrize('reason', ['crashed', 'failed'])
+def test_a_domain_shut_off_by_a_crash_is_started(action, reason):
+    domain = FakeDomain(power=Power.SHUT_OFF, reason=reason)
     driver = make(domain, action)
     assert driver.begin(note()) == '-1'
     result = run(driver)
@@ -165,6 +167,18 @@ def test_a_transient_domain_stuck_paused_is_reset_and_resumed():
     assert result.delivery is Delivery.DELIVERED
     assert domain.calls == ['reset', 'resume']
     assert domain.power is Power.RUNNING and domain.domain_id == 7
+
+
+@pytest.mark.parametrize('reason', ['shutdown', 'destroyed', 'saved', ''])
+def test_a_domain_shut_off_on_purpose_is_not_started(caplog, reason):
+    # The operator shut the guest down between the report and the attempt
+    # (or while the monitor was down): starting it would undo that.
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    domain = FakeDomain(power=Power.SHUT_OFF, reason=reason)
+    result = run(make(domain, 'restart'))
+    assert domain.calls == [] and domain.power is Power.SHUT_OFF
+    assert result.delivery.done
+    assert any('not started' in r.getMessage() for r in caplog.records)
 
 
 def test_a_domain_paused_on_purpose_is_left_alone_and_tried_later():

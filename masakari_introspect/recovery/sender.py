@@ -27,7 +27,10 @@ for ``settle`` seconds after it when the driver announced the domain it acts
 on (a non-empty token from ``begin``, as the libvirt driver gives), a
 withdrawal because the guest left the host or runs in a new QEMU process is
 the recovery's own doing (a destroy and start) and is ignored. Masakari's
-stop and start come later, through Nova: after a POST nothing is shielded.
+stop and start come later, through Nova: after a POST nothing is shielded,
+and a new QEMU process seen during an attempt of a driver that announced no
+domain (a guest started again by hand during an API outage) withdraws the
+entry once that attempt has failed.
 
 With ``dry_run`` on, :class:`~masakari_introspect.recovery.dry_run.DryRunOutbox`
 stands in for the spool and sender.
@@ -102,6 +105,7 @@ class Sender:
         self._lock = threading.Lock()   # the dicts below
         self._entries: dict[str, _Schedule] = {}   # by notification id
         self._acting: dict[str, float] = {}   # instance -> own effects until
+        self._new_process: dict[str, str] = {}   # seen in flight: why
         self._done: set[str] = set()   # done, but the removal failed
         self._down = False   # the driver said it is unreachable (logged)
 
@@ -133,6 +137,10 @@ class Sender:
         Not when the cause is the recovery's own action (see the module).
         """
         if cause in _OWN_EFFECTS and self._own_effect(instance_uuid):
+            with self._lock:
+                if cause is WithdrawCause.NEW_PROCESS and \
+                        self._acting.get(instance_uuid) == math.inf:
+                    self._new_process[instance_uuid] = why
             if self._spool.has(instance_uuid):
                 LOG.info('Kept the pending notification for %s: %s comes '
                          'from the recovery under way', instance_uuid, why)
@@ -237,6 +245,7 @@ class Sender:
         uuid = original.instance_uuid
         with self._lock:
             self._acting[uuid] = math.inf
+            self._new_process.pop(uuid, None)
         # Its own effects may still arrive as events after the attempt
         # when the driver announced a domain it acts on (a token).
         settle = self._settle if token else 0.0
@@ -245,6 +254,18 @@ class Sender:
         finally:
             with self._lock:
                 self._acting[uuid] = self._clock() + settle
+                new_process = self._new_process.pop(uuid, None)
+        pending = self._judge(original, notification, schedule, token,
+                              result)
+        if pending and new_process is not None and not token:
+            self.withdraw(uuid, new_process, WithdrawCause.NEW_PROCESS)
+            return False
+        return pending
+
+    def _judge(self, original: Notification, notification: Notification,
+               schedule: _Schedule, token: str,
+               result: DeliveryResult) -> bool:
+        """Record one attempt's result; True if the entry stays pending."""
         schedule.attempts += 1
         if result.delivery is Delivery.DUPLICATE:
             result = self._judge_duplicate(notification, schedule, token,

@@ -208,7 +208,7 @@ class Sender:
                     _Schedule(entry.notification, seen=now))
                 schedule.notification = entry.notification
             if self._clock() >= schedule.not_before and \
-                    not self._attempt(entry, schedule):
+                    not self._attempt_alone(entry, schedule):
                 continue
             waits.append(max(schedule.not_before - self._clock(), 0.0))
         return min(waits) if waits else None
@@ -217,6 +217,21 @@ class Sender:
         with self._lock:
             until = self._acting.get(uuid)
         return until is not None and self._clock() < until
+
+    def _attempt_alone(self, entry: Entry, schedule: _Schedule) -> bool:
+        """:meth:`_attempt`, whose failure ends neither the pass nor any
+        other entry: that entry backs off (logged once per change)."""
+        try:
+            return self._attempt(entry, schedule)
+        except Exception as exc:
+            if schedule.condition != 'error':
+                LOG.exception('Unexpected error acting on the notification '
+                              'for instance %s; it is retried alone, with '
+                              'backoff', entry.notification.instance_uuid)
+            schedule.condition = 'error'
+            schedule.last_error = 'unexpected error: %s' % exc
+            self._back_off(schedule)
+            return True
 
     def _attempt(self, entry: Entry, schedule: _Schedule) -> bool:
         """Act on one entry once; True if it stays pending."""
@@ -240,8 +255,16 @@ class Sender:
                 return self._conclude(original, notification, schedule,
                                       result, settled=True)
         token = self._driver.begin(notification)
-        if not self._spool.mark_started(original, token):
-            return False     # withdrawn meanwhile
+        try:
+            if not self._spool.mark_started(original, token):
+                return False     # withdrawn meanwhile
+        except OSError as exc:
+            LOG.error('Could not mark the spool entry for %s started (%s); '
+                      'not acted on now, retried with backoff',
+                      original.instance_uuid, exc)
+            schedule.last_error = 'cannot mark started: %s' % exc
+            self._back_off(schedule)
+            return True
         uuid = original.instance_uuid
         with self._lock:
             self._acting[uuid] = math.inf

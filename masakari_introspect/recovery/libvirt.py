@@ -210,8 +210,8 @@ class LibvirtRecovery:
             'tried again later' % status.reason)
 
     def _restart(self, domain: Domain, uuid: str, done: str) -> str:
-        self._destroyed.add(uuid)
         domain.destroy()
+        self._destroyed.add(uuid)
         try:
             self._start(domain, 'destroyed')
         except DomainActionFailed:

@@ -337,3 +337,24 @@ def test_built_from_the_configuration():
     driver = LibvirtRecovery.from_conf(conf)
     assert driver._action == 'restart'
     assert driver.name == 'libvirt recovery'
+
+
+def test_a_failed_destroy_does_not_make_a_later_shut_off_its_own():
+    domain = FakeDomain(power=Power.STUCK, reason='ioerror')
+    domain.fail['destroy'] = 1
+    driver = make(domain, 'reset')
+    assert run(driver).delivery is Delivery.TRANSIENT
+    # the operator shuts it off before the retry
+    domain.power, domain.domain_id, domain.reason = Power.SHUT_OFF, -1, \
+        'destroyed'
+    assert run(driver).delivery is Delivery.UNRECOVERABLE
+    assert domain.calls == ['destroy']
+
+
+def test_a_start_failing_again_and_again_is_retried_each_time():
+    domain = FakeDomain()
+    domain.fail['start'] = 3
+    driver = make(domain, 'restart')
+    results = [run(driver).delivery for _ in range(4)]
+    assert results == [Delivery.TRANSIENT] * 3 + [Delivery.DELIVERED]
+    assert domain.calls == ['destroy'] + ['start'] * 4

@@ -110,6 +110,7 @@ class LibvirtRecovery:
         self._sleep = sleep
         self.watchers: list[threading.Thread] = []
         self._destroyed: set[str] = set()   # by this driver, not started
+        self._began: dict[str, str] = {}     # tokens given in this process
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> 'LibvirtRecovery':
@@ -123,9 +124,11 @@ class LibvirtRecovery:
     def begin(self, notification: Notification) -> str:
         try:
             with self._domains.session(notification.instance_uuid) as domain:
-                return str(domain.status().domain_id)
+                token = str(domain.status().domain_id)
         except DomainActionFailed:
             return ''
+        self._began[notification.instance_uuid] = token
+        return token
 
     def settled(self, notification: Notification,
                 token: str) -> DeliveryResult | None:
@@ -141,10 +144,12 @@ class LibvirtRecovery:
             return DeliveryResult(
                 Delivery.DELIVERED, None, 'the domain runs a new QEMU '
                 'process (id %s, was %s)' % (status.domain_id, token))
+        uuid = notification.instance_uuid
         if status.power is Power.SHUT_OFF and status.reason == 'destroyed' \
-                and token != '-1':
-            # The earlier attempt destroyed it and did not start it.
-            self._destroyed.add(notification.instance_uuid)
+                and token != '-1' and self._began.get(uuid) != token:
+            # An earlier process destroyed it and did not start it (in
+            # this one, _destroyed says whether the destroy was its own).
+            self._destroyed.add(uuid)
         return None    # shut off (not started yet) or the same process
 
     def send(self, notification: Notification) -> DeliveryResult:

@@ -238,9 +238,9 @@ def test_a_failed_start_is_transient_and_the_retry_starts_the_domain():
 
 def test_after_a_crash_between_destroy_and_start_the_domain_is_started():
     domain = FakeDomain()
-    driver = make(domain, 'restart')
-    token = driver.begin(note())
+    token = make(domain, 'restart').begin(note())
     domain.destroy()                 # ... and the monitor died here
+    driver = make(domain, 'restart')   # the next process
     assert driver.settled(note(), token) is None     # not done: go on
     result = run(driver)
     assert result.delivery is Delivery.DELIVERED
@@ -358,3 +358,17 @@ def test_a_start_failing_again_and_again_is_retried_each_time():
     results = [run(driver).delivery for _ in range(4)]
     assert results == [Delivery.TRANSIENT] * 3 + [Delivery.DELIVERED]
     assert domain.calls == ['destroy'] + ['start'] * 4
+
+
+def test_a_guest_destroyed_by_the_operator_after_a_failed_reset_stays_off():
+    domain = FakeDomain()
+    domain.fail['reset'] = 1
+    driver = make(domain, 'reset')
+    token = driver.begin(note())
+    assert run(driver).delivery is Delivery.TRANSIENT
+    domain.destroy()                  # the operator, within the settle time
+    domain.calls.clear()
+    # the retry of the started entry: asked first, then attempted
+    assert driver.settled(note(), token) is None
+    assert run(driver).delivery is Delivery.UNRECOVERABLE
+    assert domain.calls == [] and domain.power is Power.SHUT_OFF

@@ -66,3 +66,25 @@ def test_an_unreadable_and_a_corrupt_file_block_no_other(tmp_path, caplog):
     assert bed.sender.deliver_due() is None
     assert attempts(driver, B) == 1 and attempts(driver, A) == 0
     assert (tmp_path / 'spool' / 'corrupt' / (A + '.json')).exists()
+
+
+def test_an_entry_unreadable_for_a_moment_is_read_again_later(tmp_path):
+    failures = {A: 1}
+
+    def read(path):
+        uuid = path.name.removesuffix('.json')
+        if failures.get(uuid):
+            failures[uuid] -= 1
+            raise OSError(5, 'Input/output error')
+        return path.read_bytes()
+
+    driver = Driver()
+    bed = Bed(tmp_path, driver)
+    bed.spool = bed.sender._spool = Spool(tmp_path / 'spool', 10, read=read)
+    bed.spool.add(bed.note(A))          # spooled before a restart, say
+    wait = bed.sender.deliver_due()
+    assert attempts(driver, A) == 0
+    assert wait is not None             # not asleep until the next submit
+    bed.clock.advance(wait)
+    assert bed.sender.deliver_due() is None
+    assert attempts(driver, A) == 1 and bed.pending() == []

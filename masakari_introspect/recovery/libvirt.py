@@ -6,9 +6,10 @@ What is done depends on the domain's state when the attempt starts:
   (destroy, then start: a new QEMU process), as ``libvirt_action`` says; a
   transient domain cannot be restarted and is reset;
 * shut off by a failure (a persistent domain after a crash with
-  ``on_crash=destroy``, or a QEMU process that died), or by the driver's own
-  destroy: started; shut off for any other reason (an operator shut it down
-  or destroyed it after the report): not started, and the entry ends;
+  ``on_crash=destroy``, a QEMU process that died: libvirt's reasons
+  ``crashed``, ``failed``, ``daemon``), or by the driver's own destroy:
+  started; shut off for any other reason (an operator shut it down or
+  destroyed it after the report): not started, and the entry ends;
 * paused by an I/O error, a watchdog or a crash (``on_crash=preserve``):
   destroyed and started when persistent, reset and resumed when transient;
 * paused on purpose (an operator, a migration, a save): left alone, and the
@@ -56,7 +57,7 @@ LOG = logging.getLogger(__name__)
 ACTIONS = ('reset', 'restart')
 STOP_EVENT_MARGIN = 1.0   # seconds; see _restart
 # libvirt's reasons for a shut off domain that mean a failure, not a choice.
-FAILED_SHUTOFF = ('crashed', 'failed')
+FAILED_SHUTOFF = ('crashed', 'failed', 'daemon')
 
 
 class Domain(Protocol):

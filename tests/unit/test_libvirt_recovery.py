@@ -142,7 +142,7 @@ def test_a_transient_running_domain_is_reset_instead_of_restarted():
 
 
 @pytest.mark.parametrize('action', ['reset', 'restart'])
-@pytest.mark.parametrize('reason', ['crashed', 'failed'])
+@pytest.mark.parametrize('reason', ['crashed', 'failed', 'daemon'])
 def test_a_domain_shut_off_by_a_crash_is_started(action, reason):
     domain = FakeDomain(power=Power.SHUT_OFF, reason=reason)
     driver = make(domain, action)

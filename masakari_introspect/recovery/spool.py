@@ -105,7 +105,7 @@ class Spool:
         path = self._path(notification.instance_uuid)
         with self._lock:
             try:
-                if self._load(path) is not None:
+                if path.exists() and self._load(path) is not None:
                     return False
             except Unparsable as exc:   # not a pending notification
                 LOG.error('Spool entry %s is unreadable: %s', path, exc)

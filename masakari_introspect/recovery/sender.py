@@ -293,10 +293,11 @@ class Sender:
         """Record one attempt's result; True if the entry stays pending."""
         schedule.attempts += 1
         if result.delivery is Delivery.DUPLICATE:
-            result = self._judge_duplicate(notification, schedule, token,
+            judged = self._judge_duplicate(notification, schedule, token,
                                            result)
-            if result is None:
+            if judged is None:
                 return self._refused_as_duplicate(notification, schedule)
+            result = judged
         if result.delivery is Delivery.TRANSIENT:
             schedule.posted = True
         return self._conclude(original, notification, schedule, result)

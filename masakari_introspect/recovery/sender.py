@@ -242,9 +242,16 @@ class Sender:
             self._remove(original)
             return False
         if schedule.renew:
-            renewed = self._renew(original, schedule)
+            try:
+                renewed = self._renew(original, schedule)
+            except OSError as exc:
+                LOG.error('Could not renew the spool entry for %s (%s); '
+                          'retried with backoff', original.instance_uuid, exc)
+                schedule.last_error = 'cannot renew: %s' % exc
+                self._back_off(schedule)
+                return True
             if renewed is None:
-                return False
+                return False     # withdrawn meanwhile
             original, entry = renewed, Entry(renewed)
         notification = original
         if self._hostname:   # the configured host, not the one stored
@@ -340,16 +347,13 @@ class Sender:
 
     def _renew(self, original: Notification,
                schedule: _Schedule) -> Notification | None:
-        """The entry with a generated time past the duplicate window."""
+        """The entry with a generated time past the duplicate window;
+        None if it was withdrawn. Raises OSError when it cannot be
+        written."""
         renewed = dataclasses.replace(
             original, generated_time=self._duplicates.renewed_time(
                 original.instance_uuid, original.generated_time))
-        try:
-            if not self._spool.replace(original, renewed):
-                return None
-        except OSError as exc:
-            LOG.error('Could not renew the spool entry for %s: %s',
-                      original.instance_uuid, exc)
+        if not self._spool.replace(original, renewed):
             return None
         schedule.renew, schedule.renewed = False, True
         schedule.notification = renewed

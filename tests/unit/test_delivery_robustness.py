@@ -88,3 +88,30 @@ def test_an_entry_unreadable_for_a_moment_is_read_again_later(tmp_path):
     bed.clock.advance(wait)
     assert bed.sender.deliver_due() is None
     assert attempts(driver, A) == 1 and bed.pending() == []
+
+
+class SpoolFailingReplace(Spool):
+    failures = 1
+
+    def replace(self, notification, renewed):
+        if self.failures:
+            self.failures -= 1
+            raise OSError(28, 'No space left on device')
+        return super().replace(notification, renewed)
+
+
+def test_a_renewal_that_cannot_be_written_is_retried(tmp_path):
+    from tests.unit.test_delivery_schedule import DUP, OK
+    driver = Driver('Masakari API', outage_wide=True, **{A: [OK, DUP, OK]})
+    bed = Bed(tmp_path, driver)
+    bed.spool = bed.sender._spool = SpoolFailingReplace(tmp_path / 'spool',
+                                                        10)
+    bed.submit(A)
+    bed.run_for(20.0)
+    bed.submit(A, 20)
+    bed.run_for(161.0)                 # the window passes; renewal fails
+    assert bed.pending() == [A]
+    assert bed.sender.deliver_due() is not None   # retried, not forgotten
+    bed.run_for(10.0)
+    assert bed.pending() == [] and attempts(driver, A) == 3
+    assert driver.times(A)[-1] >= '2026-11-21T17:03:01'

@@ -211,8 +211,8 @@ class Sender:
                     not self._attempt_alone(entry, schedule):
                 continue
             waits.append(max(schedule.not_before - self._clock(), 0.0))
-        if len(self._spool) > len(entries):   # unreadable now: read again
-            waits.append(self._retry_min)
+        if self._done or len(self._spool) > len(entries):
+            waits.append(self._retry_min)   # a removal, a read to retry
         return min(waits) if waits else None
 
     def _own_effect(self, uuid: str) -> bool:

@@ -32,7 +32,11 @@ from masakari_introspect.virt import translate
 
 PING_TIMEOUT = 2
 # virDomainState
+_SHUTOFF = 5
 _PAUSED = (translate.STATE_PAUSED, 7)   # paused, pmsuspended
+# virDomainShutoffReason
+_SHUTOFF_REASONS = ('unknown', 'shutdown', 'destroyed', 'crashed', 'migrated',
+                    'saved', 'failed', 'from_snapshot', 'daemon')
 
 
 def _ignore_libvirt_errors(_ctx: object, _err: object) -> None:
@@ -41,9 +45,10 @@ def _ignore_libvirt_errors(_ctx: object, _err: object) -> None:
 
 def power(state: int, reason: int) -> tuple[Power, str]:
     """libvirt's (state, reason) in the project's words, with the reason."""
+    if state == _SHUTOFF:
+        return Power.SHUT_OFF, _SHUTOFF_REASONS[reason] \
+            if 0 <= reason < len(_SHUTOFF_REASONS) else 'unknown'
     why = translate.state_reason(state, reason)
-    if state == translate.STATE_SHUTOFF:
-        return Power.SHUT_OFF, why
     if state == translate.STATE_CRASHED or why in FAILURE_PAUSES:
         return Power.STUCK, why
     if state in _PAUSED:

@@ -67,12 +67,9 @@ def lifecycle(event: int, detail: int) -> EventKind | None:
     return None
 
 
-# virDomainState values, and the reasons of the paused and shut off states.
+# virDomainState values, and the reasons of the paused state.
 STATE_PAUSED = 3
-STATE_SHUTOFF = 5
 STATE_CRASHED = 6
-_SHUTOFF_REASONS = ('unknown', 'shutdown', 'destroyed', 'crashed', 'migrated',
-                    'saved', 'failed', 'from_snapshot', 'daemon')
 _PAUSED_REASONS = ('unknown', 'user', 'migration', 'save', 'dump', 'ioerror',
                    'watchdog', 'from_snapshot', 'shutting_down', 'snapshot',
                    'crashed', 'starting_up', 'postcopy', 'postcopy_failed',
@@ -88,8 +85,6 @@ def state_reason(state: int, reason: int) -> str:
         return 'crashed'
     if state == STATE_PAUSED and 0 <= reason < len(_PAUSED_REASONS):
         return _PAUSED_REASONS[reason]
-    if state == STATE_SHUTOFF and 0 <= reason < len(_SHUTOFF_REASONS):
-        return _SHUTOFF_REASONS[reason]
     return ''
 
 

@@ -1,5 +1,6 @@
 """The service: builds the parts from configuration and runs them."""
 
+import concurrent.futures
 import pathlib
 import threading
 import time
@@ -39,6 +40,7 @@ LOG = logging.getLogger(__name__)
 # Beside the spool's entries (*.json): when each instance's last
 # notification was accepted (Masakari's duplicate window).
 ACCEPTED = 'last-accepted'
+FIRST_RESYNC_WAIT = 60.0   # seconds the sender waits for the first resync
 
 
 def worker_budget(conf: cfg.ConfigOpts) -> Budget:
@@ -178,8 +180,6 @@ class Service:
 
     def run(self) -> None:
         """Run until request_stop(); returns after a bounded shutdown."""
-        if self.sender is not None:
-            self.sender.start()
         # Answering before libvirtd is reached: status and metrics then say
         # that the service waits for it.
         self.monitor.start()
@@ -191,6 +191,16 @@ class Service:
             if not self.host.connect():
                 return
             self.monitor.resync()
+            if self.sender is not None:
+                # After the first resync is carried out: it withdraws what
+                # is pending for a guest now run by another QEMU process.
+                try:
+                    self.monitor.query(lambda: None).result(FIRST_RESYNC_WAIT)
+                except concurrent.futures.TimeoutError:
+                    LOG.warning('The first resync is not done after %.0f s; '
+                                'acting on pending notifications anyway',
+                                FIRST_RESYNC_WAIT)
+                self.sender.start()
             self.clockwork.start()
             LOG.info('Monitoring guest agents')
             systemd.notify('READY=1', 'STATUS=Monitoring guest agents')

@@ -5,8 +5,11 @@ What is done depends on the domain's state when the attempt starts:
 * running: ``reset`` (virDomainReset, same QEMU process) or ``restart``
   (destroy, then start: a new QEMU process), as ``libvirt_action`` says; a
   transient domain cannot be restarted and is reset;
-* shut off (a persistent domain after a crash with ``on_crash=destroy``):
-  started;
+* shut off by a failure (a persistent domain after a crash with
+  ``on_crash=destroy``, a QEMU process that died: libvirt's reasons
+  ``crashed``, ``failed``, ``daemon``), or by the driver's own destroy:
+  started; shut off for any other reason (an operator shut it down or
+  destroyed it after the report): not started, and the entry ends;
 * paused by an I/O error, a watchdog or a crash (``on_crash=preserve``):
   destroyed and started when persistent, reset and resumed when transient;
 * paused on purpose (an operator, a migration, a save): left alone, and the
@@ -53,6 +56,8 @@ LOG = logging.getLogger(__name__)
 
 ACTIONS = ('reset', 'restart')
 STOP_EVENT_MARGIN = 1.0   # seconds; see _restart
+# libvirt's reasons for a shut off domain that mean a failure, not a choice.
+FAILED_SHUTOFF = ('crashed', 'failed', 'daemon')
 
 
 class Domain(Protocol):
@@ -105,6 +110,8 @@ class LibvirtRecovery:
         self._clock = clock
         self._sleep = sleep
         self.watchers: list[threading.Thread] = []
+        self._destroyed: set[str] = set()   # by this driver, not started
+        self._began: dict[str, str] = {}     # tokens given in this process
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> 'LibvirtRecovery':
@@ -118,9 +125,11 @@ class LibvirtRecovery:
     def begin(self, notification: Notification) -> str:
         try:
             with self._domains.session(notification.instance_uuid) as domain:
-                return str(domain.status().domain_id)
+                token = str(domain.status().domain_id)
         except DomainActionFailed:
             return ''
+        self._began[notification.instance_uuid] = token
+        return token
 
     def settled(self, notification: Notification,
                 token: str) -> DeliveryResult | None:
@@ -136,13 +145,30 @@ class LibvirtRecovery:
             return DeliveryResult(
                 Delivery.DELIVERED, None, 'the domain runs a new QEMU '
                 'process (id %s, was %s)' % (status.domain_id, token))
+        uuid = notification.instance_uuid
+        if status.power is Power.SHUT_OFF and status.reason == 'destroyed' \
+                and token != '-1' and self._began.get(uuid) != token:
+            # An earlier process destroyed it and did not start it (in
+            # this one, _destroyed says whether the destroy was its own).
+            self._destroyed.add(uuid)
         return None    # shut off (not started yet) or the same process
 
     def send(self, notification: Notification) -> DeliveryResult:
         try:
             with self._domains.session(notification.instance_uuid) as domain:
                 before = domain.status()
-                done = self._recover(domain, before)
+                if before.power is Power.SHUT_OFF and \
+                        before.reason not in FAILED_SHUTOFF and \
+                        notification.instance_uuid not in self._destroyed:
+                    LOG.info('Instance %s was shut off on purpose (%s) '
+                             'after it was reported: not started; its '
+                             'recovery ends', _label(notification),
+                             before.reason or 'unknown reason')
+                    return DeliveryResult(
+                        Delivery.UNRECOVERABLE, None, 'shut off on purpose '
+                        '(%s); not started' % (before.reason or 'unknown'))
+                done = self._recover(domain, before,
+                                     notification.instance_uuid)
                 after = domain.status()
         except DomainActionFailed as exc:
             if exc.gone:
@@ -162,21 +188,24 @@ class LibvirtRecovery:
         self._watch_agent(notification, done)
         return DeliveryResult(Delivery.DELIVERED, None, done)
 
-    def _recover(self, domain: Domain, status: DomainStatus) -> str:
+    def _recover(self, domain: Domain, status: DomainStatus,
+                 uuid: str) -> str:
         """Act on the domain as its state asks; what was done."""
         if status.power is Power.RUNNING:
             if self._action == 'restart' and status.persistent:
-                return self._restart(domain, 'restarted (destroy, start)')
+                return self._restart(domain, uuid,
+                                     'restarted (destroy, start)')
             domain.reset()
             return 'reset' if self._action == 'reset' else \
                 'reset (a transient domain cannot be restarted)'
         if status.power is Power.SHUT_OFF:
             self._start(domain, 'the domain is shut off')
+            self._destroyed.discard(uuid)
             return 'started (it was shut off)'
         if status.power is Power.STUCK:
             if status.persistent:
                 return self._restart(
-                    domain, 'destroyed and started (it was %s)'
+                    domain, uuid, 'destroyed and started (it was %s)'
                     % (status.reason or 'stuck'))
             domain.reset()
             domain.resume()
@@ -186,8 +215,9 @@ class LibvirtRecovery:
             'the domain is paused (%s), not by a failure; not touched, '
             'tried again later' % status.reason)
 
-    def _restart(self, domain: Domain, done: str) -> str:
+    def _restart(self, domain: Domain, uuid: str, done: str) -> str:
         domain.destroy()
+        self._destroyed.add(uuid)
         try:
             self._start(domain, 'destroyed')
         except DomainActionFailed:
@@ -196,6 +226,7 @@ class LibvirtRecovery:
             # way, so that it cannot withdraw the entry afterwards.
             self._sleep(STOP_EVENT_MARGIN)
             raise
+        self._destroyed.discard(uuid)
         return done
 
     @staticmethod

@@ -53,6 +53,11 @@ def entry_condition(driver: str, notification: Notification,
             '%s failed for instance %s (%s); it is retried alone, with '
             'backoff up to %.0f s', driver, uuid, describe(outcome),
             retry_max)
+    elif outcome.delivery is Delivery.REJECTED and outcome.status is None:
+        LOG.error('%s cannot act for instance %s: %s. This needs the '
+                  'operator (check [recovery] command and that the hook '
+                  'exists and is executable); retrying every %.0f s',
+                  driver, uuid, outcome.message, retry_max)
     elif outcome.delivery is Delivery.REJECTED:
         LOG.error('%s refused the notification for instance %s sent as '
                   'host %s (%s): %s. This needs a configuration fix '

@@ -27,7 +27,10 @@ for ``settle`` seconds after it when the driver announced the domain it acts
 on (a non-empty token from ``begin``, as the libvirt driver gives), a
 withdrawal because the guest left the host or runs in a new QEMU process is
 the recovery's own doing (a destroy and start) and is ignored. Masakari's
-stop and start come later, through Nova: after a POST nothing is shielded.
+stop and start come later, through Nova: after a POST nothing is shielded,
+and a new QEMU process seen during an attempt of a driver that announced no
+domain (a guest started again by hand during an API outage) withdraws the
+entry once that attempt has failed.
 
 With ``dry_run`` on, :class:`~masakari_introspect.recovery.dry_run.DryRunOutbox`
 stands in for the spool and sender.
@@ -102,6 +105,7 @@ class Sender:
         self._lock = threading.Lock()   # the dicts below
         self._entries: dict[str, _Schedule] = {}   # by notification id
         self._acting: dict[str, float] = {}   # instance -> own effects until
+        self._new_process: dict[str, str] = {}   # seen in flight: why
         self._done: set[str] = set()   # done, but the removal failed
         self._down = False   # the driver said it is unreachable (logged)
 
@@ -134,6 +138,10 @@ class Sender:
         Not when the cause is the recovery's own action (see the module).
         """
         if cause in _OWN_EFFECTS and self._own_effect(instance_uuid):
+            with self._lock:
+                if cause is WithdrawCause.NEW_PROCESS and \
+                        self._acting.get(instance_uuid) == math.inf:
+                    self._new_process[instance_uuid] = why
             if self._spool.has(instance_uuid):
                 LOG.info('Kept the pending notification for %s: %s comes '
                          'from the recovery under way', instance_uuid, why)
@@ -202,15 +210,32 @@ class Sender:
                     _Schedule(entry.notification, seen=now))
                 schedule.notification = entry.notification
             if self._clock() >= schedule.not_before and \
-                    not self._attempt(entry, schedule):
+                    not self._attempt_alone(entry, schedule):
                 continue
             waits.append(max(schedule.not_before - self._clock(), 0.0))
+        if self._done or len(self._spool) > len(entries):
+            waits.append(self._retry_min)   # a removal, a read to retry
         return min(waits) if waits else None
 
     def _own_effect(self, uuid: str) -> bool:
         with self._lock:
             until = self._acting.get(uuid)
         return until is not None and self._clock() < until
+
+    def _attempt_alone(self, entry: Entry, schedule: _Schedule) -> bool:
+        """:meth:`_attempt`, whose failure ends neither the pass nor any
+        other entry: that entry backs off (logged once per change)."""
+        try:
+            return self._attempt(entry, schedule)
+        except Exception as exc:
+            if schedule.condition != 'error':
+                LOG.exception('Unexpected error acting on the notification '
+                              'for instance %s; it is retried alone, with '
+                              'backoff', entry.notification.instance_uuid)
+            schedule.condition = 'error'
+            schedule.last_error = 'unexpected error: %s' % exc
+            self._back_off(schedule)
+            return True
 
     def _attempt(self, entry: Entry, schedule: _Schedule) -> bool:
         """Act on one entry once; True if it stays pending."""
@@ -219,9 +244,16 @@ class Sender:
             self._remove(original)
             return False
         if schedule.renew:
-            renewed = self._renew(original, schedule)
+            try:
+                renewed = self._renew(original, schedule)
+            except OSError as exc:
+                LOG.error('Could not renew the spool entry for %s (%s); '
+                          'retried with backoff', original.instance_uuid, exc)
+                schedule.last_error = 'cannot renew: %s' % exc
+                self._back_off(schedule)
+                return True
             if renewed is None:
-                return False
+                return False     # withdrawn meanwhile
             original, entry = renewed, Entry(renewed)
         notification = original
         if self._hostname:   # the configured host, not the one stored
@@ -234,11 +266,20 @@ class Sender:
                 return self._conclude(original, notification, schedule,
                                       result, settled=True)
         token = self._driver.begin(notification)
-        if not self._spool.mark_started(original, token):
-            return False     # withdrawn meanwhile
+        try:
+            if not self._spool.mark_started(original, token):
+                return False     # withdrawn meanwhile
+        except OSError as exc:
+            LOG.error('Could not mark the spool entry for %s started (%s); '
+                      'not acted on now, retried with backoff',
+                      original.instance_uuid, exc)
+            schedule.last_error = 'cannot mark started: %s' % exc
+            self._back_off(schedule)
+            return True
         uuid = original.instance_uuid
         with self._lock:
             self._acting[uuid] = math.inf
+            self._new_process.pop(uuid, None)
         # Its own effects may still arrive as events after the attempt
         # when the driver announced a domain it acts on (a token).
         settle = self._settle if token else 0.0
@@ -247,12 +288,25 @@ class Sender:
         finally:
             with self._lock:
                 self._acting[uuid] = self._clock() + settle
+                new_process = self._new_process.pop(uuid, None)
+        pending = self._judge(original, notification, schedule, token,
+                              result)
+        if pending and new_process is not None and not token:
+            self.withdraw(uuid, new_process, WithdrawCause.NEW_PROCESS)
+            return False
+        return pending
+
+    def _judge(self, original: Notification, notification: Notification,
+               schedule: _Schedule, token: str,
+               result: DeliveryResult) -> bool:
+        """Record one attempt's result; True if the entry stays pending."""
         schedule.attempts += 1
         if result.delivery is Delivery.DUPLICATE:
-            result = self._judge_duplicate(notification, schedule, token,
+            judged = self._judge_duplicate(notification, schedule, token,
                                            result)
-            if result is None:
+            if judged is None:
                 return self._refused_as_duplicate(notification, schedule)
+            result = judged
         if result.delivery is Delivery.TRANSIENT:
             schedule.posted = True
         return self._conclude(original, notification, schedule, result)
@@ -295,16 +349,13 @@ class Sender:
 
     def _renew(self, original: Notification,
                schedule: _Schedule) -> Notification | None:
-        """The entry with a generated time past the duplicate window."""
+        """The entry with a generated time past the duplicate window;
+        None if it was withdrawn. Raises OSError when it cannot be
+        written."""
         renewed = dataclasses.replace(
             original, generated_time=self._duplicates.renewed_time(
                 original.instance_uuid, original.generated_time))
-        try:
-            if not self._spool.replace(original, renewed):
-                return None
-        except OSError as exc:
-            LOG.error('Could not renew the spool entry for %s: %s',
-                      original.instance_uuid, exc)
+        if not self._spool.replace(original, renewed):
             return None
         schedule.renew, schedule.renewed = False, True
         schedule.notification = renewed

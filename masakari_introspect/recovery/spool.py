@@ -104,8 +104,14 @@ class Spool:
         """
         path = self._path(notification.instance_uuid)
         with self._lock:
-            if path.exists():
-                return False
+            try:
+                if path.exists() and self._load(path) is not None:
+                    return False
+            except Unparsable as exc:   # not a pending notification
+                LOG.error('Spool entry %s is unreadable: %s', path, exc)
+                self._set_aside(path)
+            except OSError:
+                return False   # unreadable now: kept (see entries())
             if self._count() >= self._max:
                 raise SpoolFull('%d notifications pending' % self._max)
             self._write(path, Entry(notification))

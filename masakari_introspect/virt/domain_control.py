@@ -33,6 +33,9 @@ PING_TIMEOUT = 2
 # virDomainState
 _SHUTOFF = 5
 _PAUSED = (translate.STATE_PAUSED, 7)   # paused, pmsuspended
+# virDomainShutoffReason
+_SHUTOFF_REASONS = ('unknown', 'shutdown', 'destroyed', 'crashed', 'migrated',
+                    'saved', 'failed', 'from_snapshot', 'daemon')
 
 
 def _ignore_libvirt_errors(_ctx: object, _err: object) -> None:
@@ -42,7 +45,8 @@ def _ignore_libvirt_errors(_ctx: object, _err: object) -> None:
 def power(state: int, reason: int) -> tuple[Power, str]:
     """libvirt's (state, reason) in the project's words, with the reason."""
     if state == _SHUTOFF:
-        return Power.SHUT_OFF, ''
+        return Power.SHUT_OFF, _SHUTOFF_REASONS[reason] \
+            if 0 <= reason < len(_SHUTOFF_REASONS) else 'unknown'
     why = translate.state_reason(state, reason)
     if state == translate.STATE_CRASHED or why.failure:
         return Power.STUCK, why.value

@@ -19,7 +19,9 @@ MISSING = '11111111-2222-3333-4444-555555555555'
     (3, 5, (Power.STUCK, 'ioerror')),
     (3, 6, (Power.STUCK, 'watchdog')),
     (3, 10, (Power.STUCK, 'crashed')),      # on_crash=pause, panicked
-    (5, 3, (Power.SHUT_OFF, '')),           # shut off, crashed
+    (5, 3, (Power.SHUT_OFF, 'crashed')),    # on_crash=destroy
+    (5, 1, (Power.SHUT_OFF, 'shutdown')),   # shut down on purpose
+    (5, 2, (Power.SHUT_OFF, 'destroyed')),
     (6, 1, (Power.STUCK, 'crashed')),       # crashed (on_crash=preserve)
     (7, 0, (Power.PAUSED, 'pmsuspended')),
 ])

@@ -91,6 +91,26 @@ def test_a_missing_program_needs_the_operator(tmp_path):
     assert 'nope' in result.message
 
 
+@pytest.mark.parametrize('mode', ['missing', 'not executable'])
+def test_a_hook_that_cannot_run_is_one_clear_error(tmp_path, caplog, mode):
+    caplog.set_level(logging.INFO, logger='masakari_introspect')
+    program = tmp_path / 'hook.sh'
+    if mode == 'not executable':
+        program.write_text('#!/bin/sh\nexit 0\n')
+        program.chmod(0o644)
+    spool = Spool(tmp_path / 'spool', 10)
+    s = Sender(spool, CommandRecovery([str(program)], 5),
+               retry_interval=1, retry_interval_max=60)
+    s.submit(note())
+    for _ in range(3):
+        assert s.deliver_due() is not None    # kept, retried
+    errors = [r.getMessage() for r in caplog.records
+              if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert str(program) in errors[0] and '[recovery] command' in errors[0]
+    assert 'Masakari' not in errors[0] and '[DEFAULT] host' not in errors[0]
+
+
 def test_empty_command_is_refused():
     with pytest.raises(ValueError):
         CommandRecovery([], 5)

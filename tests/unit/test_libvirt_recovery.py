@@ -61,6 +61,7 @@ class FakeDomain:
         self._enter('destroy')
         assert self.power is not Power.SHUT_OFF
         self.power, self.domain_id = Power.SHUT_OFF, -1
+        self.reason = 'destroyed'
         if not self.persistent:
             self.exists = False
 
@@ -141,8 +142,9 @@ def test_a_transient_running_domain_is_reset_instead_of_restarted():
 
 
 @pytest.mark.parametrize('action', ['reset', 'restart'])
-def test_a_domain_shut_off_by_a_crash_is_started(action):
-    domain = FakeDomain(power=Power.SHUT_OFF)
+@pytest.mark.parametrize('reason', ['crashed', 'failed', 'daemon'])
+def test_a_domain_shut_off_by_a_crash_is_started(action, reason):
+    domain = FakeDomain(power=Power.SHUT_OFF, reason=reason)
     driver = make(domain, action)
     assert driver.begin(note()) == '-1'
     result = run(driver)
@@ -165,6 +167,18 @@ def test_a_transient_domain_stuck_paused_is_reset_and_resumed():
     assert result.delivery is Delivery.DELIVERED
     assert domain.calls == ['reset', 'resume']
     assert domain.power is Power.RUNNING and domain.domain_id == 7
+
+
+@pytest.mark.parametrize('reason', ['shutdown', 'destroyed', 'saved', ''])
+def test_a_domain_shut_off_on_purpose_is_not_started(caplog, reason):
+    # The operator shut the guest down between the report and the attempt
+    # (or while the monitor was down): starting it would undo that.
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    domain = FakeDomain(power=Power.SHUT_OFF, reason=reason)
+    result = run(make(domain, 'restart'))
+    assert domain.calls == [] and domain.power is Power.SHUT_OFF
+    assert result.delivery.done
+    assert any('not started' in r.getMessage() for r in caplog.records)
 
 
 def test_a_domain_paused_on_purpose_is_left_alone_and_tried_later():
@@ -224,9 +238,9 @@ def test_a_failed_start_is_transient_and_the_retry_starts_the_domain():
 
 def test_after_a_crash_between_destroy_and_start_the_domain_is_started():
     domain = FakeDomain()
-    driver = make(domain, 'restart')
-    token = driver.begin(note())
+    token = make(domain, 'restart').begin(note())
     domain.destroy()                 # ... and the monitor died here
+    driver = make(domain, 'restart')   # the next process
     assert driver.settled(note(), token) is None     # not done: go on
     result = run(driver)
     assert result.delivery is Delivery.DELIVERED
@@ -323,3 +337,38 @@ def test_built_from_the_configuration():
     driver = LibvirtRecovery.from_conf(conf)
     assert driver._action == 'restart'
     assert driver.name == 'libvirt recovery'
+
+
+def test_a_failed_destroy_does_not_make_a_later_shut_off_its_own():
+    domain = FakeDomain(power=Power.STUCK, reason='ioerror')
+    domain.fail['destroy'] = 1
+    driver = make(domain, 'reset')
+    assert run(driver).delivery is Delivery.TRANSIENT
+    # the operator shuts it off before the retry
+    domain.power, domain.domain_id, domain.reason = Power.SHUT_OFF, -1, \
+        'destroyed'
+    assert run(driver).delivery is Delivery.UNRECOVERABLE
+    assert domain.calls == ['destroy']
+
+
+def test_a_start_failing_again_and_again_is_retried_each_time():
+    domain = FakeDomain()
+    domain.fail['start'] = 3
+    driver = make(domain, 'restart')
+    results = [run(driver).delivery for _ in range(4)]
+    assert results == [Delivery.TRANSIENT] * 3 + [Delivery.DELIVERED]
+    assert domain.calls == ['destroy'] + ['start'] * 4
+
+
+def test_a_guest_destroyed_by_the_operator_after_a_failed_reset_stays_off():
+    domain = FakeDomain()
+    domain.fail['reset'] = 1
+    driver = make(domain, 'reset')
+    token = driver.begin(note())
+    assert run(driver).delivery is Delivery.TRANSIENT
+    domain.destroy()                  # the operator, within the settle time
+    domain.calls.clear()
+    # the retry of the started entry: asked first, then attempted
+    assert driver.settled(note(), token) is None
+    assert run(driver).delivery is Delivery.UNRECOVERABLE
+    assert domain.calls == [] and domain.power is Power.SHUT_OFF

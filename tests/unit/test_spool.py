@@ -245,3 +245,11 @@ def test_a_read_error_while_marking_is_raised_not_set_aside(directory):
         spool.mark_started(note(A), '')
     assert spool.mark_started(note(A), '') is True
     assert not (directory / 'corrupt').exists()
+
+
+def test_a_corrupt_entry_does_not_take_the_place_of_a_new_one(directory):
+    spool = Spool(directory, 10)
+    (directory / (A + '.json')).write_text('{"version": 1, "instan')
+    assert spool.add(note(A)) is True      # not "already pending"
+    assert spool.pending() == [note(A)]
+    assert (directory / 'corrupt' / (A + '.json')).exists()

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 
 import libvirt
-from masakari_introspect.store import StateStore
+from masakari_introspect.runtime.store import StateStore
 from tests.bed.guest import Guest
 from tests.bed.guest import connection
 from tests.bed.guest import destroy_all

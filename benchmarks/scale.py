@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from masakari_introspect.budget import Budget
+from masakari_introspect.runtime.budget import Budget
 
 from benchmarks import simulated
 from benchmarks.report import PartResult

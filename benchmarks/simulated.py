@@ -1,10 +1,10 @@
 """Scale part -- SIMULATED hypervisor, real monitor.
 
-What is real: :class:`masakari_introspect.monitor.Monitor` (owner thread,
-probe lanes, state machine), :class:`~masakari_introspect.scheduler.Clockwork`
+What is real: :class:`masakari_introspect.runtime.monitor.Monitor` (owner thread,
+probe lanes, state machine), :class:`~masakari_introspect.runtime.scheduler.Clockwork`
 (APScheduler ticks), :class:`~masakari_introspect.recovery.sender.Sender` with its
 durable :class:`~masakari_introspect.recovery.spool.Spool`, and the
-:class:`~masakari_introspect.store.StateStore`, i.e. the whole service except
+:class:`~masakari_introspect.runtime.store.StateStore`, i.e. the whole service except
 libvirt and HTTP.
 
 What is simulated: the hypervisor seam (``list_domains``, ``domain_info``,
@@ -43,21 +43,21 @@ import threading
 import time
 from array import array
 
-from masakari_introspect.budget import Budget
+from masakari_introspect.runtime.budget import Budget
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import Settings
-from masakari_introspect.monitor import Monitor
+from masakari_introspect.runtime.monitor import Monitor
 from masakari_introspect.core.model import Delivery
 from masakari_introspect.core.model import DeliveryResult
 from masakari_introspect.core.model import Notification
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
-from masakari_introspect.scheduler import Clockwork
+from masakari_introspect.runtime.scheduler import Clockwork
 from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool
-from masakari_introspect.store import StateStore
+from masakari_introspect.runtime.store import StateStore
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.tracker import Policy
 
@@ -152,7 +152,7 @@ class SimulatedHypervisor:
                           running=True, has_agent_channel=True,
                           domain_id=self._ids[uuid])
 
-    # -- the Hypervisor protocol of masakari_introspect.monitor -------------
+    # -- the Hypervisor protocol of masakari_introspect.runtime.monitor -------------
 
     def list_domains(self) -> list[DomainInfo]:
         return [self._info(uuid) for uuid in self.uuids]

@@ -9,7 +9,7 @@ from oslo_config import cfg
 
 from oslo_log import log as logging
 
-from masakari_introspect.budget import Budget
+from masakari_introspect.runtime.budget import Budget
 from masakari_introspect.conf import reload as conf_reload
 from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.conf.validate import group_id
@@ -21,15 +21,15 @@ from masakari_introspect.ops.metrics import MetricsListener
 from masakari_introspect.ops.view import View
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Settings
-from masakari_introspect.monitor import Monitor
+from masakari_introspect.runtime.monitor import Monitor
 from masakari_introspect.recovery.outbox import Outbox
 from masakari_introspect import recovery as recovery_drivers
 from masakari_introspect.recovery.duplicate_window import AcceptedLog
-from masakari_introspect.scheduler import Clockwork
+from masakari_introspect.runtime.scheduler import Clockwork
 from masakari_introspect.recovery.dry_run import DryRunOutbox
 from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool
-from masakari_introspect.store import StateStore
+from masakari_introspect.runtime.store import StateStore
 from masakari_introspect.ops.status_server import StatusServer
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.virt.host import LibvirtHost

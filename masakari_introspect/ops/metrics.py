@@ -1,7 +1,7 @@
 """Prometheus metrics, in a registry of the service's own.
 
 Counters and the probe latency histogram are fed as things happen: by the
-monitor (as its :class:`~masakari_introspect.monitor.Observer`), by the
+monitor (as its :class:`~masakari_introspect.runtime.monitor.Observer`), by the
 sender (``on_result``) and by the dry-run outbox. What describes the present
 (each instance's state, the spool depth, the libvirt connection) is read at
 scrape time from a :class:`Source`, never kept in sync by hand.
@@ -145,7 +145,7 @@ class Metrics:
     def watch_calls(self, calls: Callable[[], dict[str, tuple[int, int]]],
                     budget: int) -> None:
         """Expose the agent calls in flight and queued per lane (``calls``
-        as :meth:`~masakari_introspect.monitor.Monitor.calls` gives them)
+        as :meth:`~masakari_introspect.runtime.monitor.Monitor.calls` gives them)
         and the worker budget at every scrape."""
         self.registry.register(CallsCollector(calls, budget))
 

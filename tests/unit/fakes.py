@@ -33,7 +33,7 @@ from masakari_introspect.core.model import Settings
 from masakari_introspect.core.status import LIMITED
 from masakari_introspect.core.status import MAINTENANCE
 from masakari_introspect.core.status import InstanceStatus
-from masakari_introspect.monitor import Monitor
+from masakari_introspect.runtime.monitor import Monitor
 from masakari_introspect.core.tracker import Policy
 
 A = '00000000-0000-0000-0000-00000000000a'

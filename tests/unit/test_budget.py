@@ -9,14 +9,14 @@ import threading
 import pytest
 from prometheus_client import CollectorRegistry
 
-from masakari_introspect.budget import Budget
+from masakari_introspect.runtime.budget import Budget
 from masakari_introspect.conf import validate
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Settings
 from masakari_introspect.core.tracker import Policy
-from masakari_introspect.monitor import Monitor
+from masakari_introspect.runtime.monitor import Monitor
 from masakari_introspect.ops.metrics import Metrics
 from tests.unit.fakes import HOST, FakeClock, RecordingOutbox, domain, load
 from tests.unit.fakes import wait_until

@@ -12,7 +12,7 @@ from masakari_introspect.recovery.forensics_first import Captures
 from masakari_introspect.recovery.forensics_first import ForensicsFirst
 from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool
-from masakari_introspect.reporter import Reporter
+from masakari_introspect.runtime.reporter import Reporter
 from tests.unit.fakes import A, FakeClock
 
 DONE = DeliveryResult(Delivery.DELIVERED, None, 'reset')

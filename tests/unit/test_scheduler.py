@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from masakari_introspect.scheduler import Clockwork, ProbeLane
+from masakari_introspect.runtime.scheduler import Clockwork, ProbeLane
 from tests.unit.fakes import wait_until as until
 
 WAIT = 5.0

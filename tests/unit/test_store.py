@@ -1,7 +1,7 @@
 """The state file: what survives a restart."""
 
 from masakari_introspect.core.model import Remembered
-from masakari_introspect.store import StateStore
+from masakari_introspect.runtime.store import StateStore
 from tests.unit.fakes import A, B
 
 

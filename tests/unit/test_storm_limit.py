@@ -4,7 +4,7 @@ restart."""
 
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Remembered
-from masakari_introspect.store import StateStore
+from masakari_introspect.runtime.store import StateStore
 from tests.unit.fakes import B, FakeClock, domain
 from tests.unit.test_fleet import Bed, idle
 

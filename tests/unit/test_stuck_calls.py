@@ -9,8 +9,8 @@ from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.tracker import Policy
-from masakari_introspect.monitor import OVERDUE_MARGIN
-from masakari_introspect.scheduler import Alarm
+from masakari_introspect.runtime.monitor import OVERDUE_MARGIN
+from masakari_introspect.runtime.scheduler import Alarm
 from tests.unit.fakes import A, B, FakeClock, domain, make_fleet
 from tests.unit.fakes import wait_until
 

@@ -15,7 +15,7 @@ from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Report
 from masakari_introspect.core.model import Withdraw
 from masakari_introspect.recovery.outbox import Outbox
-from masakari_introspect.scheduler import ProbeLane
+from masakari_introspect.runtime.scheduler import ProbeLane
 
 LOG = logging.getLogger(__name__)
 

@@ -25,14 +25,14 @@ from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import HypervisorUnavailable
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.status import InstanceStatus
-from masakari_introspect.reporter import Forensics
-from masakari_introspect.reporter import Observer
-from masakari_introspect.reporter import Reporter
+from masakari_introspect.runtime.reporter import Forensics
+from masakari_introspect.runtime.reporter import Observer
+from masakari_introspect.runtime.reporter import Reporter
 from masakari_introspect.recovery.outbox import Outbox
 from masakari_introspect.core.fleet import STUCK_AFTER
-from masakari_introspect.scheduler import Alarm
-from masakari_introspect.scheduler import ProbeLane
-from masakari_introspect.store import StateStore
+from masakari_introspect.runtime.scheduler import Alarm
+from masakari_introspect.runtime.scheduler import ProbeLane
+from masakari_introspect.runtime.store import StateStore
 
 LOG = logging.getLogger(__name__)
 

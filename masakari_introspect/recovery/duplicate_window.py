@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from oslo_log import log as logging
 
-from masakari_introspect.runtime.durable import write_atomically
+from masakari_introspect.durable import write_atomically
 
 LOG = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from typing import Protocol
 from oslo_log import log as logging
 
 from masakari_introspect.recovery import forensic_folders as folders
-from masakari_introspect.runtime.durable import write_atomically
+from masakari_introspect.durable import write_atomically
 from masakari_introspect.recovery.forensics_first import Captures
 
 LOG = logging.getLogger(__name__)

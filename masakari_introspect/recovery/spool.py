@@ -25,8 +25,8 @@ from typing import Any
 from oslo_log import log as logging
 
 from masakari_introspect.core.model import Notification
-from masakari_introspect.runtime.durable import fsync_directory
-from masakari_introspect.runtime.durable import write_atomically
+from masakari_introspect.durable import fsync_directory
+from masakari_introspect.durable import write_atomically
 
 LOG = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 from oslo_log import log as logging
 
 from masakari_introspect.core.model import Remembered
-from masakari_introspect.runtime.durable import write_atomically
+from masakari_introspect.durable import write_atomically
 
 LOG = logging.getLogger(__name__)
 

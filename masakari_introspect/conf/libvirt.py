@@ -7,6 +7,10 @@ libvirt_group = cfg.OptGroup(
     title='libvirt connection',
     help='How the monitor reaches the local libvirt daemon.')
 
+_FOLLOWS_FROM_BUDGET = ('The probe connections follow from the worker budget '
+                        '([libvirt] max_workers and worker_share) and '
+                        'max_client_requests; this value is ignored.')
+
 libvirt_opts = [
     cfg.StrOpt(
         'connection_uri',
@@ -130,9 +134,7 @@ Related options:
         min=1,
         max=64,
         deprecated_for_removal=True,
-        deprecated_reason='The probe connections follow from the worker '
-                          'budget ([libvirt] max_workers and worker_share) '
-                          'and max_client_requests; this value is ignored.',
+        deprecated_reason=_FOLLOWS_FROM_BUDGET,
         help="""
 Ignored: the probe connections follow from the worker budget. Formerly the
 number of libvirt connections for probing guests that answered their last
@@ -148,9 +150,7 @@ Related options:
         min=1,
         max=16,
         deprecated_for_removal=True,
-        deprecated_reason='The probe connections follow from the worker '
-                          'budget ([libvirt] max_workers and worker_share) '
-                          'and max_client_requests; this value is ignored.',
+        deprecated_reason=_FOLLOWS_FROM_BUDGET,
         help="""
 Ignored: the probe connections follow from the worker budget. Formerly the
 number of libvirt connections for probing guests that did not answer their

@@ -34,6 +34,7 @@ from masakari_introspect.core.model import Delivery
 from masakari_introspect.core.model import DeliveryResult
 from masakari_introspect.core.model import Notification
 from masakari_introspect.core.model import NOTIFICATIONS_PATH
+from masakari_introspect.recovery.duplicate_window import parse_time
 
 LOG = logging.getLogger(__name__)
 
@@ -122,13 +123,8 @@ def _explain(doc: Any) -> str:
 
 def _parse(stamp: str) -> datetime.datetime | None:
     """A naive UTC instant, whole seconds; None if not ISO 8601."""
-    try:
-        when = datetime.datetime.fromisoformat(stamp.removesuffix('Z'))
-    except ValueError:
-        return None
-    if when.tzinfo is not None:
-        when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    return when.replace(microsecond=0)
+    when = parse_time(stamp)
+    return None if when is None else when.replace(microsecond=0)
 
 
 def _same_time(a: str, b: str) -> bool:

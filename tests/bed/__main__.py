@@ -1,4 +1,5 @@
-"""Command line of the test bed: python -m tests.bed {prepare,demo-guest,control,cleanup}."""
+"""Command line of the test bed: python -m tests.bed
+{prepare,demo-guest,control,heartbeat,cleanup}."""
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ def cmd_demo_guest(args: argparse.Namespace) -> int:
                          nova_socket_path=args.nova_socket_path, disk_mib=args.disk_mib,
                          disk_fs_mib=args.disk_fs_mib, disk_error_policy=args.disk_error_policy,
                          nic=args.nic, pvpanic=args.pvpanic, on_crash=args.on_crash,
-                         watchdog=args.watchdog)
+                         watchdog=args.watchdog, balloon_period=args.balloon_period)
     guest.start()
     print(f"uuid: {guest.uuid}")
     print(f"time to first guest-ping: {guest.wait_agent(args.timeout):.1f} s")
@@ -49,6 +50,20 @@ def cmd_control(args: argparse.Namespace) -> int:
     command = " ".join([args.command, *args.argument])
     Guest.lookup(args.name).control(command, timeout=args.timeout)
     print(f"ok {command} ({time.monotonic() - started:.2f} s)")
+    return 0
+
+
+def cmd_heartbeat(args: argparse.Namespace) -> int:
+    from tests.bed.guest import Guest
+    from tests.bed.heartbeat import measure_vcpu, watch_heartbeat
+
+    guest = Guest.lookup(args.name)
+    for sample in watch_heartbeat(guest, args.seconds):
+        age = "-" if sample.age is None else f"{sample.age:.1f} s"
+        print(f"last-update {sample.last_update}  age {age}")
+    vcpu = measure_vcpu(guest, 2)
+    print(f"vcpu 0 over {vcpu.seconds:.1f} s: time {vcpu.time:.2f} s, delay {vcpu.delay:.2f} s"
+          f"{' (starved)' if vcpu.starved else ''}")
     return 0
 
 
@@ -80,6 +95,8 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--pvpanic", action="store_true", help="a pvpanic device")
     demo.add_argument("--on-crash", default="destroy", help="destroy, preserve, restart...")
     demo.add_argument("--watchdog", help="an i6300esb watchdog with this action (pause...)")
+    demo.add_argument("--balloon-period", type=int,
+                      help="a virtio balloon with statistics every N s (0: off)")
     demo.add_argument("--timeout", type=float, default=60)
     demo.set_defaults(func=cmd_demo_guest)
 
@@ -88,11 +105,18 @@ def parser() -> argparse.ArgumentParser:
     control.add_argument("command", help="ping, agent-stop, agent-kill, agent-hang, "
                          "agent-resume, agent-start, panic, reboot, poweroff, poweroff-after, "
                          "disk-start, disk-stop, net-start, net-stop, watchdog-arm, "
-                         "watchdog-starve, watchdog-disarm")
-    control.add_argument("argument", nargs="*", help="seconds, for poweroff-after and "
-                         "watchdog-arm")
+                         "watchdog-starve, watchdog-disarm, freeze-userspace, "
+                         "thaw-userspace, crash-loaded, balloon-unload, balloon-load")
+    control.add_argument("argument", nargs="*", help="seconds, for poweroff-after, "
+                         "watchdog-arm and freeze-userspace")
     control.add_argument("--timeout", type=float, default=15)
     control.set_defaults(func=cmd_control)
+
+    heartbeat = commands.add_parser("heartbeat", help="print a guest's balloon last-update "
+                                    "once a second, then its vCPU run time and delay")
+    heartbeat.add_argument("name")
+    heartbeat.add_argument("--seconds", type=float, default=5)
+    heartbeat.set_defaults(func=cmd_heartbeat)
 
     cleanup = commands.add_parser("cleanup", help="destroy and undefine the bed's domains")
     cleanup.add_argument("--prefix", default="", help="only domains whose name starts with this")

@@ -21,6 +21,8 @@ AGENT_PID=
 DISK_PID=
 NET_PID=
 WATCHDOG_PID=
+THAW_PID=
+PVPANIC_PORT=1285
 
 say() { read -r up _ < /proc/uptime; echo "bed[$up]: $*" > /dev/console; }
 
@@ -176,6 +178,42 @@ poweroff_after() {
 
 is_number() { case "$1" in ''|*[!0-9.]*) return 1 ;; esac; }
 
+# --- kernel heartbeat and userspace faults -----------------------------------------
+
+# SIGSTOP every process but PID 1, which is this shell: kill -1 spares init
+# and the caller, so the control port keeps answering. A timer (started after
+# the stop, so it runs) sends SIGCONT after $1 seconds unless thawed before.
+freeze_userspace() {
+    thaw_userspace
+    kill -STOP -1
+    ( sleep "$1"; kill -CONT -1 ) 3<&- </dev/null >/dev/null 2>&1 &
+    THAW_PID=$!
+    say "userspace stopped for at most $1 s"
+}
+
+thaw_userspace() {
+    [ -n "$THAW_PID" ] && kill -KILL "$THAW_PID" 2>/dev/null && wait "$THAW_PID" 2>/dev/null
+    THAW_PID=
+    kill -CONT -1 2>/dev/null
+    return 0
+}
+
+# Write 2 (crash loaded) to the ISA pvpanic device's I/O port, as a kernel with
+# a crash kernel loaded and crash_kexec_post_notifiers does; the guest runs on.
+crash_loaded() {
+    [ -c /dev/port ] || return 1
+    printf '\002' | dd of=/dev/port bs=1 seek=$PVPANIC_PORT count=1 conv=notrunc 2>/dev/null
+}
+
+balloon_loaded() { grep -q '^virtio_balloon ' /proc/modules; }
+
+balloon_unload() { ! balloon_loaded || rmmod virtio_balloon; }
+
+balloon_load() {
+    balloon_loaded && return 0
+    insmod /lib/modules/*-virtio_balloon.ko
+}
+
 # --- the control port -----------------------------------------------------------
 
 reply() { echo "$*" >&3; }
@@ -217,6 +255,11 @@ handle() {
         watchdog-arm) { [ -z "$2" ] || is_number "$2"; } && watchdog_arm "$2"; result $? "$line" ;;
         watchdog-starve) watchdog_starve; result $? "$line" ;;
         watchdog-disarm) watchdog_disarm; result $? "$line" ;;
+        freeze-userspace) is_number "$2" && freeze_userspace "$2"; result $? "$line" ;;
+        thaw-userspace) thaw_userspace; result $? "$line" ;;
+        crash-loaded) crash_loaded; result $? "$line" ;;
+        balloon-unload) balloon_unload; result $? "$line" ;;
+        balloon-load) balloon_load; result $? "$line" ;;
         "") ;;
         *) reply "err $line" ;;
     esac

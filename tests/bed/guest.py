@@ -3,8 +3,9 @@
 Faults are injected from inside the guest through a second virtio-serial port
 (``org.example.ctl.0``, a unix socket on the host): see ``Guest.control``.
 Optional devices (all off by default): a virtio disk with a workload that
-reads and writes it, a NIC with transmit traffic, a pvpanic device and an
-i6300esb watchdog; see ``Guest.define``.
+reads and writes it, a NIC with transmit traffic, a pvpanic device, an
+i6300esb watchdog and a virtio balloon with memory statistics (the kernel
+heartbeat, read with tests.bed.heartbeat); see ``Guest.define``.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ CONTROL_COMMANDS = (
     "panic", "reboot", "poweroff", "poweroff-after",
     "disk-start", "disk-stop", "net-start", "net-stop",
     "watchdog-arm", "watchdog-starve", "watchdog-disarm",
+    "freeze-userspace", "thaw-userspace", "crash-loaded", "balloon-unload", "balloon-load",
 )
 DISK_TARGET = "vda"
 ON_CRASH_ACTIONS = ("destroy", "restart", "preserve", "rename-restart",
@@ -125,7 +127,7 @@ def domain_xml(name: str, image: GuestImage, *, agent_channel: bool, agent_autos
                nova_socket_path: bool, memory_mib: int, disk_path: Path | None = None,
                disk_error_policy: str | None = None, nic: bool = False,
                pvpanic: bool = False, on_crash: str = "destroy",
-               watchdog: str | None = None) -> str:
+               watchdog: str | None = None, balloon_period: int | None = None) -> str:
     domain = ET.Element("domain", type="qemu")
     sub(domain, "name", name)
     sub(domain, "description", BED_MARK)
@@ -158,8 +160,17 @@ def domain_xml(name: str, image: GuestImage, *, agent_channel: bool, agent_autos
     serial = sub(devices, "serial", type="file")
     sub(serial, "source", path=str(guest_dir(name) / "console.log"))
     sub(serial, "target", port="0")
-    sub(devices, "memballoon", model="none")
+    add_balloon(devices, balloon_period)
     return ET.tostring(domain, encoding="unicode")
+
+
+def add_balloon(devices: ET.Element, period: int | None) -> None:
+    """No balloon (None), or a virtio balloon with statistics every period s (0: off)."""
+    if period is None:
+        sub(devices, "memballoon", model="none")
+        return
+    balloon = sub(devices, "memballoon", model="virtio")
+    sub(balloon, "stats", period=str(period))
 
 
 def is_bed_domain(dom: libvirt.virDomain) -> bool:
@@ -190,7 +201,7 @@ class Guest:
                memory_mib: int = 128, disk_mib: int = 0, disk_fs_mib: int | None = None,
                disk_error_policy: str | None = None, nic: bool = False,
                pvpanic: bool = False, on_crash: str = "destroy",
-               watchdog: str | None = None) -> Guest:
+               watchdog: str | None = None, balloon_period: int | None = None) -> Guest:
         """Define (not start) a persistent domain, replacing any domain of that name.
 
         disk_mib: a virtio disk (vda) of that size, a sparse raw image (0: none).
@@ -203,6 +214,8 @@ class Guest:
             CRASHED event, then on_crash (destroy, restart, preserve...) applies.
         watchdog: an i6300esb watchdog with that action (pause, reset,
             poweroff, shutdown, none, inject-nmi, dump); None: no watchdog.
+        balloon_period: a virtio balloon whose memory statistics QEMU asks
+            for every that many seconds (0: statistics off); None: no balloon.
         """
         if on_crash not in ON_CRASH_ACTIONS:
             raise ValueError(f"on_crash must be one of {ON_CRASH_ACTIONS}, not {on_crash!r}")
@@ -210,6 +223,8 @@ class Guest:
             raise ValueError(f"watchdog must be one of {WATCHDOG_ACTIONS}, not {watchdog!r}")
         if disk_error_policy is not None and disk_error_policy not in DISK_ERROR_POLICIES:
             raise ValueError(f"disk_error_policy must be one of {DISK_ERROR_POLICIES}")
+        if balloon_period is not None and balloon_period < 0:
+            raise ValueError(f"balloon_period must be >= 0, not {balloon_period}")
         if (disk_fs_mib or disk_error_policy) and not disk_mib:
             raise ValueError("disk_fs_mib and disk_error_policy need disk_mib")
         remove_domain(name)
@@ -218,7 +233,8 @@ class Guest:
                          agent_autostart=agent_autostart, nova_socket_path=nova_socket_path,
                          memory_mib=memory_mib, disk_path=disk_path,
                          disk_error_policy=disk_error_policy, nic=nic, pvpanic=pvpanic,
-                         on_crash=on_crash, watchdog=watchdog)
+                         on_crash=on_crash, watchdog=watchdog,
+                         balloon_period=balloon_period)
         dom = connection().defineXML(xml)
         log.info("defined %s (%s)", name, dom.UUIDString())
         return cls(name, dom.UUIDString())
@@ -394,6 +410,48 @@ class Guest:
         """The guest powers itself off (poweroff -f) after that many seconds."""
         self.control(f"poweroff-after {seconds:g}")
 
+    # kernel-level faults (issue 19: kernel heartbeat)
+
+    def panic_without_pvpanic(self) -> None:
+        """Panic the kernel (sysrq c) of a guest with no pvpanic device.
+
+        panic=0 keeps the dead kernel spinning: the domain stays running, no
+        event, the agent's port stays open; only the balloon heartbeat stops.
+        """
+        root = ET.fromstring(self.dom.XMLDesc(0))
+        if root.find("devices/panic") is not None:
+            raise RuntimeError(f"{self.name} has a pvpanic device: a panic would be an event")
+        if "panic=0" not in (root.findtext("os/cmdline") or "").split():
+            raise RuntimeError(f"{self.name} does not boot with panic=0: it would reboot")
+        self.control("panic")
+
+    def freeze_userspace(self, seconds: float) -> None:
+        """SIGSTOP every guest process but init (PID 1, which serves the control
+        port) for at most that many seconds; thaw_userspace() ends it sooner."""
+        self.control(f"freeze-userspace {seconds:g}")
+
+    def thaw_userspace(self) -> None:
+        """SIGCONT every guest process (ends freeze_userspace)."""
+        self.control("thaw-userspace")
+
+    def crash_loaded(self) -> None:
+        """Write "crash loaded" (2) to the pvpanic port 0x505 from inside the guest, as
+        a kernel about to write its kdump does; needs pvpanic=True. libvirt raises
+        CRASHED/crashloaded and the guest keeps running."""
+        self.control("crash-loaded")
+
+    def balloon_unload(self) -> None:
+        """rmmod virtio_balloon: the guest stops answering statistics requests."""
+        self.control("balloon-unload")
+
+    def balloon_load(self) -> None:
+        """insmod virtio_balloon again (nothing if loaded)."""
+        self.control("balloon-load")
+
+    def set_balloon_period(self, seconds: int) -> None:
+        """Set the balloon statistics period of the running domain (live only)."""
+        self.dom.setMemoryStatsPeriod(seconds, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
     # agent
 
     def agent_ping(self, timeout: int = 2) -> None:
@@ -458,10 +516,12 @@ class Guest:
         Commands: ping, agent-stop, agent-kill, agent-hang, agent-resume,
         agent-start, panic, reboot, poweroff, poweroff-after SECONDS,
         disk-start, disk-stop, net-start, net-stop, watchdog-arm [SECONDS],
-        watchdog-starve, watchdog-disarm. The guest drops what is sent while
-        its port is closed, so the command is resent until acknowledged (all
-        commands are idempotent, but poweroff-after: each one acknowledged
-        starts a timer).
+        watchdog-starve, watchdog-disarm, freeze-userspace SECONDS,
+        thaw-userspace, crash-loaded, balloon-unload, balloon-load. The guest
+        drops what is sent while its port is closed, so the command is resent
+        until acknowledged (all commands are idempotent, but poweroff-after:
+        each one acknowledged starts a timer, and crash-loaded: each one is
+        an event).
         """
         if command.split(" ")[0] not in CONTROL_COMMANDS:
             raise ValueError(f"unknown control command {command!r}")

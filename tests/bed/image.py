@@ -30,8 +30,8 @@ INIT_SCRIPT = Path(__file__).with_name("guest-init.sh")
 KERNEL_META_PACKAGE = "linux-image-amd64"
 # Loaded by /init in this order (a module after the modules it depends on).
 # Only the virtio console is needed by every guest; the rest drive optional
-# devices (virtio disk and NIC, pvpanic, i6300esb watchdog) and load harmlessly
-# without them.
+# devices (virtio balloon, disk and NIC, pvpanic, i6300esb watchdog) and load
+# harmlessly without them.
 GUEST_MODULES = (
     "virtio_ring",
     "virtio",
@@ -39,6 +39,7 @@ GUEST_MODULES = (
     "virtio_pci_legacy_dev",
     "virtio_pci",
     "virtio_console",
+    "virtio_balloon",
     "virtio_blk",
     "failover",
     "net_failover",

@@ -163,6 +163,49 @@ Related options:
 
 * ``failure_threshold``, ``probe_interval``
 """),
+    cfg.BoolOpt(
+        'kernel_heartbeat',
+        default=True,
+        help="""
+Judge the guest kernel by its heartbeat: the time of its last answer to the
+virtio balloon's memory statistics request (libvirt's ``balloon.last-update``),
+read in the per-interval statistics call.
+
+The balloon driver answers from a kernel workqueue, so the stamp keeps moving
+while the agent or all of userspace is stopped, and stops when the kernel
+dies. A heartbeat that moved since the guest (re)started and then does not
+move for ``2 x period + 1`` seconds while the domain runs, with no agent
+answer and no disk or network work since, is a dead kernel: the guest is
+reported at once with reason ``kernel_hung``, without waiting for
+``failure_threshold`` misses, and its agent is not called again while the
+heartbeat stays stale. A guest without a balloon, with statistics off, or
+whose stamp never moved is judged by its agent as before.
+
+Related options:
+
+* ``kernel_heartbeat_period``
+"""),
+    cfg.IntOpt(
+        'kernel_heartbeat_period',
+        default=2,
+        min=0,
+        max=60,
+        help="""
+Balloon statistics period, in seconds, set live (once per QEMU process, not
+in the persistent definition) on every running guest with a virtio balloon
+whose period is 0 (statistics off) or longer. A dead kernel is seen within
+``2 x period + 1`` seconds plus one probe interval.
+
+Possible values:
+
+* 0: leave every guest's period as it is (a guest with statistics off has
+  no heartbeat)
+* 1 to 60 seconds
+
+Related options:
+
+* ``kernel_heartbeat``; Nova's ``[libvirt] mem_stats_period_seconds``
+"""),
     cfg.IntOpt(
         'max_concurrent_probes',
         default=256,

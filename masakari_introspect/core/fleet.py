@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 from oslo_log import log as logging
 
+from masakari_introspect.core import kernel
 from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
@@ -174,13 +175,16 @@ class Fleet:
                             'not reported', state.name, state.uuid,
                             event.detail)
                 watched.watchdog_recoveries += 1
+        if event.kind in kernel.RESETS:
+            watched.heartbeat.reset()
         if had_job:
             watched.say_job_ended()
         watched.log_phase(before, event.kind.value)
         actions = saved + self._act(watched, verdict)
         if event.kind in (EventKind.AGENT_CONNECTED,
                           EventKind.AGENT_DISCONNECTED) \
-                and state.probed and watched.token is None:
+                and state.probed and watched.token is None \
+                and not kernel.silent(watched):
             actions.append(self._probe(watched))
         return actions
 
@@ -290,7 +294,8 @@ class Fleet:
             actions += self._act(watched, verdict)
             if watched.limited and watched.state.reported:
                 actions += self._report(watched)   # if the window allows
-            if watched.state.probed and watched.token is None and (
+            if watched.state.probed and watched.token is None and \
+                    not kernel.silent(watched) and (
                     not watched.state.settled or self._ticks %
                     self.policy.failure_threshold == 0):
                 actions.append(self._probe(watched))
@@ -311,6 +316,14 @@ class Fleet:
             active = watched.update_activity(activity,
                                              watched.state.work.sampled_at)
             watched.state.activity(now, active)
+            before = watched.state.phase
+            verdict = kernel.judge(watched, activity, now, self._wall(),
+                                   self.policy)
+            if verdict is not Verdict.NONE:
+                self._roster.void_probe(watched)   # no answer to wait for
+                watched.log_phase(before, 'kernel heartbeat stale')
+                actions += self._act(watched, verdict)
+                continue
             if watched.state.awaiting_sample or \
                     watched.state.phase is Phase.ACTIVE:
                 before = watched.state.phase

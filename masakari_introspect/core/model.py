@@ -84,6 +84,7 @@ class Reason(enum.Enum):
     WATCHDOG = 'watchdog'            # watchdog expired, guest left as is
     INACTIVE = 'inactive'            # agent failed, then the guest idled
     BOOT_HANG = 'boot_hang'          # a known agent never came up
+    KERNEL_HUNG = 'kernel_hung'      # the kernel heartbeat stopped
 
 
 # -- a verdict ------------------------------------------------------------------
@@ -145,6 +146,11 @@ class Activity:
     uuid: str
     disk_requests: int    # read + write requests, all disks
     packets_sent: int     # transmitted packets, all interfaces
+    # The kernel heartbeat: balloon.last-update (QEMU's host wall clock,
+    # whole seconds) or None when the sample has none, and the guest's
+    # balloon statistics period (0: no balloon or statistics off).
+    heartbeat: int | None = None
+    heartbeat_period: int = 0
 
 
 class HypervisorUnavailable(Exception):

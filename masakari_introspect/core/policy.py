@@ -12,6 +12,8 @@ class Policy:
     activity_check: bool = True
     # Longest a domain job (migration, dump, ...) keeps misses from counting.
     job_grace_max: float = 600.0
+    # Judge the guest kernel by its balloon statistics heartbeat.
+    kernel_heartbeat: bool = True
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1:

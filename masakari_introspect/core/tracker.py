@@ -137,6 +137,10 @@ class InstanceState:
         """A guest kernel panic reported by a pvpanic device."""
         return self._report(Reason.CRASHED)
 
+    def kernel_hung(self) -> Verdict:
+        """The kernel heartbeat went stale with no answer and no work."""
+        return self._report(Reason.KERNEL_HUNG)
+
     def watchdog_fired(self) -> Verdict:
         """A watchdog expired and its action left the guest as it is."""
         return self._report(Reason.WATCHDOG)

@@ -6,6 +6,7 @@ from typing import Any
 
 from oslo_log import log as logging
 
+from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import Outcome
@@ -73,6 +74,7 @@ class Watched:
             collections.deque(maxlen=PROBES_KEPT)
         self.counters: dict[str, int] = {}
         self._activity_known = False
+        self.heartbeat = Heartbeat()
 
     @classmethod
     def found(cls, info: DomainInfo, memory: Remembered | None,
@@ -289,4 +291,5 @@ class Watched:
             else round(now - state.last_success, 3),
             reported=state.reported, last_notification=self.last_report,
             maintenance=state.maintenance, recovery_limited=self.limited,
-            recent_reports=len(self.reports))
+            recent_reports=len(self.reports),
+            heartbeat_age=self.heartbeat.age())

@@ -83,6 +83,11 @@ class Metrics:
             PREFIX + 'probe_duration_seconds',
             'Duration of guest-ping probes, whatever their outcome.',
             buckets=PROBE_BUCKETS, registry=self.registry)
+        self._statistics = Histogram(
+            PREFIX + 'statistics_duration_seconds',
+            'Duration of the per-interval bulk statistics call (activity '
+            'and kernel heartbeat of every running guest).',
+            buckets=PROBE_BUCKETS, registry=self.registry)
         self._probes = self._counter(
             'probes', 'Guest-ping probes by outcome.',
             'outcome', [outcome.value for outcome in Outcome])
@@ -98,7 +103,8 @@ class Metrics:
             'reports',
             'Instances found failed and reported (one per failure episode), '
             'by reason: unresponsive, disconnected, busy, error, '
-            'failure_pause, crashed, watchdog, inactive, boot_hang.',
+            'failure_pause, crashed, watchdog, inactive, boot_hang, '
+            'kernel_hung.',
             'reason', [reason.value for reason in Reason])
         self._limited = self._counter(
             'recovery_limit_reached',
@@ -120,6 +126,10 @@ class Metrics:
     def probe_finished(self, result: ProbeResult) -> None:
         self._probes.labels(result.outcome.value).inc()
         self._latency.observe(max(result.duration, 0.0))
+
+    def statistics_read(self, seconds: float) -> None:
+        """The statistics call took ``seconds`` (the statistics thread)."""
+        self._statistics.observe(max(seconds, 0.0))
 
     def reported(self, uuid: str, reason: str) -> None:
         self._reports.labels(reason).inc()
@@ -278,8 +288,15 @@ def _instance_families(instances: Sequence[InstanceStatus]
         PREFIX + 'instance_last_notification_timestamp_seconds',
         'When the instance was last reported by this process (Unix time); '
         'absent if never.', labels=['uuid'])
+    heartbeat = GaugeMetricFamily(
+        PREFIX + 'instance_heartbeat_age_seconds',
+        'Seconds since the guest kernel last answered the balloon statistics '
+        'request (the kernel heartbeat); absent while it is not in use.',
+        labels=['uuid'])
     for status in instances:
         uuid = status.uuid
+        if status.heartbeat_age is not None:
+            heartbeat.add_metric([uuid], status.heartbeat_age)
         info.add_metric([uuid], {'name': status.name})
         state.add_metric([uuid, status.label], 1.0)
         up = None if status.maintenance or status.phase is None \
@@ -292,7 +309,8 @@ def _instance_families(instances: Sequence[InstanceStatus]
         maintenance.add_metric([uuid], float(status.maintenance))
         if status.last_notification is not None:
             notified.add_metric([uuid], status.last_notification)
-    yield from (info, state, agent_up, misses, since, maintenance, notified)
+    yield from (info, state, agent_up, misses, since, maintenance, notified,
+                heartbeat)
 
 
 class _QuietHandler(WSGIRequestHandler):

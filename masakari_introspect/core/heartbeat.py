@@ -42,6 +42,16 @@ class Heartbeat:
     def stale(self) -> bool:
         return self.stale_since is not None
 
+    @property
+    def missed_since(self) -> float | None:
+        """When a stale heartbeat's next stamp was due (monotonic): the
+        last stamp plus one period, plus a second for whole-second stamps.
+        A guest that answered or worked after this lived after its kernel
+        last beat."""
+        if self.stale_since is None:
+            return None
+        return self.stale_since - stale_after(self.period) + self.period + 1
+
     def age(self) -> float | None:
         """Seconds since the last stamp at the last sample, if in use."""
         return self._age if self.live else None

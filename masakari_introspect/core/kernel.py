@@ -27,14 +27,15 @@ _NOT_RUNNING = (Phase.PAUSED, Phase.FAILURE_PAUSE)
 def judge(watched: Watched, activity: Activity | None, now: float,
           wall: float, policy: Policy) -> Verdict:
     """Take the sample's heartbeat (after its activity was taken); report a
-    dead kernel: stale, no agent answer and no work since it went stale."""
+    dead kernel: stale, and no agent answer and no work since its next
+    beat was due."""
     state, heartbeat = watched.state, watched.heartbeat
     if not policy.kernel_heartbeat or activity is None \
             or state.phase in _NOT_RUNNING:
         return Verdict.NONE
     went = heartbeat.sample(now, wall, activity.heartbeat,
                             activity.heartbeat_period)
-    since = heartbeat.stale_since
+    since = heartbeat.missed_since
     if since is None or state.reported or state.held is not None:
         return Verdict.NONE
     answered = state.last_success is not None and state.last_success >= since

@@ -1,0 +1,295 @@
+"""The kernel heartbeat (balloon.last-update) and the kernel_hung verdict."""
+
+from masakari_introspect.core import model as f
+from masakari_introspect.core.heartbeat import Heartbeat
+from masakari_introspect.core.heartbeat import stale_after
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import DomainEvent
+from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import Phase
+from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.model import Reason
+from masakari_introspect.core.tracker import Policy
+from tests.unit.fakes import A, B, FakeClock, domain, make_fleet
+
+INTERVAL = 2.0
+PERIOD = 1
+
+
+# -- the heartbeat alone -------------------------------------------------------
+
+
+def test_a_first_stamp_is_learned_not_live():
+    beat = Heartbeat()
+    assert not beat.sample(100.0, 1000.0, 1000, PERIOD)
+    assert not beat.live and beat.age() is None
+
+
+def test_a_changed_stamp_is_live_and_an_unchanged_one_goes_stale_once():
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    assert beat.live and beat.age() == 0.0
+    assert not beat.sample(103.0, 1003.0, 1001, PERIOD)   # age 2 < 3
+    assert beat.sample(104.5, 1004.5, 1001, PERIOD)       # age 3.5
+    assert beat.stale and beat.stale_since == 104.0
+    assert not beat.sample(106.0, 1006.0, 1001, PERIOD)   # still stale
+    assert beat.age() == 5.0
+    beat.sample(107.0, 1007.0, 1007, PERIOD)              # back
+    assert beat.live and not beat.stale
+
+
+def test_stale_after_follows_the_period():
+    assert stale_after(1) == 3.0
+    assert stale_after(2) == 5.0
+    assert stale_after(10) == 21.0
+
+
+def test_a_sample_without_a_stamp_or_period_is_no_evidence():
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    assert not beat.sample(120.0, 1020.0, None, PERIOD)
+    assert not beat.sample(121.0, 1021.0, 1001, 0)
+    assert not beat.stale
+
+
+def test_a_wall_clock_step_relearns_the_heartbeat():
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    # The wall clock jumps 30 s ahead: the old stamp looks 32 s old.
+    assert not beat.sample(103.0, 1033.0, 1001, PERIOD)
+    assert not beat.live and not beat.stale
+    assert not beat.sample(108.0, 1038.0, 1001, PERIOD)
+    beat.sample(109.0, 1039.0, 1039, PERIOD)
+    assert beat.live and beat.age() == 0.0
+
+
+def test_a_reset_makes_it_not_live_until_the_stamp_changes():
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat.reset()
+    assert not beat.sample(110.0, 1010.0, 1001, PERIOD)
+    assert not beat.live
+    beat.sample(111.0, 1011.0, 1011, PERIOD)
+    assert beat.live
+
+
+# -- the fleet -------------------------------------------------------------------
+
+
+class Bed:
+    """A fleet judging guests A and B by heartbeat; both answer their agent
+    and send their heartbeat until told otherwise."""
+
+    def __init__(self, kernel_heartbeat=True, threshold=3):
+        self.clock = FakeClock()
+        self.wall = FakeClock(1.7e9)
+        self.policy = Policy(failure_threshold=threshold,
+                             boot_grace_period=0, probe_interval=INTERVAL,
+                             kernel_heartbeat=kernel_heartbeat)
+        self.fleet = make_fleet(self.policy, self.clock, self.wall)
+        self.actions = []
+        self.stamps = {A: None, B: None}     # None: live (wall clock)
+        self.period = {A: PERIOD, B: PERIOD}
+        self.hidden = set()                  # balloon fields missing
+        self.work = {A: 0, B: 0}
+        self.silent = set()                  # agents that do not answer
+        self.do(self.fleet.listed([domain(A, 'vm-a', domain_id=1),
+                                   domain(B, 'vm-b', domain_id=2)]))
+        for _ in range(3):
+            self.tick()
+
+    def do(self, actions):
+        self.actions += actions
+        return actions
+
+    def reports(self, uuid=A):
+        return [a.notification for a in self.actions
+                if isinstance(a, f.Report)
+                and a.notification.instance_uuid == uuid]
+
+    def probes(self, uuid=A):
+        return [a for a in self.actions
+                if isinstance(a, f.Probe) and a.uuid == uuid]
+
+    def stamp(self, uuid):
+        if uuid in self.hidden:
+            return None
+        frozen = self.stamps[uuid]
+        return int(self.wall()) if frozen is None else frozen
+
+    def sample(self):
+        return [Activity(u, self.work[u], 0, heartbeat=self.stamp(u),
+                         heartbeat_period=self.period[u])
+                for u in (A, B)]
+
+    def kill_kernel(self, uuid=A):
+        self.stamps[uuid] = int(self.wall())
+        self.silent.add(uuid)
+
+    def tick(self, seconds=INTERVAL):
+        self.clock.advance(seconds)
+        self.wall.advance(seconds)
+        sent = [a for a in self.do(self.fleet.tick())
+                if isinstance(a, f.Probe)]
+        self.do(self.fleet.sampled(self.sample()))
+        for probe in sent:
+            outcome = Outcome.MISS if probe.uuid in self.silent \
+                else Outcome.OK
+            self.do(self.fleet.result(ProbeResult(probe.uuid, outcome),
+                                      probe.token))
+
+    def event(self, uuid, kind, detail=''):
+        self.do(self.fleet.event(DomainEvent(uuid, 'vm', kind, detail)))
+
+    def state(self, uuid=A):
+        return self.fleet.watched[uuid].state
+
+
+def test_a_dead_kernel_is_reported_at_once_as_kernel_hung():
+    bed = Bed(threshold=10)
+    bed.kill_kernel()
+    bed.tick()                      # age 2: not yet
+    assert bed.reports() == []
+    bed.tick()                      # age 4 >= 3: stale, no answer, no work
+    [report] = bed.reports()
+    assert report.reason == 'kernel_hung'
+    assert bed.state().reason is Reason.KERNEL_HUNG
+    assert bed.state().misses < 10   # without waiting for the threshold
+    assert bed.reports(B) == []
+
+
+def test_no_agent_call_while_the_heartbeat_stays_stale():
+    bed = Bed()
+    bed.kill_kernel()
+    bed.tick()
+    bed.tick()
+    assert bed.reports()
+    probes = len(bed.probes())
+    for _ in range(10):
+        bed.tick()
+    assert len(bed.probes()) == probes
+    assert len(bed.reports()) == 1
+
+
+def test_the_guest_is_probed_again_when_the_heartbeat_comes_back():
+    bed = Bed()
+    bed.kill_kernel()
+    bed.tick()
+    bed.tick()
+    probes = len(bed.probes())
+    bed.stamps[A] = None             # the kernel answers again
+    bed.silent.discard(A)
+    for _ in range(4):
+        bed.tick()
+    assert len(bed.probes()) > probes
+    assert bed.state().phase is Phase.HEALTHY
+
+
+def test_a_stale_heartbeat_of_a_guest_that_answers_is_not_a_dead_kernel():
+    bed = Bed()
+    bed.stamps[A] = int(bed.wall())   # balloon driver unloaded, agent fine
+    for _ in range(5):
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.HEALTHY
+
+
+def test_a_stale_heartbeat_of_a_guest_that_works_is_not_a_dead_kernel():
+    bed = Bed(threshold=20)
+    bed.kill_kernel()
+    for _ in range(4):
+        bed.work[A] += 5             # disk work after the heartbeat stopped
+        bed.tick()
+    assert [r for r in bed.reports() if r.reason == 'kernel_hung'] == []
+
+
+def test_a_dead_kernel_in_maintenance_is_held_and_reported_after_it():
+    bed = Bed()
+    bed.do(bed.fleet.set_maintenance(A, True)[1])
+    bed.kill_kernel()
+    for _ in range(3):
+        bed.tick()
+    assert bed.reports() == []
+    bed.do(bed.fleet.set_maintenance(A, False)[1])
+    for _ in range(3):
+        bed.tick()
+    [report] = bed.reports()
+    assert report.reason == 'kernel_hung'
+
+
+def test_a_reboot_pausing_the_heartbeat_is_not_a_dead_kernel():
+    bed = Bed()
+    bed.event(A, EventKind.REBOOTED)
+    bed.stamps[A] = int(bed.wall())   # the driver is not loaded yet
+    for _ in range(4):
+        bed.tick()
+    bed.stamps[A] = None
+    bed.tick()
+    assert [r for r in bed.reports() if r.reason == 'kernel_hung'] == []
+
+
+def test_a_pause_and_resume_do_not_make_the_heartbeat_stale():
+    bed = Bed()
+    bed.event(A, EventKind.PAUSED, 'user')
+    bed.stamps[A] = int(bed.wall())
+    for _ in range(5):
+        bed.tick()
+    bed.event(A, EventKind.RESUMED)
+    bed.tick()
+    assert bed.reports() == []
+
+
+def test_a_wall_clock_step_is_not_a_dead_kernel():
+    bed = Bed()
+    bed.wall.advance(60)              # the host's clock steps ahead
+    for _ in range(3):
+        bed.tick()
+    assert bed.reports() == []
+
+
+def test_a_job_hiding_the_balloon_fields_is_no_evidence():
+    bed = Bed()
+    bed.hidden.add(A)
+    bed.stamps[A] = int(bed.wall())
+    for _ in range(5):
+        bed.tick()
+    assert bed.reports() == []
+
+
+def test_a_guest_without_statistics_is_judged_by_its_agent():
+    bed = Bed()
+    bed.period[A] = 0
+    bed.kill_kernel()
+    bed.tick()
+    bed.tick()
+    assert bed.reports() == []
+    for _ in range(4):
+        bed.tick()
+    [report] = bed.reports()
+    assert report.reason == 'unresponsive'
+
+
+def test_with_the_heartbeat_off_a_dead_kernel_waits_for_the_window():
+    bed = Bed(kernel_heartbeat=False)
+    bed.kill_kernel()
+    bed.tick()
+    bed.tick()
+    assert bed.reports() == []
+    for _ in range(4):
+        bed.tick()
+    [report] = bed.reports()
+    assert report.reason == 'unresponsive'
+
+
+def test_status_shows_the_heartbeat_age():
+    bed = Bed()
+    bed.kill_kernel()
+    bed.tick()
+    view = {s.uuid: s for s in bed.fleet.snapshot()}
+    assert view[A].heartbeat_age == 2.0
+    assert view[B].heartbeat_age == 0.0

@@ -32,6 +32,7 @@ from masakari_introspect.store import StateStore
 from masakari_introspect.ops.status_server import StatusServer
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.virt.host import LibvirtHost
+from masakari_introspect.core.policy import AgentLoss
 from masakari_introspect.virt.balloon import BalloonPeriods
 from masakari_introspect.virt.capture import LibvirtCapture
 
@@ -110,7 +111,8 @@ class Service:
             probe_interval=intro.probe_interval,
             activity_check=intro.activity_check,
             job_grace_max=intro.job_grace_max,
-            kernel_heartbeat=intro.kernel_heartbeat)
+            kernel_heartbeat=intro.kernel_heartbeat,
+            agent_loss=AgentLoss(intro.agent_loss))
         fleet = Fleet(
             policy,
             Settings(hostname=conf.host, probe_timeout=intro.probe_timeout,

@@ -206,6 +206,29 @@ Related options:
 
 * ``kernel_heartbeat``; Nova's ``[libvirt] mem_stats_period_seconds``
 """),
+    cfg.StrOpt(
+        'agent_loss',
+        default='warn',
+        choices=[('warn', 'one WARNING; not reported while the kernel '
+                  'heartbeat is live'),
+                 ('report', 'judged by its misses, as before')],
+        help="""
+What an agent that answered in this boot and whose port the guest then
+closed (libvirt's agent lifecycle event: disconnected, reason channel) gets
+while the guest's kernel heartbeat is live: the guest kernel closed the port,
+so it is alive; the agent exited (stopped, killed, crashed, upgraded).
+
+With ``warn`` the instance shows "agent lost, kernel alive" in the status,
+the metrics and the check (WARNING), one WARNING is logged, and it is not
+reported while the heartbeat stays live; if the heartbeat then goes stale it
+is a dead kernel (``kernel_hung``). A hung agent (port open, no answer) is
+still reported ``unresponsive`` after the failure window. Guests without a
+live heartbeat are judged by their agent as before.
+
+Related options:
+
+* ``kernel_heartbeat``
+"""),
     cfg.IntOpt(
         'max_concurrent_probes',
         default=256,

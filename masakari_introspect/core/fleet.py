@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 from oslo_log import log as logging
 
+from masakari_introspect.core import agent_loss
 from masakari_introspect.core import kernel
 from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import Activity
@@ -164,6 +165,7 @@ class Fleet:
             self._roster.void_probe(watched)
         elif event.kind is EventKind.AGENT_DISCONNECTED:
             state.agent_gone(now)
+            agent_loss.disconnected(watched, event, self.policy)
         elif event.kind is EventKind.CRASHED:
             verdict = state.crashed()
         elif event.kind is EventKind.WATCHDOG:

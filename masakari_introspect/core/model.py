@@ -101,6 +101,7 @@ class Phase(enum.Enum):
     NO_AGENT = 'no_agent'  # grace over, agent never answered, not reported
     PAUSED = 'paused'      # paused, migrating, shutting down: not probed
     FAILURE_PAUSE = 'failure_pause'   # paused by an error; not probed
+    AGENT_LOST = 'agent lost, kernel alive'   # port closed, heartbeat live
 
 
 class Verdict(enum.Enum):

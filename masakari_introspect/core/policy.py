@@ -1,6 +1,14 @@
 """The rules one instance is judged by, as configured."""
 
 import dataclasses
+import enum
+
+
+class AgentLoss(enum.Enum):
+    """What an agent that closed its port while the kernel lives gets."""
+
+    WARN = 'warn'        # one WARNING, not reported while the kernel lives
+    REPORT = 'report'    # judged by its misses, as any agent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -14,6 +22,7 @@ class Policy:
     job_grace_max: float = 600.0
     # Judge the guest kernel by its balloon statistics heartbeat.
     kernel_heartbeat: bool = True
+    agent_loss: AgentLoss = AgentLoss.WARN
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1:

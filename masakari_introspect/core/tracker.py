@@ -137,6 +137,13 @@ class InstanceState:
         """A guest kernel panic reported by a pvpanic device."""
         return self._report(Reason.CRASHED)
 
+    def agent_lost(self) -> None:
+        """The agent closed its port while the kernel lives: its misses
+        do not count until it answers again."""
+        self._reset_count()
+        self.reason = None
+        self.phase = Phase.AGENT_LOST
+
     def kernel_hung(self) -> Verdict:
         """The kernel heartbeat went stale with no answer and no work."""
         return self._report(Reason.KERNEL_HUNG)
@@ -259,7 +266,7 @@ class InstanceState:
     def counting(self, now: float) -> bool:
         if self.maintenance or self.phase in (
                 Phase.PAUSED, Phase.FAILURE_PAUSE, Phase.NO_AGENT,
-                Phase.FAILED):
+                Phase.FAILED, Phase.AGENT_LOST):
             return False
         return not (self.phase is Phase.GRACE and (
             now < self.grace_until or not self.answered))

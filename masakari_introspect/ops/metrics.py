@@ -63,6 +63,7 @@ AGENT_UP: dict[Phase, float | None] = {
     Phase.NO_AGENT: 0.0,
     Phase.PAUSED: None,
     Phase.FAILURE_PAUSE: None,
+    Phase.AGENT_LOST: 0.0,       # port closed, the kernel lives
 }
 
 

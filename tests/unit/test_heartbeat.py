@@ -10,6 +10,7 @@ from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Reason
+from masakari_introspect.core.policy import AgentLoss
 from masakari_introspect.core.tracker import Policy
 from tests.unit.fakes import A, B, FakeClock, domain, make_fleet
 
@@ -85,12 +86,14 @@ class Bed:
     """A fleet judging guests A and B by heartbeat; both answer their agent
     and send their heartbeat until told otherwise."""
 
-    def __init__(self, kernel_heartbeat=True, threshold=3):
+    def __init__(self, kernel_heartbeat=True, threshold=3,
+                 agent_loss=AgentLoss.WARN):
         self.clock = FakeClock()
         self.wall = FakeClock(1.7e9)
         self.policy = Policy(failure_threshold=threshold,
                              boot_grace_period=0, probe_interval=INTERVAL,
-                             kernel_heartbeat=kernel_heartbeat)
+                             kernel_heartbeat=kernel_heartbeat,
+                             agent_loss=agent_loss)
         self.fleet = make_fleet(self.policy, self.clock, self.wall)
         self.actions = []
         self.stamps = {A: None, B: None}     # None: live (wall clock)
@@ -98,6 +101,7 @@ class Bed:
         self.hidden = set()                  # balloon fields missing
         self.work = {A: 0, B: 0}
         self.silent = set()                  # agents that do not answer
+        self.closed = set()                  # agents whose port is closed
         self.do(self.fleet.listed([domain(A, 'vm-a', domain_id=1),
                                    domain(B, 'vm-b', domain_id=2)]))
         for _ in range(3):
@@ -134,17 +138,21 @@ class Bed:
     def tick(self, seconds=INTERVAL):
         self.clock.advance(seconds)
         self.wall.advance(seconds)
-        sent = [a for a in self.do(self.fleet.tick())
-                if isinstance(a, f.Probe)]
+        sent = self.do(self.fleet.tick())
         self.do(self.fleet.sampled(self.sample()))
-        for probe in sent:
-            outcome = Outcome.MISS if probe.uuid in self.silent \
+        self.answer(sent)
+
+    def answer(self, actions):
+        for probe in [a for a in actions if isinstance(a, f.Probe)]:
+            outcome = Outcome.DISCONNECTED if probe.uuid in self.closed \
+                else Outcome.MISS if probe.uuid in self.silent \
                 else Outcome.OK
             self.do(self.fleet.result(ProbeResult(probe.uuid, outcome),
                                       probe.token))
 
     def event(self, uuid, kind, detail=''):
-        self.do(self.fleet.event(DomainEvent(uuid, 'vm', kind, detail)))
+        self.answer(self.do(self.fleet.event(
+            DomainEvent(uuid, 'vm', kind, detail))))
 
     def state(self, uuid=A):
         return self.fleet.watched[uuid].state
@@ -293,3 +301,100 @@ def test_status_shows_the_heartbeat_age():
     view = {s.uuid: s for s in bed.fleet.snapshot()}
     assert view[A].heartbeat_age == 2.0
     assert view[B].heartbeat_age == 0.0
+
+
+# -- agent lost, kernel alive ---------------------------------------------------
+
+
+def lose_agent(bed, uuid=A, reason='channel'):
+    bed.closed.add(uuid)
+    bed.event(uuid, EventKind.AGENT_DISCONNECTED, reason)
+
+
+def test_a_lost_agent_with_a_live_kernel_is_warned_not_reported(caplog):
+    bed = Bed()
+    lose_agent(bed)
+    for _ in range(30):              # a minute
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.AGENT_LOST
+    [view] = [s for s in bed.fleet.snapshot() if s.uuid == A]
+    assert view.label == 'agent lost, kernel alive'
+    warnings = [r for r in caplog.records
+                if 'agent gone, kernel alive' in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_with_agent_loss_report_a_lost_agent_is_reported():
+    bed = Bed(agent_loss=AgentLoss.REPORT)
+    lose_agent(bed)
+    for _ in range(6):
+        bed.tick()
+    [report] = bed.reports()
+    assert report.reason == 'disconnected'
+
+
+def test_a_lost_agent_then_a_dead_kernel_is_kernel_hung():
+    bed = Bed()
+    lose_agent(bed)
+    for _ in range(5):
+        bed.tick()
+    assert bed.reports() == []
+    bed.stamps[A] = int(bed.wall())
+    bed.tick()
+    bed.tick()
+    [report] = bed.reports()
+    assert report.reason == 'kernel_hung'
+
+
+def test_a_lost_agent_without_a_heartbeat_is_reported_as_today():
+    bed = Bed()
+    bed.period[A] = 0
+    bed.fleet.watched[A].heartbeat.reset()
+    lose_agent(bed)
+    for _ in range(6):
+        bed.tick()
+    [report] = bed.reports()
+    assert report.reason == 'disconnected'
+
+
+def test_a_closed_port_for_another_reason_is_not_a_lost_agent():
+    bed = Bed()
+    lose_agent(bed, reason='domain started')
+    assert bed.state().phase is not Phase.AGENT_LOST
+
+
+def test_a_hung_agent_with_a_live_kernel_is_still_unresponsive():
+    bed = Bed()
+    bed.silent.add(A)                # port open, no answer: no event
+    for _ in range(6):
+        bed.tick()
+    [report] = bed.reports()
+    assert report.reason == 'unresponsive'
+
+
+def test_a_lost_agent_that_comes_back_is_healthy():
+    bed = Bed()
+    lose_agent(bed)
+    bed.tick()
+    bed.closed.discard(A)
+    bed.event(A, EventKind.AGENT_CONNECTED)
+    for _ in range(2):
+        bed.tick()
+    assert bed.state().phase is Phase.HEALTHY
+    assert bed.reports() == []
+
+
+def test_a_reboot_after_a_lost_agent_is_judged_as_a_boot():
+    bed = Bed()
+    lose_agent(bed)
+    bed.event(A, EventKind.REBOOTED)
+    assert bed.state().phase is Phase.GRACE
+
+
+def test_the_check_warns_of_a_lost_agent():
+    from masakari_introspect.cmd import check
+    from masakari_introspect.core.status import InstanceStatus
+    assert check.KIND[Phase.AGENT_LOST] is check.Kind.LOST
+    lost = InstanceStatus(A, 'vm-a', Phase.AGENT_LOST)
+    assert check.kind(lost) is check.Kind.LOST

@@ -29,6 +29,7 @@ GUESTS = {
     "hb-panic-1": {"balloon_period": PERIOD},
     "hb-panic-2": {"balloon_period": PERIOD},
     "hb-panic-3": {"balloon_period": PERIOD},
+    "hb-lost": {"balloon_period": PERIOD},
     "hb-off": {"balloon_period": 0},
     "hb-none": {},
 }
@@ -50,7 +51,7 @@ def api(masakari_venv, tmp_path_factory):
 def monitor(fleet, api, tmp_path_factory):
     with watching(fleet.values(), api, tmp_path_factory) as proc:
         # the heartbeat of every balloon guest must be live before faults
-        for role in ("hb-panic-1", "hb-panic-2", "hb-panic-3"):
+        for role in ("hb-panic-1", "hb-panic-2", "hb-panic-3", "hb-lost"):
             guest = fleet[role]
             wait_for(lambda g=guest: heartbeat_age(proc, g) is not None, 30,
                      what=f"heartbeat of {guest.name}")
@@ -116,3 +117,30 @@ def test_statistics_off_get_the_default_period_once(fleet, monitor):
              what="heartbeat of the guest whose statistics were off")
     time.sleep(INTERVAL * 3)
     assert monitor.count(rf"period of domain {guest.uuid} set") == 1
+
+
+def test_a_killed_agent_with_a_live_kernel_is_lost_not_reported(
+        fleet, api, monitor):
+    from tests.functional.test_operator import run
+    guest = fleet["hb-lost"]
+    guest.control("agent-kill")
+    monitor.wait_log(rf"{guest.name} \({guest.uuid}\) closed its port, but "
+                     r"its kernel is alive", timeout=15)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert notifications_for(api, guest.uuid) == []
+        time.sleep(1)
+    assert monitor.count(rf"{guest.uuid}\) closed its port") == 1
+    table = run(monitor, "masakari-introspect-status")
+    assert re.search(rf"{guest.name} .*agent lost, kernel alive", table.stdout)
+    check = run(monitor, "masakari-introspect-check", "--warning-no-agent",
+                "none")
+    assert check.returncode >= 1, check.stdout   # others failed: CRITICAL
+    assert f"agent lost, kernel alive: {guest.name}" in check.stdout
+    # then its kernel dies: a dead kernel
+    started = time.monotonic()
+    guest.panic_without_pvpanic()
+    reported(api, guest, timeout=30)
+    print(f"agent lost, then kernel panic -> report in "
+          f"{time.monotonic() - started:.1f} s")
+    monitor.wait_log(rf"{guest.uuid}\) failed: kernel_hung", timeout=10)

@@ -112,7 +112,8 @@ class Service:
             activity_check=intro.activity_check,
             job_grace_max=intro.job_grace_max,
             kernel_heartbeat=intro.kernel_heartbeat,
-            agent_loss=AgentLoss(intro.agent_loss))
+            agent_loss=AgentLoss(intro.agent_loss),
+            kdump_timeout=intro.kdump_timeout)
         fleet = Fleet(
             policy,
             Settings(hostname=conf.host, probe_timeout=intro.probe_timeout,

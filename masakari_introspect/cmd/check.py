@@ -67,6 +67,7 @@ KIND: dict[Phase, Kind] = {
     Phase.PAUSED: Kind.QUIET,
     Phase.FAILURE_PAUSE: Kind.FAILING,
     Phase.AGENT_LOST: Kind.LOST,
+    Phase.KDUMP: Kind.QUIET,
 }
 
 

@@ -230,6 +230,27 @@ Related options:
 * ``kernel_heartbeat``
 """),
     cfg.IntOpt(
+        'kdump_timeout',
+        default=600,
+        min=0,
+        help="""
+Seconds to wait, after a pvpanic *crash loaded* event (the guest kernel
+panicked with a crash kernel loaded: it writes its dump and reboots itself),
+for the guest to show life again (its agent answers or its kernel heartbeat
+beats). Until then no verdict is made; after it, the instance is reported
+``crashed``. Linux sends *crash loaded* only when booted with
+``crash_kexec_post_notifiers``; without it a panic with kdump shows no event.
+
+Possible values:
+
+* 0: report at the first tick after the event
+* a positive number of seconds
+
+Related options:
+
+* ``kernel_heartbeat``
+"""),
+    cfg.IntOpt(
         'max_concurrent_probes',
         default=256,
         min=1,

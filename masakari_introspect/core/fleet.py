@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from oslo_log import log as logging
 
 from masakari_introspect.core import agent_loss
+from masakari_introspect.core import kdump
 from masakari_introspect.core import kernel
 from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import Activity
@@ -168,6 +169,8 @@ class Fleet:
             agent_loss.disconnected(watched, event, self.policy)
         elif event.kind is EventKind.CRASHED:
             verdict = state.crashed()
+        elif event.kind is EventKind.CRASH_LOADED:
+            kdump.loaded(watched, now, self.policy)
         elif event.kind is EventKind.WATCHDOG:
             if event.detail in _WATCHDOG_STUCK:
                 verdict = state.watchdog_fired()
@@ -294,6 +297,9 @@ class Fleet:
             verdict = watched.state.interval_end(now, outstanding)
             watched.log_phase(before, 'no answer in the interval')
             actions += self._act(watched, verdict)
+            if watched.kdump_since is not None:
+                actions += self._act(watched, kdump.check(watched, now,
+                                                          self.policy))
             if watched.limited and watched.state.reported:
                 actions += self._report(watched)   # if the window allows
             if watched.state.probed and watched.token is None and \

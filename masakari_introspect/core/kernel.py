@@ -20,7 +20,8 @@ LOG = logging.getLogger(__name__)
 # Events after which the stamp says nothing until it changes again.
 RESETS = frozenset((EventKind.STARTED, EventKind.REBOOTED, EventKind.PAUSED,
                     EventKind.MIGRATING, EventKind.SHUTTING_DOWN,
-                    EventKind.RESUMED, EventKind.CRASHED))
+                    EventKind.RESUMED, EventKind.CRASHED,
+                    EventKind.CRASH_LOADED))
 _NOT_RUNNING = (Phase.PAUSED, Phase.FAILURE_PAUSE)
 
 

@@ -33,6 +33,7 @@ class EventKind(enum.Enum):
     AGENT_CONNECTED = 'agent_connected'
     AGENT_DISCONNECTED = 'agent_disconnected'
     CRASHED = 'crashed'            # guest panic (pvpanic), domain kept
+    CRASH_LOADED = 'crash_loaded'  # panic with a crash kernel: kdump runs
     WATCHDOG = 'watchdog'          # detail: the watchdog's action
 
 
@@ -102,6 +103,7 @@ class Phase(enum.Enum):
     PAUSED = 'paused'      # paused, migrating, shutting down: not probed
     FAILURE_PAUSE = 'failure_pause'   # paused by an error; not probed
     AGENT_LOST = 'agent lost, kernel alive'   # port closed, heartbeat live
+    KDUMP = 'writing a crash dump'   # crash loaded: no verdict for a while
 
 
 class Verdict(enum.Enum):

@@ -23,6 +23,8 @@ class Policy:
     # Judge the guest kernel by its balloon statistics heartbeat.
     kernel_heartbeat: bool = True
     agent_loss: AgentLoss = AgentLoss.WARN
+    # After a crash-loaded event, the longest wait for a sign of life.
+    kdump_timeout: float = 600.0
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1:

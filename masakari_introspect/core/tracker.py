@@ -144,6 +144,14 @@ class InstanceState:
         self.reason = None
         self.phase = Phase.AGENT_LOST
 
+    def crash_loaded(self) -> None:
+        """The kernel panicked and a crash kernel writes its dump: misses
+        do not count until it shows life again (or the fleet times it
+        out)."""
+        self._reset_count()
+        self.reason = None
+        self.phase = Phase.KDUMP
+
     def kernel_hung(self) -> Verdict:
         """The kernel heartbeat went stale with no answer and no work."""
         return self._report(Reason.KERNEL_HUNG)
@@ -266,7 +274,7 @@ class InstanceState:
     def counting(self, now: float) -> bool:
         if self.maintenance or self.phase in (
                 Phase.PAUSED, Phase.FAILURE_PAUSE, Phase.NO_AGENT,
-                Phase.FAILED, Phase.AGENT_LOST):
+                Phase.FAILED, Phase.AGENT_LOST, Phase.KDUMP):
             return False
         return not (self.phase is Phase.GRACE and (
             now < self.grace_until or not self.answered))

@@ -75,6 +75,7 @@ class Watched:
         self.counters: dict[str, int] = {}
         self._activity_known = False
         self.heartbeat = Heartbeat()
+        self.kdump_since: float | None = None   # crash loaded at
 
     @classmethod
     def found(cls, info: DomainInfo, memory: Remembered | None,

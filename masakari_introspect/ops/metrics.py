@@ -64,6 +64,7 @@ AGENT_UP: dict[Phase, float | None] = {
     Phase.PAUSED: None,
     Phase.FAILURE_PAUSE: None,
     Phase.AGENT_LOST: 0.0,       # port closed, the kernel lives
+    Phase.KDUMP: 0.0,            # crash loaded: a crash kernel runs
 }
 
 

@@ -59,7 +59,8 @@ def lifecycle(event: int, detail: int) -> EventKind | None:
     if event == RESUMED:
         return EventKind.RESUMED
     if event == CRASHED:
-        return EventKind.CRASHED
+        return EventKind.CRASH_LOADED if name == 'crashloaded' \
+            else EventKind.CRASHED
     if event == STOPPED:
         return EventKind.STOPPED
     if event == UNDEFINED:

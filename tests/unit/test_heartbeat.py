@@ -1,5 +1,7 @@
 """The kernel heartbeat (balloon.last-update) and the kernel_hung verdict."""
 
+import dataclasses
+
 from masakari_introspect.core import model as f
 from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.heartbeat import stale_after
@@ -398,3 +400,59 @@ def test_the_check_warns_of_a_lost_agent():
     assert check.KIND[Phase.AGENT_LOST] is check.Kind.LOST
     lost = InstanceStatus(A, 'vm-a', Phase.AGENT_LOST)
     assert check.kind(lost) is check.Kind.LOST
+
+
+# -- kdump -------------------------------------------------------------------------
+
+
+def crash_loaded(bed, timeout=60.0, uuid=A):
+    bed.fleet.policy = bed.policy = dataclasses.replace(
+        bed.policy, kdump_timeout=timeout)
+    bed.event(uuid, EventKind.CRASH_LOADED)
+
+
+def test_crash_loaded_then_silence_is_crashed_after_the_timeout():
+    bed = Bed()
+    crash_loaded(bed)
+    bed.silent.add(A)                       # dump written, then silence
+    bed.stamps[A] = int(bed.wall())
+    assert bed.state().phase is Phase.KDUMP
+    for _ in range(29):                     # 58 s
+        bed.tick()
+    assert bed.reports() == []
+    bed.tick()
+    bed.tick()
+    [report] = bed.reports()
+    assert report.reason == 'crashed'
+
+
+def test_a_guest_that_runs_on_after_crash_loaded_is_not_reported():
+    bed = Bed()
+    crash_loaded(bed)
+    for _ in range(40):
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.HEALTHY
+    assert bed.fleet.watched[A].kdump_since is None
+
+
+def test_a_reset_after_the_dump_and_a_live_heartbeat_end_the_wait():
+    bed = Bed()
+    crash_loaded(bed)
+    bed.silent.add(A)
+    bed.stamps[A] = int(bed.wall())
+    for _ in range(5):
+        bed.tick()
+    bed.event(A, EventKind.REBOOTED)
+    bed.silent.discard(A)
+    bed.stamps[A] = None
+    for _ in range(40):
+        bed.tick()
+    assert bed.reports() == []
+
+
+def test_crash_loaded_is_its_own_event_kind():
+    from masakari_introspect.virt import translate
+    assert translate.lifecycle(translate.CRASHED, 1) is \
+        EventKind.CRASH_LOADED
+    assert translate.lifecycle(translate.CRASHED, 0) is EventKind.CRASHED

@@ -30,10 +30,12 @@ GUESTS = {
     "hb-panic-2": {"balloon_period": PERIOD},
     "hb-panic-3": {"balloon_period": PERIOD},
     "hb-lost": {"balloon_period": PERIOD},
+    "hb-kdump": {"balloon_period": PERIOD, "pvpanic": True},
     "hb-off": {"balloon_period": 0},
     "hb-none": {},
 }
 QUIET = 12
+KDUMP_TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,8 @@ def api(masakari_venv, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def monitor(fleet, api, tmp_path_factory):
-    with watching(fleet.values(), api, tmp_path_factory) as proc:
+    options = {"introspection": {"kdump_timeout": KDUMP_TIMEOUT}}
+    with watching(fleet.values(), api, tmp_path_factory, options) as proc:
         # the heartbeat of every balloon guest must be live before faults
         for role in ("hb-panic-1", "hb-panic-2", "hb-panic-3", "hb-lost"):
             guest = fleet[role]
@@ -144,3 +147,24 @@ def test_a_killed_agent_with_a_live_kernel_is_lost_not_reported(
     print(f"agent lost, then kernel panic -> report in "
           f"{time.monotonic() - started:.1f} s")
     monitor.wait_log(rf"{guest.uuid}\) failed: kernel_hung", timeout=10)
+
+
+def test_crash_loaded_then_silence_is_crashed_after_kdump_timeout(
+        fleet, api, monitor, timings):
+    guest = fleet["hb-kdump"]
+    started = time.monotonic()
+    guest.crash_loaded()
+    monitor.wait_log(rf"{guest.uuid}\) panicked with a crash kernel",
+                     timeout=15)
+    guest.control("agent-kill")
+    guest.balloon_unload()
+    while time.monotonic() - started < KDUMP_TIMEOUT - 3:
+        assert notifications_for(api, guest.uuid) == []
+        time.sleep(1)
+    reported(api, guest, timeout=20)
+    elapsed = time.monotonic() - started
+    timings["crash loaded, then silence (kdump_timeout 60)"] = elapsed
+    monitor.wait_log(rf"{guest.uuid}\) failed: crashed", timeout=10)
+    assert KDUMP_TIMEOUT - 3 <= elapsed <= KDUMP_TIMEOUT + INTERVAL + 8
+    time.sleep(INTERVAL * 2)
+    assert len(notifications_for(api, guest.uuid)) == 1

@@ -182,6 +182,7 @@ class Fleet:
                 watched.watchdog_recoveries += 1
         if event.kind in kernel.RESETS:
             watched.heartbeat.reset()
+            kdump.reset_seen(watched, event.kind)
         if had_job:
             watched.say_job_ended()
         watched.log_phase(before, event.kind.value)

@@ -175,7 +175,8 @@ class InstanceState:
         self._answered_now = True
         self._reset_count()
         self._end_job()
-        self.phase = Phase.HEALTHY
+        if self.phase is not Phase.KDUMP:   # the fleet ends that wait
+            self.phase = Phase.HEALTHY
         return Verdict.RECOVERED if recovered else Verdict.NONE
 
     def miss(self, now: float, reason: Reason) -> Verdict:

@@ -76,6 +76,7 @@ class Watched:
         self._activity_known = False
         self.heartbeat = Heartbeat()
         self.kdump_since: float | None = None   # crash loaded at
+        self.kdump_reset = False    # ... and the guest reset since
 
     @classmethod
     def found(cls, info: DomainInfo, memory: Remembered | None,

@@ -456,3 +456,20 @@ def test_crash_loaded_is_its_own_event_kind():
     assert translate.lifecycle(translate.CRASHED, 1) is \
         EventKind.CRASH_LOADED
     assert translate.lifecycle(translate.CRASHED, 0) is EventKind.CRASHED
+
+
+def test_crash_loaded_then_agent_killed_and_balloon_removed_is_crashed():
+    bed = Bed()
+    crash_loaded(bed)
+    for _ in range(3):                      # runs on a while
+        bed.tick()
+    lose_agent(bed)
+    bed.stamps[A] = int(bed.wall())         # balloon driver removed
+    for _ in range(25):
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.KDUMP
+    for _ in range(3):
+        bed.tick()
+    [report] = bed.reports()
+    assert report.reason == 'crashed'

@@ -113,7 +113,8 @@ class Service:
             job_grace_max=intro.job_grace_max,
             kernel_heartbeat=intro.kernel_heartbeat,
             agent_loss=AgentLoss(intro.agent_loss),
-            kdump_timeout=intro.kdump_timeout)
+            kdump_timeout=intro.kdump_timeout,
+            starvation_grace=intro.starvation_grace)
         fleet = Fleet(
             policy,
             Settings(hostname=conf.host, probe_timeout=intro.probe_timeout,

@@ -251,6 +251,32 @@ Related options:
 * ``kernel_heartbeat``
 """),
     cfg.IntOpt(
+        'starvation_grace',
+        default=120,
+        min=0,
+        help="""
+Longest time, in seconds per episode, during which a guest starved of CPU
+is not judged. A statistics interval in which one of the guest's vCPUs
+waited for a host CPU (``vcpu.<n>.delay``, the guest's steal time) for more
+than half the interval while it ran (``vcpu.<n>.time``) less than a tenth of
+it is starved: a missed ping in it is not a miss and the kernel heartbeat
+does not go stale. One WARNING per episode names the steal time; the metric
+``masakari_introspect_instance_starved_intervals`` counts such intervals.
+After the grace the guest is judged as usual. A panicked kernel spins and
+gets its share of the CPU: it is not starved. Where the host kernel keeps no
+scheduler statistics (the delay reads 0) the start-up log says the rule is
+off.
+
+Possible values:
+
+* 0: starved guests are judged as any other
+* a positive number of seconds
+
+Related options:
+
+* ``failure_threshold``, ``probe_interval``, ``kernel_heartbeat``
+"""),
+    cfg.IntOpt(
         'max_concurrent_probes',
         default=256,
         min=1,

@@ -207,6 +207,9 @@ class Fleet:
                   result.outcome.value, result.detail, result.duration)
         if result.outcome in (Outcome.GONE, Outcome.NOT_CONFIGURED):
             return self._roster.forget(result.uuid, result.detail)
+        if result.outcome is Outcome.MISS and \
+                watched.starvation.shields(now):
+            return []    # starved of CPU: not a miss
         verdict = watched.take(result, now)
         watched.log_phase(before, result.detail or result.outcome.value)
         actions = self._act(watched, verdict)
@@ -252,7 +255,7 @@ class Fleet:
                 continue
             stuck = self._inside(watched, now) > timeout + STUCK_AFTER
             late = watched.suspect and now - watched.sent_at >= timeout
-            if not (stuck or late):
+            if not (stuck or late) or watched.starvation.shields(now):
                 continue
             before = watched.state.phase
             verdict = watched.state.overdue(now)
@@ -286,7 +289,8 @@ class Fleet:
             # as a miss after the timeout.
             outstanding = watched.token is not None and (
                 watched.suspect or self._inside(watched, now)
-                > self.settings.probe_timeout)
+                > self.settings.probe_timeout) and \
+                not watched.starvation.shields(now)
             if watched.token is not None and watched.running and \
                     now - watched.started_at > self.settings.probe_deadline:
                 LOG.warning('The probe of %s (%s) is not back after %.0f s;'
@@ -325,6 +329,7 @@ class Fleet:
             active = watched.update_activity(activity,
                                              watched.state.work.sampled_at)
             watched.state.activity(now, active)
+            watched.starvation.sample(now, activity, watched.state.name, uuid)
             before = watched.state.phase
             verdict = kernel.judge(watched, activity, now, self._wall(),
                                    self.policy)
@@ -333,8 +338,9 @@ class Fleet:
                 watched.log_phase(before, 'kernel heartbeat stale')
                 actions += self._act(watched, verdict)
                 continue
-            if watched.state.awaiting_sample or \
-                    watched.state.phase is Phase.ACTIVE:
+            if (watched.state.awaiting_sample or
+                    watched.state.phase is Phase.ACTIVE) and \
+                    not watched.starvation.shields(now):
                 before = watched.state.phase
                 verdict = watched.state.judge(now)
                 watched.log_phase(before, 'activity check')

@@ -38,7 +38,7 @@ def judge(watched: Watched, activity: Activity | None, now: float,
                             activity.heartbeat_period)
     since = heartbeat.missed_since
     if since is None or state.reported or state.held is not None \
-            or state.phase is Phase.KDUMP:
+            or state.phase is Phase.KDUMP or watched.starvation.shields(now):
         return Verdict.NONE
     answered = state.last_success is not None and state.last_success >= since
     if answered or state.work.after(since):

@@ -25,6 +25,8 @@ class Policy:
     agent_loss: AgentLoss = AgentLoss.WARN
     # After a crash-loaded event, the longest wait for a sign of life.
     kdump_timeout: float = 600.0
+    # Longest a starved guest's misses do not count, per episode (0: off).
+    starvation_grace: float = 120.0
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1:

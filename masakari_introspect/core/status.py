@@ -32,6 +32,7 @@ class InstanceStatus:
     recent_reports: int = 0           # within the recovery window
     absent_seconds: int | None = None   # not on this host for this long
     heartbeat_age: float | None = None  # kernel heartbeat; None: not used
+    starved_intervals: int = 0        # statistics spans it was starved in
 
     @property
     def label(self) -> str:

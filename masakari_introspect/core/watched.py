@@ -8,6 +8,7 @@ from oslo_log import log as logging
 
 from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.model import Activity
+from masakari_introspect.core.starvation import Starvation
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
@@ -75,6 +76,7 @@ class Watched:
         self.counters: dict[str, int] = {}
         self._activity_known = False
         self.heartbeat = Heartbeat()
+        self.starvation = Starvation(state.policy.starvation_grace)
         self.kdump_since: float | None = None   # crash loaded at
         self.kdump_reset = False    # ... and the guest reset since
 
@@ -294,4 +296,5 @@ class Watched:
             reported=state.reported, last_notification=self.last_report,
             maintenance=state.maintenance, recovery_limited=self.limited,
             recent_reports=len(self.reports),
-            heartbeat_age=self.heartbeat.age())
+            heartbeat_age=self.heartbeat.age(),
+            starved_intervals=self.starvation.intervals)

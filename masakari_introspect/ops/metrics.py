@@ -295,8 +295,14 @@ def _instance_families(instances: Sequence[InstanceStatus]
         'Seconds since the guest kernel last answered the balloon statistics '
         'request (the kernel heartbeat); absent while it is not in use.',
         labels=['uuid'])
+    starved = GaugeMetricFamily(
+        PREFIX + 'instance_starved_intervals',
+        'Statistics intervals in which a vCPU of the guest waited for a host '
+        'CPU more than half the interval and ran less than a tenth of it '
+        '(since the instance was found).', labels=['uuid'])
     for status in instances:
         uuid = status.uuid
+        starved.add_metric([uuid], float(status.starved_intervals))
         if status.heartbeat_age is not None:
             heartbeat.add_metric([uuid], status.heartbeat_age)
         info.add_metric([uuid], {'name': status.name})
@@ -312,7 +318,7 @@ def _instance_families(instances: Sequence[InstanceStatus]
         if status.last_notification is not None:
             notified.add_metric([uuid], status.last_notification)
     yield from (info, state, agent_up, misses, since, maintenance, notified,
-                heartbeat)
+                heartbeat, starved)
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -37,6 +37,7 @@ Lose = Callable[['libvirt.virConnect', str], None]
 STATS_INTERFACE = 16
 STATS_BLOCK = 32
 STATS_BALLOON = 4
+STATS_VCPU = 8
 STATS_ACTIVE = 1
 STATS_NOWAIT = 1 << 29
 
@@ -155,7 +156,7 @@ def activities(conn: 'libvirt.virConnect',
 
     Raises libvirtError.
     """
-    groups = STATS_BLOCK | STATS_INTERFACE
+    groups = STATS_BLOCK | STATS_INTERFACE | STATS_VCPU
     if balloons is not None:
         groups |= STATS_BALLOON
     records = conn.getAllDomainStats(groups, STATS_ACTIVE | STATS_NOWAIT)
@@ -180,6 +181,9 @@ def activity(uuid: str, stats: dict[str, Any], period: int = 0) -> Activity:
     sent = sum(int(stats.get('net.%d.tx.pkts' % i, 0))
                for i in range(int(stats.get('net.count', 0))))
     stamp = stats.get('balloon.last-update')
+    vcpus = tuple((int(stats.get('vcpu.%d.time' % i, 0)),
+                   int(stats.get('vcpu.%d.delay' % i, 0)))
+                  for i in range(int(stats.get('vcpu.current', 0))))
     return Activity(uuid, disk, sent,
                     heartbeat=int(stamp) if isinstance(stamp, int) and stamp
-                    else None, heartbeat_period=period)
+                    else None, heartbeat_period=period, vcpus=vcpus)

@@ -50,6 +50,7 @@ class LibvirtHost:
         self._uri = uri
         self._balloons = balloons          # None: no kernel heartbeat
         self._on_statistics = on_statistics   # the call's duration, s
+        self._delay_checked = False   # vcpu.<n>.delay looked at once
         self._opener = opener or (lambda uri: libvirt.open(uri))
         self._on_event = on_event
         self._on_connection = on_connection
@@ -325,6 +326,14 @@ class LibvirtHost:
             found = guest.activities(conn, self._balloons)
             if self._on_statistics is not None:
                 self._on_statistics(time.monotonic() - started)
+            if not self._delay_checked and any(a.vcpus for a in found):
+                self._delay_checked = True
+                if not any(d for a in found for _t, d in a.vcpus):
+                    LOG.info('vCPU run delay (vcpu.<n>.delay) reads 0 for '
+                             'every guest: this host kernel keeps no '
+                             'scheduler statistics, so starved guests '
+                             'cannot be told apart (the starvation rule is '
+                             'off)')
             return found
         except libvirt.libvirtError as exc:
             if errors.is_connection_error(exc.get_error_code(),

@@ -104,6 +104,8 @@ class Bed:
         self.work = {A: 0, B: 0}
         self.silent = set()                  # agents that do not answer
         self.closed = set()                  # agents whose port is closed
+        self.starved = set()                 # waiting for a host CPU
+        self.vcpu = {A: (0, 0), B: (0, 0)}   # (run time, delay), ns
         self.do(self.fleet.listed([domain(A, 'vm-a', domain_id=1),
                                    domain(B, 'vm-b', domain_id=2)]))
         for _ in range(3):
@@ -130,7 +132,8 @@ class Bed:
 
     def sample(self):
         return [Activity(u, self.work[u], 0, heartbeat=self.stamp(u),
-                         heartbeat_period=self.period[u])
+                         heartbeat_period=self.period[u],
+                         vcpus=(self.vcpu[u],))
                 for u in (A, B)]
 
     def kill_kernel(self, uuid=A):
@@ -140,6 +143,10 @@ class Bed:
     def tick(self, seconds=INTERVAL):
         self.clock.advance(seconds)
         self.wall.advance(seconds)
+        for uuid, (ran, waited) in self.vcpu.items():
+            share = (0.02, 0.9) if uuid in self.starved else (0.3, 0.01)
+            self.vcpu[uuid] = (ran + int(share[0] * seconds * 1e9),
+                               waited + int(share[1] * seconds * 1e9))
         sent = self.do(self.fleet.tick())
         self.do(self.fleet.sampled(self.sample()))
         self.answer(sent)
@@ -473,3 +480,72 @@ def test_crash_loaded_then_agent_killed_and_balloon_removed_is_crashed():
         bed.tick()
     [report] = bed.reports()
     assert report.reason == 'crashed'
+
+
+
+# -- starvation ----------------------------------------------------------------------
+
+
+def starve(bed, grace=120.0, uuid=A):
+    bed.fleet.policy = bed.policy = dataclasses.replace(
+        bed.policy, starvation_grace=grace)
+    bed.fleet.watched[uuid].starvation.grace = grace
+    bed.starved.add(uuid)
+    bed.silent.add(uuid)                    # its pings time out
+    bed.stamps[uuid] = int(bed.wall())      # its heartbeat falls behind
+
+
+def test_a_starved_guest_is_not_reported_within_the_grace(caplog):
+    bed = Bed()
+    starve(bed)
+    for _ in range(30):                     # 60 s
+        bed.tick()
+    assert bed.reports() == []
+    warnings = [r for r in caplog.records
+                if 'starved of CPU: its vCPU waited' in r.getMessage()]
+    assert len(warnings) == 1
+    [view] = [v for v in bed.fleet.snapshot() if v.uuid == A]
+    assert view.starved_intervals >= 29
+
+
+def test_starvation_that_ends_leaves_a_healthy_guest():
+    bed = Bed()
+    starve(bed)
+    for _ in range(10):
+        bed.tick()
+    bed.starved.discard(A)
+    bed.silent.discard(A)
+    bed.stamps[A] = None
+    for _ in range(5):
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.HEALTHY
+
+
+def test_a_starved_guest_is_judged_after_the_grace():
+    bed = Bed()
+    starve(bed, grace=20.0)
+    for _ in range(20):
+        bed.tick()
+    assert len(bed.reports()) == 1
+
+
+def test_starvation_then_a_real_hang_is_reported():
+    bed = Bed()
+    starve(bed)
+    for _ in range(5):
+        bed.tick()
+    bed.starved.discard(A)                  # CPU back; the kernel is dead
+    for _ in range(5):
+        bed.tick()
+    [report] = bed.reports()
+    assert report.reason == 'kernel_hung'
+
+
+def test_a_spinning_panicked_kernel_is_not_starved():
+    bed = Bed()
+    bed.kill_kernel()                       # runs its share: not starved
+    bed.tick()
+    bed.tick()
+    [report] = bed.reports()
+    assert report.reason == 'kernel_hung'

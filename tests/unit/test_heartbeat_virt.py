@@ -121,3 +121,11 @@ def test_status_json_and_table_carry_the_heartbeat_age():
     assert 'heartbeat_age' not in snapshot.encode_instance(instance(B))
     assert snapshot._decode_instance(doc).heartbeat_age == 4.0
     assert 'HEARTBEAT' in status_cmd.COLUMNS
+
+
+def test_vcpu_run_time_and_delay_are_read_per_vcpu():
+    stats = {'vcpu.current': 2, 'vcpu.maximum': 2,
+             'vcpu.0.time': 10, 'vcpu.0.delay': 3,
+             'vcpu.1.time': 20}
+    assert guest.activity(A, stats).vcpus == ((10, 3), (20, 0))
+    assert guest.activity(A, {}).vcpus == ()

@@ -118,6 +118,7 @@ def test_statistics_groups_and_flags_match_libvirt():
     assert guest.STATS_BLOCK == libvirt.VIR_DOMAIN_STATS_BLOCK
     assert guest.STATS_INTERFACE == libvirt.VIR_DOMAIN_STATS_INTERFACE
     assert guest.STATS_BALLOON == libvirt.VIR_DOMAIN_STATS_BALLOON
+    assert guest.STATS_VCPU == libvirt.VIR_DOMAIN_STATS_VCPU
     assert guest.STATS_ACTIVE == \
         libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
     assert guest.STATS_NOWAIT == \

@@ -56,6 +56,8 @@ def encode_instance(status: InstanceStatus) -> dict[str, Any]:
         doc['absent_seconds'] = status.absent_seconds
     if status.heartbeat_age is not None:
         doc['heartbeat_age'] = status.heartbeat_age
+    if status.died is not None:
+        doc['died'] = status.died
     return doc
 
 
@@ -90,7 +92,8 @@ def _decode_instance(doc: dict[str, Any]) -> InstanceStatus:
         recent_reports=int(doc['recent_reports']),
         absent_seconds=None if doc.get('absent_seconds') is None
         else int(doc['absent_seconds']),
-        heartbeat_age=_number(doc.get('heartbeat_age')))
+        heartbeat_age=_number(doc.get('heartbeat_age')),
+        died=None if doc.get('died') is None else str(doc['died']))
 
 
 def _decode_pending(doc: dict[str, Any]) -> PendingNotification:

@@ -549,3 +549,45 @@ def test_a_spinning_panicked_kernel_is_not_starved():
     bed.tick()
     [report] = bed.reports()
     assert report.reason == 'kernel_hung'
+
+
+# -- which part died -------------------------------------------------------------------
+
+
+def died(bed, uuid=A):
+    return {v.uuid: v for v in bed.fleet.snapshot()}[uuid].died
+
+
+def test_status_says_which_part_died():
+    bed = Bed()
+    assert died(bed) is None
+    bed.kill_kernel()
+    bed.tick()
+    bed.tick()
+    assert died(bed) == 'kernel'
+    lost = Bed()
+    lose_agent(lost)
+    lost.tick()
+    assert died(lost) == 'userspace/agent'
+    hung = Bed()
+    hung.silent.add(A)
+    hung.tick()
+    hung.tick()
+    assert died(hung) == 'userspace/agent'
+    starved = Bed()
+    starve(starved)
+    starved.tick()
+    starved.tick()
+    assert died(starved) == 'none (starved)'
+
+
+def test_the_json_status_carries_which_part_died():
+    from masakari_introspect.ops import snapshot
+    bed = Bed()
+    bed.kill_kernel()
+    bed.tick()
+    bed.tick()
+    view = {v.uuid: v for v in bed.fleet.snapshot()}[A]
+    doc = snapshot.encode_instance(view)
+    assert doc['died'] == 'kernel'
+    assert snapshot._decode_instance(doc).died == 'kernel'

@@ -31,6 +31,7 @@ GUESTS = {
     "hb-panic-3": {"balloon_period": PERIOD},
     "hb-lost": {"balloon_period": PERIOD},
     "hb-kdump": {"balloon_period": PERIOD, "pvpanic": True},
+    "hb-starve": {"balloon_period": PERIOD},
     "hb-off": {"balloon_period": 0},
     "hb-none": {},
 }
@@ -168,3 +169,20 @@ def test_crash_loaded_then_silence_is_crashed_after_kdump_timeout(
     assert KDUMP_TIMEOUT - 3 <= elapsed <= KDUMP_TIMEOUT + INTERVAL + 8
     time.sleep(INTERVAL * 2)
     assert len(notifications_for(api, guest.uuid)) == 1
+
+
+def test_a_starved_idle_guest_is_not_reported(fleet, api, monitor):
+    from tests.bed.heartbeat import Starvation
+    guest = fleet["hb-starve"]
+    with Starvation(guest):
+        match = monitor.wait_log(rf"{guest.uuid}\) is starved of CPU: its "
+                                 r"vCPU waited ([0-9.]+) s", timeout=30)
+        print(f"starved: {match.group(0)}")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert notifications_for(api, guest.uuid) == []
+            time.sleep(1)
+    monitor.wait_log(rf"{guest.uuid}\) is no longer starved", timeout=30)
+    time.sleep(INTERVAL * 4)
+    assert notifications_for(api, guest.uuid) == []
+    assert monitor.count(rf"{guest.uuid}\) is starved of CPU") == 1

@@ -11,6 +11,9 @@ LOG = logging.getLogger(__name__)
 
 WAITED = 0.5     # of the span, at least, waiting for a host CPU
 RAN = 0.1        # of the span, at most, running
+# Consecutive spans not starved that end an episode: a starved vCPU that
+# gets a burst of CPU for one span is still on an overcommitted host.
+CALM = 2
 
 
 class Starvation:
@@ -21,6 +24,7 @@ class Starvation:
         self.intervals = 0                 # starved spans seen
         self.since: float | None = None    # this episode began
         self.starved = False               # in the last span
+        self._calm = 0                     # spans not starved, in a row
         self._last: tuple[float, tuple[tuple[int, int], ...]] | None = None
 
     def sample(self, now: float, activity: Activity | None,
@@ -38,11 +42,13 @@ class Starvation:
                                                       strict=True))
         self.starved = starved
         if not starved:
-            if self.since is not None:
+            self._calm += 1
+            if self.since is not None and self._calm >= CALM:
                 LOG.info('Instance %s (%s) is no longer starved of CPU',
                          name, uuid)
-            self.since = None
+                self.since = None
             return
+        self._calm = 0
         self.intervals += 1
         if self.since is None:
             self.since = now - span
@@ -54,6 +60,6 @@ class Starvation:
                         steal, span, self.grace)
 
     def shields(self, now: float) -> bool:
-        """Starved in the last span, within the grace of this episode."""
-        return self.starved and self.since is not None and \
-            now - self.since < self.grace
+        """In an episode (starved, and not yet :data:`CALM` spans in a row
+        without), within its grace."""
+        return self.since is not None and now - self.since < self.grace

@@ -591,3 +591,16 @@ def test_the_json_status_carries_which_part_died():
     doc = snapshot.encode_instance(view)
     assert doc['died'] == 'kernel'
     assert snapshot._decode_instance(doc).died == 'kernel'
+
+
+def test_one_span_with_a_burst_of_cpu_does_not_end_the_episode():
+    bed = Bed()
+    starve(bed)
+    for _ in range(5):
+        bed.tick()
+    bed.starved.discard(A)                  # one burst of CPU
+    bed.tick()
+    bed.starved.add(A)
+    for _ in range(10):
+        bed.tick()
+    assert bed.reports() == []

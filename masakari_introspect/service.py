@@ -33,6 +33,8 @@ from masakari_introspect.runtime.store import StateStore
 from masakari_introspect.ops.status_server import StatusServer
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.virt.host import LibvirtHost
+from masakari_introspect.core.policy import AgentLoss
+from masakari_introspect.virt.balloon import BalloonPeriods
 from masakari_introspect.virt.capture import LibvirtCapture
 
 LOG = logging.getLogger(__name__)
@@ -98,7 +100,11 @@ class Service:
             on_connection=lambda up: self.monitor.post_connection(up),
             keepalive_interval=conf.libvirt.keepalive_interval,
             keepalive_count=conf.libvirt.keepalive_count,
-            reconnect_interval_max=conf.libvirt.reconnect_interval_max)
+            reconnect_interval_max=conf.libvirt.reconnect_interval_max,
+            balloons=BalloonPeriods(intro.kernel_heartbeat_period)
+            if intro.kernel_heartbeat else None,
+            on_statistics=self.metrics.statistics_read
+            if self.metrics else None)
         store = StateStore(state_path / 'instances.json')
         policy = Policy(
             failure_threshold=intro.failure_threshold,
@@ -106,7 +112,11 @@ class Service:
             report_agent_never_answered=intro.report_agent_never_answered,
             probe_interval=intro.probe_interval,
             activity_check=intro.activity_check,
-            job_grace_max=intro.job_grace_max)
+            job_grace_max=intro.job_grace_max,
+            kernel_heartbeat=intro.kernel_heartbeat,
+            agent_loss=AgentLoss(intro.agent_loss),
+            kdump_timeout=intro.kdump_timeout,
+            starvation_grace=intro.starvation_grace)
         fleet = Fleet(
             policy,
             Settings(hostname=conf.host, probe_timeout=intro.probe_timeout,

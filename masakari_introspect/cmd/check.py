@@ -52,6 +52,7 @@ class Kind(enum.Enum):
     NO_AGENT = 'no_agent'    # against --warning/--critical-no-agent
     ACTIVE = 'active'        # agent failed, guest active: WARNING
     MAINTENANCE = 'maintenance'   # excluded by the operator
+    LOST = 'lost'            # agent lost, kernel alive: WARNING
 
 
 # Every Phase has a line here (a unit test enumerates them); maintenance
@@ -65,6 +66,8 @@ KIND: dict[Phase, Kind] = {
     Phase.NO_AGENT: Kind.NO_AGENT,
     Phase.PAUSED: Kind.QUIET,
     Phase.FAILURE_PAUSE: Kind.FAILING,
+    Phase.AGENT_LOST: Kind.LOST,
+    Phase.KDUMP: Kind.QUIET,
 }
 
 
@@ -140,6 +143,10 @@ def evaluate(snapshot: Snapshot,
     if active:
         findings.append((WARNING, '%d instance(s) with a failed agent, guest '
                          'active' % active))
+    lost = [i.name for i in instances if kind(i) is Kind.LOST]
+    if lost:
+        findings.append((WARNING, 'agent lost, kernel alive: %s' % ', '.join(
+            lost[:SHOWN])))
     if service.dry_run:
         findings.append((WARNING, 'dry run: nothing is sent to Masakari'))
     code = max((level for level, _ in findings), default=OK)

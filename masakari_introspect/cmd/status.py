@@ -28,7 +28,7 @@ from masakari_introspect.recovery.outbox import PendingNotification
 
 PROJECT = 'masakari-introspect'
 PROG = 'masakari-introspect-status'
-COLUMNS = ('NAME', 'UUID', 'STATE', 'MISSES', 'LAST SUCCESS',
+COLUMNS = ('NAME', 'UUID', 'STATE', 'MISSES', 'LAST SUCCESS', 'HEARTBEAT',
            'LAST NOTIFICATION', 'MAINTENANCE')
 
 
@@ -105,8 +105,10 @@ def render(snapshot: Snapshot, now: float | None = None) -> str:
         return '\n'.join(lines) + '\n'
     rows = [COLUMNS] + [(
         i.name, i.uuid, i.label, str(i.misses),
-        _ago(i.seconds_since_success), _when(i.last_notification, now),
-        'on' if i.maintenance else 'off') for i in snapshot.instances]
+        _ago(i.seconds_since_success),
+        '-' if i.heartbeat_age is None else '%.0f s ago' % i.heartbeat_age,
+        _when(i.last_notification, now), 'on' if i.maintenance else 'off')
+        for i in snapshot.instances]
     widths = [max(len(row[col]) for row in rows) for col in range(len(COLUMNS))]
     for row in rows:
         lines.append('  '.join(cell.ljust(width) for cell, width

@@ -12,6 +12,9 @@ from collections.abc import Callable, Iterable
 
 from oslo_log import log as logging
 
+from masakari_introspect.core import agent_loss
+from masakari_introspect.core import kdump
+from masakari_introspect.core import kernel
 from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
@@ -46,9 +49,6 @@ _PAUSING = (EventKind.PAUSED, EventKind.MIGRATING, EventKind.SHUTTING_DOWN)
 _RESUMING = (EventKind.RESUMED, EventKind.REBOOTED, EventKind.AGENT_CONNECTED)
 # Watchdog actions that leave the guest as it is: a failure now.
 _WATCHDOG_STUCK = ('none', 'pause', 'debug')
-# A crash the guest handles itself: a crash kernel (kdump) is loaded; it
-# writes its dump and reboots the guest.
-_CRASH_HANDLED = ('crashloaded',)
 # A stop that is the guest's failure: its report stands.
 _FAILED_STOPS = ('crashed', 'failed')
 # A tick this soon after the last one closes no interval (a late owner
@@ -167,15 +167,11 @@ class Fleet:
             self._roster.void_probe(watched)
         elif event.kind is EventKind.AGENT_DISCONNECTED:
             state.agent_gone(now)
-        elif event.kind is EventKind.CRASHED and \
-                event.detail in _CRASH_HANDLED:
-            LOG.warning('Instance %s (%s) crashed with a crash kernel '
-                        'loaded: not reported; judged as a boot while the '
-                        'crash kernel works', state.name, state.uuid)
-            state.rebooted(now)
-            self._roster.void_probe(watched)
+            agent_loss.disconnected(watched, event, self.policy)
         elif event.kind is EventKind.CRASHED:
             verdict = state.crashed()
+        elif event.kind is EventKind.CRASH_LOADED:
+            kdump.loaded(watched, now, self.policy)
         elif event.kind is EventKind.WATCHDOG:
             if event.detail in _WATCHDOG_STUCK:
                 verdict = state.watchdog_fired()
@@ -185,13 +181,17 @@ class Fleet:
                             'not reported', state.name, state.uuid,
                             event.detail)
                 watched.watchdog_recoveries += 1
+        if event.kind in kernel.RESETS:
+            watched.heartbeat.reset()
+            kdump.reset_seen(watched, event.kind)
         if had_job:
             watched.say_job_ended()
         watched.log_phase(before, event.kind.value)
         actions = saved + self._act(watched, verdict)
         if event.kind in (EventKind.AGENT_CONNECTED,
                           EventKind.AGENT_DISCONNECTED) \
-                and state.probed and watched.token is None:
+                and state.probed and watched.token is None \
+                and not kernel.silent(watched):
             actions.append(self._probe(watched))
         return actions
 
@@ -208,6 +208,9 @@ class Fleet:
                   result.outcome.value, result.detail, result.duration)
         if result.outcome in (Outcome.GONE, Outcome.NOT_CONFIGURED):
             return self._roster.forget(result.uuid, result.detail)
+        if result.outcome is Outcome.MISS and \
+                watched.starvation.shields(now):
+            return []    # starved of CPU: not a miss
         verdict = watched.take(result, now)
         watched.log_phase(before, result.detail or result.outcome.value)
         actions = self._act(watched, verdict)
@@ -253,7 +256,7 @@ class Fleet:
                 continue
             stuck = self._inside(watched, now) > timeout + STUCK_AFTER
             late = watched.suspect and now - watched.sent_at >= timeout
-            if not (stuck or late):
+            if not (stuck or late) or watched.starvation.shields(now):
                 continue
             before = watched.state.phase
             verdict = watched.state.overdue(now)
@@ -287,7 +290,8 @@ class Fleet:
             # as a miss after the timeout.
             outstanding = watched.token is not None and (
                 watched.suspect or self._inside(watched, now)
-                > self.settings.probe_timeout)
+                > self.settings.probe_timeout) and \
+                not watched.starvation.shields(now)
             if watched.token is not None and watched.running and \
                     now - watched.started_at > self.settings.probe_deadline:
                 LOG.warning('The probe of %s (%s) is not back after %.0f s;'
@@ -299,9 +303,13 @@ class Fleet:
             verdict = watched.state.interval_end(now, outstanding)
             watched.log_phase(before, 'no answer in the interval')
             actions += self._act(watched, verdict)
+            if watched.kdump_since is not None:
+                actions += self._act(watched, kdump.check(watched, now,
+                                                          self.policy))
             if watched.limited and watched.state.reported:
                 actions += self._report(watched)   # if the window allows
-            if watched.state.probed and watched.token is None and (
+            if watched.state.probed and watched.token is None and \
+                    not kernel.silent(watched) and (
                     not watched.state.settled or self._ticks %
                     self.policy.failure_threshold == 0):
                 actions.append(self._probe(watched))
@@ -322,8 +330,18 @@ class Fleet:
             active = watched.update_activity(activity,
                                              watched.state.work.sampled_at)
             watched.state.activity(now, active)
-            if watched.state.awaiting_sample or \
-                    watched.state.phase is Phase.ACTIVE:
+            watched.starvation.sample(now, activity, watched.state.name, uuid)
+            before = watched.state.phase
+            verdict = kernel.judge(watched, activity, now, self._wall(),
+                                   self.policy)
+            if verdict is not Verdict.NONE:
+                self._roster.void_probe(watched)   # no answer to wait for
+                watched.log_phase(before, 'kernel heartbeat stale')
+                actions += self._act(watched, verdict)
+                continue
+            if (watched.state.awaiting_sample or
+                    watched.state.phase is Phase.ACTIVE) and \
+                    not watched.starvation.shields(now):
                 before = watched.state.phase
                 verdict = watched.state.judge(now)
                 watched.log_phase(before, 'activity check')

@@ -33,6 +33,7 @@ class EventKind(enum.Enum):
     AGENT_CONNECTED = 'agent_connected'
     AGENT_DISCONNECTED = 'agent_disconnected'
     CRASHED = 'crashed'            # guest panic (pvpanic), domain kept
+    CRASH_LOADED = 'crash_loaded'  # panic with a crash kernel: kdump runs
     WATCHDOG = 'watchdog'          # detail: the watchdog's action
 
 
@@ -84,6 +85,7 @@ class Reason(enum.Enum):
     WATCHDOG = 'watchdog'            # watchdog expired, guest left as is
     INACTIVE = 'inactive'            # agent failed, then the guest idled
     BOOT_HANG = 'boot_hang'          # a known agent never came up
+    KERNEL_HUNG = 'kernel_hung'      # the kernel heartbeat stopped
 
 
 # -- a verdict ------------------------------------------------------------------
@@ -100,6 +102,8 @@ class Phase(enum.Enum):
     NO_AGENT = 'no_agent'  # grace over, agent never answered, not reported
     PAUSED = 'paused'      # paused, migrating, shutting down: not probed
     FAILURE_PAUSE = 'failure_pause'   # paused by an error; not probed
+    AGENT_LOST = 'agent lost, kernel alive'   # port closed, heartbeat live
+    KDUMP = 'writing a crash dump'   # crash loaded: no verdict for a while
 
 
 class Verdict(enum.Enum):
@@ -145,6 +149,13 @@ class Activity:
     uuid: str
     disk_requests: int    # read + write requests, all disks
     packets_sent: int     # transmitted packets, all interfaces
+    # The kernel heartbeat: balloon.last-update (QEMU's host wall clock,
+    # whole seconds) or None when the sample has none, and the guest's
+    # balloon statistics period (0: no balloon or statistics off).
+    heartbeat: int | None = None
+    heartbeat_period: int = 0
+    # Per vCPU: (run time, wait for a host CPU), ns; () when not read.
+    vcpus: tuple[tuple[int, int], ...] = ()
 
 
 class HypervisorUnavailable(Exception):

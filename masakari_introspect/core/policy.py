@@ -1,6 +1,14 @@
 """The rules one instance is judged by, as configured."""
 
 import dataclasses
+import enum
+
+
+class AgentLoss(enum.Enum):
+    """What an agent that closed its port while the kernel lives gets."""
+
+    WARN = 'warn'        # one WARNING, not reported while the kernel lives
+    REPORT = 'report'    # judged by its misses, as any agent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -12,6 +20,13 @@ class Policy:
     activity_check: bool = True
     # Longest a domain job (migration, dump, ...) keeps misses from counting.
     job_grace_max: float = 600.0
+    # Judge the guest kernel by its balloon statistics heartbeat.
+    kernel_heartbeat: bool = True
+    agent_loss: AgentLoss = AgentLoss.WARN
+    # After a crash-loaded event, the longest wait for a sign of life.
+    kdump_timeout: float = 600.0
+    # Longest a starved guest's misses do not count, per episode (0: off).
+    starvation_grace: float = 120.0
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1:

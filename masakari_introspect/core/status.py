@@ -31,6 +31,9 @@ class InstanceStatus:
     recovery_limited: bool = False    # reports held back by the limit
     recent_reports: int = 0           # within the recovery window
     absent_seconds: int | None = None   # not on this host for this long
+    heartbeat_age: float | None = None  # kernel heartbeat; None: not used
+    starved_intervals: int = 0        # statistics spans it was starved in
+    died: str | None = None           # kernel, userspace/agent, none (starved)
 
     @property
     def label(self) -> str:

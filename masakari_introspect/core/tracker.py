@@ -146,6 +146,25 @@ class InstanceState:
         """A guest kernel panic reported by a pvpanic device."""
         return self._report(Reason.CRASHED)
 
+    def agent_lost(self) -> None:
+        """The agent closed its port while the kernel lives: its misses
+        do not count until it answers again."""
+        self._reset_count()
+        self.reason = None
+        self.phase = Phase.AGENT_LOST
+
+    def crash_loaded(self) -> None:
+        """The kernel panicked and a crash kernel writes its dump: misses
+        do not count until it shows life again (or the fleet times it
+        out)."""
+        self._reset_count()
+        self.reason = None
+        self.phase = Phase.KDUMP
+
+    def kernel_hung(self) -> Verdict:
+        """The kernel heartbeat went stale with no answer and no work."""
+        return self._report(Reason.KERNEL_HUNG)
+
     def watchdog_fired(self) -> Verdict:
         """A watchdog expired and its action left the guest as it is."""
         return self._report(Reason.WATCHDOG)
@@ -165,7 +184,8 @@ class InstanceState:
         self._answered_now = True
         self._reset_count()
         self.domain_job.clear()
-        self.phase = Phase.HEALTHY
+        if self.phase is not Phase.KDUMP:   # the fleet ends that wait
+            self.phase = Phase.HEALTHY
         return Verdict.RECOVERED if recovered else Verdict.NONE
 
     def miss(self, now: float, reason: Reason) -> Verdict:
@@ -278,7 +298,7 @@ class InstanceState:
     def counting(self, now: float) -> bool:
         if self.maintenance or self.phase in (
                 Phase.PAUSED, Phase.FAILURE_PAUSE, Phase.NO_AGENT,
-                Phase.FAILED):
+                Phase.FAILED, Phase.AGENT_LOST, Phase.KDUMP):
             return False
         return not (self.phase is Phase.GRACE and (
             now < self.grace_until or not self.answered))

@@ -6,7 +6,9 @@ from typing import Any
 
 from oslo_log import log as logging
 
+from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.model import Activity
+from masakari_introspect.core.starvation import Starvation
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
@@ -21,6 +23,9 @@ from masakari_introspect.core.model import Verdict
 LOG = logging.getLogger(__name__)
 
 PROBES_KEPT = 10    # recent probe results, for forensics
+# Which part of the guest died (status, --json).
+KERNEL, USERSPACE, STARVED = 'kernel', 'userspace/agent', 'none (starved)'
+_KERNEL = (Reason.KERNEL_HUNG, Reason.CRASHED, Reason.WATCHDOG)
 # Outcomes that are missed intervals, and the reason they give.
 _MISSES = {Outcome.MISS: Reason.UNRESPONSIVE,
            Outcome.DISCONNECTED: Reason.DISCONNECTED,
@@ -73,6 +78,10 @@ class Watched:
             collections.deque(maxlen=PROBES_KEPT)
         self.counters: dict[str, int] = {}
         self._activity_known = False
+        self.heartbeat = Heartbeat()
+        self.starvation = Starvation(state.policy.starvation_grace)
+        self.kdump_since: float | None = None   # crash loaded at
+        self.kdump_reset = False    # ... and the guest reset since
 
     @classmethod
     def found(cls, info: DomainInfo, memory: Remembered | None,
@@ -280,6 +289,22 @@ class Watched:
             LOG.info('Instance %s (%s): %s -> %s (%s)', self.state.name,
                      self.state.uuid, before.value, after.value, why)
 
+    def died(self, now: float) -> str | None:
+        """Which part of a failed or failing guest died, where the evidence
+        says: its kernel, its userspace or agent (the kernel heartbeat
+        beats), or none (starved of CPU); None when unknown."""
+        state, beat = self.state, self.heartbeat
+        if state.reason in _KERNEL or (
+                beat.stale and state.phase is Phase.FAILED):
+            return KERNEL
+        if self.starvation.shields(now):
+            return STARVED
+        if state.phase is Phase.AGENT_LOST or (
+                state.phase in (Phase.FAILING, Phase.FAILED, Phase.ACTIVE)
+                and beat.live and not beat.stale):
+            return USERSPACE
+        return None
+
     def view(self, now: float) -> InstanceStatus:
         state = self.state
         return InstanceStatus(
@@ -289,4 +314,7 @@ class Watched:
             else round(now - state.last_success, 3),
             reported=state.reported, last_notification=self.last_report,
             maintenance=state.maintenance, recovery_limited=self.limited,
-            recent_reports=len(self.reports))
+            recent_reports=len(self.reports),
+            heartbeat_age=self.heartbeat.age(),
+            starved_intervals=self.starvation.intervals,
+            died=self.died(now))

@@ -63,6 +63,8 @@ AGENT_UP: dict[Phase, float | None] = {
     Phase.NO_AGENT: 0.0,
     Phase.PAUSED: None,
     Phase.FAILURE_PAUSE: None,
+    Phase.AGENT_LOST: 0.0,       # port closed, the kernel lives
+    Phase.KDUMP: 0.0,            # crash loaded: a crash kernel runs
 }
 
 
@@ -83,6 +85,11 @@ class Metrics:
             PREFIX + 'probe_duration_seconds',
             'Duration of guest-ping probes, whatever their outcome.',
             buckets=PROBE_BUCKETS, registry=self.registry)
+        self._statistics = Histogram(
+            PREFIX + 'statistics_duration_seconds',
+            'Duration of the per-interval bulk statistics call (activity '
+            'and kernel heartbeat of every running guest).',
+            buckets=PROBE_BUCKETS, registry=self.registry)
         self._probes = self._counter(
             'probes', 'Guest-ping probes by outcome.',
             'outcome', [outcome.value for outcome in Outcome])
@@ -98,7 +105,8 @@ class Metrics:
             'reports',
             'Instances found failed and reported (one per failure episode), '
             'by reason: unresponsive, disconnected, busy, error, '
-            'failure_pause, crashed, watchdog, inactive, boot_hang.',
+            'failure_pause, crashed, watchdog, inactive, boot_hang, '
+            'kernel_hung.',
             'reason', [reason.value for reason in Reason])
         self._limited = self._counter(
             'recovery_limit_reached',
@@ -120,6 +128,10 @@ class Metrics:
     def probe_finished(self, result: ProbeResult) -> None:
         self._probes.labels(result.outcome.value).inc()
         self._latency.observe(max(result.duration, 0.0))
+
+    def statistics_read(self, seconds: float) -> None:
+        """The statistics call took ``seconds`` (the statistics thread)."""
+        self._statistics.observe(max(seconds, 0.0))
 
     def reported(self, uuid: str, reason: str) -> None:
         self._reports.labels(reason).inc()
@@ -278,8 +290,21 @@ def _instance_families(instances: Sequence[InstanceStatus]
         PREFIX + 'instance_last_notification_timestamp_seconds',
         'When the instance was last reported by this process (Unix time); '
         'absent if never.', labels=['uuid'])
+    heartbeat = GaugeMetricFamily(
+        PREFIX + 'instance_heartbeat_age_seconds',
+        'Seconds since the guest kernel last answered the balloon statistics '
+        'request (the kernel heartbeat); absent while it is not in use.',
+        labels=['uuid'])
+    starved = GaugeMetricFamily(
+        PREFIX + 'instance_starved_intervals',
+        'Statistics intervals in which a vCPU of the guest waited for a host '
+        'CPU more than half the interval and ran less than a tenth of it '
+        '(since the instance was found).', labels=['uuid'])
     for status in instances:
         uuid = status.uuid
+        starved.add_metric([uuid], float(status.starved_intervals))
+        if status.heartbeat_age is not None:
+            heartbeat.add_metric([uuid], status.heartbeat_age)
         info.add_metric([uuid], {'name': status.name})
         state.add_metric([uuid, status.label], 1.0)
         up = None if status.maintenance or status.phase is None \
@@ -292,7 +317,8 @@ def _instance_families(instances: Sequence[InstanceStatus]
         maintenance.add_metric([uuid], float(status.maintenance))
         if status.last_notification is not None:
             notified.add_metric([uuid], status.last_notification)
-    yield from (info, state, agent_up, misses, since, maintenance, notified)
+    yield from (info, state, agent_up, misses, since, maintenance, notified,
+                heartbeat, starved)
 
 
 class _QuietHandler(WSGIRequestHandler):

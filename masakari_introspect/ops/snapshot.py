@@ -54,6 +54,10 @@ def encode_instance(status: InstanceStatus) -> dict[str, Any]:
         'recent_reports': status.recent_reports}
     if status.absent_seconds is not None:
         doc['absent_seconds'] = status.absent_seconds
+    if status.heartbeat_age is not None:
+        doc['heartbeat_age'] = status.heartbeat_age
+    if status.died is not None:
+        doc['died'] = status.died
     return doc
 
 
@@ -87,7 +91,9 @@ def _decode_instance(doc: dict[str, Any]) -> InstanceStatus:
         recovery_limited=_flag(doc['recovery_limited']),
         recent_reports=int(doc['recent_reports']),
         absent_seconds=None if doc.get('absent_seconds') is None
-        else int(doc['absent_seconds']))
+        else int(doc['absent_seconds']),
+        heartbeat_age=_number(doc.get('heartbeat_age')),
+        died=None if doc.get('died') is None else str(doc['died']))
 
 
 def _decode_pending(doc: dict[str, Any]) -> PendingNotification:

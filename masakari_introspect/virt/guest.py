@@ -26,6 +26,7 @@ from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import translate
+from masakari_introspect.virt.balloon import BalloonPeriods
 
 LOG = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ Lose = Callable[['libvirt.virConnect', str], None]
 # keeps a stuck domain job from blocking the call).
 STATS_INTERFACE = 16
 STATS_BLOCK = 32
+STATS_BALLOON = 4
+STATS_VCPU = 8
 STATS_ACTIVE = 1
 STATS_NOWAIT = 1 << 29
 
@@ -147,27 +150,41 @@ def describe(dom: 'libvirt.virDomain') -> DomainInfo:
         blind_spots=translate.blind_spots(xml) if xml else ())
 
 
-def activities(conn: 'libvirt.virConnect') -> list[Activity]:
-    """Disk requests and packets sent of every active domain, in one call.
+def activities(conn: 'libvirt.virConnect',
+               balloons: 'BalloonPeriods | None' = None) -> list[Activity]:
+    """Disk requests and packets sent of every active domain, in one call;
+    with ``balloons``, also each guest's kernel heartbeat.
 
     Raises libvirtError.
     """
-    records = conn.getAllDomainStats(STATS_BLOCK | STATS_INTERFACE,
-                                     STATS_ACTIVE | STATS_NOWAIT)
+    groups = STATS_BLOCK | STATS_INTERFACE | STATS_VCPU
+    if balloons is not None:
+        groups |= STATS_BALLOON
+    records = conn.getAllDomainStats(groups, STATS_ACTIVE | STATS_NOWAIT)
     found = []
     for dom, stats in records:
         try:
-            found.append(activity(dom.UUIDString(), stats))
+            uuid = dom.UUIDString()
+            period = balloons.period(dom, uuid) if balloons else 0
+            found.append(activity(uuid, stats, period))
         except libvirt.libvirtError:
             continue
+    if balloons is not None:
+        balloons.keep({a.uuid for a in found})
     return found
 
 
-def activity(uuid: str, stats: dict[str, Any]) -> Activity:
-    """The guest's own work from one domain's statistics record."""
+def activity(uuid: str, stats: dict[str, Any], period: int = 0) -> Activity:
+    """The guest's own work (and heartbeat) from one statistics record."""
     disk = sum(int(stats.get('block.%d.%s.reqs' % (i, op), 0))
                for i in range(int(stats.get('block.count', 0)))
                for op in ('rd', 'wr'))
     sent = sum(int(stats.get('net.%d.tx.pkts' % i, 0))
                for i in range(int(stats.get('net.count', 0))))
-    return Activity(uuid, disk, sent)
+    stamp = stats.get('balloon.last-update')
+    vcpus = tuple((int(stats.get('vcpu.%d.time' % i, 0)),
+                   int(stats.get('vcpu.%d.delay' % i, 0)))
+                  for i in range(int(stats.get('vcpu.current', 0))))
+    return Activity(uuid, disk, sent,
+                    heartbeat=int(stamp) if isinstance(stamp, int) and stamp
+                    else None, heartbeat_period=period, vcpus=vcpus)

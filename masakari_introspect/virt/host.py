@@ -28,6 +28,7 @@ from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import guest
+from masakari_introspect.virt.balloon import BalloonPeriods
 from masakari_introspect.virt import translate
 from masakari_introspect.virt.loop import start_event_loop
 from masakari_introspect.virt.side import SidePool
@@ -42,9 +43,14 @@ class LibvirtHost:
                  on_connection: Callable[[bool], None],
                  keepalive_interval: int = 5, keepalive_count: int = 3,
                  reconnect_interval_max: float = 30.0,
-                 opener: Callable[[str], 'libvirt.virConnect'] | None = None
+                 opener: Callable[[str], 'libvirt.virConnect'] | None = None,
+                 balloons: BalloonPeriods | None = None,
+                 on_statistics: Callable[[float], None] | None = None
                  ) -> None:
         self._uri = uri
+        self._balloons = balloons          # None: no kernel heartbeat
+        self._on_statistics = on_statistics   # the call's duration, s
+        self._delay_checked = False   # vcpu.<n>.delay looked at once
         self._opener = opener or (lambda uri: libvirt.open(uri))
         self._on_event = on_event
         self._on_connection = on_connection
@@ -315,8 +321,20 @@ class LibvirtHost:
         conn = self._conn
         if conn is None:
             return None
+        started = time.monotonic()
         try:
-            return guest.activities(conn)
+            found = guest.activities(conn, self._balloons)
+            if self._on_statistics is not None:
+                self._on_statistics(time.monotonic() - started)
+            if not self._delay_checked and any(a.vcpus for a in found):
+                self._delay_checked = True
+                if not any(d for a in found for _t, d in a.vcpus):
+                    LOG.info('vCPU run delay (vcpu.<n>.delay) reads 0 for '
+                             'every guest: this host kernel keeps no '
+                             'scheduler statistics, so starved guests '
+                             'cannot be told apart (the starvation rule is '
+                             'off)')
+            return found
         except libvirt.libvirtError as exc:
             if errors.is_connection_error(exc.get_error_code(),
                                           exc.get_error_domain()):

@@ -59,7 +59,8 @@ def lifecycle(event: int, detail: int) -> EventKind | None:
     if event == RESUMED:
         return EventKind.RESUMED
     if event == CRASHED:
-        return EventKind.CRASHED
+        return EventKind.CRASH_LOADED if name == 'crashloaded' \
+            else EventKind.CRASHED
     if event == STOPPED:
         return EventKind.STOPPED
     if event == UNDEFINED:
@@ -181,3 +182,21 @@ def blind_spots(xml: str) -> tuple[BlindSpot, ...]:
     if devices.find('./hostdev') is not None:
         found.append(BlindSpot.PASSTHROUGH)
     return tuple(dict.fromkeys(found)) or (BlindSpot.NO_DEVICES,)
+
+
+def balloon_period(xml: str) -> int | None:
+    """The statistics period (s; 0: off) of a domain's virtio balloon, or
+    None when it has none (``model='none'``, no device, bad XML)."""
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        return None
+    balloon = root.find('./devices/memballoon')
+    if balloon is None or not (balloon.get('model') or '').startswith(
+            'virtio'):
+        return None
+    stats = balloon.find('./stats')
+    try:
+        return int(stats.get('period', '0')) if stats is not None else 0
+    except ValueError:
+        return 0

@@ -117,10 +117,17 @@ def test_statistics_groups_and_flags_match_libvirt():
     from masakari_introspect.virt import guest
     assert guest.STATS_BLOCK == libvirt.VIR_DOMAIN_STATS_BLOCK
     assert guest.STATS_INTERFACE == libvirt.VIR_DOMAIN_STATS_INTERFACE
+    assert guest.STATS_BALLOON == libvirt.VIR_DOMAIN_STATS_BALLOON
+    assert guest.STATS_VCPU == libvirt.VIR_DOMAIN_STATS_VCPU
     assert guest.STATS_ACTIVE == \
         libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
     assert guest.STATS_NOWAIT == \
         libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
+
+
+def test_balloon_affect_live_matches_libvirt():
+    from masakari_introspect.virt import balloon
+    assert balloon.AFFECT_LIVE == libvirt.VIR_DOMAIN_AFFECT_LIVE
 
 
 def test_paused_reasons_and_watchdog_actions_match_libvirt():

@@ -1,0 +1,34 @@
+"""Agent lost, kernel alive: the guest closed its agent's port (libvirt's
+agent lifecycle event, disconnected, reason channel) while its kernel
+heartbeat is live. Pure; called by the fleet on that event."""
+
+from oslo_log import log as logging
+
+from masakari_introspect.core.model import DomainEvent
+from masakari_introspect.core.model import Phase
+from masakari_introspect.core.policy import AgentLoss
+from masakari_introspect.core.policy import Policy
+from masakari_introspect.core.watched import Watched
+
+LOG = logging.getLogger(__name__)
+
+CHANNEL = 'channel'   # the agent event's reason: the guest closed the port
+# Phases an answered agent can be lost from.
+_FROM = (Phase.HEALTHY, Phase.FAILING, Phase.ACTIVE)
+
+
+def disconnected(watched: Watched, event: DomainEvent,
+                 policy: Policy) -> None:
+    """Apply the rule to an agent disconnected event."""
+    state, heartbeat = watched.state, watched.heartbeat
+    if policy.agent_loss is not AgentLoss.WARN \
+            or not policy.kernel_heartbeat or event.detail != CHANNEL \
+            or not state.answered or state.reported or state.maintenance \
+            or state.phase not in _FROM \
+            or not heartbeat.live or heartbeat.stale:
+        return
+    state.agent_lost()
+    LOG.warning('The guest agent of instance %s (%s) closed its port, but '
+                'its kernel is alive (heartbeat %.0f s old): agent gone, '
+                'kernel alive; not reported while the heartbeat lives',
+                state.name, state.uuid, heartbeat.age() or 0)

@@ -1,0 +1,91 @@
+"""The guest kernel's heartbeat: the balloon statistics stamp.
+
+With a virtio balloon whose statistics period is set, QEMU asks the guest
+driver (a kernel workqueue, no userspace) for statistics every period and
+stamps the reply with its host wall clock in whole seconds; libvirt shows it
+as ``balloon.last-update``. Pure; ``now`` is monotonic, ``wall`` the wall
+clock, both passed in.
+
+A heartbeat is *live* once the stamp changed since it was (re)learned (a new
+QEMU process, a reset, a pause, a wall-clock step), and *stale* when a live
+stamp has not changed for ``2 x period + 1`` seconds. A sample without a
+stamp is no evidence either way. See ``doc/source/design.rst``, "Kernel
+heartbeat".
+"""
+
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
+
+# The wall clock moved this far against the monotonic one between two
+# samples: it stepped, and the stamp's age is learned again.
+STEP = 1.0
+
+
+def stale_after(period: int) -> float:
+    """Seconds without a new stamp after which a live heartbeat is stale."""
+    return 2.0 * period + 1.0
+
+
+class Heartbeat:
+    """One guest's kernel heartbeat."""
+
+    def __init__(self) -> None:
+        self.stamp: int | None = None     # the last stamp seen
+        self.period = 0                   # the guest's statistics period
+        self.live = False                 # changed since (re)learned
+        self.stale_since: float | None = None   # monotonic
+        self._offset: float | None = None   # wall - monotonic, last sample
+        self._age: float | None = None      # at the last sample
+
+    @property
+    def stale(self) -> bool:
+        return self.stale_since is not None
+
+    @property
+    def missed_since(self) -> float | None:
+        """When a stale heartbeat's next stamp was due (monotonic): the
+        last stamp plus one period, plus a second for whole-second stamps.
+        A guest that answered or worked after this lived after its kernel
+        last beat."""
+        if self.stale_since is None:
+            return None
+        return self.stale_since - stale_after(self.period) + self.period + 1
+
+    def age(self) -> float | None:
+        """Seconds since the last stamp at the last sample, if in use."""
+        return self._age if self.live else None
+
+    def reset(self) -> None:
+        """A reboot, reset, pause or new process: not live until the stamp
+        changes again."""
+        self.live = False
+        self.stale_since = None
+
+    def sample(self, now: float, wall: float, stamp: int | None,
+               period: int) -> bool:
+        """Take one statistics sample; True if the heartbeat went stale on
+        it (False while it stays stale)."""
+        if stamp is None or period <= 0:
+            return False    # no evidence either way
+        offset, last = wall - now, self._offset
+        self._offset = offset
+        self.period = period
+        if last is not None and abs(offset - last) >= STEP:
+            if self.live:
+                LOG.info('The wall clock moved %+.0f s: the kernel '
+                         'heartbeat is learned again', offset - last)
+            self.reset()
+            self.stamp, self._age = stamp, None
+            return False
+        age = max(wall - stamp, 0.0)
+        self._age = age
+        if stamp != self.stamp:
+            self.live = self.stamp is not None
+            self.stamp = stamp
+            self.stale_since = None
+            return False
+        if self.stale or not self.live or age < stale_after(period):
+            return False
+        self.stale_since = now - (age - stale_after(period))
+        return True

@@ -1,0 +1,62 @@
+"""Kernel dead: a stale heartbeat with no answer and no work since.
+
+Called by the fleet for every monitored instance on each statistics sample
+(:func:`judge`), and asked before each probe (:func:`silent`). Pure; see
+:mod:`masakari_introspect.core.heartbeat` for the heartbeat itself.
+"""
+
+from oslo_log import log as logging
+
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Phase
+from masakari_introspect.core.model import Reason
+from masakari_introspect.core.model import Verdict
+from masakari_introspect.core.policy import Policy
+from masakari_introspect.core.watched import Watched
+
+LOG = logging.getLogger(__name__)
+
+# Events after which the stamp says nothing until it changes again.
+RESETS = frozenset((EventKind.STARTED, EventKind.REBOOTED, EventKind.PAUSED,
+                    EventKind.MIGRATING, EventKind.SHUTTING_DOWN,
+                    EventKind.RESUMED, EventKind.CRASHED,
+                    EventKind.CRASH_LOADED))
+_NOT_RUNNING = (Phase.PAUSED, Phase.FAILURE_PAUSE)
+
+
+def judge(watched: Watched, activity: Activity | None, now: float,
+          wall: float, policy: Policy) -> Verdict:
+    """Take the sample's heartbeat (after its activity was taken); report a
+    dead kernel: stale, and no agent answer and no work since its next
+    beat was due."""
+    state, heartbeat = watched.state, watched.heartbeat
+    if not policy.kernel_heartbeat or activity is None \
+            or state.phase in _NOT_RUNNING:
+        return Verdict.NONE
+    went = heartbeat.sample(now, wall, activity.heartbeat,
+                            activity.heartbeat_period)
+    since = heartbeat.missed_since
+    if since is None or state.reported or state.held is not None \
+            or state.phase is Phase.KDUMP or watched.starvation.shields(now):
+        return Verdict.NONE
+    answered = state.last_success is not None and state.last_success >= since
+    if answered or state.work.after(since):
+        if went:
+            LOG.info('The kernel heartbeat of instance %s (%s) is %.0f s old,'
+                     ' but the guest %s since: not a dead kernel',
+                     state.name, state.uuid, heartbeat.age() or 0,
+                     'answered' if answered else 'worked')
+        return Verdict.NONE
+    LOG.warning('The kernel heartbeat of instance %s (%s) stopped %.0f s ago '
+                '(statistics period %d s); no agent answer and no disk or '
+                'network work since: its kernel is dead', state.name,
+                state.uuid, heartbeat.age() or 0, heartbeat.period)
+    return state.kernel_hung()
+
+
+def silent(watched: Watched) -> bool:
+    """Judged dead by its heartbeat, which is still stale: no agent call
+    (it would only hold a libvirtd worker until its timeout)."""
+    return watched.heartbeat.stale and \
+        watched.state.reason is Reason.KERNEL_HUNG

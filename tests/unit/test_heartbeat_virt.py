@@ -1,0 +1,131 @@
+"""The kernel heartbeat at the libvirt edge (no binding needed) and in the
+metrics."""
+
+import dataclasses
+
+from prometheus_client import CollectorRegistry
+
+from masakari_introspect.ops.metrics import Metrics
+from masakari_introspect.virt import guest
+from masakari_introspect.virt import translate
+from masakari_introspect.virt.balloon import BalloonPeriods
+from tests.unit.fakes import A, B, FakeSource, instance
+
+XML = "<domain><devices>%s</devices></domain>"
+VIRTIO = "<memballoon model='virtio'><stats period='%d'/></memballoon>"
+
+
+def test_balloon_period_from_the_domain_xml():
+    assert translate.balloon_period(XML % (VIRTIO % 10)) == 10
+    assert translate.balloon_period(
+        XML % "<memballoon model='virtio'/>") == 0
+    assert translate.balloon_period(
+        XML % "<memballoon model='virtio-non-transitional'/>") == 0
+    assert translate.balloon_period(
+        XML % "<memballoon model='none'/>") is None
+    assert translate.balloon_period(XML % '') is None
+    assert translate.balloon_period('<domain') is None
+
+
+class FakeDomain:
+    def __init__(self, period, process=1):
+        self.xml = XML % (VIRTIO % period) if period is not None \
+            else XML % "<memballoon model='none'/>"
+        self.process = process
+        self.set_to = []
+        self.reads = 0
+
+    def ID(self):
+        return self.process
+
+    def XMLDesc(self, flags):
+        self.reads += 1
+        return self.xml
+
+    def setMemoryStatsPeriod(self, period, flags):
+        self.set_to.append((period, flags))
+
+
+def test_a_period_that_is_off_or_longer_is_set_live_once_per_process():
+    periods = BalloonPeriods(2)
+    off, long_, short, none = (FakeDomain(0), FakeDomain(10), FakeDomain(1),
+                               FakeDomain(None))
+    for _ in range(3):
+        assert periods.period(off, 'off') == 2
+        assert periods.period(long_, 'long') == 2
+        assert periods.period(short, 'short') == 1
+        assert periods.period(none, 'none') == 0
+    assert off.set_to == [(2, 1)] and long_.set_to == [(2, 1)]
+    assert short.set_to == [] and none.set_to == []
+    assert off.reads == 1
+    off.process = 2                        # a new QEMU process
+    periods.period(off, 'off')
+    assert off.set_to == [(2, 1), (2, 1)]
+
+
+def test_with_period_0_every_period_is_left_alone():
+    periods = BalloonPeriods(0)
+    off, long_ = FakeDomain(0), FakeDomain(10)
+    assert periods.period(off, 'off') == 0
+    assert periods.period(long_, 'long') == 10
+    assert off.set_to == [] and long_.set_to == []
+
+
+def test_domains_gone_are_forgotten():
+    periods = BalloonPeriods(2)
+    dom = FakeDomain(0)
+    periods.period(dom, 'a')
+    periods.keep(set())
+    periods.period(dom, 'a')
+    assert dom.reads == 2
+
+
+def test_the_heartbeat_is_read_from_a_statistics_record():
+    stats = {'block.count': 1, 'block.0.rd.reqs': 3, 'block.0.wr.reqs': 4,
+             'balloon.current': 1024, 'balloon.last-update': 1_700_000_000}
+    found = guest.activity(A, stats, 2)
+    assert (found.disk_requests, found.heartbeat, found.heartbeat_period) \
+        == (7, 1_700_000_000, 2)
+    # a job holding the domain: NOWAIT leaves the balloon fields out
+    hidden = guest.activity(A, {'block.count': 0}, 2)
+    assert hidden.heartbeat is None
+    # never answered: libvirt may give 0
+    assert guest.activity(A, {'balloon.last-update': 0}, 2).heartbeat is None
+
+
+def test_heartbeat_age_gauge_and_statistics_duration():
+    metrics = Metrics(CollectorRegistry(), process=False)
+    metrics.watch(FakeSource([
+        dataclasses.replace(instance(A, 'vm-a'), heartbeat_age=1.5),
+        instance(B, 'vm-b')], connected=True, pending=0))
+    metrics.statistics_read(0.02)
+    registry = metrics.registry
+    assert registry.get_sample_value(
+        'masakari_introspect_instance_heartbeat_age_seconds',
+        {'uuid': A}) == 1.5
+    assert registry.get_sample_value(
+        'masakari_introspect_instance_heartbeat_age_seconds',
+        {'uuid': B}) is None
+    assert registry.get_sample_value(
+        'masakari_introspect_statistics_duration_seconds_count') == 1
+    assert registry.get_sample_value(
+        'masakari_introspect_reports_total', {'reason': 'kernel_hung'}) == 0
+
+
+def test_status_json_and_table_carry_the_heartbeat_age():
+    from masakari_introspect.cmd import status as status_cmd
+    from masakari_introspect.ops import snapshot
+    with_beat = dataclasses.replace(instance(A, 'vm-a'), heartbeat_age=4.0)
+    doc = snapshot.encode_instance(with_beat)
+    assert doc['heartbeat_age'] == 4.0
+    assert 'heartbeat_age' not in snapshot.encode_instance(instance(B))
+    assert snapshot._decode_instance(doc).heartbeat_age == 4.0
+    assert 'HEARTBEAT' in status_cmd.COLUMNS
+
+
+def test_vcpu_run_time_and_delay_are_read_per_vcpu():
+    stats = {'vcpu.current': 2, 'vcpu.maximum': 2,
+             'vcpu.0.time': 10, 'vcpu.0.delay': 3,
+             'vcpu.1.time': 20}
+    assert guest.activity(A, stats).vcpus == ((10, 3), (20, 0))
+    assert guest.activity(A, {}).vcpus == ()

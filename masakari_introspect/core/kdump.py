@@ -2,7 +2,8 @@
 with a crash kernel loaded: the guest writes its dump and reboots itself)
 no verdict is made until the guest resets and shows life again (its agent
 answers or its heartbeat is live), or ``kdump_timeout`` passes: then it is
-reported ``crashed`` unless it shows life (it ran on). Pure; called by the fleet."""
+reported ``crashed`` unless it shows life (it ran on). Maintenance ends the
+wait: the guest is judged afresh after it. Pure; called by the fleet."""
 
 from oslo_log import log as logging
 
@@ -46,6 +47,13 @@ def check(watched: Watched, now: float, policy: Policy) -> Verdict:
     since, state, beat = watched.kdump_since, watched.state, \
         watched.heartbeat
     if since is None:
+        return Verdict.NONE
+    if state.maintenance:
+        # Not probed in maintenance: no sign of life can come. The wait
+        # ends; the guest is judged afresh after maintenance (fresh grace).
+        watched.kdump_since, watched.kdump_reset = None, False
+        LOG.info('Instance %s (%s) is in maintenance: no longer waiting for '
+                 'its crash dump', state.name, state.uuid)
         return Verdict.NONE
     answered = state.last_success is not None and \
         state.last_success > since and \

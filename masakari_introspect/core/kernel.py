@@ -37,8 +37,10 @@ def judge(watched: Watched, activity: Activity | None, now: float,
     went = heartbeat.sample(now, wall, activity.heartbeat,
                             activity.heartbeat_period)
     since = heartbeat.missed_since
-    if since is None or state.reported or state.held is not None \
-            or state.phase is Phase.KDUMP or watched.starvation.shields(now):
+    # In maintenance the agent is not asked: its silence is no evidence.
+    if since is None or state.reported or state.maintenance \
+            or state.held is not None or state.phase is Phase.KDUMP \
+            or watched.starvation.shields(now):
         return Verdict.NONE
     answered = state.last_success is not None and state.last_success >= since
     if answered or state.work.after(since):

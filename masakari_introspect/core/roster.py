@@ -113,6 +113,10 @@ class Roster:
         if watched is not None:
             before = watched.state.phase
             verdict = watched.state.set_maintenance(on, self._clock())
+            if not on:
+                # Its agent was not asked meanwhile: a heartbeat that went
+                # stale then is learned again, on fresh evidence.
+                watched.heartbeat.reset()
             self.void_probe(watched)
             watched.log_phase(before, 'maintenance')
             if on:

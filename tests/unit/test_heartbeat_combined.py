@@ -3,6 +3,7 @@
 import pytest
 
 from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Phase
 from tests.unit.fakes import A
 from tests.unit.test_heartbeat import Bed
 
@@ -59,3 +60,19 @@ def test_a_balloon_unloaded_between_ticks_is_not_a_dead_kernel():
     for _ in range(6):
         bed.tick()
     assert bed.reports() == []
+
+
+def test_a_balloon_unloaded_in_maintenance_is_not_a_dead_kernel_after_it():
+    # The operator unloads the balloon driver while the instance is in
+    # maintenance (its agent is fine, but not asked there): when
+    # maintenance ends the live guest must not be reported kernel_hung.
+    bed = Bed()
+    bed.do(bed.fleet.set_maintenance(A, True)[1])
+    bed.stamps[A] = int(bed.wall())
+    for _ in range(5):
+        bed.tick()
+    bed.do(bed.fleet.set_maintenance(A, False)[1])
+    for _ in range(5):
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.HEALTHY

@@ -5,6 +5,8 @@ import pytest
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Phase
 from tests.unit.fakes import A
+from tests.unit.fakes import domain
+from tests.unit.fakes import make_fleet
 from tests.unit.test_heartbeat import Bed
 
 
@@ -76,3 +78,25 @@ def test_a_balloon_unloaded_in_maintenance_is_not_a_dead_kernel_after_it():
         bed.tick()
     assert bed.reports() == []
     assert bed.state().phase is Phase.HEALTHY
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'AGENT_LOST lives only in memory: after a restart of the monitor the '
+    'guest is found with its agent disconnected, its closed port answers '
+    'each probe as DISCONNECTED, and the misses count once the grace ends '
+    '(agent_loss.disconnected runs only on the lifecycle event, from '
+    'HEALTHY/FAILING/ACTIVE): the live guest is reported "disconnected"'))
+def test_a_lost_agent_is_not_reported_after_a_restart_of_the_monitor():
+    bed = Bed()
+    bed.closed.add(A)
+    bed.event(A, EventKind.AGENT_DISCONNECTED, 'channel')
+    assert bed.state().phase is Phase.AGENT_LOST
+    for _ in range(3):
+        bed.tick()
+    bed.fleet = make_fleet(bed.policy, bed.clock, bed.wall,
+                           remembered=bed.fleet.persisted().records)
+    bed.do(bed.fleet.listed([domain(A, 'vm-a', domain_id=1, connected=False),
+                             domain(B, 'vm-b', domain_id=2)]))
+    for _ in range(20):
+        bed.tick()
+    assert bed.reports() == []

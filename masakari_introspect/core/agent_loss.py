@@ -1,6 +1,7 @@
 """Agent lost, kernel alive: the guest closed its agent's port (libvirt's
 agent lifecycle event, disconnected, reason channel) while its kernel
-heartbeat is live. Pure; called by the fleet on that event."""
+heartbeat is live. Pure; called by the fleet on that event, and on a probe
+that finds the port closed."""
 
 from oslo_log import log as logging
 
@@ -20,15 +21,29 @@ _FROM = (Phase.HEALTHY, Phase.FAILING, Phase.ACTIVE)
 def disconnected(watched: Watched, event: DomainEvent,
                  policy: Policy) -> None:
     """Apply the rule to an agent disconnected event."""
+    if event.detail == CHANNEL:
+        _lost(watched, policy, _FROM)
+
+
+def found_closed(watched: Watched, policy: Policy) -> bool:
+    """A probe found the port closed in grace, after a pause and resume or
+    a restart of the monitor (which end the phase the event gave): True if
+    the agent, which answered in this boot, is lost, its kernel alive."""
+    return _lost(watched, policy, (Phase.GRACE,))
+
+
+def _lost(watched: Watched, policy: Policy, phases: tuple[Phase, ...]
+          ) -> bool:
     state, heartbeat = watched.state, watched.heartbeat
     if policy.agent_loss is not AgentLoss.WARN \
-            or not policy.kernel_heartbeat or event.detail != CHANNEL \
+            or not policy.kernel_heartbeat \
             or not state.answered or state.reported or state.maintenance \
-            or state.phase not in _FROM \
+            or state.phase not in phases \
             or not heartbeat.live or heartbeat.stale:
-        return
+        return False
     state.agent_lost()
     LOG.warning('The guest agent of instance %s (%s) closed its port, but '
                 'its kernel is alive (heartbeat %.0f s old): agent gone, '
                 'kernel alive; not reported while the heartbeat lives',
                 state.name, state.uuid, heartbeat.age() or 0)
+    return True

@@ -211,6 +211,10 @@ class Fleet:
         if result.outcome is Outcome.MISS and \
                 watched.starvation.shields(now):
             return []    # starved of CPU: not a miss
+        if result.outcome is Outcome.DISCONNECTED and \
+                agent_loss.found_closed(watched, self.policy):
+            watched.log_phase(before, 'agent port closed, kernel alive')
+            return self._act(watched, Verdict.NONE)
         verdict = watched.take(result, now)
         watched.log_phase(before, result.detail or result.outcome.value)
         actions = self._act(watched, verdict)

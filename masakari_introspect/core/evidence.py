@@ -22,6 +22,11 @@ class Work:
         """Work in a span that starts at or after ``moment``."""
         return self.last is not None and self.since >= moment
 
+    @property
+    def recent(self) -> bool:
+        """The last sample's span had work."""
+        return self.last is not None and self.last == self.sampled_at
+
     def idle_for(self, now: float) -> float:
         """Seconds since the end of the last span with work."""
         return now - (self.last if self.last is not None else float('-inf'))

@@ -43,7 +43,9 @@ def judge(watched: Watched, activity: Activity | None, now: float,
             or watched.starvation.shields(now):
         return Verdict.NONE
     answered = state.last_success is not None and state.last_success >= since
-    if answered or state.work.after(since):
+    # Work in the span just sampled may be from after its next beat was
+    # due: a busy guest is judged once a span passes without work.
+    if answered or state.work.after(since) or state.work.recent:
         if went:
             LOG.info('The kernel heartbeat of instance %s (%s) is %.0f s old,'
                      ' but the guest %s since: not a dead kernel',

@@ -133,3 +133,28 @@ def test_a_lost_agent_whose_kernel_dies_after_a_resume_is_kernel_hung():
     for _ in range(4):
         bed.tick()
     assert [r.reason for r in bed.reports()] == ['kernel_hung']
+
+
+def test_a_busy_guest_whose_heartbeat_stops_mid_interval_is_not_kernel_hung():
+    # The balloon driver is unloaded 1 s after a tick while the guest
+    # writes to disk in every interval and its agent hangs: the span that
+    # went stale covers its next beat and its work; it is not a dead
+    # kernel while it works.
+    bed = Bed(threshold=20)
+    bed.silent.add(A)
+    bed.stamps[A] = int(bed.wall()) + 1
+    for _ in range(6):
+        bed.work[A] += 5
+        bed.tick()
+    assert bed.reports() == []
+
+
+def test_a_busy_guest_whose_kernel_dies_is_kernel_hung_once_it_stops():
+    bed = Bed(threshold=20)
+    bed.work[A] += 5
+    bed.kill_kernel()
+    bed.stamps[A] += 1     # its last beat 1 s after the tick
+    bed.tick()             # the span of its death shows work
+    for _ in range(3):
+        bed.tick()
+    assert [r.reason for r in bed.reports()] == ['kernel_hung']

@@ -79,6 +79,9 @@ class Fleet:
         self._tokens = itertools.count(1)
         self._ticks = 0
         self._last_tick: float | None = None
+        # The first sample asked for since the last one came back (both
+        # clocks): the statistics call that answers started no earlier.
+        self._asked: tuple[float, float] | None = None
 
     # -- membership (the roster's) -----------------------------------------------
 
@@ -219,7 +222,7 @@ class Fleet:
         watched.log_phase(before, result.detail or result.outcome.value)
         actions = self._act(watched, verdict)
         if state.awaiting_sample:
-            actions.append(Sample())   # judge it now
+            actions.append(self._sample())   # judge it now
         return actions
 
     def started(self, uuid: str, token: int) -> list[Action]:
@@ -269,7 +272,7 @@ class Fleet:
                               else 'probe out after the timeout')
             actions += self._act(watched, verdict)
         if any(w.state.awaiting_sample for w in self.watched.values()):
-            actions.append(Sample())
+            actions.append(self._sample())
         return actions
 
     def tick(self) -> list[Action]:
@@ -318,12 +321,16 @@ class Fleet:
                     self.policy.failure_threshold == 0):
                 actions.append(self._probe(watched))
         if self.watched:
-            actions.append(Sample())
+            actions.append(self._sample())
         return actions
 
     def sampled(self, activities: list[Activity] | None) -> list[Action]:
         """One statistics sample; None if it could not be taken."""
         now = self._clock()
+        # The heartbeat's age as of the call's start at the latest: a slow
+        # call (one starved QEMU delays it all) does not age every stamp.
+        asked, self._asked = self._asked, None
+        read, read_wall = asked or (now, self._wall())
         found = {a.uuid: a for a in activities or ()}
         actions: list[Action] = []
         for uuid, watched in self.watched.items():
@@ -336,7 +343,7 @@ class Fleet:
             watched.state.activity(now, active)
             watched.starvation.sample(now, activity, watched.state.name, uuid)
             before = watched.state.phase
-            verdict = kernel.judge(watched, activity, now, self._wall(),
+            verdict = kernel.judge(watched, activity, read, read_wall,
                                    self.policy)
             if verdict is not Verdict.NONE:
                 self._roster.void_probe(watched)   # no answer to wait for
@@ -351,6 +358,11 @@ class Fleet:
                 watched.log_phase(before, 'activity check')
                 actions += self._act(watched, verdict)
         return actions
+
+    def _sample(self) -> Sample:
+        if self._asked is None:
+            self._asked = (self._clock(), self._wall())
+        return Sample()
 
     def _probe(self, watched: Watched) -> Probe:
         watched.token = next(self._tokens)

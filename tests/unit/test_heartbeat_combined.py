@@ -158,3 +158,21 @@ def test_a_busy_guest_whose_kernel_dies_is_kernel_hung_once_it_stops():
     for _ in range(3):
         bed.tick()
     assert [r.reason for r in bed.reports()] == ['kernel_hung']
+
+
+def test_a_slow_statistics_call_soon_after_the_last_does_not_age_stamps():
+    # B's agent misses its last allowed interval: its result asks for a
+    # sample at once, right after the tick's. That bulk call reads every
+    # stamp half a second later, but one starved QEMU holds it for 9 s: the
+    # unchanged stamps are not 10 s old, A is no dead kernel.
+    bed = Bed(threshold=1)
+    bed.silent.add(B)
+    bed.tick()                           # B's miss asks for a sample
+    bed.clock.advance(0.5)
+    bed.wall.advance(0.5)
+    sample = bed.sample()
+    bed.clock.advance(9)
+    bed.wall.advance(9)
+    bed.do(bed.fleet.sampled(sample))
+    assert bed.reports() == []
+    assert [r.reason for r in bed.reports(B)] == ['unresponsive']

@@ -69,8 +69,10 @@ def boot_guests(image, specs: dict[str, dict]) -> dict:
     return guests
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cleanup_guests(bed_image) -> Iterator[None]:
+    """Each module starts and ends without guests of the bed: guests left
+    running by earlier modules (TCG, two cores) slow every boot after them."""
     from tests.bed.guest import destroy_all
     destroy_all(PREFIX)
     yield

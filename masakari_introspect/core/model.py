@@ -86,6 +86,7 @@ class Reason(enum.Enum):
     INACTIVE = 'inactive'            # agent failed, then the guest idled
     BOOT_HANG = 'boot_hang'          # a known agent never came up
     KERNEL_HUNG = 'kernel_hung'      # the kernel heartbeat stopped
+    APPLICATION = 'application'      # an application probe kept failing
 
 
 # -- a verdict ------------------------------------------------------------------

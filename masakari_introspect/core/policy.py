@@ -11,6 +11,25 @@ class AgentLoss(enum.Enum):
     REPORT = 'report'    # judged by its misses, as any agent
 
 
+class OnFailure(enum.Enum):
+    """What an application probe's failure episode gets."""
+
+    REPORT = 'report'    # reported with reason ``application``
+    WARN = 'warn'        # one WARNING; status, metrics and the check show it
+
+
+@dataclasses.dataclass(frozen=True)
+class AppProbe:
+    """One application probe: a command run in the guest by its agent."""
+
+    name: str
+    exec: tuple[str, ...]        # argv, run with guest-exec
+    timeout: float = 5.0         # seconds for the whole run
+    every: int = 1               # in the guest's probe intervals
+    threshold: int = 3           # consecutive failed runs
+    on_failure: OnFailure = OnFailure.REPORT
+
+
 @dataclasses.dataclass(frozen=True)
 class Policy:
     failure_threshold: int = 3
@@ -27,6 +46,11 @@ class Policy:
     kdump_timeout: float = 600.0
     # Longest a starved guest's misses do not count, per episode (0: off).
     starvation_grace: float = 120.0
+    # From the policy file or the domain's metadata (issue 20):
+    monitor: bool = True          # False: never probed nor reported
+    probes: tuple[AppProbe, ...] = ()
+    # Which rule gave this policy ('' for the configuration alone).
+    rule: str = ''
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1:

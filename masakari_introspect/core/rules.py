@@ -329,4 +329,7 @@ def _choice(key: str, value: object, choices: Any) -> str:
 
 
 def _kind(value: object) -> str:
-    return 'nothing' if value is None else 'a %s' % type(value).__name__
+    if value is None:
+        return 'nothing'
+    name = type(value).__name__
+    return '%s %s' % ('an' if name[0] in 'aeiou' else 'a', name)

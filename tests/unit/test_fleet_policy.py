@@ -238,3 +238,38 @@ def test_a_reload_that_changes_nothing_says_nothing(caplog):
     caplog.clear()
     assert bed.fleet.set_rules(rules()) == []
     assert not [r for r in caplog.records if 'follows' in r.getMessage()]
+
+
+# -- what operators see -----------------------------------------------------------------
+
+
+def test_the_rule_and_the_exclusion_survive_the_status_round_trip():
+    from masakari_introspect.ops.snapshot import ServiceStatus
+    from masakari_introspect.ops.snapshot import Snapshot
+    from masakari_introspect.ops.snapshot import decode
+    from masakari_introspect.ops.snapshot import encode
+    bed = fleet_of(guest(flavor='scratch.1'), guest(B, 'vm-b', domain_id=2,
+                                                    flavor='slow.2'))
+    snapshot = Snapshot(ServiceStatus('h', 1, False, True, 0),
+                        tuple(bed.fleet.snapshot()))
+    doc = encode(snapshot)
+    assert [(i['name'], i['state'], i['monitored'], i['rule'])
+            for i in doc['instances']] == [
+        ('vm-a', 'not monitored (policy)', False,
+         'rule 2 (flavor=scratch.*)'),
+        ('vm-b', 'grace', True, 'rule 1 (flavor=slow.*)')]
+    assert decode(doc) == snapshot
+
+
+def test_the_check_and_the_metrics_do_not_alert_on_a_guest_not_monitored():
+    from masakari_introspect.cmd import check
+    from masakari_introspect.core.model import Phase
+    from masakari_introspect.core.status import InstanceStatus
+    from masakari_introspect.ops import metrics
+    excluded = InstanceStatus(A, 'vm-a', Phase.FAILING, misses=2,
+                              monitored=False, rule='rule 2 (x)')
+    assert check.kind(excluded) is check.Kind.QUIET
+    families = {m.name: m for m in metrics._instance_families([excluded])}
+    assert not families[metrics.PREFIX + 'instance_agent_up'].samples
+    [state] = families[metrics.PREFIX + 'instance_state'].samples
+    assert state.labels['state'] == 'not monitored (policy)'

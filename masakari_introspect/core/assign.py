@@ -65,7 +65,7 @@ def exclude(watched: Watched, maintenance: bool, now: float
         watched.heartbeat.reset()
     watched.token = None     # the probe out, if any, says nothing any more
     why = 'put in maintenance' if maintenance else 'not monitored (%s)' % (
-        state.policy.rule or CONFIGURATION) if excluded else 'monitored'
+        state.policy.rule or CONFIGURATION) if excluded else 'monitored again'
     watched.log_phase(before, why)
     actions: list[Action] = [Save()]
     if excluded:

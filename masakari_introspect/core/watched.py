@@ -82,6 +82,10 @@ class Watched:
         self.starvation = Starvation(state.policy.starvation_grace)
         self.kdump_since: float | None = None   # crash loaded at
         self.kdump_reset = False    # ... and the guest reset since
+        # What its policy was chosen by (name, Nova's metadata, its own
+        # <policy>), and what was wrong in its <policy> (warned once).
+        self.facts: DomainInfo | None = None
+        self.policy_warnings: tuple[str, ...] = ()
 
     @classmethod
     def found(cls, info: DomainInfo, memory: Remembered | None,
@@ -98,6 +102,7 @@ class Watched:
             reported=bool(memory and same and memory.reported),
             known=bool(memory and memory.known))
         watched = cls(state, info.domain_id)
+        watched.facts = info
         if memory is not None:
             watched.reports = from_disk(memory.reports, now,
                                         now if wall is None else wall)
@@ -317,4 +322,5 @@ class Watched:
             recent_reports=len(self.reports),
             heartbeat_age=self.heartbeat.age(),
             starved_intervals=self.starvation.intervals,
-            died=self.died(now))
+            died=self.died(now), monitored=state.policy.monitor,
+            rule=state.policy.rule)

@@ -185,7 +185,7 @@ class Roster:
         watched.facts = info
         policy, errors = policy_for(self.policy, self.rules, info)
         assign.warn(watched, errors)
-        if not assign.assign(watched, policy):
+        if not assign.assign(watched, policy, self._clock()):
             return []
         actions, verdict = assign.exclude(
             watched, info.uuid in self.maintenance, self._clock())

@@ -184,7 +184,6 @@ def lost_bed():
     return bed
 
 
-@PENDING
 def test_agent_loss_report_set_while_lost_counts_its_misses():
     bed = lost_bed()
     report = parse_rules(yaml.safe_load(
@@ -195,6 +194,22 @@ def test_agent_loss_report_set_while_lost_counts_its_misses():
         bed.tick()
     [notification] = bed.reports()
     assert notification.reason == 'disconnected'
+
+
+def test_agent_loss_warn_set_while_its_misses_count_spares_a_live_kernel():
+    bed = test_heartbeat.Bed(agent_loss=AgentLoss.REPORT, threshold=5)
+    bed.closed.add(A)
+    bed.event(A, EventKind.AGENT_DISCONNECTED, 'channel')
+    bed.tick()
+    bed.tick()
+    assert bed.state().phase is Phase.FAILING
+    warn = parse_rules(yaml.safe_load(
+        'rules: [{match: {name: vm-a}, agent_loss: warn}]'), 10.0)
+    bed.do(bed.fleet.set_rules(warn))
+    for _ in range(8):
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.AGENT_LOST
 
 
 # -- threshold and interval changed while failing --------------------------------

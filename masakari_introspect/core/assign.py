@@ -51,6 +51,18 @@ def assign(watched: Watched, policy: Policy, now: float) -> bool:
     return True
 
 
+def found(watched: Watched, maintenance: bool) -> list[Action]:
+    """An instance found (start-up, a domain seen again) that its policy
+    excludes, with a report from before (the policy changed while the
+    monitor was down): a notification still pending for it is withdrawn,
+    as when it is excluded while monitored."""
+    state = watched.state
+    if state.policy.monitor or maintenance or not state.reported:
+        return []
+    return [Withdraw(state.uuid, 'not monitored (%s)' % (
+        state.policy.rule or CONFIGURATION), WithdrawCause.MAINTENANCE)]
+
+
 def exclude(watched: Watched, maintenance: bool, now: float
             ) -> tuple[list[Action], Verdict]:
     """Exclude the instance (the operator's maintenance, or a policy with

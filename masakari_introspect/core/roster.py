@@ -162,6 +162,7 @@ class Roster:
                          else ': not monitored')
             self.watched[info.uuid] = watched
             actions.append(Save())
+            actions += assign.found(watched, info.uuid in self.maintenance)
             if memory is not None and memory.domain_id != info.domain_id:
                 actions.append(new_process(info.uuid))
             return actions

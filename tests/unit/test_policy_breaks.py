@@ -24,9 +24,6 @@ from tests.unit.fakes import A, B, domain
 from tests.unit.test_fleet import Bed, idle
 from tests.unit.test_fleet_policy import fleet_of, guest, rules
 
-# A defect found, its fix in a later commit.
-PENDING = pytest.mark.xfail(strict=True, reason='defect, fixed later')
-
 OFF = 'rules: [{match: {name: "vm-a"}, monitor: false}]'
 ON = 'rules: []'
 
@@ -387,7 +384,6 @@ def test_a_huge_file_matches_its_last_rule():
     assert found.first(info).index == 5000
 
 
-@PENDING
 def test_duplicate_keys_in_a_rule_are_an_error(tmp_path):
     from masakari_introspect.conf import policy_file
     from masakari_introspect.conf.errors import ConfigError

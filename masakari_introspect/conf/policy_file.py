@@ -55,6 +55,10 @@ def load(path: str | None, interval: float) -> Rules:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError('%s: %s is not valid YAML: %s' % (
             OPTION, path, ' '.join(str(exc).split()))) from exc
+    except RecursionError as exc:
+        # The YAML parser recurses once per level of nesting.
+        raise ConfigError('%s: %s is nested too deeply' % (OPTION, path)
+                          ) from exc
     try:
         return parse_rules(doc, interval)
     except PolicyError as exc:

@@ -420,3 +420,18 @@ def test_longer_own_intervals_never_probe_more_at_once_than_all_at_one():
         for probe in sent:
             bed.do(bed.fleet.result(f.ProbeResult(probe.uuid, Outcome.OK),
                                     probe.token))
+
+
+# -- the file read again on SIGHUP ---------------------------------------------------
+
+
+def test_a_file_nested_too_deeply_is_one_line_and_a_reload_keeps_the_policy(
+        tmp_path, caplog):
+    from masakari_introspect.conf import policy_file
+    from masakari_introspect.conf.errors import ConfigError
+    path = tmp_path / 'policy.yaml'
+    path.write_text('rules: ' + '[' * 20000 + ']' * 20000 + '\n')
+    with pytest.raises(ConfigError, match='policy_file'):
+        policy_file.load(str(path), 10)
+    assert policy_file.reload(str(path), 10) is None
+    assert 'running policy is kept' in caplog.text

@@ -171,13 +171,21 @@ class Roster:
             watched.state.started(now)
             self.void_probe(watched)
             actions += [Save(), new_process(info.uuid)]
+        self._follow(watched, info, now)
+        actions += self._apply_policy(watched, info, judged)
+        # Monitored again now: a resume libvirt did not tell is seen now.
+        self._follow(watched, info, now)
+        return actions
+
+    def _follow(self, watched: Watched, info: DomainInfo, now: float
+                ) -> None:
+        """The domain paused or resumed without an event (missed)."""
         if not info.running and watched.state.probed:
             watched.state.paused(now, info.state_reason)
             self.void_probe(watched)
         elif info.running and not watched.state.probed \
                 and not watched.state.maintenance:
             watched.state.resumed(now)
-        return actions + self._apply_policy(watched, info, judged)
 
     def _apply_policy(self, watched: Watched, info: DomainInfo,
                       judged: list[Judged]) -> list[Action]:

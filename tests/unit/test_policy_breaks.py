@@ -435,3 +435,15 @@ def test_a_file_nested_too_deeply_is_one_line_and_a_reload_keeps_the_policy(
         policy_file.load(str(path), 10)
     assert policy_file.reload(str(path), 10) is None
     assert 'running policy is kept' in caplog.text
+
+
+def test_a_guest_monitored_again_by_a_listing_that_finds_it_resumed_is_probed():
+    # Excluded by its metadata, paused; then a resync (after a reconnect:
+    # the resume event was lost) finds it running, its metadata removed.
+    off = guest(policy=PolicyElement((('monitor', 'false'),)))
+    bed = fleet_of(off, text=ON)
+    bed.event(A, EventKind.PAUSED, 'user')
+    bed.listed(guest())
+    assert bed.fleet.watched[A].state.probed
+    bed.tick(idle(A))
+    assert bed.probes(A)

@@ -27,6 +27,8 @@ class _Loader(yaml.SafeLoader):
                           deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _value in node.value:
+            if key_node.tag == 'tag:yaml.org,2002:merge':
+                continue    # '<<: *shared': its keys may be overridden
             key = self.construct_object(key_node, deep=True)
             try:
                 twice = key in seen

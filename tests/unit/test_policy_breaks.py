@@ -447,3 +447,60 @@ def test_a_guest_monitored_again_by_a_listing_that_finds_it_resumed_is_probed():
     assert bed.fleet.watched[A].state.probed
     bed.tick(idle(A))
     assert bed.probes(A)
+
+
+def test_a_lost_agent_excluded_then_monitored_again_is_not_reported():
+    bed = lost_bed()
+    off = parse_rules(yaml.safe_load(
+        'rules: [{match: {name: vm-a}, monitor: false}]'), 10.0)
+    bed.do(bed.fleet.set_rules(off))
+    for _ in range(3):
+        bed.tick()
+    bed.do(bed.fleet.set_rules(Rules()))
+    for _ in range(20):
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.AGENT_LOST
+
+
+def test_a_lost_agent_in_maintenance_and_out_is_not_reported():
+    bed = lost_bed()
+    bed.do(bed.fleet.set_maintenance(A, True)[1])
+    for _ in range(3):
+        bed.tick()
+    bed.do(bed.fleet.set_maintenance(A, False)[1])
+    for _ in range(20):
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.AGENT_LOST
+
+
+def test_a_wall_clock_step_does_not_move_a_guests_own_cadence():
+    text = 'rules: [{match: {name: vm-a}, probe_interval: 20}]'
+    bed = fleet_of(guest(), text=text)
+    probed = []
+    for number in range(1, 7):
+        if number == 3:
+            bed.wall.advance(-7200)        # stepped back two hours
+        before = len(bed.probes(A))
+        bed.tick(idle(A))
+        if len(bed.probes(A)) > before:
+            probed.append(number)
+            bed.answer(A)
+    assert probed == [2, 4, 6]
+
+
+def test_merge_keys_share_settings_and_a_rule_overrides_them(tmp_path):
+    from masakari_introspect.conf import policy_file
+    path = tmp_path / 'policy.yaml'
+    path.write_text(
+        'rules:\n'
+        '  - match: {flavor: "ha.*"}\n'
+        '    <<: &strict {failure_threshold: 2, agent_loss: report}\n'
+        '  - match: {flavor: "db.*"}\n'
+        '    <<: *strict\n'
+        '    failure_threshold: 4\n')
+    first, second = policy_file.load(str(path), 10).rules
+    assert first.overrides.failure_threshold == 2
+    assert second.overrides.failure_threshold == 4
+    assert second.overrides.agent_loss is AgentLoss.REPORT

@@ -47,6 +47,8 @@ def assign(watched: Watched, policy: Policy, now: float) -> bool:
              state.uuid, policy.rule or CONFIGURATION,
              old.rule or CONFIGURATION,
              '' if policy.monitor else ': not monitored')
+    if policy.failure_threshold != old.failure_threshold:
+        state.threshold_changed()
     agent_loss.policy_changed(watched, old, now)
     return True
 

@@ -504,3 +504,74 @@ def test_merge_keys_share_settings_and_a_rule_overrides_them(tmp_path):
     assert first.overrides.failure_threshold == 2
     assert second.overrides.failure_threshold == 4
     assert second.overrides.agent_loss is AgentLoss.REPORT
+
+
+# -- the monitor's wiring: SIGHUP's rules reach the owner thread ------------------
+
+
+def test_rules_posted_to_the_monitor_withdraw_a_pending_report_once():
+    from tests.unit.fakes import InstantHypervisor, RecordingOutbox
+    from tests.unit.fakes import make_monitor, wait_until
+    from tests.unit.test_monitor import Suspects, ticked_until
+    hypervisor, outbox = InstantHypervisor(), RecordingOutbox()
+    monitor = make_monitor(hypervisor, outbox,
+                           suspect_prober=Suspects(hypervisor))
+    monitor.start()
+    try:
+        monitor.resync()
+        ticked_until(monitor, lambda: outbox.sent)
+        assert [n.instance_uuid for n in outbox.sent] == [B]
+        off = parse_rules(yaml.safe_load(
+            'rules: [{match: {name: "vm-b*"}, monitor: false}]'), 0.01)
+        name = hypervisor.domain_info(B).name
+        assert name.startswith('vm-b')
+        monitor.set_rules(off)
+        wait_until(lambda: outbox.withdrawn)
+        assert outbox.withdrawn == [(B, 'not monitored (rule 1 '
+                                     '(name=vm-b*))')]
+        state = monitor.query(lambda: monitor.fleet.records()[B]).result(2)
+        assert state.reported is False       # withdrawn while pending
+        for _ in range(5):
+            monitor.tick()
+        assert len(outbox.sent) == 1
+    finally:
+        monitor.stop(2)
+
+
+def test_threshold_raised_while_awaiting_the_sample_waits_for_the_new_one():
+    bed = Bed()                                  # activity check on
+    bed.do(bed.fleet.set_rules(rules(ON)))
+    bed.listed(guest())
+    healthy(bed)
+    for _ in range(6):
+        bed.tick()                               # no sample yet
+        bed.time_out(A)
+        if bed.fleet.watched[A].state.awaiting_sample:
+            break
+    assert bed.state(A)['misses'] == 3
+    assert bed.fleet.watched[A].state.awaiting_sample
+    bed.do(bed.fleet.set_rules(rules(
+        'rules: [{match: {name: vm-a}, failure_threshold: 5}]')))
+    bed.do(bed.fleet.sampled(idle(A)))           # the sample asked for
+    assert bed.reports(A) == [], 'reported at 3 misses of 5'
+
+
+def test_threshold_raised_while_active_needs_the_new_threshold_of_misses():
+    bed = Bed()                                  # activity check on
+    bed.do(bed.fleet.set_rules(rules(ON)))
+    bed.listed(guest())
+    healthy(bed)
+    work = 0
+    for _ in range(8):
+        work += 10                               # the guest works
+        bed.tick(idle(A, disk=work))
+        bed.time_out(A)
+        if bed.fleet.watched[A].state.phase is Phase.ACTIVE:
+            break
+    assert bed.fleet.watched[A].state.phase is Phase.ACTIVE
+    assert bed.state(A)['misses'] == 3
+    bed.do(bed.fleet.set_rules(rules(
+        'rules: [{match: {name: vm-a}, failure_threshold: 6}]')))
+    assert bed.fleet.watched[A].state.phase is Phase.FAILING
+    bed.tick(idle(A, disk=work))                 # idle now
+    assert bed.reports(A) == [], 'reported at 3 misses of 6'

@@ -575,3 +575,42 @@ def test_threshold_raised_while_active_needs_the_new_threshold_of_misses():
     assert bed.fleet.watched[A].state.phase is Phase.FAILING
     bed.tick(idle(A, disk=work))                 # idle now
     assert bed.reports(A) == [], 'reported at 3 misses of 6'
+
+
+def test_a_watchdog_while_excluded_is_reported_when_monitored_again():
+    bed = fleet_of(guest(), text=OFF)
+    bed.event(A, EventKind.WATCHDOG, 'pause')
+    assert bed.reports() == []
+    bed.do(bed.fleet.set_rules(rules(ON)))
+    [report] = bed.reports(A)
+    assert report.reason == 'watchdog'
+
+
+def test_a_crash_held_while_excluded_is_void_after_a_new_qemu_process():
+    bed = fleet_of(guest(), text=OFF)
+    bed.event(A, EventKind.CRASHED)
+    bed.event(A, EventKind.STARTED, domain_id=7)
+    bed.do(bed.fleet.set_rules(rules(ON)))
+    assert bed.reports() == []
+    assert bed.state(A)['phase'] == 'grace'
+
+
+def test_a_guest_excluded_by_metadata_and_a_rule_needs_both_removed():
+    off = PolicyElement((('monitor', 'false'),))
+    bed = fleet_of(guest(policy=off), text=OFF)
+    bed.do(bed.fleet.set_rules(rules(ON)))       # the rule is gone
+    assert bed.fleet.watched[A].state.maintenance
+    bed.do(bed.fleet.looked_up(A, guest()))       # and the metadata
+    assert not bed.fleet.watched[A].state.maintenance
+
+
+def test_a_failure_pause_while_excluded_is_reported_when_monitored_again():
+    text = 'rules: [{match: {name: vm-a}, probe_interval: 20}]'
+    bed = fleet_of(guest(), text=OFF)
+    bed.event(A, EventKind.PAUSED, 'ioerror')
+    for _ in range(8):                         # past its window
+        bed.tick(idle(A))
+    assert bed.reports() == []
+    bed.do(bed.fleet.set_rules(rules(text)))   # monitored, own interval
+    [report] = bed.reports(A)
+    assert report.reason == 'failure_pause'

@@ -7,6 +7,7 @@ from oslo_log import log as logging
 
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import Phase
+from masakari_introspect.core.model import Reason
 from masakari_introspect.core.policy import AgentLoss
 from masakari_introspect.core.policy import Policy
 from masakari_introspect.core.watched import Watched
@@ -30,6 +31,25 @@ def found_closed(watched: Watched, policy: Policy) -> bool:
     a restart of the monitor (which end the phase the event gave): True if
     the agent, which answered in this boot, is lost, its kernel alive."""
     return _lost(watched, policy, (Phase.GRACE,))
+
+
+def policy_changed(watched: Watched, old: Policy, now: float) -> None:
+    """The instance's policy changed (reload, metadata): a lost agent
+    the new policy no longer spares counts its misses again; a failing
+    one whose port is closed, that it spares now, is lost."""
+    state, policy = watched.state, watched.state.policy
+    if (old.agent_loss, old.kernel_heartbeat) == \
+            (policy.agent_loss, policy.kernel_heartbeat):
+        return
+    if state.phase is Phase.AGENT_LOST:
+        if policy.agent_loss is not AgentLoss.WARN or \
+                not policy.kernel_heartbeat:
+            state.agent_counts(now)
+            LOG.info('Instance %s (%s): its lost agent counts its misses '
+                     'again (agent_loss: %s)', state.name, state.uuid,
+                     policy.agent_loss.value)
+    elif state.reason is Reason.DISCONNECTED:
+        _lost(watched, policy, _FROM)
 
 
 def _lost(watched: Watched, policy: Policy, phases: tuple[Phase, ...]

@@ -10,6 +10,7 @@ not persisted, and the status shows it as not monitored by policy. Pure.
 
 from oslo_log import log as logging
 
+from masakari_introspect.core import agent_loss
 from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import Save
 from masakari_introspect.core.model import Verdict
@@ -34,9 +35,10 @@ def warn(watched: Watched, errors: list[str]) -> None:
     watched.policy_warnings = found
 
 
-def assign(watched: Watched, policy: Policy) -> bool:
+def assign(watched: Watched, policy: Policy, now: float) -> bool:
     """Give the instance ``policy``; True if it changed. Its record (misses,
-    reports, phase) stays: the new settings count from the next input."""
+    reports, phase) stays: the new settings count from the next input; a
+    lost agent follows the new ``agent_loss`` at once."""
     state, old = watched.state, watched.state.policy
     if policy == old:
         return False
@@ -45,7 +47,22 @@ def assign(watched: Watched, policy: Policy) -> bool:
              state.uuid, policy.rule or CONFIGURATION,
              old.rule or CONFIGURATION,
              '' if policy.monitor else ': not monitored')
+    if policy.failure_threshold != old.failure_threshold:
+        state.threshold_changed()
+    agent_loss.policy_changed(watched, old, now)
     return True
+
+
+def found(watched: Watched, maintenance: bool) -> list[Action]:
+    """An instance found (start-up, a domain seen again) that its policy
+    excludes, with a report from before (the policy changed while the
+    monitor was down): a notification still pending for it is withdrawn,
+    as when it is excluded while monitored."""
+    state = watched.state
+    if state.policy.monitor or maintenance or not state.reported:
+        return []
+    return [Withdraw(state.uuid, 'not monitored (%s)' % (
+        state.policy.rule or CONFIGURATION), WithdrawCause.MAINTENANCE)]
 
 
 def exclude(watched: Watched, maintenance: bool, now: float

@@ -315,8 +315,11 @@ class Fleet:
             if watched.kdump_since is not None:
                 actions += self._act(watched, kdump.check(
                     watched, now, watched.state.policy))
-            if watched.limited and watched.state.reported:
-                actions += self._report(watched)   # if the window allows
+            if watched.limited and watched.state.reported and \
+                    not watched.state.maintenance:
+                # If the window allows; never while excluded (maintenance
+                # or monitor: false): the report waits for its end.
+                actions += self._report(watched)
             if turn and watched.state.probed and watched.token is None and \
                     not kernel.silent(watched) and (
                     not watched.state.settled or

@@ -16,6 +16,10 @@ SETTINGS = ('probe_interval', 'failure_threshold', 'agent_loss', 'monitor',
             'probes')
 PROBE_KEYS = ('name', 'exec', 'timeout', 'every', 'threshold', 'on_failure')
 _PROBE_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
+# Upper bounds: a larger number is a typo, and one past a float's range
+# would break the arithmetic of the failure window.
+MAX_INTERVAL = 86400       # seconds: a day
+MAX_COUNT = 10000          # thresholds and probe periods, in intervals
 _TRUE = ('true', 'yes', 'on', '1')
 _FALSE = ('false', 'no', 'off', '0')
 
@@ -45,7 +49,7 @@ def overrides(settings: Mapping[str, object], where: str, interval: float,
 
 
 def _probe_interval(value: object, text: bool, interval: float) -> float:
-    seconds = _whole('probe_interval', value, text, 1)
+    seconds = _whole('probe_interval', value, text, 1, MAX_INTERVAL)
     if seconds % interval:
         raise PolicyError('probe_interval: must be a whole multiple of '
                           '[introspection] probe_interval (%g), not %d'
@@ -54,7 +58,7 @@ def _probe_interval(value: object, text: bool, interval: float) -> float:
 
 
 def _threshold(value: object, text: bool, _interval: float) -> int:
-    return _whole('failure_threshold', value, text, 1)
+    return _whole('failure_threshold', value, text, 1, MAX_COUNT)
 
 
 def _agent_loss(value: object, _text: bool, _interval: float) -> AgentLoss:
@@ -115,7 +119,7 @@ def probe_of(index: int, item: object, text: bool) -> AppProbe:
             found['timeout'] = _seconds('timeout', item['timeout'], text)
         for key in ('every', 'threshold'):
             if key in item:
-                found[key] = _whole(key, item[key], text, 1)
+                found[key] = _whole(key, item[key], text, 1, MAX_COUNT)
         if 'on_failure' in item:
             found['on_failure'] = OnFailure(
                 _choice('on_failure', item['on_failure'], OnFailure))
@@ -137,7 +141,8 @@ def _argv(value: object) -> tuple[str, ...]:
 # -- values ----------------------------------------------------------------------
 
 
-def _whole(key: str, value: object, text: bool, minimum: int) -> int:
+def _whole(key: str, value: object, text: bool, minimum: int,
+           maximum: int) -> int:
     if text and isinstance(value, str):
         try:
             value = int(value.strip())
@@ -148,6 +153,10 @@ def _whole(key: str, value: object, text: bool, minimum: int) -> int:
     if value < minimum:
         raise PolicyError('%s: must be at least %d, not %d'
                           % (key, minimum, value))
+    if value > maximum:
+        raise PolicyError('%s: must be at most %d, not %s' % (
+            key, maximum, value if value < 10 ** 12
+            else 'a %d-digit number' % len(str(value))))
     return value
 
 

@@ -162,6 +162,7 @@ class Roster:
                          else ': not monitored')
             self.watched[info.uuid] = watched
             actions.append(Save())
+            actions += assign.found(watched, info.uuid in self.maintenance)
             if memory is not None and memory.domain_id != info.domain_id:
                 actions.append(new_process(info.uuid))
             return actions
@@ -170,13 +171,21 @@ class Roster:
             watched.state.started(now)
             self.void_probe(watched)
             actions += [Save(), new_process(info.uuid)]
+        self._follow(watched, info, now)
+        actions += self._apply_policy(watched, info, judged)
+        # Monitored again now: a resume libvirt did not tell is seen now.
+        self._follow(watched, info, now)
+        return actions
+
+    def _follow(self, watched: Watched, info: DomainInfo, now: float
+                ) -> None:
+        """The domain paused or resumed without an event (missed)."""
         if not info.running and watched.state.probed:
             watched.state.paused(now, info.state_reason)
             self.void_probe(watched)
         elif info.running and not watched.state.probed \
                 and not watched.state.maintenance:
             watched.state.resumed(now)
-        return actions + self._apply_policy(watched, info, judged)
 
     def _apply_policy(self, watched: Watched, info: DomainInfo,
                       judged: list[Judged]) -> list[Action]:
@@ -185,7 +194,7 @@ class Roster:
         watched.facts = info
         policy, errors = policy_for(self.policy, self.rules, info)
         assign.warn(watched, errors)
-        if not assign.assign(watched, policy):
+        if not assign.assign(watched, policy, self._clock()):
             return []
         actions, verdict = assign.exclude(
             watched, info.uuid in self.maintenance, self._clock())

@@ -153,6 +153,25 @@ class InstanceState:
         self.reason = None
         self.phase = Phase.AGENT_LOST
 
+    def threshold_changed(self) -> None:
+        """The policy's failure_threshold changed: misses below the new
+        one are no failure yet, and no judgement waits on them."""
+        if self.booting or self.phase not in (Phase.FAILING, Phase.ACTIVE) \
+                or self.misses >= self.policy.failure_threshold:
+            return
+        self.phase = Phase.FAILING
+        self.awaiting_sample = False
+
+    def agent_counts(self, now: float) -> None:
+        """A lost agent's misses count again (its policy changed to
+        report it): from a new interval, as a healthy agent's."""
+        if self.phase is not Phase.AGENT_LOST:
+            return
+        self._reset_count()
+        self.phase = Phase.HEALTHY
+        self.interval_start = now
+        self._answered_now = False
+
     def crash_loaded(self) -> None:
         """The kernel panicked and a crash kernel writes its dump: misses
         do not count until it shows life again (or the fleet times it

@@ -17,6 +17,21 @@ LIMITED = 'recovery limit reached'
 
 
 @dataclasses.dataclass(frozen=True)
+class AppProbeStatus:
+    """One application probe of an instance."""
+
+    name: str
+    on_failure: str                   # report, warn
+    failing: bool = False             # in a failure episode
+    failures: int = 0                 # failed runs in a row
+    runs: int = 0                     # runs judged, since the service started
+    failed_runs: int = 0
+    last_duration: float | None = None   # seconds
+    last_exit_code: int | None = None
+    refused: bool = False             # the agent does not allow guest-exec
+
+
+@dataclasses.dataclass(frozen=True)
 class InstanceStatus:
     uuid: str
     name: str
@@ -34,6 +49,16 @@ class InstanceStatus:
     heartbeat_age: float | None = None  # kernel heartbeat; None: not used
     starved_intervals: int = 0        # statistics spans it was starved in
     died: str | None = None           # kernel, userspace/agent, none (starved)
+    probes: tuple[AppProbeStatus, ...] = ()   # application probes
+
+    @property
+    def application(self) -> str | None:
+        """An application failure: 'failed' (reported), 'warning'
+        (on_failure warn), or None."""
+        failing = [p for p in self.probes if p.failing]
+        if any(p.on_failure == 'report' for p in failing):
+            return 'failed'
+        return 'warning' if failing else None
 
     @property
     def label(self) -> str:

@@ -20,6 +20,7 @@ from prometheus_client import Info
 from prometheus_client import PlatformCollector
 from prometheus_client import ProcessCollector
 from prometheus_client import make_wsgi_app
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.core import InfoMetricFamily
 from prometheus_client.exposition import ThreadingWSGIServer
@@ -106,7 +107,7 @@ class Metrics:
             'Instances found failed and reported (one per failure episode), '
             'by reason: unresponsive, disconnected, busy, error, '
             'failure_pause, crashed, watchdog, inactive, boot_hang, '
-            'kernel_hung.',
+            'kernel_hung, application.',
             'reason', [reason.value for reason in Reason])
         self._limited = self._counter(
             'recovery_limit_reached',
@@ -181,8 +182,9 @@ class CallsCollector:
         in_flight = GaugeMetricFamily(
             PREFIX + 'agent_calls_in_flight',
             'Guest agent calls inside libvirtd now, by probe lane (healthy, '
-            'suspect); a call the service gave up on counts until libvirt '
-            'returns it.', labels=['lane'])
+            'suspect, application: application probes\' calls, which take '
+            'healthy-lane slots); a call the service gave up on counts '
+            'until libvirt returns it.', labels=['lane'])
         queued = GaugeMetricFamily(
             PREFIX + 'agent_calls_queued',
             'Probes waiting for the worker budget, by probe lane.',
@@ -319,6 +321,47 @@ def _instance_families(instances: Sequence[InstanceStatus]
             notified.add_metric([uuid], status.last_notification)
     yield from (info, state, agent_up, misses, since, maintenance, notified,
                 heartbeat, starved)
+    yield from _application_families(instances)
+
+
+def _application_families(instances: Sequence[InstanceStatus]
+                          ) -> Iterator[Metric]:
+    """Per application probe: runs, failed runs, the last run's duration
+    and whether it is in a failure episode."""
+    labels = ['uuid', 'probe']
+    runs = CounterMetricFamily(
+        PREFIX + 'application_probe_runs',
+        'Runs of an application probe judged (passed or failed) since the '
+        'service started.', labels=labels)
+    failures = CounterMetricFamily(
+        PREFIX + 'application_probe_failures',
+        'Failed runs of an application probe (exit code not 0, timeout, '
+        'still running at its next turn) since the service started.',
+        labels=labels)
+    duration = GaugeMetricFamily(
+        PREFIX + 'application_probe_last_duration_seconds',
+        'Duration of the last judged run of an application probe.',
+        labels=labels)
+    failing = GaugeMetricFamily(
+        PREFIX + 'application_probe_failing',
+        'Whether an application probe is in a failure episode (threshold '
+        'failed runs in a row; 1/0), by its on_failure (report, warn).',
+        labels=labels + ['on_failure'])
+    refused = GaugeMetricFamily(
+        PREFIX + 'application_probe_refused',
+        'Whether the guest agent does not allow guest-exec, so that the '
+        'application probe is not run (1/0).', labels=labels)
+    for status in instances:
+        for probe in status.probes:
+            key = [status.uuid, probe.name]
+            runs.add_metric(key, float(probe.runs))
+            failures.add_metric(key, float(probe.failed_runs))
+            if probe.last_duration is not None:
+                duration.add_metric(key, probe.last_duration)
+            failing.add_metric(key + [probe.on_failure],
+                               float(probe.failing))
+            refused.add_metric(key, float(probe.refused))
+    yield from (runs, failures, duration, failing, refused)
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -210,3 +210,63 @@ def test_spare_jobs_take_at_most_their_share_of_the_threads():
         threading.Event().wait(0.01)
     assert lane.close(5)
     assert seen == {'now': 0, 'most': 1, 'done': 3}
+
+
+class FileAgent:
+    """An agent whose probe passes while ``present`` is set; thread-safe."""
+
+    def __init__(self):
+        self.present = threading.Event()
+        self.present.set()
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def info(self, uuid):
+        return ExecReply(ReplyKind.INFO, commands=ALL)
+
+    def start(self, uuid, argv):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        return ExecReply(ReplyKind.STARTED, pid=5)
+
+    def status(self, uuid, pid):
+        with self.lock:
+            self.running -= 1
+        return ExecReply(ReplyKind.EXITED,
+                         exit_code=0 if self.present.is_set() else 1)
+
+
+def test_the_monitor_runs_probes_and_reports_an_application_failure():
+    from masakari_introspect.core.policy import Policy
+    from tests.unit.fakes import InstantHypervisor, RecordingOutbox
+    from tests.unit.fakes import make_monitor, wait_until
+    hypervisor, outbox, agent = InstantHypervisor(), RecordingOutbox(), \
+        FileAgent()
+    hypervisor.domains = hypervisor.domains[:1]
+    probe = AppProbe('web', ('/bin/true',), timeout=2, every=1, threshold=2)
+    monitor = make_monitor(hypervisor, outbox, Policy(
+        failure_threshold=2, boot_grace_period=0, probe_interval=0.01,
+        probes=(probe,)), agent_exec=agent)
+    monitor.start()
+    try:
+        monitor.resync()
+
+        def turns(n):
+            for _ in range(n):
+                monitor.tick()
+                monitor.query(lambda: None).result(5)
+                threading.Event().wait(0.3)   # a run: exec + first poll
+
+        turns(3)
+        runs = monitor.query(lambda: monitor.snapshot()[0].probes[0].runs)
+        assert runs.result(5) >= 1
+        assert outbox.sent == []
+        agent.present.clear()
+        wait_until(lambda: turns(1) or outbox.sent, timeout=20)
+        assert [n.reason for n in outbox.sent] == ['application']
+        assert 'application' in monitor.calls()
+    finally:
+        monitor.stop(2)
+    assert agent.most == 1

@@ -46,7 +46,8 @@ def turn(watched: Watched, tick: int, base_interval: float,
     if not watched.apps.probes:
         return [], []
     ratio = max(1, round(policy.probe_interval / base_interval))
-    return watched.apps.turn(tick, ratio, healthy(watched), tokens)
+    return watched.apps.turn(tick, ratio, healthy(watched), tokens,
+                             base_interval)
 
 
 def result(watched: Watched, run: RunResult) -> list[Judged]:

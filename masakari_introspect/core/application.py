@@ -45,6 +45,10 @@ from masakari_introspect.core.status import AppProbeStatus
 
 LOG = logging.getLogger(__name__)
 
+# A run out this long past its timeout (s) is given up: its calls could not
+# take so long, so its result was lost (the next turn starts a new one).
+ABANDON_AFTER = 30.0
+
 
 class AppVerdict(enum.Enum):
     REPORT = 'report'          # report the guest, reason application
@@ -65,6 +69,7 @@ class ProbeState:
         self.probe = probe
         self.due = 0                        # tick of the next turn
         self.token: int | None = None       # the run out
+        self.sent = 0                       # ... asked for at this tick
         self.overran = False                # ... counted failed at a turn
         self.lingering: int | None = None   # pid of a run left running
         self.failures = 0                   # failed runs in a row
@@ -138,15 +143,23 @@ class GuestApps:
             state.refused, state.frozen = None, False
 
     def turn(self, tick: int, ticks_per_interval: int, healthy: bool,
-             tokens: Iterator[int]) -> tuple[list[AppRun], list[Judged]]:
-        """The probes whose turn it is: runs to start, and what a run
-        still out at its turn decides."""
+             tokens: Iterator[int], tick_seconds: float = 10.0
+             ) -> tuple[list[AppRun], list[Judged]]:
+        """The probes whose turn it is (ticks come every ``tick_seconds``):
+        runs to start, and what a run still out at its turn decides."""
         runs: list[AppRun] = []
         judged: list[Judged] = []
         for state in self.probes.values():
             if tick < state.due or not healthy:
                 continue
             state.due = tick + ticks_per_interval * max(state.probe.every, 1)
+            if state.token is not None and (tick - state.sent) * \
+                    tick_seconds > state.probe.timeout + ABANDON_AFTER:
+                LOG.warning('Instance %s (%s): application probe %s: its run '
+                            'is not back after %.0f s; giving it up',
+                            self.name, self.uuid, state.probe.name,
+                            (tick - state.sent) * tick_seconds)
+                state.token, state.overran = None, False
             if state.token is not None:
                 if not state.overran:
                     state.overran = True
@@ -160,7 +173,7 @@ class GuestApps:
                     and not self.commands.frozen:
                 self._say_refused(state, refused)
                 continue
-            state.token = next(tokens)
+            state.token, state.sent = next(tokens), tick
             runs.append(AppRun(self.uuid, state.token, state.probe,
                                ask_info=self.ask_info,
                                lingering=state.lingering))

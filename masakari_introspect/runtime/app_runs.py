@@ -223,8 +223,19 @@ class AppRunner:
     def _step(self, run: Run, call: Callable[[], None], at: float) -> None:
         key = 'app:%s:%s' % (run.action.uuid, run.action.probe.name)
 
+        def guarded() -> None:
+            try:
+                call()
+            except Exception as exc:
+                LOG.exception('Application probe %s of %s failed',
+                              run.action.probe.name, run.action.uuid)
+                action = run.action
+                self._post(RunResult(action.uuid, action.probe.name,
+                                     action.token, RunOutcome.UNAVAILABLE,
+                                     detail=repr(exc)))
+
         def submit() -> None:
-            self._lane.submit(call, key=key, spare=True)
+            self._lane.submit(guarded, key=key, spare=True)
 
         if at <= self._clock():
             submit()

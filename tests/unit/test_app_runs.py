@@ -270,3 +270,15 @@ def test_the_monitor_runs_probes_and_reports_an_application_failure():
     finally:
         monitor.stop(2)
     assert agent.most == 1
+
+
+def test_an_agent_that_raises_ends_the_run_unjudged():
+    class Broken:
+        def start(self, uuid, argv):
+            raise RuntimeError('boom')
+
+    clock, results = FakeClock(), []
+    AppRunner(Broken(), InlineLane(), results.append, clock=clock,
+              later=SteppingLater(clock)).run(AppRun('u', 1, PROBE))
+    (result,) = results
+    assert result.outcome is RunOutcome.UNAVAILABLE and 'boom' in result.detail

@@ -272,3 +272,16 @@ def test_probes_follow_the_guests_policy():
     bed.tick()
     assert watched.apps.probes == {}
     assert bed.of(AppRun) == []
+
+
+def test_a_run_whose_result_was_lost_is_given_up():
+    probe = AppProbe('web', ('/bin/true',), timeout=5, every=1, threshold=9)
+    bed = Bed(probe)
+    bed.tick()
+    (lost,) = bed.tick()
+    for _ in range(3):               # 30 s: still out (overran once)
+        assert bed.tick() == []
+    (fresh,) = bed.tick()            # 40 s > timeout + 30 s: given up
+    assert fresh.token != lost.token
+    bed.back(lost, RunOutcome.PASSED)     # too late: dropped
+    assert bed.fleet.snapshot()[0].probes[0].failures == 1

@@ -163,6 +163,7 @@ class GuestApps:
             if state.token is not None:
                 if not state.overran:
                     state.overran = True
+                    state.runs += 1
                     judged += self._failed(state, RunResult(
                         self.uuid, state.probe.name, state.token,
                         RunOutcome.OVERRAN,
@@ -212,10 +213,10 @@ class GuestApps:
                   result.duration)
         if failed is None:
             return []      # the agent did not answer: the ping judges
-        state.runs += 1
         state.last_duration = result.duration
         if overran or not healthy:
             return []      # counted at its turn; or the guest is failing
+        state.runs += 1
         if failed:
             return self._failed(state, result)
         return self._passed(state, result)
@@ -234,8 +235,6 @@ class GuestApps:
     def _failed(self, state: ProbeState, result: RunResult) -> list[Judged]:
         state.last = result
         state.failures += 1
-        if result.outcome is RunOutcome.OVERRAN:
-            state.runs += 1
         state.failed_runs += 1
         probe = state.probe
         if state.failures < probe.threshold:

@@ -167,12 +167,15 @@ def test_a_run_still_out_at_its_turn_fails_and_no_second_run_starts():
     assert bed.tick() == []           # counted once only
     assert not bed.reports()
     bed.back(first, RunOutcome.PASSED)   # its late pass is not judged
+    counted = bed.fleet.snapshot()[0].probes[0]
+    assert (counted.runs, counted.failed_runs, counted.failures) == (1, 1, 1)
     (second,) = bed.tick()
     bed.back(second, RunOutcome.TIMEOUT, pid=41)
     assert len(bed.reports()) == 1     # overran, then a timeout
     (third,) = bed.tick()
     assert third.lingering == 41       # asks for the old process first
     bed.back(third, RunOutcome.OVERRAN, pid=41)
+    assert bed.fleet.snapshot()[0].probes[0].runs == 3
     (fourth,) = bed.tick()
     assert fourth.lingering == 41
 

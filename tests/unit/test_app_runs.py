@@ -282,3 +282,33 @@ def test_an_agent_that_raises_ends_the_run_unjudged():
               later=SteppingLater(clock)).run(AppRun('u', 1, PROBE))
     (result,) = results
     assert result.outcome is RunOutcome.UNAVAILABLE and 'boom' in result.detail
+
+
+def test_without_guest_exec_a_run_comes_back_unjudged(caplog):
+    import logging
+    from masakari_introspect.core.policy import Policy
+    from tests.unit.fakes import InstantHypervisor, RecordingOutbox
+    from tests.unit.fakes import make_monitor, wait_until
+    hypervisor, outbox = InstantHypervisor(), RecordingOutbox()
+    hypervisor.domains = hypervisor.domains[:1]
+    probe = AppProbe('web', ('/bin/true',), every=1, threshold=1)
+    monitor = make_monitor(hypervisor, outbox, Policy(
+        failure_threshold=2, boot_grace_period=0, probe_interval=0.01,
+        probes=(probe,)))
+    caplog.set_level(logging.DEBUG, 'masakari_introspect.core.application')
+    monitor.start()
+    try:
+        monitor.resync()
+        for _ in range(6):
+            monitor.tick()
+            threading.Event().wait(0.05)
+        wait_until(lambda: monitor.query(
+            lambda: monitor.fleet.watched and all(
+                s.token is None for w in monitor.fleet.watched.values()
+                for s in w.apps.probes.values())).result(5))
+        status = monitor.query(monitor.snapshot).result(5)[0]
+    finally:
+        monitor.stop(2)
+    assert status.probes[0].runs == 0 and not status.probes[0].failing
+    assert outbox.sent == []
+    assert 'no guest-exec here' in caplog.text

@@ -202,9 +202,11 @@ class Run:
 
 
 class AppRunner:
-    """Starts runs; their results go to ``post`` (the owner thread)."""
+    """Starts runs; their results go to ``post`` (the owner thread).
+    Without an ``agent`` (no guest-exec wired) every run comes back
+    unjudged at once."""
 
-    def __init__(self, agent: AgentExec, lane: ProbeLane,
+    def __init__(self, agent: AgentExec | None, lane: ProbeLane,
                  post: Callable[[RunResult], None], *,
                  clock: Callable[[], float] = time.monotonic,
                  later: Later | None = None) -> None:
@@ -215,6 +217,11 @@ class AppRunner:
         self._later = later or Later(clock)
 
     def run(self, action: AppRun) -> None:
+        if self._agent is None:
+            self._post(RunResult(action.uuid, action.probe.name, action.token,
+                                 RunOutcome.UNAVAILABLE,
+                                 detail='no guest-exec here'))
+            return
         Run(action, self._agent, self._step, self._post, self._clock).begin()
 
     def close(self) -> None:

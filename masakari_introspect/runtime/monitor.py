@@ -19,8 +19,6 @@ from oslo_log import log as logging
 
 from masakari_introspect.core import model
 from masakari_introspect.core.app_run import AppRun
-from masakari_introspect.core.app_run import RunOutcome
-from masakari_introspect.core.app_run import RunResult
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
@@ -95,8 +93,7 @@ class Monitor:
         # Application probes' calls: spare jobs of the healthy lane.
         self._apps = AppRunner(agent_exec, self._lanes[False],
                                lambda run: self._post(self.fleet.app_result,
-                                                      run)) \
-            if agent_exec is not None else None
+                                                      run))
         # A call still inside libvirt after the timeout plus STUCK_AFTER is
         # its guest's miss: the fleet hears of it when it is due.
         self._stuck = Alarm('stuck-calls',
@@ -176,8 +173,7 @@ class Monitor:
         deadline = time.monotonic() + timeout
         self._inbox.put((self._halt, ()))
         self._stuck.close()
-        if self._apps is not None:
-            self._apps.close()    # runs in flight are forgotten
+        self._apps.close()    # runs in flight are forgotten
         if self._thread is not None:
             self._thread.join(max(deadline - time.monotonic(), 0.1))
             if self._thread.is_alive():
@@ -269,7 +265,7 @@ class Monitor:
             elif isinstance(action, model.Save):
                 self._unsaved = True
             elif isinstance(action, AppRun):
-                self._run_app(action)
+                self._apps.run(action)
 
     def _dispatch(self, probe: model.Probe) -> None:
         prober, timeout = self._probers[probe.suspect], self._timeout
@@ -286,14 +282,6 @@ class Monitor:
 
         self._lanes[probe.suspect].submit(run, key=probe.uuid,
                                           priority=probe.priority)
-
-    def _run_app(self, action: AppRun) -> None:
-        if self._apps is not None:
-            self._apps.run(action)
-        else:
-            self._post(self.fleet.app_result, RunResult(
-                action.uuid, action.probe.name, action.token,
-                RunOutcome.UNAVAILABLE, detail='no guest-exec here'))
 
     def _lookup(self, uuid: str) -> None:
         try:

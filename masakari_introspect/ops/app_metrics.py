@@ -13,7 +13,7 @@ PREFIX = 'masakari_introspect_'
 
 
 def application_families(instances: Sequence[InstanceStatus]
-                          ) -> Iterator[Metric]:
+                         ) -> Iterator[Metric]:
     """Per application probe: runs, failed runs, the last run's duration
     and whether it is in a failure episode."""
     labels = ['uuid', 'probe']

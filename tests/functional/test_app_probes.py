@@ -13,6 +13,7 @@ every interval (``every: 1``) and fail after ``threshold: 2`` runs.
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -129,6 +130,12 @@ def test_a_failing_probe_is_reported_once_and_again_after_recovery(fleet, api, m
     assert took <= REPORT_WITHIN, f"reported after {took:.1f} s"
     monitor.wait_log(rf"Instance \S+ \({guest.uuid}\) failed: application; reporting it",
                      timeout=5)
+    # Forensics: the probe's argv, last exit code and output.
+    (folder,) = (monitor.state_path / "forensics" / guest.uuid).iterdir()
+    record = json.loads((folder / "probes.json").read_text())[-1]
+    assert record["application_probe"] == "web"
+    assert record["exec"] == ["/bin/sh", "-c", "test -e /run/app"]
+    assert record["exit_code"] == 1 and record["outcome"] == "failed"
     time.sleep(3 * INTERVAL)        # the episode goes on: one report
     assert len(notifications_for(api, guest.uuid)) == 1
     assert probes_of(monitor, guest)["web"]["failing"]

@@ -131,8 +131,10 @@ def test_a_failing_probe_is_reported_once_and_again_after_recovery(fleet, api, m
     monitor.wait_log(rf"Instance \S+ \({guest.uuid}\) failed: application; reporting it",
                      timeout=5)
     # Forensics: the probe's argv, last exit code and output.
-    (folder,) = (monitor.state_path / "forensics" / guest.uuid).iterdir()
-    record = json.loads((folder / "probes.json").read_text())[-1]
+    (written,) = wait_for(lambda: list(
+        (monitor.state_path / "forensics" / guest.uuid).glob("*/probes.json")), 10,
+        what="the forensics of the report")
+    record = json.loads(written.read_text())[-1]
     assert record["application_probe"] == "web"
     assert record["exec"] == ["/bin/sh", "-c", "test -e /run/app"]
     assert record["exit_code"] == 1 and record["outcome"] == "failed"

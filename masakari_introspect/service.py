@@ -10,6 +10,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from masakari_introspect.runtime.budget import Budget
+from masakari_introspect.conf import policy_file
 from masakari_introspect.conf import reload as conf_reload
 from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.conf.validate import group_id
@@ -70,6 +71,7 @@ class Service:
         self._stop = threading.Event()
         self._conf = conf                   # for reloads (SIGHUP)
         self._reload = threading.Event()
+        self._policy_file = (intro.policy_file, intro.probe_interval)
         self._watchdog: systemd.Watchdog | None = None
         spool = Spool(state_path / 'spool', conf.masakari.spool_max_entries)
         recovery = conf.recovery
@@ -118,6 +120,10 @@ class Service:
             agent_loss=AgentLoss(intro.agent_loss),
             kdump_timeout=intro.kdump_timeout,
             starvation_grace=intro.starvation_grace)
+        rules = policy_file.load(*self._policy_file)
+        if intro.policy_file:
+            LOG.info('Policy file %s: %d rule(s)', intro.policy_file,
+                     len(rules.rules))
         fleet = Fleet(
             policy,
             Settings(hostname=conf.host, probe_timeout=intro.probe_timeout,
@@ -128,7 +134,7 @@ class Service:
                      + 2 * intro.probe_interval),
             remembered=store.load(), maintenance=store.load_maintenance(),
             absent=store.load_absent(),
-            clock=time.monotonic, wall=time.time)
+            clock=time.monotonic, wall=time.time, rules=rules)
         self.budget = worker_budget(conf)
         slots = conf.libvirt.max_client_requests
         healthy, suspect = self.budget.connections(slots)
@@ -225,6 +231,9 @@ class Service:
                 if self._reload.is_set():
                     self._reload.clear()
                     conf_reload.reload(self._conf)
+                    rules = policy_file.reload(*self._policy_file)
+                    if rules is not None:
+                        self.monitor.set_rules(rules)
             LOG.info('Stopping: waiting up to %d s for probes in flight',
                      self._shutdown_timeout)
         finally:

@@ -76,6 +76,8 @@ KIND: dict[Phase, Kind] = {
 def kind(status: InstanceStatus) -> Kind:
     if status.maintenance or status.phase is None:
         return Kind.MAINTENANCE
+    if not status.monitored:
+        return Kind.QUIET      # excluded by its policy: no alert
     if status.recovery_limited:
         return Kind.LIMITED
     found = KIND[status.phase]

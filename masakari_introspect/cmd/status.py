@@ -30,7 +30,7 @@ from masakari_introspect.recovery.outbox import PendingNotification
 PROJECT = 'masakari-introspect'
 PROG = 'masakari-introspect-status'
 COLUMNS = ('NAME', 'UUID', 'STATE', 'MISSES', 'LAST SUCCESS', 'HEARTBEAT',
-           'LAST NOTIFICATION', 'MAINTENANCE')
+           'LAST NOTIFICATION', 'POLICY', 'MAINTENANCE')
 # Shown when some instance has application probes.
 APPLICATION = 'APPLICATION'
 
@@ -112,7 +112,8 @@ def render(snapshot: Snapshot, now: float | None = None) -> str:
         i.name, i.uuid, i.label, str(i.misses),
         _ago(i.seconds_since_success),
         '-' if i.heartbeat_age is None else '%.0f s ago' % i.heartbeat_age,
-        _when(i.last_notification, now), 'on' if i.maintenance else 'off',
+        _when(i.last_notification, now), i.rule or '-',
+        'on' if i.maintenance else 'off',
         *((application(i),) if probed else ()))
         for i in snapshot.instances]
     widths = [max(len(row[col]) for row in rows) for col in range(len(columns))]

@@ -277,6 +277,33 @@ Related options:
 
 * ``failure_threshold``, ``probe_interval``, ``kernel_heartbeat``
 """),
+    cfg.StrOpt(
+        'policy_file',
+        default=None,
+        help="""
+A YAML file of rules that give some guests other settings than these: the
+first rule whose ``match`` fits a guest applies (keys ``name``,
+``display_name``, ``uuid``, ``flavor``, ``project``, each an fnmatch pattern;
+all but ``name`` and ``uuid`` come from Nova's metadata in the domain XML).
+A rule may set ``probe_interval`` (a whole multiple of ``probe_interval``),
+``failure_threshold``, ``agent_loss``, ``monitor`` (false: the guest is
+never probed nor reported) and application ``probes``. A domain's own
+``<policy>`` metadata (see the operations guide) overrides the file.
+
+Every key is checked at start: an unknown key, a bad type or an impossible
+value stops the service with one line naming the rule and the key. SIGHUP
+reads the file again; a broken file then keeps the running policy (one
+ERROR). The status command shows which rule applies to each guest.
+
+Possible values:
+
+* unset: every guest gets the settings of this section
+* the path of a YAML file
+
+Related options:
+
+* ``probe_interval``, ``failure_threshold``, ``agent_loss``
+"""),
     cfg.IntOpt(
         'max_concurrent_probes',
         default=256,

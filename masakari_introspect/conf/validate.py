@@ -16,6 +16,7 @@ from oslo_config import cfg
 from masakari_introspect.conf import api
 from masakari_introspect.conf import masakari
 from masakari_introspect.conf import opts
+from masakari_introspect.conf import policy_file
 from masakari_introspect.conf.errors import ConfigError
 
 __all__ = ['ConfigError', 'check', 'check_files', 'naming',
@@ -66,6 +67,7 @@ def check(conf: cfg.ConfigOpts) -> list[str]:
             'probe_interval (%d): a slow guest is probed back to back'
             % (intro.probe_timeout, intro.probe_interval))
     warnings += _worker_budget(conf)
+    policy_file.load(intro.policy_file, intro.probe_interval)
     if conf.recovery.driver == 'command' and not conf.recovery.command:
         raise ConfigError('[recovery] driver = command needs [recovery] '
                           'command')

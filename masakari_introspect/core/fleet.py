@@ -14,6 +14,7 @@ from oslo_log import log as logging
 
 from masakari_introspect.core import agent_loss
 from masakari_introspect.core import app_fleet
+from masakari_introspect.core import cadence
 from masakari_introspect.core import kdump
 from masakari_introspect.core import kernel
 from masakari_introspect.core.app_run import RunResult
@@ -41,7 +42,9 @@ from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.model import Withdraw
 from masakari_introspect.core.model import WithdrawCause
 from masakari_introspect.core.policy import Policy
+from masakari_introspect.core.roster import Judged
 from masakari_introspect.core.roster import Roster
+from masakari_introspect.core.rules import Rules
 from masakari_introspect.core.roster import new_process
 from masakari_introspect.core.watched import Watched
 
@@ -69,14 +72,15 @@ class Fleet:
                  maintenance: Iterable[str] = (),
                  absent: dict[str, float] | None = None,
                  clock: Callable[[], float],
-                 wall: Callable[[], float]) -> None:
-        self.policy = policy
+                 wall: Callable[[], float],
+                 rules: Rules | None = None) -> None:
+        self.policy = policy     # the configuration's; each has its own
         self.settings = settings
         self._clock = clock
         self._wall = wall
         self._roster = Roster(policy, settings, remembered=remembered,
                               maintenance=maintenance, absent=absent,
-                              clock=clock, wall=wall)
+                              clock=clock, wall=wall, rules=rules)
         self._persisted: dict[str, Remembered] = {}
         self._tokens = itertools.count(1)
         self._ticks = 0
@@ -94,10 +98,21 @@ class Fleet:
 
     def listed(self, domains: list[DomainInfo]) -> list[Action]:
         """A full listing (start-up, reconnect, periodic resync)."""
-        return self._roster.listed(domains)
+        return self._judged(*self._roster.listed(domains))
 
     def looked_up(self, uuid: str, info: DomainInfo | None) -> list[Action]:
-        return self._roster.looked_up(uuid, info)
+        return self._judged(*self._roster.looked_up(uuid, info))
+
+    def set_rules(self, rules: Rules) -> list[Action]:
+        """The policy file's rules changed (SIGHUP): every instance gets
+        its policy again, keeping its record."""
+        return self._judged(*self._roster.set_rules(rules))
+
+    def _judged(self, actions: list[Action], judged: list[Judged]
+                ) -> list[Action]:
+        for watched, verdict in judged:
+            actions += self._act(watched, verdict)
+        return actions
 
     def set_maintenance(self, instance: str, on: bool
                         ) -> tuple[str | None, list[Action]]:
@@ -138,6 +153,9 @@ class Fleet:
             return self._roster.forget(event.uuid, 'domain stopped (%s)'
                                        % event.detail, withdraw=not keep)
         watched = self.watched.get(event.uuid)
+        if event.kind is EventKind.METADATA_CHANGED:
+            # Its policy may have changed: read it again.
+            return [Lookup(event.uuid)] if watched is not None else []
         if event.kind is EventKind.UNDEFINED:
             # virsh undefine of a running domain: it runs on, transient.
             if watched is not None:
@@ -172,11 +190,11 @@ class Fleet:
             self._roster.void_probe(watched)
         elif event.kind is EventKind.AGENT_DISCONNECTED:
             state.agent_gone(now)
-            agent_loss.disconnected(watched, event, self.policy)
+            agent_loss.disconnected(watched, event, watched.state.policy)
         elif event.kind is EventKind.CRASHED:
             verdict = state.crashed()
         elif event.kind is EventKind.CRASH_LOADED:
-            kdump.loaded(watched, now, self.policy)
+            kdump.loaded(watched, now, watched.state.policy)
         elif event.kind is EventKind.WATCHDOG:
             if event.detail in _WATCHDOG_STUCK:
                 verdict = state.watchdog_fired()
@@ -218,7 +236,7 @@ class Fleet:
                 watched.starvation.shields(now):
             return []    # starved of CPU: not a miss
         if result.outcome is Outcome.DISCONNECTED and \
-                agent_loss.found_closed(watched, self.policy):
+                agent_loss.found_closed(watched, watched.state.policy):
             watched.log_phase(before, 'agent port closed, kernel alive')
             return self._act(watched, Verdict.NONE)
         verdict = watched.take(result, now)
@@ -293,35 +311,19 @@ class Fleet:
         self._ticks += 1
         actions: list[Action] = []
         for watched in self.watched.values():
-            # A probe still out counts as a missed interval when it went to
-            # the suspect lane (in flight or waiting for a slot there) or is
-            # past its deadline. A healthy-lane probe waiting behind others
-            # says nothing about its guest: a hung guest's call comes back
-            # as a miss after the timeout.
-            outstanding = watched.token is not None and (
-                watched.suspect or self._inside(watched, now)
-                > self.settings.probe_timeout) and \
-                not watched.starvation.shields(now)
-            if watched.token is not None and watched.running and \
-                    now - watched.started_at > self.settings.probe_deadline:
-                LOG.warning('The probe of %s (%s) is not back after %.0f s;'
-                            ' abandoning it', watched.state.name,
-                            watched.state.uuid, now - watched.started_at)
-                watched.token = None
-                outstanding = True
-            before = watched.state.phase
-            verdict = watched.state.interval_end(now, outstanding)
-            watched.log_phase(before, 'no answer in the interval')
-            actions += self._act(watched, verdict)
+            # A guest with a longer interval of its own: every k-th tick.
+            turn = cadence.turn(watched, self.policy, self._ticks)
+            if turn:
+                actions += self._close(watched, now)
             if watched.kdump_since is not None:
-                actions += self._act(watched, kdump.check(watched, now,
-                                                          self.policy))
+                actions += self._act(watched, kdump.check(
+                    watched, now, watched.state.policy))
             if watched.limited and watched.state.reported:
                 actions += self._report(watched)   # if the window allows
-            if watched.state.probed and watched.token is None and \
+            if turn and watched.state.probed and watched.token is None and \
                     not kernel.silent(watched) and (
-                    not watched.state.settled or self._ticks %
-                    self.policy.failure_threshold == 0):
+                    not watched.state.settled or
+                    cadence.settled_turn(watched, self.policy, self._ticks)):
                 actions.append(self._probe(watched))
             runs, judged = app_fleet.turn(watched, self._ticks,
                                           self.policy.probe_interval,
@@ -338,6 +340,29 @@ class Fleet:
             return []
         return app_fleet.act(watched, app_fleet.result(watched, run),
                              self._report)
+
+    def _close(self, watched: Watched, now: float) -> list[Action]:
+        """The end of one of the guest's intervals."""
+        # A probe still out counts as a missed interval when it went to
+        # the suspect lane (in flight or waiting for a slot there) or is
+        # past its deadline. A healthy-lane probe waiting behind others
+        # says nothing about its guest: a hung guest's call comes back
+        # as a miss after the timeout.
+        outstanding = watched.token is not None and (
+            watched.suspect or self._inside(watched, now)
+            > self.settings.probe_timeout) and \
+            not watched.starvation.shields(now)
+        if watched.token is not None and watched.running and \
+                now - watched.started_at > self.settings.probe_deadline:
+            LOG.warning('The probe of %s (%s) is not back after %.0f s;'
+                        ' abandoning it', watched.state.name,
+                        watched.state.uuid, now - watched.started_at)
+            watched.token = None
+            outstanding = True
+        before = watched.state.phase
+        verdict = watched.state.interval_end(now, outstanding)
+        watched.log_phase(before, 'no answer in the interval')
+        return self._act(watched, verdict)
 
     def sampled(self, activities: list[Activity] | None) -> list[Action]:
         """One statistics sample; None if it could not be taken."""
@@ -359,7 +384,7 @@ class Fleet:
             watched.starvation.sample(now, activity, watched.state.name, uuid)
             before = watched.state.phase
             verdict = kernel.judge(watched, activity, read, read_wall,
-                                   self.policy)
+                                   watched.state.policy)
             if verdict is not Verdict.NONE:
                 self._roster.void_probe(watched)   # no answer to wait for
                 watched.log_phase(before, 'kernel heartbeat stale')
@@ -411,7 +436,7 @@ class Fleet:
     def _act(self, watched: Watched, verdict: Verdict) -> list[Action]:
         if verdict is Verdict.REPORT:
             return self._report(watched)
-        watched.say(verdict, self.policy, self._clock())
+        watched.say(verdict, watched.state.policy, self._clock())
         if verdict is Verdict.RECOVERED:
             return [Save(), Withdraw(watched.state.uuid,
                                      'the guest answers again')]

@@ -37,6 +37,7 @@ class EventKind(enum.Enum):
     CRASHED = 'crashed'            # guest panic (pvpanic), domain kept
     CRASH_LOADED = 'crash_loaded'  # panic with a crash kernel: kdump runs
     WATCHDOG = 'watchdog'          # detail: the watchdog's action
+    METADATA_CHANGED = 'metadata_changed'   # its <metadata> changed
 
 
 class PauseReason(enum.Enum):
@@ -131,6 +132,25 @@ class DomainEvent:
 
 
 @dataclasses.dataclass(frozen=True)
+class ProbeElement:
+    """One ``<probe>`` of a domain's ``<policy>`` metadata, unchecked."""
+
+    attributes: tuple[tuple[str, str], ...] = ()
+    exec: tuple[str, ...] = ()     # the texts of its <arg> children
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyElement:
+    """A domain's own ``<policy>`` metadata element as read from its XML:
+    attribute texts, unchecked (the core checks them against the rules of
+    the policy file: :mod:`masakari_introspect.core.rules`)."""
+
+    settings: tuple[tuple[str, str], ...] = ()
+    probes: tuple[ProbeElement, ...] = ()
+    unknown: tuple[str, ...] = ()  # child elements that are not <probe>
+
+
+@dataclasses.dataclass(frozen=True)
 class DomainInfo:
     """A domain as seen by a full listing (start-up and resync)."""
 
@@ -143,6 +163,13 @@ class DomainInfo:
     state_reason: PauseReason = PauseReason.NONE   # when not running
     # Set when libvirt can count none of the guest's disk or NIC work.
     blind_spots: tuple[BlindSpot, ...] = ()
+    # Nova's metadata (None: not there): <nova:name>, <nova:flavor name>,
+    # <nova:owner><nova:project uuid>.
+    display_name: str | None = None
+    flavor: str | None = None
+    project: str | None = None
+    # The domain's own <policy> element (None: none).
+    policy: PolicyElement | None = None
 
 
 @dataclasses.dataclass(frozen=True)

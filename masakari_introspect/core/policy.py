@@ -2,6 +2,7 @@
 
 import dataclasses
 import enum
+from typing import Any
 
 
 class AgentLoss(enum.Enum):
@@ -64,3 +65,26 @@ class Policy:
     def window(self) -> float:
         """The failure window: threshold x interval."""
         return self.failure_threshold * self.probe_interval
+
+
+@dataclasses.dataclass(frozen=True)
+class Overrides:
+    """The settings of one rule of the policy file, or of a domain's own
+    ``<policy>`` metadata, checked; None: not set there."""
+
+    probe_interval: float | None = None
+    failure_threshold: int | None = None
+    agent_loss: AgentLoss | None = None
+    monitor: bool | None = None
+    probes: tuple[AppProbe, ...] | None = None
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) is not None
+                   for f in dataclasses.fields(self))
+
+    def apply(self, policy: Policy, rule: str) -> Policy:
+        """``policy`` with these settings, named after ``rule``."""
+        changes: dict[str, Any] = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None}
+        return dataclasses.replace(policy, rule=rule, **changes)

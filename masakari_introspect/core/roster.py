@@ -5,10 +5,12 @@ Owned by :class:`~masakari_introspect.core.fleet.Fleet`; pure, clocks passed
 in. Methods that change what survives a restart return a :class:`Save`.
 """
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 from oslo_log import log as logging
 
+from masakari_introspect.core import assign
 from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import Remembered
@@ -18,11 +20,17 @@ from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.model import Withdraw
 from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.core.model import WithdrawCause
+from masakari_introspect.core.rules import Rules
+from masakari_introspect.core.rules import policy_for
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.core.watched import Watched
 from masakari_introspect.core.watched import absent_view
 
 LOG = logging.getLogger(__name__)
+
+# A verdict on one instance that the fleet acts on (a failure held while it
+# was excluded, reported when it is monitored again).
+Judged = tuple[Watched, Verdict]
 
 
 def _not_monitored(info: DomainInfo) -> None:
@@ -42,8 +50,10 @@ class Roster:
                  maintenance: Iterable[str] = (),
                  absent: dict[str, float] | None = None,
                  clock: Callable[[], float],
-                 wall: Callable[[], float]) -> None:
+                 wall: Callable[[], float],
+                 rules: Rules | None = None) -> None:
         self.policy = policy
+        self.rules = rules or Rules()
         self.settings = settings
         self._clock = clock
         self._wall = wall
@@ -52,10 +62,12 @@ class Roster:
         self.maintenance = set(maintenance)
         self.absent = dict(absent or {})   # not on this host since (wall)
 
-    def listed(self, domains: list[DomainInfo]) -> list[Action]:
+    def listed(self, domains: list[DomainInfo]
+               ) -> tuple[list[Action], list[Judged]]:
         """A full listing (start-up, reconnect, periodic resync)."""
         seen = set()
         actions: list[Action] = []
+        judged: list[Judged] = []
         for info in domains:
             if not info.has_agent_channel:
                 if info.uuid in self.watched:
@@ -65,11 +77,11 @@ class Roster:
                     _not_monitored(info)
                 continue
             seen.add(info.uuid)
-            actions += self._reconcile(info)
+            actions += self._reconcile(info, judged)
         for uuid in [u for u in self.watched if u not in seen]:
             actions += self.forget(uuid, 'domain no longer running')
         self._expire_absent()
-        return actions + [Save()]
+        return actions + [Save()], judged
 
     def _expire_absent(self) -> None:
         """Drop what is remembered of instances gone for long: an instance
@@ -87,13 +99,25 @@ class Roster:
                 self.remembered.pop(uuid, None)
                 del self.absent[uuid]
 
-    def looked_up(self, uuid: str, info: DomainInfo | None) -> list[Action]:
+    def looked_up(self, uuid: str, info: DomainInfo | None
+                  ) -> tuple[list[Action], list[Judged]]:
+        judged: list[Judged] = []
         if info is None or info.domain_id < 0:
-            return []
+            return [], judged
         if not info.has_agent_channel:
             _not_monitored(info)
-            return []
-        return self._reconcile(info)
+            return [], judged
+        return self._reconcile(info, judged), judged
+
+    def set_rules(self, rules: Rules) -> tuple[list[Action], list[Judged]]:
+        """A new policy file (SIGHUP): every instance's policy again."""
+        self.rules = rules
+        actions: list[Action] = []
+        judged: list[Judged] = []
+        for watched in self.watched.values():
+            if watched.facts is not None:
+                actions += self._apply_policy(watched, watched.facts, judged)
+        return actions, judged
 
     def set_maintenance(self, instance: str, on: bool
                         ) -> tuple[str | None, list[Action], Verdict]:
@@ -111,32 +135,31 @@ class Roster:
         actions: list[Action] = [Save()]
         verdict = Verdict.NONE
         if watched is not None:
-            before = watched.state.phase
-            verdict = watched.state.set_maintenance(on, self._clock())
-            if not on:
-                # Its agent was not asked meanwhile: a heartbeat that went
-                # stale then is learned again, on fresh evidence.
-                watched.heartbeat.reset()
-            self.void_probe(watched)
-            watched.log_phase(before, 'maintenance')
-            if on:
-                actions.append(Withdraw(uuid, 'put in maintenance',
-                                        WithdrawCause.MAINTENANCE))
+            done, verdict = assign.exclude(watched, on, self._clock())
+            actions += done
         LOG.info('Instance %s %s maintenance', uuid,
                  'put in' if on else 'taken out of')
         return uuid, actions, verdict
 
     # -- helpers ---------------------------------------------------------------
 
-    def _reconcile(self, info: DomainInfo) -> list[Action]:
+    def _reconcile(self, info: DomainInfo, judged: list[Judged]
+                   ) -> list[Action]:
         now = self._clock()
         watched = self.watched.get(info.uuid)
         actions: list[Action] = []
         if watched is None:
             memory = self.remembered.pop(info.uuid, None)
-            watched = Watched.found(info, memory, self.policy, now,
-                                    info.uuid in self.maintenance,
+            policy, errors = policy_for(self.policy, self.rules, info)
+            watched = Watched.found(info, memory, policy, now,
+                                    info.uuid in self.maintenance
+                                    or not policy.monitor,
                                     wall=self._wall())
+            assign.warn(watched, errors)
+            if policy.rule:
+                LOG.info('Instance %s (%s) follows %s%s', info.name,
+                         info.uuid, policy.rule, '' if policy.monitor
+                         else ': not monitored')
             self.watched[info.uuid] = watched
             actions.append(Save())
             if memory is not None and memory.domain_id != info.domain_id:
@@ -153,6 +176,21 @@ class Roster:
         elif info.running and not watched.state.probed \
                 and not watched.state.maintenance:
             watched.state.resumed(now)
+        return actions + self._apply_policy(watched, info, judged)
+
+    def _apply_policy(self, watched: Watched, info: DomainInfo,
+                      judged: list[Judged]) -> list[Action]:
+        """The policy for what is known of the domain now; its exclusion
+        follows (``monitor``)."""
+        watched.facts = info
+        policy, errors = policy_for(self.policy, self.rules, info)
+        assign.warn(watched, errors)
+        if not assign.assign(watched, policy):
+            return []
+        actions, verdict = assign.exclude(
+            watched, info.uuid in self.maintenance, self._clock())
+        if verdict is not Verdict.NONE:
+            judged.append((watched, verdict))
         return actions
 
     def forget(self, uuid: str, why: str, withdraw: bool = True
@@ -184,8 +222,11 @@ class Roster:
 
     def snapshot(self) -> list[InstanceStatus]:
         now, wall = self._clock(), self._wall()
-        views = [w.view(now) for _u, w in sorted(
-            self.watched.items(), key=lambda item: item[1].state.name)]
+        # The operator's maintenance, not an exclusion by policy.
+        views = [dataclasses.replace(w.view(now),
+                                     maintenance=u in self.maintenance)
+                 for u, w in sorted(self.watched.items(),
+                                    key=lambda item: item[1].state.name)]
         return views + [absent_view(u, wall - self.absent.get(u, wall))
                         for u in sorted(self.maintenance - set(self.watched))]
 

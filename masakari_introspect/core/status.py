@@ -13,6 +13,7 @@ from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
 
 MAINTENANCE = 'maintenance'
+NOT_MONITORED = 'not monitored (policy)'
 LIMITED = 'recovery limit reached'
 
 
@@ -49,6 +50,8 @@ class InstanceStatus:
     heartbeat_age: float | None = None  # kernel heartbeat; None: not used
     starved_intervals: int = 0        # statistics spans it was starved in
     died: str | None = None           # kernel, userspace/agent, none (starved)
+    monitored: bool = True            # False: excluded by its policy
+    rule: str = ''                    # the policy's rule ('': the config)
     probes: tuple[AppProbeStatus, ...] = ()   # application probes
 
     @property
@@ -63,9 +66,12 @@ class InstanceStatus:
     @property
     def label(self) -> str:
         """The one word shown for the instance (status, metrics label):
-        maintenance first, then the recovery limit, then its phase."""
+        maintenance first, then a policy that excludes it, then the
+        recovery limit, then its phase."""
         if self.maintenance or self.phase is None:
             return MAINTENANCE
+        if not self.monitored:
+            return NOT_MONITORED
         if self.recovery_limited:
             return LIMITED
         return self.phase.value

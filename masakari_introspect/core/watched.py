@@ -84,6 +84,10 @@ class Watched:
         self.kdump_since: float | None = None   # crash loaded at
         self.kdump_reset = False    # ... and the guest reset since
         self.apps = GuestApps(state.uuid, state.name)   # application probes
+        # What its policy was chosen by (name, Nova's metadata, its own
+        # <policy>), and what was wrong in its <policy> (warned once).
+        self.facts: DomainInfo | None = None
+        self.policy_warnings: tuple[str, ...] = ()
 
     @classmethod
     def found(cls, info: DomainInfo, memory: Remembered | None,
@@ -100,6 +104,7 @@ class Watched:
             reported=bool(memory and same and memory.reported),
             known=bool(memory and memory.known))
         watched = cls(state, info.domain_id)
+        watched.facts = info
         if memory is not None:
             watched.reports = from_disk(memory.reports, now,
                                         now if wall is None else wall)
@@ -320,4 +325,5 @@ class Watched:
             recent_reports=len(self.reports),
             heartbeat_age=self.heartbeat.age(),
             starved_intervals=self.starvation.intervals,
-            died=self.died(now), probes=self.apps.view())
+            died=self.died(now), monitored=state.policy.monitor,
+            rule=state.policy.rule, probes=self.apps.view())

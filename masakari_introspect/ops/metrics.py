@@ -310,6 +310,7 @@ def _instance_families(instances: Sequence[InstanceStatus]
         info.add_metric([uuid], {'name': status.name})
         state.add_metric([uuid, status.label], 1.0)
         up = None if status.maintenance or status.phase is None \
+            or not status.monitored \
             else AGENT_UP[status.phase]
         if up is not None:
             agent_up.add_metric([uuid], up)

@@ -52,7 +52,8 @@ def encode_instance(status: InstanceStatus) -> dict[str, Any]:
         'last_notification': status.last_notification,
         'maintenance': status.maintenance,
         'recovery_limited': status.recovery_limited,
-        'recent_reports': status.recent_reports}
+        'recent_reports': status.recent_reports,
+        'monitored': status.monitored, 'rule': status.rule or None}
     if status.absent_seconds is not None:
         doc['absent_seconds'] = status.absent_seconds
     if status.heartbeat_age is not None:
@@ -98,6 +99,8 @@ def _decode_instance(doc: dict[str, Any]) -> InstanceStatus:
         else int(doc['absent_seconds']),
         heartbeat_age=_number(doc.get('heartbeat_age')),
         died=None if doc.get('died') is None else str(doc['died']),
+        monitored=_flag(doc.get('monitored', True)),
+        rule=str(doc.get('rule') or ''),
         probes=tuple(_decode_probe(p) for p in doc.get('probes', ())))
 
 

@@ -25,6 +25,7 @@ from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import HypervisorUnavailable
 from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.rules import Rules
 from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.runtime.reporter import Forensics
 from masakari_introspect.runtime.reporter import Observer
@@ -121,6 +122,10 @@ class Monitor:
 
     def resync(self) -> None:
         self._post(self._on_resync)
+
+    def set_rules(self, rules: Rules) -> None:
+        """The policy file was read again (SIGHUP)."""
+        self._post(self.fleet.set_rules, rules)
 
     def calls(self) -> dict[str, tuple[int, int]]:
         """Agent calls in flight and queued, per lane (any thread);

@@ -25,6 +25,7 @@ from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.virt import errors
+from masakari_introspect.virt import metadata
 from masakari_introspect.virt import translate
 from masakari_introspect.virt.balloon import BalloonPeriods
 
@@ -140,6 +141,7 @@ def describe(dom: 'libvirt.virDomain') -> DomainInfo:
     active = dom.isActive()
     xml = dom.XMLDesc(0) if active else ''
     channel = translate.agent_channel_state(xml) if xml else None
+    facts = metadata.read(xml) if xml else metadata.Facts()
     return DomainInfo(
         uuid=dom.UUIDString(), name=dom.name(),
         running=state == libvirt.VIR_DOMAIN_RUNNING,
@@ -147,7 +149,9 @@ def describe(dom: 'libvirt.virDomain') -> DomainInfo:
         domain_id=dom.ID() if active else -1,
         agent_connected=channel == 'connected',
         state_reason=translate.state_reason(state, reason),
-        blind_spots=translate.blind_spots(xml) if xml else ())
+        blind_spots=translate.blind_spots(xml) if xml else (),
+        display_name=facts.display_name, flavor=facts.flavor,
+        project=facts.project, policy=facts.policy)
 
 
 def activities(conn: 'libvirt.virConnect',

@@ -147,6 +147,9 @@ class LibvirtHost:
                 conn.domainEventRegisterAny(
                     None, libvirt.VIR_DOMAIN_EVENT_ID_WATCHDOG,
                     self._watchdog, None),
+                conn.domainEventRegisterAny(
+                    None, libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+                    self._metadata, None),
             ]
             try:
                 conn.setKeepAlive(*self._keepalive)
@@ -227,6 +230,11 @@ class LibvirtHost:
     def _watchdog(self, _conn: object, dom: 'libvirt.virDomain',
                   action: int, _opaque: object) -> None:
         self._emit(dom, EventKind.WATCHDOG, translate.watchdog_action(action))
+
+    def _metadata(self, _conn: object, dom: 'libvirt.virDomain', mtype: int,
+                  nsuri: str | None, _opaque: object) -> None:
+        if translate.metadata_element(mtype):
+            self._emit(dom, EventKind.METADATA_CHANGED, nsuri or '')
 
     def _agent(self, _conn: object, dom: 'libvirt.virDomain', state: int,
                reason: int, _opaque: object) -> None:

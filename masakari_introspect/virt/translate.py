@@ -133,6 +133,16 @@ def agent_reason(reason: int) -> str:
     return str(reason)
 
 
+# virDomainMetadataType: title, description, element (an XML namespace's).
+METADATA_ELEMENT = 2
+
+
+def metadata_element(mtype: int) -> bool:
+    """A metadata change event about an element (not title, description):
+    Nova's, the project's own ``<policy>``, anyone's."""
+    return mtype == METADATA_ELEMENT
+
+
 def agent_channel_state(xml: str) -> str | None:
     """'connected' or 'disconnected' (or '' if libvirt does not say) for
     the guest agent channel of a live domain; None if there is none.

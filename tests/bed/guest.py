@@ -49,6 +49,8 @@ ON_CRASH_ACTIONS = ("destroy", "restart", "preserve", "rename-restart",
 WATCHDOG_ACTIONS = ("reset", "shutdown", "poweroff", "pause", "none", "dump", "inject-nmi")
 DISK_ERROR_POLICIES = ("stop", "report", "ignore", "enospace")
 RESEND_INTERVAL = 1.0
+NOVA_NS = "http://openstack.org/xmlns/libvirt/nova/1.1"
+BED_PROJECT = "3f0c6a5e2b7d4c1e9a8f0b1c2d3e4f50"
 
 libvirt.registerErrorHandler(lambda *_args: None, None)
 _connection: libvirt.virConnect | None = None
@@ -124,14 +126,28 @@ def add_nic(devices: ET.Element) -> None:
     sub(interface, "model", type="virtio")
 
 
+def add_nova_metadata(domain: ET.Element, name: str, flavor: str) -> None:
+    """Nova's instance metadata (namespace 1.1), as Nova writes it: the display
+    name (the domain name with "-display"), the flavor's name, the owner."""
+    instance = ET.SubElement(sub(domain, "metadata"), f"{{{NOVA_NS}}}instance")
+    sub(instance, f"{{{NOVA_NS}}}name", f"{name}-display")
+    sub(instance, f"{{{NOVA_NS}}}flavor", name=flavor)
+    owner = sub(instance, f"{{{NOVA_NS}}}owner")
+    sub(owner, f"{{{NOVA_NS}}}user", "admin", uuid="0" * 32)
+    sub(owner, f"{{{NOVA_NS}}}project", "admin", uuid=BED_PROJECT)
+
+
 def domain_xml(name: str, image: GuestImage, *, agent_channel: bool, agent_autostart: bool,
                nova_socket_path: bool, memory_mib: int, disk_path: Path | None = None,
                disk_error_policy: str | None = None, nic: bool = False,
                pvpanic: bool = False, on_crash: str = "destroy",
-               watchdog: str | None = None, balloon_period: int | None = None) -> str:
+               watchdog: str | None = None, balloon_period: int | None = None,
+               flavor: str | None = None) -> str:
     domain = ET.Element("domain", type="qemu")
     sub(domain, "name", name)
     sub(domain, "description", BED_MARK)
+    if flavor is not None:
+        add_nova_metadata(domain, name, flavor)
     sub(domain, "memory", str(memory_mib), unit="MiB")
     sub(domain, "vcpu", "1")
     os_ = sub(domain, "os")
@@ -202,7 +218,8 @@ class Guest:
                memory_mib: int = 128, disk_mib: int = 0, disk_fs_mib: int | None = None,
                disk_error_policy: str | None = None, nic: bool = False,
                pvpanic: bool = False, on_crash: str = "destroy",
-               watchdog: str | None = None, balloon_period: int | None = None) -> Guest:
+               watchdog: str | None = None, balloon_period: int | None = None,
+               flavor: str | None = None) -> Guest:
         """Define (not start) a persistent domain, replacing any domain of that name.
 
         disk_mib: a virtio disk (vda) of that size, a sparse raw image (0: none).
@@ -217,6 +234,8 @@ class Guest:
             poweroff, shutdown, none, inject-nmi, dump); None: no watchdog.
         balloon_period: a virtio balloon whose memory statistics QEMU asks
             for every that many seconds (0: statistics off); None: no balloon.
+        flavor: Nova-like metadata (namespace 1.1) with this flavor name, the
+            display name "<name>-display" and the project BED_PROJECT.
         """
         if on_crash not in ON_CRASH_ACTIONS:
             raise ValueError(f"on_crash must be one of {ON_CRASH_ACTIONS}, not {on_crash!r}")
@@ -235,7 +254,7 @@ class Guest:
                          memory_mib=memory_mib, disk_path=disk_path,
                          disk_error_policy=disk_error_policy, nic=nic, pvpanic=pvpanic,
                          on_crash=on_crash, watchdog=watchdog,
-                         balloon_period=balloon_period)
+                         balloon_period=balloon_period, flavor=flavor)
         dom = connection().defineXML(xml)
         log.info("defined %s (%s)", name, dom.UUIDString())
         return cls(name, dom.UUIDString())
@@ -448,6 +467,15 @@ class Guest:
     def balloon_load(self) -> None:
         """insmod virtio_balloon again (nothing if loaded)."""
         self.control("balloon-load")
+
+    def set_metadata(self, namespace: str, key: str, xml: str | None,
+                     live: bool = True, config: bool = False) -> None:
+        """virsh metadata DOMAIN NAMESPACE --key KEY --set XML (None: --remove),
+        on the running domain (--live) and/or its definition (--config)."""
+        flags = (libvirt.VIR_DOMAIN_AFFECT_LIVE if live else 0) | (
+            libvirt.VIR_DOMAIN_AFFECT_CONFIG if config else 0)
+        self.dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml,
+                             key if xml is not None else None, namespace, flags)
 
     def set_balloon_period(self, seconds: int) -> None:
         """Set the balloon statistics period of the running domain (live only)."""

@@ -67,3 +67,15 @@ def test_installed_commands_have_version():
                               text=True, timeout=60, check=False)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip().split()[-1][0].isdigit()
+
+
+def test_installed_command_names_the_rule_and_key_of_a_bad_policy_file(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n  - match: {flavor: 'ha.*'}\n    failur_threshold: 2\n")
+    proc = run(tmp_path, NO_AUTH + f"[introspection]\npolicy_file = {policy}\n")
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines()
+             if not line.startswith("Deprecated:")]
+    assert lines == [f"masakari-introspect: [introspection] policy_file: {policy}: "
+                     "rule 1 (flavor=ha.*): unknown key 'failur_threshold' (known: match, "
+                     "probe_interval, failure_threshold, agent_loss, monitor, probes)"]

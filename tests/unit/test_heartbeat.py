@@ -419,6 +419,8 @@ def test_the_check_warns_of_a_lost_agent():
 def crash_loaded(bed, timeout=60.0, uuid=A):
     bed.fleet.policy = bed.policy = dataclasses.replace(
         bed.policy, kdump_timeout=timeout)
+    # Each instance follows a policy of its own (issue 20).
+    bed.fleet.watched[uuid].state.policy = bed.policy
     bed.event(uuid, EventKind.CRASH_LOADED)
 
 

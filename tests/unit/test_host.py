@@ -53,7 +53,8 @@ def test_events_are_registered_with_the_watchdog_among_them():
         libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
         libvirt.VIR_DOMAIN_EVENT_ID_REBOOT,
         libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
-        libvirt.VIR_DOMAIN_EVENT_ID_WATCHDOG}
+        libvirt.VIR_DOMAIN_EVENT_ID_WATCHDOG,
+        libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE}
     host.close()
 
 

@@ -104,7 +104,7 @@ def test_the_status_answer_on_the_wire(server, source):
         'reason': None, 'misses': 4, 'seconds_since_success': 30.0,
         'reported': True, 'last_notification': 1_700_000_000.0,
         'maintenance': False, 'recovery_limited': False,
-        'recent_reports': 0}
+        'recent_reports': 0, 'monitored': True, 'rule': None}
 
 
 def test_service_fields_follow_the_source(server, source):

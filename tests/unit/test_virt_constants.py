@@ -240,3 +240,7 @@ def test_a_busy_agent_is_checked_against_the_domain_too(dom, outcome):
                      'change lock (held by agent=remoteDispatchDomainFSFreeze)')
     result = guest._failed(None, dom, 'u', busy, 0.0, lambda c, m: None)
     assert result.outcome.value == outcome
+
+
+def test_metadata_type_element_matches_libvirt():
+    assert translate.METADATA_ELEMENT == libvirt.VIR_DOMAIN_METADATA_ELEMENT

@@ -40,6 +40,10 @@ PERIOD_TARGET = 1.2         # x interval, p95 of the healthy guests
 CORE_TARGET = 10.0          # % of one core
 RSS_TARGET = 120.0          # MiB
 FEW = 8                     # up to this many hung: the plain bounds
+# Measured with the sizes: every guest with an application probe (issue 20).
+APP_EVERY = 2               # intervals
+APPLICATION = (('1000, 8 hung, an application probe every %d intervals'
+                % APP_EVERY, 1000, 8, ['--app-every', str(APP_EVERY)]),)
 # Extra runs (--scale-diagnostics): what the budget and the store change.
 DIAGNOSTICS = (
     ('1000, 200 hung, without the budget (lanes as before)', 1000, 200,
@@ -122,7 +126,7 @@ def targets_of(label: str, r: dict[str, Any]) -> list[Target]:
                         % label, r['false_reports'], 0))
     found.append(Target('scale (simulated): %s, agent calls in flight'
                         % label, r['max_in_flight'], r['budget']))
-    if r['guests'] == TARGET_GUESTS:
+    if r['guests'] == TARGET_GUESTS or r.get('app_every'):
         found.append(Target('scale (simulated): %s, CPU' % label,
                             r['core_pct'], CORE_TARGET, ' % of one core'))
         found.append(Target('scale (simulated): %s, peak resident memory'
@@ -142,6 +146,11 @@ def run(*, repo: pathlib.Path, quick: bool, diagnostics: bool
         runs.append(('%d, %s hung' % (guests, hung or 'none'), simulate(
             guests, hung, warmup=warmup, window=window, cap=2 * window,
             extra=[], repo=repo)))
+    for label, guests, hung, extra in APPLICATION:
+        window = window_for(hung, quick)
+        runs.append((label, simulate(
+            guests, hung, warmup=warmup, window=window, cap=2 * window,
+            extra=extra, repo=repo)))
     measured = list(runs)
     if diagnostics:
         for label, guests, hung, extra in DIAGNOSTICS:
@@ -190,6 +199,11 @@ def run(*, repo: pathlib.Path, quick: bool, diagnostics: bool
         'Bounds (k hung, B_h = %d): reported within k x T / B_h + N x I + '
         'T + 5 s, healthy period p95 within I + k x T / B_h; up to %d hung: '
         'N x I + T + 5 s and 1.2 x I.' % (BUDGET.healthy, FEW),
+        'Application probes: each guest runs /bin/true every %d intervals '
+        '(guest-info once, then guest-exec and guest-exec-status per run, '
+        'each call as long as a ping); their calls share the simulated '
+        'libvirtd with the pings and count in the calls in flight.'
+        % APP_EVERY,
     ]
     return PartResult(
         name='scale', title='Scale, SIMULATED hypervisor', method=method,

@@ -43,6 +43,11 @@ import threading
 import time
 from array import array
 
+from masakari_introspect.core.app_run import AgentCommands
+from masakari_introspect.core.app_run import ExecReply
+from masakari_introspect.core.app_run import NEEDED
+from masakari_introspect.core.app_run import ReplyKind
+from masakari_introspect.core.policy import AppProbe
 from masakari_introspect.runtime.budget import Budget
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.fleet import Fleet
@@ -137,10 +142,35 @@ class SimulatedHypervisor:
         self._counter = itertools.count(1)    # next() is atomic in CPython
         self.probes = 0                       # pings started so far
         self.libvirtd = Libvirtd(workers)     # 0: no pool modelled
+        self._app_counter = itertools.count(1)
+        self.app_calls = 0                    # application probes' calls
 
     def prober(self, slots: int, connections: int) -> Connections:
         """A lane's prober: ``connections`` with ``slots`` calls each."""
         return Connections(self.libvirtd, self._ping, slots, connections)
+
+    # -- application probes (AgentExec), through the same libvirtd model ------
+
+    def _agent(self, uuid: str, reply: ExecReply) -> ExecReply:
+        def call(uuid: str, timeout: int) -> ExecReply:
+            self.app_calls = next(self._app_counter)
+            if uuid in self.hung and self._hang_at is not None:
+                time.sleep(timeout)
+                return ExecReply(ReplyKind.UNAVAILABLE)
+            time.sleep(self._ping_seconds)
+            return reply
+        return self.libvirtd.agent_call(call, uuid, 2)   # type: ignore
+
+    def info(self, uuid: str) -> ExecReply:
+        commands = AgentCommands(frozenset(NEEDED))
+        return self._agent(uuid, ExecReply(ReplyKind.INFO,
+                                           commands=commands))
+
+    def start(self, uuid: str, argv: tuple[str, ...]) -> ExecReply:
+        return self._agent(uuid, ExecReply(ReplyKind.STARTED, pid=1))
+
+    def status(self, uuid: str, pid: int) -> ExecReply:
+        return self._agent(uuid, ExecReply(ReplyKind.EXITED, exit_code=0))
 
     def hang(self) -> float:
         """From now on the hung guests' agents answer nothing."""
@@ -252,6 +282,8 @@ class ScaleResult:
     cpu_by_thread: dict[str, float]   # CPU seconds in the window per group
     owner_profile: str = ''       # cProfile of the owner thread, if asked
     note: str = SIMULATED_NOTE
+    app_every: int = 0            # an application probe every N intervals
+    app_calls: int = 0            # its agent calls during the window
 
 
 def phases(monitor: Monitor) -> dict[str, int]:
@@ -280,7 +312,8 @@ def run(guests: int, hung: int, *, interval: float, timeout: int,
         threshold: int, warmup: float, window: float,
         cap: float, workdir: pathlib.Path, connection_slots: int = 0,
         workers: int = 0, budget: Budget | None = None,
-        profile_owner: bool = False, use_store: bool = True) -> ScaleResult:
+        profile_owner: bool = False, use_store: bool = True,
+        app_every: int = 0) -> ScaleResult:
     baseline_rss = proc_status_kib('VmRSS')
     hypervisor = SimulatedHypervisor(guests, hung, workers=workers)
     notifier = RecordingNotifier()
@@ -288,7 +321,9 @@ def run(guests: int, hung: int, *, interval: float, timeout: int,
                     retry_interval=1, retry_interval_max=5)
     fleet = Fleet(
         Policy(failure_threshold=threshold, boot_grace_period=120,
-               probe_interval=interval),
+               probe_interval=interval,
+               probes=(AppProbe('app', ('/bin/true',), timeout=5,
+                                every=app_every),) if app_every else ()),
         Settings(hostname='simulated-host', probe_timeout=timeout,
                  probe_deadline=timeout + 10 + 2 * interval),
         clock=time.monotonic, wall=time.time)
@@ -299,7 +334,9 @@ def run(guests: int, hung: int, *, interval: float, timeout: int,
         lane_size=healthy_lane, suspect_lane_size=suspect_lane,
         prober=hypervisor.prober(connection_slots, healthy_conns),
         suspect_prober=hypervisor.prober(connection_slots, suspect_conns),
-        store=StateStore(workdir / 'instances.json') if use_store else None)
+        store=StateStore(workdir / 'instances.json') if use_store else None,
+        agent_exec=hypervisor if app_every else None,
+        app_slots=budget.application if budget else 1)
     clockwork = Clockwork(probe_interval=interval, resync_interval=300,
                           on_tick=monitor.tick, on_resync=monitor.resync)
     # The order of Service.run().
@@ -321,6 +358,7 @@ def run(guests: int, hung: int, *, interval: float, timeout: int,
         hypervisor.measure_until = hang_at + 3 * interval
         threads0 = thread_cpu_seconds()
         cpu0, probes0 = time.process_time(), hypervisor.probes
+        app_calls0 = hypervisor.app_calls
         while True:
             time.sleep(0.5)
             elapsed = time.monotonic() - hang_at
@@ -329,6 +367,7 @@ def run(guests: int, hung: int, *, interval: float, timeout: int,
                 break
         cpu = time.process_time() - cpu0
         probes = hypervisor.probes - probes0
+        app_calls = hypervisor.app_calls - app_calls0
         threads1 = thread_cpu_seconds()
         if profile is not None:
             monitor.query(profile.disable).result(timeout=60)
@@ -376,7 +415,8 @@ def run(guests: int, hung: int, *, interval: float, timeout: int,
         worker_wait_max_s=round(hypervisor.libvirtd.worker_wait_max, 3),
         stats_wait_max_s=round(hypervisor.libvirtd.stats_wait_max, 3),
         state_store=use_store,
-        cpu_by_thread=by_thread, owner_profile=report)
+        cpu_by_thread=by_thread, owner_profile=report,
+        app_every=app_every, app_calls=app_calls)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -411,6 +451,9 @@ def parser() -> argparse.ArgumentParser:
                    help='diagnostic: run the monitor without its StateStore')
     p.add_argument('--profile-owner', action='store_true',
                    help="cProfile the monitor's owner thread in the window")
+    p.add_argument('--app-every', type=int, default=0,
+                   help='give every guest an application probe every this '
+                        'many intervals (0: none)')
     p.add_argument('--json', action='store_true',
                    help='print the result as one JSON object')
     return p
@@ -437,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
                      workdir=workdir, connection_slots=args.connection_slots,
                      workers=args.max_workers, budget=budget,
                      profile_owner=args.profile_owner,
-                     use_store=not args.no_store)
+                     use_store=not args.no_store,
+                     app_every=args.app_every)
     if args.json:
         print(json.dumps(dataclasses.asdict(result)))
     else:

@@ -37,6 +37,7 @@ from masakari_introspect.virt.host import LibvirtHost
 from masakari_introspect.core.policy import AgentLoss
 from masakari_introspect.virt.balloon import BalloonPeriods
 from masakari_introspect.virt.capture import LibvirtCapture
+from masakari_introspect.virt.side import ExecPool
 
 LOG = logging.getLogger(__name__)
 
@@ -137,14 +138,17 @@ class Service:
         self.budget = worker_budget(conf)
         slots = conf.libvirt.max_client_requests
         healthy, suspect = self.budget.connections(slots)
+        healthy_pool = self.host.prober_pool(healthy, slots)
         self.monitor = Monitor(
             self.host, fleet, outbox, probe_timeout=intro.probe_timeout,
             lane_size=self.budget.healthy,
             suspect_lane_size=self.budget.suspect,
             store=store, observer=self.metrics,
             forensics=forensics,
-            prober=self.host.prober_pool(healthy, slots),
-            suspect_prober=self.host.prober_pool(suspect, slots))
+            prober=healthy_pool,
+            suspect_prober=self.host.prober_pool(suspect, slots),
+            agent_exec=ExecPool(healthy_pool, intro.probe_timeout),
+            app_slots=self.budget.application)
         if self.metrics is not None:
             self.metrics.watch_calls(self.monitor.calls, self.budget.total)
         self.clockwork = Clockwork(

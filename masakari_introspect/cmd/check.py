@@ -9,7 +9,9 @@ follow the plugin guidelines: ``N`` alerts when the value is above N.
   instance reached its recovery limit.
 * WARNING: more than ``--warning-pending`` (0) notifications pending, more
   than ``--warning-no-agent`` (0) instances whose agent never answered, an
-  agent failed in a guest that is still active, or dry-run mode.
+  agent failed in a guest that is still active, an application probe
+  failing with ``on_failure: warn``, or dry-run mode. An application
+  failure that was reported counts as failing.
 * UNKNOWN: the check itself cannot work (configuration unreadable, socket
   not accessible to this user, an answer it does not understand).
 """
@@ -78,7 +80,10 @@ def kind(status: InstanceStatus) -> Kind:
         return Kind.QUIET      # excluded by its policy: no alert
     if status.recovery_limited:
         return Kind.LIMITED
-    return KIND[status.phase]
+    found = KIND[status.phase]
+    if found is Kind.HEALTHY and status.application == 'failed':
+        return Kind.FAILING    # its application probe reported it
+    return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +154,13 @@ def evaluate(snapshot: Snapshot,
     if lost:
         findings.append((WARNING, 'agent lost, kernel alive: %s' % ', '.join(
             lost[:SHOWN])))
+    warned = ['%s (%s)' % (i.name, ', '.join(p.name for p in i.probes
+                                             if p.failing))
+              for i in instances if i.application == 'warning'
+              and kind(i) is not Kind.MAINTENANCE]
+    if warned:
+        findings.append((WARNING, 'application probe failing: %s' %
+                         ', '.join(warned[:SHOWN])))
     if service.dry_run:
         findings.append((WARNING, 'dry run: nothing is sent to Masakari'))
     code = max((level for level, _ in findings), default=OK)

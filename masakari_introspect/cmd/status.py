@@ -21,6 +21,7 @@ from masakari_introspect.ops.status_client import StatusError
 from masakari_introspect.ops.status_client import StatusUnavailable
 from masakari_introspect.ops.status_client import add_connection_arguments
 from masakari_introspect.ops.status_client import socket_path
+from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.ops.snapshot import ServiceStatus
 from masakari_introspect.ops.snapshot import Snapshot
 from masakari_introspect.ops.snapshot import encode
@@ -30,6 +31,8 @@ PROJECT = 'masakari-introspect'
 PROG = 'masakari-introspect-status'
 COLUMNS = ('NAME', 'UUID', 'STATE', 'MISSES', 'LAST SUCCESS', 'HEARTBEAT',
            'LAST NOTIFICATION', 'POLICY', 'MAINTENANCE')
+# Shown when some instance has application probes.
+APPLICATION = 'APPLICATION'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,18 +106,39 @@ def render(snapshot: Snapshot, now: float | None = None) -> str:
     if not snapshot.instances:
         lines.append('No instances monitored.')
         return '\n'.join(lines) + '\n'
-    rows = [COLUMNS] + [(
+    probed = any(i.probes for i in snapshot.instances)
+    columns = COLUMNS + ((APPLICATION,) if probed else ())
+    rows = [columns] + [(
         i.name, i.uuid, i.label, str(i.misses),
         _ago(i.seconds_since_success),
         '-' if i.heartbeat_age is None else '%.0f s ago' % i.heartbeat_age,
         _when(i.last_notification, now), i.rule or '-',
-        'on' if i.maintenance else 'off')
+        'on' if i.maintenance else 'off',
+        *((application(i),) if probed else ()))
         for i in snapshot.instances]
-    widths = [max(len(row[col]) for row in rows) for col in range(len(COLUMNS))]
+    widths = [max(len(row[col]) for row in rows) for col in range(len(columns))]
     for row in rows:
         lines.append('  '.join(cell.ljust(width) for cell, width
                                in zip(row, widths, strict=True)).rstrip())
     return '\n'.join(lines) + '\n'
+
+
+def application(status: InstanceStatus) -> str:
+    """Its application probes in a word each: ``web ok``, ``web failing
+    (warn)``, ``db not allowed``; ``-`` without probes."""
+    words = []
+    for probe in status.probes:
+        if probe.failing:
+            words.append('%s FAILED%s' % (probe.name, ' (warn)' if
+                                          probe.on_failure == 'warn' else ''))
+        elif probe.refused:
+            words.append('%s not allowed by the agent' % probe.name)
+        elif probe.failures:
+            words.append('%s %d failed' % (probe.name, probe.failures))
+        else:
+            words.append('%s %s' % (probe.name, 'ok' if probe.runs
+                                    else 'not run yet'))
+    return ', '.join(words) or '-'
 
 
 def service_line(service: ServiceStatus) -> str:

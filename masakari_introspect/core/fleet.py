@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterable
 from oslo_log import log as logging
 
 from masakari_introspect.core import agent_loss
+from masakari_introspect.core import app_fleet
 from masakari_introspect.core import cadence
 from masakari_introspect.core import kdump
 from masakari_introspect.core import kernel
+from masakari_introspect.core.app_run import RunResult
 from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
@@ -202,6 +204,7 @@ class Fleet:
                             'not reported', state.name, state.uuid,
                             event.detail)
                 watched.watchdog_recoveries += 1
+        app_fleet.event(watched, event.kind)
         if event.kind in kernel.RESETS:
             watched.heartbeat.reset()
             kdump.reset_seen(watched, event.kind)
@@ -325,9 +328,21 @@ class Fleet:
                     not watched.state.settled or
                     cadence.settled_turn(watched, self.policy, self._ticks)):
                 actions.append(self._probe(watched))
+            runs, judged = app_fleet.turn(watched, self._ticks,
+                                          self.policy.probe_interval,
+                                          self._tokens)
+            actions += runs + app_fleet.act(watched, judged, self._report)
         if self.watched:
             actions.append(self._sample())
         return actions
+
+    def app_result(self, run: RunResult) -> list[Action]:
+        """An application probe's run came back."""
+        watched = self.watched.get(run.uuid)
+        if watched is None:
+            return []
+        return app_fleet.act(watched, app_fleet.result(watched, run),
+                             self._report)
 
     def _close(self, watched: Watched, now: float) -> list[Action]:
         """The end of one of the guest's intervals."""
@@ -432,18 +447,20 @@ class Fleet:
             return [Save()]
         return []
 
-    def _report(self, watched: Watched) -> list[Action]:
+    def _report(self, watched: Watched, reason: Reason | None = None,
+                record: dict[str, object] | None = None) -> list[Action]:
         state, wall = watched.state, self._wall()
+        reason = reason or state.reason or Reason.UNRESPONSIVE
         limited = watched.limited
         if not watched.allow_report(self._clock(), wall,
                                     self.settings.max_recoveries,
-                                    self.settings.recovery_window):
-            return [Save()] if limited else [Save(), Limited(state.uuid, (
-                state.reason or Reason.UNRESPONSIVE).value)]
+                                    self.settings.recovery_window, reason):
+            return [Save()] if limited else [Save(), Limited(state.uuid,
+                                                             reason.value)]
         when = datetime.datetime.fromtimestamp(wall, datetime.timezone.utc)
         notification = dataclasses.replace(
             Notification.create(state.uuid, self.settings.hostname, when),
-            instance_name=state.name,
-            reason=(state.reason or Reason.UNRESPONSIVE).value)
+            instance_name=state.name, reason=reason.value)
         return [Save(), Report(notification, dict(watched.counters),
-                               tuple(watched.probes))]
+                               tuple(watched.probes) + ((record,) if record
+                                                        else ()))]

@@ -10,6 +10,8 @@ import enum
 import uuid as uuidlib
 from typing import Any
 
+from masakari_introspect.core.app_run import AppRun
+
 GUEST_PING = '{"execute":"guest-ping"}'
 NOTIFICATIONS_PATH = '/notifications'
 EVENT = 'QEMU_GUEST_AGENT_ERROR'
@@ -400,7 +402,7 @@ class Persisted:
     absent: dict[str, float]
 
 
-Action = Probe | Lookup | Sample | Report | Withdraw | Limited | Save
+Action = Probe | Lookup | Sample | Report | Withdraw | Limited | Save | AppRun
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,21 @@ LIMITED = 'recovery limit reached'
 
 
 @dataclasses.dataclass(frozen=True)
+class AppProbeStatus:
+    """One application probe of an instance."""
+
+    name: str
+    on_failure: str                   # report, warn
+    failing: bool = False             # in a failure episode
+    failures: int = 0                 # failed runs in a row
+    runs: int = 0                     # runs judged, since the service started
+    failed_runs: int = 0
+    last_duration: float | None = None   # seconds
+    last_exit_code: int | None = None
+    refused: bool = False             # the agent does not allow guest-exec
+
+
+@dataclasses.dataclass(frozen=True)
 class InstanceStatus:
     uuid: str
     name: str
@@ -37,6 +52,16 @@ class InstanceStatus:
     died: str | None = None           # kernel, userspace/agent, none (starved)
     monitored: bool = True            # False: excluded by its policy
     rule: str = ''                    # the policy's rule ('': the config)
+    probes: tuple[AppProbeStatus, ...] = ()   # application probes
+
+    @property
+    def application(self) -> str | None:
+        """An application failure: 'failed' (reported), 'warning'
+        (on_failure warn), or None."""
+        failing = [p for p in self.probes if p.failing]
+        if any(p.on_failure == 'report' for p in failing):
+            return 'failed'
+        return 'warning' if failing else None
 
     @property
     def label(self) -> str:

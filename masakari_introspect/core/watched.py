@@ -6,6 +6,7 @@ from typing import Any
 
 from oslo_log import log as logging
 
+from masakari_introspect.core.application import GuestApps
 from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.starvation import Starvation
@@ -82,6 +83,7 @@ class Watched:
         self.starvation = Starvation(state.policy.starvation_grace)
         self.kdump_since: float | None = None   # crash loaded at
         self.kdump_reset = False    # ... and the guest reset since
+        self.apps = GuestApps(state.uuid, state.name)   # application probes
         # What its policy was chosen by (name, Nova's metadata, its own
         # <policy>), and what was wrong in its <policy> (warned once).
         self.facts: DomainInfo | None = None
@@ -234,18 +236,19 @@ class Watched:
             self.counters.get('packets_sent_since_failure', 0))
 
     def allow_report(self, now: float, wall: float, max_reports: int,
-                     window: float) -> bool:
+                     window: float, reason: Reason | None = None) -> bool:
         """Within the recovery limit (counted on the monotonic ``now``)?
         Records the report if so."""
         state = self.state
+        reason = reason or state.reason
         self.reports = recent(self.reports, now, window)
         if len(self.reports) >= max_reports:
             if not self.limited:
                 LOG.error('Instance %s (%s) failed (%s), but it was reported '
                           '%d times in the last %.0f s: recovery limit '
                           'reached; not reporting it', state.name,
-                          state.uuid, state.reason.value if state.reason
-                          else '?', len(self.reports), window)
+                          state.uuid, reason.value if reason else '?',
+                          len(self.reports), window)
                 self.limited = True
                 self.limit_hits += 1
             return False
@@ -323,4 +326,4 @@ class Watched:
             heartbeat_age=self.heartbeat.age(),
             starved_intervals=self.starvation.intervals,
             died=self.died(now), monitored=state.policy.monitor,
-            rule=state.policy.rule)
+            rule=state.policy.rule, probes=self.apps.view())

@@ -27,6 +27,7 @@ from prometheus_client.metrics_core import Metric
 
 from oslo_log import log as logging
 
+from masakari_introspect.ops.app_metrics import application_families
 from masakari_introspect.ops.view import ServerThread
 from masakari_introspect.ops.view import Source
 from masakari_introspect.core.model import Delivery
@@ -106,7 +107,7 @@ class Metrics:
             'Instances found failed and reported (one per failure episode), '
             'by reason: unresponsive, disconnected, busy, error, '
             'failure_pause, crashed, watchdog, inactive, boot_hang, '
-            'kernel_hung.',
+            'kernel_hung, application.',
             'reason', [reason.value for reason in Reason])
         self._limited = self._counter(
             'recovery_limit_reached',
@@ -181,8 +182,9 @@ class CallsCollector:
         in_flight = GaugeMetricFamily(
             PREFIX + 'agent_calls_in_flight',
             'Guest agent calls inside libvirtd now, by probe lane (healthy, '
-            'suspect); a call the service gave up on counts until libvirt '
-            'returns it.', labels=['lane'])
+            'suspect, application: application probes\' calls, which take '
+            'healthy-lane slots); a call the service gave up on counts '
+            'until libvirt returns it.', labels=['lane'])
         queued = GaugeMetricFamily(
             PREFIX + 'agent_calls_queued',
             'Probes waiting for the worker budget, by probe lane.',
@@ -320,6 +322,7 @@ def _instance_families(instances: Sequence[InstanceStatus]
             notified.add_metric([uuid], status.last_notification)
     yield from (info, state, agent_up, misses, since, maintenance, notified,
                 heartbeat, starved)
+    yield from application_families(instances)
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -12,6 +12,7 @@ from typing import Any
 
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
+from masakari_introspect.core.status import AppProbeStatus
 from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.recovery.outbox import PendingNotification
 
@@ -59,6 +60,9 @@ def encode_instance(status: InstanceStatus) -> dict[str, Any]:
         doc['heartbeat_age'] = status.heartbeat_age
     if status.died is not None:
         doc['died'] = status.died
+    if status.probes:
+        doc['application'] = status.application
+        doc['probes'] = [dataclasses.asdict(p) for p in status.probes]
     return doc
 
 
@@ -96,7 +100,19 @@ def _decode_instance(doc: dict[str, Any]) -> InstanceStatus:
         heartbeat_age=_number(doc.get('heartbeat_age')),
         died=None if doc.get('died') is None else str(doc['died']),
         monitored=_flag(doc.get('monitored', True)),
-        rule=str(doc.get('rule') or ''))
+        rule=str(doc.get('rule') or ''),
+        probes=tuple(_decode_probe(p) for p in doc.get('probes', ())))
+
+
+def _decode_probe(doc: dict[str, Any]) -> AppProbeStatus:
+    exit_code = doc.get('last_exit_code')
+    return AppProbeStatus(
+        name=str(doc['name']), on_failure=str(doc['on_failure']),
+        failing=_flag(doc['failing']), failures=int(doc['failures']),
+        runs=int(doc['runs']), failed_runs=int(doc['failed_runs']),
+        last_duration=_number(doc.get('last_duration')),
+        last_exit_code=None if exit_code is None else int(exit_code),
+        refused=_flag(doc['refused']))
 
 
 def _decode_pending(doc: dict[str, Any]) -> PendingNotification:

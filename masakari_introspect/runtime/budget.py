@@ -13,12 +13,15 @@ moment a lane thread makes it until libvirt returns it, even after the
 monitor gave up waiting for it, because a lane thread is what makes the call
 and it stays busy until then. The suspect lane (guests that did not answer)
 gets at most ``ceil(B / 5)`` of them, the healthy lane the rest.
+Application probes' calls take a slot of the healthy lane only when no ping
+waits for one, and at most ``max(1, floor(B / 4))`` at once.
 """
 
 import dataclasses
 import math
 
 SUSPECT_DIVISOR = 5     # the suspect lane gets at most ceil(B / 5)
+APPLICATION_DIVISOR = 4   # application probes: at most floor(B / 4)
 MINIMUM = 2             # one call for each lane
 
 
@@ -43,6 +46,11 @@ class Budget:
     @property
     def healthy(self) -> int:
         return self.total - self.suspect
+
+    @property
+    def application(self) -> int:
+        """Application probes' calls at once (of the healthy lane's)."""
+        return min(max(1, self.total // APPLICATION_DIVISOR), self.healthy)
 
     def connections(self, max_client_requests: int) -> tuple[int, int]:
         """Connections the healthy and the suspect lane need so that

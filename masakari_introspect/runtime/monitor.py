@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from oslo_log import log as logging
 
 from masakari_introspect.core import model
+from masakari_introspect.core.app_run import AppRun
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
@@ -31,6 +32,8 @@ from masakari_introspect.runtime.reporter import Observer
 from masakari_introspect.runtime.reporter import Reporter
 from masakari_introspect.recovery.outbox import Outbox
 from masakari_introspect.core.fleet import STUCK_AFTER
+from masakari_introspect.runtime.app_runs import AgentExec
+from masakari_introspect.runtime.app_runs import AppRunner
 from masakari_introspect.runtime.scheduler import Alarm
 from masakari_introspect.runtime.scheduler import ProbeLane
 from masakari_introspect.runtime.store import StateStore
@@ -67,7 +70,9 @@ class Monitor:
                  observer: Observer | None = None,
                  forensics: Forensics | None = None,
                  prober: Prober | None = None,
-                 suspect_prober: Prober | None = None) -> None:
+                 suspect_prober: Prober | None = None,
+                 agent_exec: AgentExec | None = None,
+                 app_slots: int = 1) -> None:
         self._hypervisor = hypervisor
         self.fleet = fleet
         self._store = store
@@ -79,12 +84,17 @@ class Monitor:
             queue.SimpleQueue()
         # Guests that may be hung hold a probe for seconds: they have their
         # own lane and their own way to the hypervisor.
-        self._lanes = {False: ProbeLane('probe-healthy', lane_size),
+        self._lanes = {False: ProbeLane('probe-healthy', lane_size,
+                                        spare=app_slots),
                        True: ProbeLane('probe-suspect', suspect_lane_size)}
         self._probers: dict[bool, Prober] = {
             False: prober or hypervisor,
             True: suspect_prober or prober or hypervisor}
         self._stats_lane = ProbeLane('statistics', 1)
+        # Application probes' calls: spare jobs of the healthy lane.
+        self._apps = AppRunner(agent_exec, self._lanes[False],
+                               lambda run: self._post(self.fleet.app_result,
+                                                      run))
         # A call still inside libvirt after the timeout plus STUCK_AFTER is
         # its guest's miss: the fleet hears of it when it is due.
         self._stuck = Alarm('stuck-calls',
@@ -118,10 +128,13 @@ class Monitor:
         self._post(self.fleet.set_rules, rules)
 
     def calls(self) -> dict[str, tuple[int, int]]:
-        """Agent calls in flight and queued, per lane (any thread)."""
-        return {'suspect' if suspect else 'healthy': (lane.busy,
-                                                      lane.backlog)
-                for suspect, lane in self._lanes.items()}
+        """Agent calls in flight and queued, per lane (any thread);
+        application probes' calls apart from the healthy lane's."""
+        healthy, suspect = self._lanes[False], self._lanes[True]
+        spare = healthy.spares
+        return {'healthy': (healthy.busy - spare[0], healthy.backlog),
+                'suspect': (suspect.busy, suspect.backlog),
+                'application': spare}
 
     def query(self, func: Callable[..., Any], *args: Any
               ) -> 'concurrent.futures.Future[Any]':
@@ -165,6 +178,7 @@ class Monitor:
         deadline = time.monotonic() + timeout
         self._inbox.put((self._halt, ()))
         self._stuck.close()
+        self._apps.close()    # runs in flight are forgotten
         if self._thread is not None:
             self._thread.join(max(deadline - time.monotonic(), 0.1))
             if self._thread.is_alive():
@@ -255,6 +269,8 @@ class Monitor:
                 self._observer.limit_reached(action.uuid, action.reason)
             elif isinstance(action, model.Save):
                 self._unsaved = True
+            elif isinstance(action, AppRun):
+                self._apps.run(action)
 
     def _dispatch(self, probe: model.Probe) -> None:
         prober, timeout = self._probers[probe.suspect], self._timeout

@@ -132,13 +132,20 @@ class Clockwork:
 
 
 class ProbeLane:
-    """Runs submitted callables on at most ``size`` daemon threads."""
+    """Runs submitted callables on at most ``size`` daemon threads.
 
-    def __init__(self, name: str, size: int) -> None:
+    Spare jobs (application probes' agent calls) wait in a queue of their
+    own, first in first out, and take a thread only when no other job is
+    queued, at most ``spare`` of them at once."""
+
+    def __init__(self, name: str, size: int, spare: int = 0) -> None:
         self._name = name
         self._size = size
+        self._spare = spare
         self._heap: list[tuple[int, int, str]] = []
         self._queued: dict[str, tuple[int, Callable[[], None]]] = {}
+        self._spares: dict[str, Callable[[], None]] = {}
+        self._spare_busy = 0
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._threads = 0
@@ -147,15 +154,19 @@ class ProbeLane:
         self._closed = False
 
     def submit(self, job: Callable[[], None], *, key: str = '',
-               priority: int = 0) -> None:
+               priority: int = 0, spare: bool = False) -> None:
         """Queue ``job``; it replaces a queued job of the same key."""
         with self._cond:
             if self._closed:
                 return
             seq = next(self._seq)
             key = key or '#%d' % seq
-            self._queued[key] = (seq, job)
-            heapq.heappush(self._heap, (priority, seq, key))
+            if spare:
+                self._spares.pop(key, None)
+                self._spares[key] = job
+            else:
+                self._queued[key] = (seq, job)
+                heapq.heappush(self._heap, (priority, seq, key))
             if self._idle == 0 and self._threads < self._size:
                 self._threads += 1
                 threading.Thread(target=self._worker, daemon=True,
@@ -173,35 +184,49 @@ class ProbeLane:
         """Jobs running now (a probe stuck inside libvirt included)."""
         return self._busy
 
+    @property
+    def spares(self) -> tuple[int, int]:
+        """Spare jobs running and queued."""
+        return self._spare_busy, len(self._spares)
+
     def close(self, timeout: float) -> bool:
         """Drop queued work, wait up to ``timeout`` for running work."""
         with self._cond:
             self._closed = True
             self._heap.clear()
             self._queued.clear()
+            self._spares.clear()
             self._cond.notify_all()
             return self._cond.wait_for(lambda: self._busy == 0, timeout)
 
-    def _take(self) -> Callable[[], None] | None:
+    def _ready(self) -> bool:
+        return bool(self._queued) or bool(
+            self._spares and self._spare_busy < self._spare)
+
+    def _take(self) -> tuple[Callable[[], None] | None, bool]:
+        """The next job, and whether it is a spare one."""
         while self._heap:
             _priority, seq, key = heapq.heappop(self._heap)
             entry = self._queued.get(key)
             if entry is not None and entry[0] == seq:
                 del self._queued[key]
-                return entry[1]
-        return None
+                return entry[1], False
+        if self._spares and self._spare_busy < self._spare:
+            self._spare_busy += 1
+            return self._spares.pop(next(iter(self._spares))), True
+        return None, False
 
     def _worker(self) -> None:
         while True:
             with self._cond:
                 self._idle += 1
-                self._cond.wait_for(lambda: self._queued or self._closed)
+                self._cond.wait_for(lambda: self._ready() or self._closed)
                 self._idle -= 1
                 if self._closed:
                     self._threads -= 1
                     self._cond.notify_all()
                     return
-                job = self._take()
+                job, spare = self._take()
                 if job is None:
                     continue
                 self._busy += 1
@@ -212,6 +237,9 @@ class ProbeLane:
             finally:
                 with self._cond:
                     self._busy -= 1
+                    if spare:
+                        self._spare_busy -= 1
+                        self._cond.notify()   # another spare may go now
                     if self._closed:       # close() waits for this
                         self._cond.notify_all()
 

@@ -12,6 +12,7 @@ neither starve the probes of healthy ones nor the main connection.
 
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 from oslo_log import log as logging
 
@@ -20,11 +21,17 @@ try:
 except ImportError:  # pragma: no cover - unit tests run without the binding
     libvirt = None
 
+from masakari_introspect.core.app_run import ExecReply
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.virt import guest
+from masakari_introspect.virt import guest_exec
 from masakari_introspect.virt.connection import LazyConnection
 
 LOG = logging.getLogger(__name__)
+
+T = TypeVar('T')
+# A call on a connection: (the connection or None, what drops it) -> result.
+Use = Callable[['libvirt.virConnect | None', guest.Lose], T]
 
 
 class SideConnection:
@@ -36,10 +43,14 @@ class SideConnection:
         self._connection = LazyConnection(uri, connected)
 
     def ping(self, uuid: str, timeout: int) -> ProbeResult:
+        return self.use(lambda conn, lose: guest.ping(conn, uuid, timeout,
+                                                      lose))
+
+    def use(self, call: 'Use[T]') -> T:
         conn, error = self._connection.get()
         if error:
             LOG.debug('Cannot open the probe connection: %s', error)
-        return guest.ping(conn, uuid, timeout, self._drop)
+        return call(conn, self._drop)
 
     def close(self) -> None:
         self._connection.close()
@@ -64,13 +75,16 @@ class SidePool:
         self._lock = threading.Lock()
 
     def ping(self, uuid: str, timeout: int) -> ProbeResult:
+        return self.use(lambda side: side.ping(uuid, timeout))
+
+    def use(self, call: Callable[[SideConnection], T]) -> T:
         with self._lock:
             free = [i for i, busy in enumerate(self._busy)
                     if busy < self._slots]
             index = free[0] if free else self._busy.index(min(self._busy))
             self._busy[index] += 1
         try:
-            return self._sides[index].ping(uuid, timeout)
+            return call(self._sides[index])
         finally:
             with self._lock:
                 self._busy[index] -= 1
@@ -78,3 +92,28 @@ class SidePool:
     def close(self) -> None:
         for side in self._sides:
             side.close()
+
+
+class ExecPool:
+    """Application probes' agent calls (see :mod:`~masakari_introspect.
+    virt.guest_exec`) on a pool's connections, each given ``timeout``
+    seconds."""
+
+    def __init__(self, pool: SidePool, timeout: int) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    def _send(self, uuid: str, call: Callable[[guest_exec.Send], ExecReply]
+              ) -> ExecReply:
+        return self._pool.use(lambda side: side.use(
+            lambda conn, lose: call(guest_exec.sender(
+                conn, uuid, self._timeout, lose))))
+
+    def info(self, uuid: str) -> ExecReply:
+        return self._send(uuid, guest_exec.info)
+
+    def start(self, uuid: str, argv: tuple[str, ...]) -> ExecReply:
+        return self._send(uuid, lambda send: guest_exec.start(send, argv))
+
+    def status(self, uuid: str, pid: int) -> ExecReply:
+        return self._send(uuid, lambda send: guest_exec.status(send, pid))

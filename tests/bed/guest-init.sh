@@ -18,6 +18,7 @@ DISK=/dev/vda
 RING_START=16
 RING_BLOCKS=16
 AGENT_PID=
+AGENT_BLOCKED=
 DISK_PID=
 NET_PID=
 WATCHDOG_PID=
@@ -71,9 +72,30 @@ start_agent() {
         return 1
     fi
     # 3<&-: the control port is exclusive-open, qemu-ga must not inherit it.
-    qemu-ga -m virtio-serial -p "$AGENT_PORT" </dev/null >/dev/null 2>/dev/console 3<&- &
+    qemu-ga -m virtio-serial -p "$AGENT_PORT" ${AGENT_BLOCKED:+-b "$AGENT_BLOCKED"} \
+        </dev/null >/dev/null 2>/dev/console 3<&- &
     AGENT_PID=$!
-    say "qemu-ga started (pid $AGENT_PID)"
+    say "qemu-ga started (pid $AGENT_PID${AGENT_BLOCKED:+, blocked: $AGENT_BLOCKED})"
+}
+
+# Restart qemu-ga with the RPCs in $1 (comma-separated; "-" for none)
+# blocked; nothing if it already runs so (the host may resend the command).
+agent_restart_blocking() {
+    blocked=$1
+    [ "$blocked" = - ] && blocked=
+    agent_running && [ "$blocked" = "$AGENT_BLOCKED" ] && return 0
+    stop_agent TERM
+    AGENT_BLOCKED=$blocked
+    start_agent
+}
+
+# Succeed if $2 <= (processes named $1) <= $3.
+procs_between() {
+    count=0
+    for comm in /proc/[0-9]*/comm; do
+        [ "$(cat "$comm" 2>/dev/null)" = "$1" ] && count=$((count + 1))
+    done
+    [ "$count" -ge "$2" ] && [ "$count" -le "$3" ]
 }
 
 signal_agent() {
@@ -260,6 +282,10 @@ handle() {
         crash-loaded) crash_loaded; result $? "$line" ;;
         balloon-unload) balloon_unload; result $? "$line" ;;
         balloon-load) balloon_load; result $? "$line" ;;
+        app-up) touch /run/app; result $? "$line" ;;
+        app-down) rm -f /run/app; result $? "$line" ;;
+        agent-restart-blocking) [ -n "$2" ] && agent_restart_blocking "$2"; result $? "$line" ;;
+        procs-between) is_number "$3" && is_number "$4" && procs_between "$2" "$3" "$4"; result $? "$line" ;;
         "") ;;
         *) reply "err $line" ;;
     esac

@@ -41,6 +41,7 @@ CONTROL_COMMANDS = (
     "disk-start", "disk-stop", "net-start", "net-stop",
     "watchdog-arm", "watchdog-starve", "watchdog-disarm",
     "freeze-userspace", "thaw-userspace", "crash-loaded", "balloon-unload", "balloon-load",
+    "app-up", "app-down", "agent-restart-blocking", "procs-between",
 )
 DISK_TARGET = "vda"
 ON_CRASH_ACTIONS = ("destroy", "restart", "preserve", "rename-restart",
@@ -545,7 +546,11 @@ class Guest:
         agent-start, panic, reboot, poweroff, poweroff-after SECONDS,
         disk-start, disk-stop, net-start, net-stop, watchdog-arm [SECONDS],
         watchdog-starve, watchdog-disarm, freeze-userspace SECONDS,
-        thaw-userspace, crash-loaded, balloon-unload, balloon-load. The guest
+        thaw-userspace, crash-loaded, balloon-unload, balloon-load, app-up
+        and app-down (create or remove /run/app), agent-restart-blocking
+        RPCS (qemu-ga restarted with -b RPCS; "-" for none), procs-between
+        NAME MIN MAX (acknowledged only if MIN <= processes named NAME <=
+        MAX; else the guest rejects it: ValueError). The guest
         drops what is sent while its port is closed, so the command is resent
         until acknowledged (all commands are idempotent, but poweroff-after:
         each one acknowledged starts a timer, and crash-loaded: each one is

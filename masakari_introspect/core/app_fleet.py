@@ -1,0 +1,70 @@
+"""The fleet's side of application probes: a guest's turn, a run's result,
+and what their verdicts become (a report with reason ``application``, or
+the withdrawal of one). Pure, like the fleet; the per-guest rules are in
+:mod:`masakari_introspect.core.application`."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from masakari_introspect.core.app_run import AppRun
+from masakari_introspect.core.app_run import RunResult
+from masakari_introspect.core.application import AppVerdict
+from masakari_introspect.core.application import Judged
+from masakari_introspect.core.model import Action
+from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Phase
+from masakari_introspect.core.model import Reason
+from masakari_introspect.core.model import Report
+from masakari_introspect.core.model import Withdraw
+from masakari_introspect.core.watched import Watched
+
+# Makes the report of ``watched`` for ``reason``, with one more forensics
+# entry: the fleet's own report path (storm limit, notification).
+Reporting = Callable[[Watched, Reason, dict[str, Any]], list[Action]]
+
+
+def healthy(watched: Watched) -> bool:
+    """Probes run, and their results count, only on a guest whose agent
+    answered its last ping."""
+    state = watched.state
+    return state.phase is Phase.HEALTHY and state.probed
+
+
+def event(watched: Watched, kind: EventKind) -> None:
+    if kind in (EventKind.STARTED, EventKind.REBOOTED):
+        watched.apps.reset()
+    elif kind is EventKind.AGENT_CONNECTED:
+        watched.apps.agent_connected()
+
+
+def turn(watched: Watched, tick: int, base_interval: float,
+         tokens: Iterator[int]) -> tuple[list[AppRun], list[Judged]]:
+    """At tick number ``tick`` (every ``base_interval`` s): the runs to
+    start and the verdicts of runs still out at their turn."""
+    policy = watched.state.policy
+    watched.apps.sync(policy.probes if policy.monitor else ())
+    if not watched.apps.probes:
+        return [], []
+    ratio = max(1, round(policy.probe_interval / base_interval))
+    return watched.apps.turn(tick, ratio, healthy(watched), tokens,
+                             base_interval)
+
+
+def result(watched: Watched, run: RunResult) -> list[Judged]:
+    return watched.apps.result(run, healthy(watched))
+
+
+def act(watched: Watched, judged: list[Judged],
+        report: Reporting) -> list[Action]:
+    actions: list[Action] = []
+    for decision in judged:
+        if decision.verdict is AppVerdict.REPORT:
+            made = report(watched, Reason.APPLICATION, decision.record)
+            watched.apps.said_reported(decision.probe, any(
+                isinstance(a, Report) for a in made))
+            actions += made
+        elif not watched.state.reported:
+            actions.append(Withdraw(
+                watched.state.uuid, 'application probe %s passes again'
+                % decision.probe))
+    return actions

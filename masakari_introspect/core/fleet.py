@@ -214,8 +214,12 @@ class Fleet:
         if result.outcome is Outcome.MISS and \
                 watched.starvation.shields(now):
             return []    # starved of CPU: not a miss
+        verdict = kernel.came_back(watched, token, result.outcome, now)
+        if verdict is not Verdict.NONE:    # the stale heartbeat's verdict
+            watched.log_phase(before, 'kernel heartbeat stale, no answer')
+            return self._act(watched, verdict)
         if result.outcome is Outcome.DISCONNECTED and \
-                agent_loss.found_closed(watched, self.policy):
+                agent_loss.found_closed(watched, self.policy, now):
             watched.log_phase(before, 'agent port closed, kernel alive')
             return self._act(watched, Verdict.NONE)
         verdict = watched.take(result, now)
@@ -266,7 +270,12 @@ class Fleet:
             if not (stuck or late) or watched.starvation.shields(now):
                 continue
             before = watched.state.phase
-            verdict = watched.state.overdue(now)
+            verdict = kernel.came_back(watched, watched.token, Outcome.MISS,
+                                       now)
+            if verdict is not Verdict.NONE:
+                self._roster.void_probe(watched)   # judged: not waited for
+            else:
+                verdict = watched.state.overdue(now)
             watched.log_phase(before, 'probe inside libvirt for %.0f s'
                               % (now - watched.started_at) if stuck
                               else 'probe out after the timeout')

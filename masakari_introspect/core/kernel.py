@@ -9,6 +9,7 @@ from oslo_log import log as logging
 
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.model import Verdict
@@ -23,6 +24,9 @@ RESETS = frozenset((EventKind.STARTED, EventKind.REBOOTED, EventKind.PAUSED,
                     EventKind.RESUMED, EventKind.CRASHED,
                     EventKind.CRASH_LOADED))
 _NOT_RUNNING = (Phase.PAUSED, Phase.FAILURE_PAUSE)
+# Probe outcomes that bring no answer from a running guest.
+_NO_ANSWER = (Outcome.MISS, Outcome.DISCONNECTED, Outcome.BUSY,
+              Outcome.ERROR)
 
 
 def judge(watched: Watched, activity: Activity | None, now: float,
@@ -36,22 +40,54 @@ def judge(watched: Watched, activity: Activity | None, now: float,
         return Verdict.NONE
     went = heartbeat.sample(now, wall, activity.heartbeat,
                             activity.heartbeat_period)
+    return _decide(watched, now, went)
+
+
+def came_back(watched: Watched, token: int, outcome: Outcome,
+              now: float) -> Verdict:
+    """The probe ``token`` came back (or is overdue: ``outcome`` MISS).
+    If a stale heartbeat's verdict waited for it and it brought no answer,
+    decide now."""
+    if watched.kernel_waits is None or watched.kernel_waits != token:
+        return Verdict.NONE
+    watched.kernel_waits = None
+    if outcome not in _NO_ANSWER:
+        return Verdict.NONE    # an answer (the next sample sees it), a job
+    return _decide(watched, now, False, probe_back=True)
+
+
+def _decide(watched: Watched, now: float, went: bool,
+            probe_back: bool = False) -> Verdict:
+    state, heartbeat = watched.state, watched.heartbeat
     since = heartbeat.missed_since
     # In maintenance the agent is not asked: its silence is no evidence.
     if since is None or state.reported or state.maintenance \
             or state.held is not None or state.phase is Phase.KDUMP \
             or watched.starvation.shields(now):
+        watched.kernel_waits = None
         return Verdict.NONE
     answered = state.last_success is not None and state.last_success >= since
     # Work in the span just sampled may be from after its next beat was
     # due: a busy guest is judged once a span passes without work.
     if answered or state.work.after(since) or state.work.recent:
+        watched.kernel_waits = None
         if went:
             LOG.info('The kernel heartbeat of instance %s (%s) is %.0f s old,'
                      ' but the guest %s since: not a dead kernel',
                      state.name, state.uuid, heartbeat.age() or 0,
                      'answered' if answered else 'worked')
         return Verdict.NONE
+    if not probe_back and watched.token is not None \
+            and watched.sent_at >= since:
+        # A probe sent after the beat was due is still out (queued for the
+        # budget, or handled after this sample): its answer may yet come.
+        if watched.kernel_waits != watched.token:
+            LOG.info('The kernel heartbeat of instance %s (%s) is %.0f s '
+                     'old; waiting for its agent\'s answer to a probe sent '
+                     'since', state.name, state.uuid, heartbeat.age() or 0)
+        watched.kernel_waits = watched.token
+        return Verdict.NONE
+    watched.kernel_waits = None
     LOG.warning('The kernel heartbeat of instance %s (%s) stopped %.0f s ago '
                 '(statistics period %d s); no agent answer and no disk or '
                 'network work since: its kernel is dead', state.name,

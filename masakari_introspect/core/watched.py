@@ -82,6 +82,7 @@ class Watched:
         self.starvation = Starvation(state.policy.starvation_grace)
         self.kdump_since: float | None = None   # crash loaded at
         self.kdump_reset = False    # ... and the guest reset since
+        self.kernel_waits: int | None = None   # kernel verdict awaits probe
 
     @classmethod
     def found(cls, info: DomainInfo, memory: Remembered | None,

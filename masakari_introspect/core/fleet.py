@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from oslo_log import log as logging
 
 from masakari_introspect.core import agent_loss
+from masakari_introspect.core import died
 from masakari_introspect.core import kdump
 from masakari_introspect.core import kernel
 from masakari_introspect.core.model import Action
@@ -427,4 +428,5 @@ class Fleet:
             instance_name=state.name,
             reason=(state.reason or Reason.UNRESPONSIVE).value)
         return [Save(), Report(notification, dict(watched.counters),
-                               tuple(watched.probes))]
+                               tuple(watched.probes),
+                               died.of_report(watched, self._clock()))]

@@ -332,6 +332,7 @@ class Report:
     notification: Notification
     stats: dict[str, int]
     probes: tuple[dict[str, object], ...]
+    died: str | None = None    # which part: core/died.py
 
 
 class WithdrawCause(enum.Enum):

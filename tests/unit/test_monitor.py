@@ -111,7 +111,8 @@ class RecordingForensics:
         folder.mkdir(parents=True)
         return folder
 
-    def record(self, uuid, name, reason, stats, probes, when, folder=None):
+    def record(self, uuid, name, reason, stats, probes, when, folder=None,
+               died=None):
         self.recorded.append((uuid, reason, folder, len(probes)))
         return folder
 

@@ -160,7 +160,8 @@ class SimulatedHypervisor:
     def domain_info(self, uuid: str) -> DomainInfo | None:
         return self._info(uuid) if uuid in self._ids else None
 
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+    def ping(self, uuid: str, timeout: int, osinfo: bool = False
+             ) -> ProbeResult:
         return self.libvirtd.agent_call(self._ping, uuid, timeout)
 
     def activity(self) -> list[Activity]:

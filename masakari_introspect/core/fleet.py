@@ -185,6 +185,7 @@ class Fleet:
                             'not reported', state.name, state.uuid,
                             event.detail)
                 watched.watchdog_recoveries += 1
+        kernel.agent_connected(watched, event.kind)
         if event.kind in kernel.RESETS:
             watched.heartbeat.reset()
             kdump.reset_seen(watched, event.kind)
@@ -215,6 +216,7 @@ class Fleet:
         if result.outcome is Outcome.MISS and \
                 watched.starvation.shields(now):
             return []    # starved of CPU: not a miss
+        kernel.os_told(watched, result.os_id)
         verdict = kernel.came_back(watched, token, result.outcome, now)
         if verdict is not Verdict.NONE:    # the stale heartbeat's verdict
             watched.log_phase(before, 'kernel heartbeat stale, no answer')
@@ -381,7 +383,8 @@ class Fleet:
         state = watched.state
         watched.suspect = state.phase is not Phase.HEALTHY
         return Probe(state.uuid, watched.token, suspect=watched.suspect,
-                     priority=state.misses + (100 if state.settled else 0))
+                     priority=state.misses + (100 if state.settled else 0),
+                     osinfo=kernel.ask_os(watched, self.policy))
 
     def report_failed(self, notification: Notification) -> list[Action]:
         """The notification could not be spooled: decide again."""

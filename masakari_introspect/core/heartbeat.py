@@ -20,6 +20,8 @@ LOG = logging.getLogger(__name__)
 # The wall clock moved this far against the monotonic one between two
 # samples: it stepped, and the stamp's age is learned again.
 STEP = 1.0
+# guest-get-osinfo's id of Windows guests: not kernel evidence there.
+WINDOWS = 'mswindows'
 
 
 def stale_after(period: int) -> float:
@@ -37,6 +39,10 @@ class Heartbeat:
         self.stale_since: float | None = None   # monotonic
         self._offset: float | None = None   # wall - monotonic, last sample
         self._age: float | None = None      # at the last sample
+        # The guest OS's id from its agent, once per agent connection
+        # (None: not known yet); on Windows a user-mode service sends the
+        # statistics, so the stamp is no kernel evidence.
+        self.os_id: str | None = None
         self._sampled = False       # a sample since (re)learned
         self._blank = False         # ... and the last one had no stamp
         self._seen_at: float | None = None  # first stamp since (monotonic)
@@ -64,7 +70,7 @@ class Heartbeat:
         heartbeat was (re)learned, or a stamp seen that has not moved yet
         for less than ``2 x period + 1`` seconds. A sample without a stamp
         ends it (no heartbeat to wait for)."""
-        if self.live or self.stale:
+        if self.live or self.stale or self.os_id == WINDOWS:
             return False
         if not self._sampled:
             return True

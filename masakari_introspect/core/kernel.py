@@ -7,6 +7,7 @@ Called by the fleet for every monitored instance on each statistics sample
 
 from oslo_log import log as logging
 
+from masakari_introspect.core.heartbeat import WINDOWS
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
@@ -24,9 +25,38 @@ RESETS = frozenset((EventKind.STARTED, EventKind.REBOOTED, EventKind.PAUSED,
                     EventKind.RESUMED, EventKind.CRASHED,
                     EventKind.CRASH_LOADED))
 _NOT_RUNNING = (Phase.PAUSED, Phase.FAILURE_PAUSE)
+_NEW_AGENT = (EventKind.AGENT_CONNECTED, EventKind.STARTED,
+              EventKind.REBOOTED)
 # Probe outcomes that bring no answer from a running guest.
 _NO_ANSWER = (Outcome.MISS, Outcome.DISCONNECTED, Outcome.BUSY,
               Outcome.ERROR)
+
+
+def ask_os(watched: Watched, policy: Policy) -> bool:
+    """Whether a probe should also ask the agent its OS: once per agent
+    connection (until an answer tells, or says it cannot)."""
+    return policy.kernel_heartbeat and watched.heartbeat.os_id is None
+
+
+def os_told(watched: Watched, os_id: str | None) -> None:
+    """A probe's answer to :func:`ask_os` (None: not asked)."""
+    heartbeat, state = watched.heartbeat, watched.state
+    if os_id is None or os_id == heartbeat.os_id:
+        return
+    heartbeat.os_id = os_id
+    if os_id == WINDOWS:
+        heartbeat.reset()
+        watched.kernel_waits = None
+        LOG.info('Instance %s (%s) runs Windows: its balloon statistics come '
+                 'from a user-mode service, so they are no kernel heartbeat;'
+                 ' it is judged by its agent', state.name, state.uuid)
+
+
+def agent_connected(watched: Watched, kind: EventKind) -> None:
+    """A new agent connection (or QEMU process, or reset): its OS is asked
+    again."""
+    if kind in _NEW_AGENT:
+        watched.heartbeat.os_id = None
 
 
 def judge(watched: Watched, activity: Activity | None, now: float,
@@ -36,7 +66,7 @@ def judge(watched: Watched, activity: Activity | None, now: float,
     beat was due."""
     state, heartbeat = watched.state, watched.heartbeat
     if not policy.kernel_heartbeat or activity is None \
-            or state.phase in _NOT_RUNNING:
+            or state.phase in _NOT_RUNNING or heartbeat.os_id == WINDOWS:
         return Verdict.NONE
     went = heartbeat.sample(now, wall, activity.heartbeat,
                             activity.heartbeat_period)

@@ -11,6 +11,7 @@ import uuid as uuidlib
 from typing import Any
 
 GUEST_PING = '{"execute":"guest-ping"}'
+GUEST_OSINFO = '{"execute":"guest-get-osinfo"}'
 NOTIFICATIONS_PATH = '/notifications'
 EVENT = 'QEMU_GUEST_AGENT_ERROR'
 VIR_DOMAIN_EVENT = 'STOPPED_FAILED'
@@ -217,6 +218,9 @@ class ProbeResult:
     duration: float = 0.0
     error_code: int | None = None
     pause: PauseReason = PauseReason.NONE   # why NOT_RUNNING
+    # guest-get-osinfo's id when the probe asked (osinfo): '' if the agent
+    # did not tell; None if not asked
+    os_id: str | None = None
 
 
 # -- what survives a restart ---------------------------------------------------
@@ -315,6 +319,7 @@ class Probe:
     token: int
     suspect: bool       # may hang: probed apart from the healthy ones
     priority: int       # lower first
+    osinfo: bool = False   # also ask the agent its OS (guest-get-osinfo)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,7 +42,9 @@ OVERDUE_MARGIN = 0.25   # seconds after the probe timeout
 class Prober(Protocol):
     """Pings one guest's agent; never raises."""
 
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+    def ping(self, uuid: str, timeout: int, osinfo: bool = False
+             ) -> ProbeResult:
+        """With ``osinfo``, also ask an answering agent its OS id."""
         ...
 
 
@@ -259,7 +261,7 @@ class Monitor:
             self._post(self.fleet.started, probe.uuid, probe.token)
             self._stuck.set(probe.token, time.monotonic() + stuck_after)
             try:
-                result = prober.ping(probe.uuid, timeout)
+                result = prober.ping(probe.uuid, timeout, probe.osinfo)
             finally:
                 self._stuck.clear(probe.token)
             self._post(self._on_result, result, probe.token)

@@ -35,11 +35,12 @@ class SideConnection:
     def __init__(self, uri: str, connected: Callable[[], bool]) -> None:
         self._connection = LazyConnection(uri, connected)
 
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+    def ping(self, uuid: str, timeout: int, osinfo: bool = False
+             ) -> ProbeResult:
         conn, error = self._connection.get()
         if error:
             LOG.debug('Cannot open the probe connection: %s', error)
-        return guest.ping(conn, uuid, timeout, self._drop)
+        return guest.ping(conn, uuid, timeout, self._drop, osinfo)
 
     def close(self) -> None:
         self._connection.close()
@@ -63,14 +64,15 @@ class SidePool:
         self._slots = slots
         self._lock = threading.Lock()
 
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+    def ping(self, uuid: str, timeout: int, osinfo: bool = False
+             ) -> ProbeResult:
         with self._lock:
             free = [i for i, busy in enumerate(self._busy)
                     if busy < self._slots]
             index = free[0] if free else self._busy.index(min(self._busy))
             self._busy[index] += 1
         try:
-            return self._sides[index].ping(uuid, timeout)
+            return self._sides[index].ping(uuid, timeout, osinfo)
         finally:
             with self._lock:
                 self._busy[index] -= 1

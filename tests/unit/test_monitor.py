@@ -26,7 +26,7 @@ class Suspects:
         self.hypervisor = hypervisor
         self.probed = []
 
-    def ping(self, uuid, timeout):
+    def ping(self, uuid, timeout, osinfo=False):
         self.probed.append(uuid)
         return self.hypervisor.ping(uuid, timeout)
 

@@ -78,6 +78,8 @@ def came_back(watched: Watched, token: int, outcome: Outcome,
     """The probe ``token`` came back (or is overdue: ``outcome`` MISS).
     If a stale heartbeat's verdict waited for it and it brought no answer,
     decide now."""
+    if outcome in _NO_ANSWER:    # sent_at: of this probe
+        watched.unanswered_at = watched.sent_at
     if watched.kernel_waits is None or watched.kernel_waits != token:
         return Verdict.NONE
     watched.kernel_waits = None
@@ -107,10 +109,13 @@ def _decide(watched: Watched, now: float, went: bool,
                      state.name, state.uuid, heartbeat.age() or 0,
                      'answered' if answered else 'worked')
         return Verdict.NONE
-    if not probe_back and watched.token is not None \
+    refused = watched.unanswered_at is not None and \
+        watched.unanswered_at >= since
+    if not probe_back and not refused and watched.token is not None \
             and watched.sent_at >= since:
         # A probe sent after the beat was due is still out (queued for the
-        # budget, or handled after this sample): its answer may yet come.
+        # budget, or handled after this sample): its answer may yet come;
+        # unless one sent since then already came back without one.
         if watched.kernel_waits != watched.token:
             LOG.info('The kernel heartbeat of instance %s (%s) is %.0f s '
                      'old; waiting for its agent\'s answer to a probe sent '

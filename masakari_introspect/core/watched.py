@@ -83,6 +83,7 @@ class Watched:
         self.kdump_since: float | None = None   # crash loaded at
         self.kdump_reset = False    # ... and the guest reset since
         self.kernel_waits: int | None = None   # kernel verdict awaits probe
+        self.unanswered_at: float | None = None   # last probe without answer
 
     @classmethod
     def found(cls, info: DomainInfo, memory: Remembered | None,

@@ -185,6 +185,7 @@ def _tick_answer_later(bed):
 def test_a_dead_kernel_waits_for_the_probe_sent_since_then_is_kernel_hung():
     bed = Bed(threshold=10)
     bed.kill_kernel()
+    bed.stamps[A] += 1             # its last beat 1 s after this tick
     bed.answer(_tick_answer_later(bed))        # age 2: not yet stale
     sent = _tick_answer_later(bed)             # stale; A's probe still out
     assert bed.reports() == []
@@ -196,6 +197,7 @@ def test_a_dead_kernel_waits_for_the_probe_sent_since_then_is_kernel_hung():
 def test_a_dead_kernel_whose_awaited_probe_is_stuck_is_kernel_hung():
     bed = Bed(threshold=10)
     bed.kill_kernel()
+    bed.stamps[A] += 1
     bed.answer(_tick_answer_later(bed))
     [probe] = [a for a in _tick_answer_later(bed)     # stale; probe out
                if isinstance(a, f.Probe) and a.uuid == A]
@@ -278,3 +280,21 @@ def test_a_closed_port_of_a_guest_without_a_balloon_counts_after_a_restart():
     for _ in range(10):
         bed.tick()
     assert [r.reason for r in bed.reports()] == ['disconnected']
+
+
+def test_no_wait_when_a_probe_sent_since_came_back_without_an_answer():
+    # A probe sent after the beat was due came back a miss before the
+    # sample that sees the heartbeat stale: the next probe out is not
+    # waited for (the agent had its chance).
+    bed = Bed(threshold=10)
+    bed.kill_kernel()                # last beat now: next due in 2 s
+    bed.clock.advance(2.5)
+    bed.wall.advance(2.5)
+    watched = bed.fleet.watched[A]
+    bed.answer([bed.fleet._probe(watched)])   # sent since: a miss
+    bed.clock.advance(2)
+    bed.wall.advance(2)
+    bed.do(bed.fleet.tick())
+    assert watched.token is not None          # the tick's probe is out
+    bed.do(bed.fleet.sampled(bed.sample()))
+    assert [r.reason for r in bed.reports()] == ['kernel_hung']

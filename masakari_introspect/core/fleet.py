@@ -268,6 +268,11 @@ class Fleet:
         for watched in self.watched.values():
             if watched.token is None:
                 continue
+            verdict = kernel.waited_out(watched, now, timeout)
+            if verdict is not Verdict.NONE:
+                self._roster.void_probe(watched)   # judged: not waited for
+                actions += self._act(watched, verdict)
+                continue
             stuck = self._inside(watched, now) > timeout + STUCK_AFTER
             late = watched.suspect and now - watched.sent_at >= timeout
             if not (stuck or late) or watched.starvation.shields(now):

@@ -88,6 +88,18 @@ def came_back(watched: Watched, token: int, outcome: Outcome,
     return _decide(watched, now, False, probe_back=True)
 
 
+def waited_out(watched: Watched, now: float, timeout: float) -> Verdict:
+    """The probe a stale heartbeat's verdict waits for is still queued
+    (not inside libvirt) ``timeout`` seconds after it was sent: a live
+    agent's answer is not waited for longer (at scale, dead kernels' probes
+    queue behind each other for the worker budget); decide now."""
+    if watched.kernel_waits is None or watched.kernel_waits != watched.token \
+            or watched.running or now - watched.sent_at < timeout:
+        return Verdict.NONE
+    watched.kernel_waits = None
+    return _decide(watched, now, False, probe_back=True)
+
+
 def _decide(watched: Watched, now: float, went: bool,
             probe_back: bool = False) -> Verdict:
     state, heartbeat = watched.state, watched.heartbeat

@@ -298,3 +298,20 @@ def test_no_wait_when_a_probe_sent_since_came_back_without_an_answer():
     assert watched.token is not None          # the tick's probe is out
     bed.do(bed.fleet.sampled(bed.sample()))
     assert [r.reason for r in bed.reports()] == ['kernel_hung']
+
+
+def test_a_queued_probe_is_waited_for_no_longer_than_the_timeout():
+    # At scale dead kernels' probes queue for the worker budget: the
+    # verdict does not wait for a probe still queued after the timeout.
+    bed = Bed(threshold=10)
+    bed.kill_kernel()
+    bed.stamps[A] += 1
+    bed.answer(_tick_answer_later(bed))
+    _tick_answer_later(bed)                    # stale; A's probe queued
+    bed.clock.advance(bed.fleet.settings.probe_timeout - 0.5)
+    bed.do(bed.fleet.overdue())
+    assert bed.reports() == []
+    bed.clock.advance(0.5)
+    bed.do(bed.fleet.overdue())
+    assert [r.reason for r in bed.reports()] == ['kernel_hung']
+    assert bed.fleet.watched[A].token is None

@@ -36,6 +36,7 @@ from masakari_introspect.core.model import Report
 from masakari_introspect.core.model import Sample
 from masakari_introspect.core.model import Save
 from masakari_introspect.core.model import Settings
+from masakari_introspect.core.model import Unqueue
 from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.model import Withdraw
 from masakari_introspect.core.model import WithdrawCause
@@ -271,7 +272,8 @@ class Fleet:
             verdict = kernel.waited_out(watched, now, timeout)
             if verdict is not Verdict.NONE:
                 self._roster.void_probe(watched)   # judged: not waited for
-                actions += self._act(watched, verdict)
+                actions += [Unqueue(watched.state.uuid)] + \
+                    self._act(watched, verdict)
                 continue
             stuck = self._inside(watched, now) > timeout + STUCK_AFTER
             late = watched.suspect and now - watched.sent_at >= timeout
@@ -282,6 +284,7 @@ class Fleet:
                                        now)
             if verdict is not Verdict.NONE:
                 self._roster.void_probe(watched)   # judged: not waited for
+                actions.append(Unqueue(watched.state.uuid))
             else:
                 verdict = watched.state.overdue(now)
             watched.log_phase(before, 'probe inside libvirt for %.0f s'
@@ -364,6 +367,7 @@ class Fleet:
                                    self.policy)
             if verdict is not Verdict.NONE:
                 self._roster.void_probe(watched)   # no answer to wait for
+                actions.append(Unqueue(uuid))
                 watched.log_phase(before, 'kernel heartbeat stale')
                 actions += self._act(watched, verdict)
                 continue

@@ -333,6 +333,13 @@ class Sample:
 
 
 @dataclasses.dataclass(frozen=True)
+class Unqueue:
+    """A verdict made the instance's probe moot: if it is still queued,
+    drop it (no libvirtd worker spent on it)."""
+    uuid: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Report:
     notification: Notification
     stats: dict[str, int]
@@ -379,7 +386,8 @@ class Persisted:
     absent: dict[str, float]
 
 
-Action = Probe | Lookup | Sample | Report | Withdraw | Limited | Save
+Action = Probe | Lookup | Sample | Report | Withdraw | Limited | Save | \
+    Unqueue
 
 
 @dataclasses.dataclass(frozen=True)

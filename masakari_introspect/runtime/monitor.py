@@ -252,6 +252,9 @@ class Monitor:
                 self._observer.limit_reached(action.uuid, action.reason)
             elif isinstance(action, model.Save):
                 self._unsaved = True
+            elif isinstance(action, model.Unqueue):
+                for lane in self._lanes.values():
+                    lane.drop(action.uuid)
 
     def _dispatch(self, probe: model.Probe) -> None:
         prober, timeout = self._probers[probe.suspect], self._timeout

@@ -315,3 +315,14 @@ def test_a_queued_probe_is_waited_for_no_longer_than_the_timeout():
     bed.do(bed.fleet.overdue())
     assert [r.reason for r in bed.reports()] == ['kernel_hung']
     assert bed.fleet.watched[A].token is None
+
+
+def test_a_dead_kernel_verdict_drops_its_queued_probe():
+    bed = Bed(threshold=10)
+    bed.kill_kernel()
+    bed.tick()                                 # age 2: its miss is back
+    bed.clock.advance(2)
+    bed.wall.advance(2)
+    bed.do(bed.fleet.sampled(bed.sample()))    # a sample asked for alone
+    assert [r.reason for r in bed.reports()] == ['kernel_hung']
+    assert f.Unqueue(A) in bed.actions

@@ -153,7 +153,7 @@ class SimulatedHypervisor:
     def hang(self) -> float:
         """From now on the hung guests' agents answer nothing."""
         self._hang_at = time.monotonic()
-        self._frozen = self._stamp()
+        self._frozen = self._stamp() if self.heartbeat_period else None
         return self._hang_at
 
     def _stamp(self) -> int:

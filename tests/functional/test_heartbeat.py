@@ -265,3 +265,21 @@ def test_a_starved_idle_guest_is_not_reported(fleet, api, monitor):
     time.sleep(INTERVAL * 4)
     assert notifications_for(api, guest.uuid) == []
     assert monitor.count(rf"{guest.uuid}\) is starved of CPU") == 1
+
+
+def test_with_agent_loss_report_a_killed_agent_is_reported(
+        fleet, api, monitor, tmp_path_factory):
+    # A second monitor with agent_loss = report watches the same host: the
+    # module's monitor (warn) does not report the lost agent, this one
+    # reports it once, as before issue 19.
+    guest = fleet["hb-agent"]
+    options = {"introspection": {"agent_loss": "report"}}
+    with watching([guest], api, tmp_path_factory, options) as second:
+        mark = monitor.mark()
+        guest.control("agent-kill")
+        reported(api, guest, timeout=30)
+        second.wait_log(rf"{guest.uuid}\) failed: disconnected", timeout=10)
+        monitor.wait_log(rf"{guest.uuid}\) closed its port, but its kernel "
+                         r"is alive", timeout=10, after=mark)
+        time.sleep(INTERVAL * 3)
+        assert len(notifications_for(api, guest.uuid)) == 1

@@ -45,11 +45,18 @@ PREFIX = 'instance-bench-'
 # Upstream always sends socket.gethostname(); ours is configured the same,
 # so one Masakari host serves both.
 HOSTNAME = socket.gethostname()
-FAULTS = ('kill', 'hang', 'panic')
+FAULTS = ('kill', 'hang', 'panic', 'balloon-panic', 'balloon-kill')
 FAULT_COMMANDS = {'kill': 'agent-kill', 'hang': 'agent-hang',
-                  'panic': 'panic'}
+                  'panic': 'panic', 'balloon-panic': 'panic',
+                  'balloon-kill': 'agent-kill'}
 FAULT_LABELS = {'kill': 'agent killed', 'hang': 'agent hung (SIGSTOP)',
-                'panic': 'kernel panic'}
+                'panic': 'kernel panic',
+                'balloon-panic': 'kernel panic, balloon period 1',
+                'balloon-kill': 'agent killed, balloon period 1'}
+# Faults on guests with a virtio balloon whose statistics period is this
+# (the kernel heartbeat, issue 19); the others have no balloon.
+BALLOON_PERIOD = 1
+BALLOON_FAULTS = ('balloon-panic', 'balloon-kill')
 # The guest's /init acknowledges "panic", sleeps 0.3 s, then panics.
 PANIC_AFTER_ACK = 0.3
 BOOT_TIMEOUT = 240.0
@@ -182,13 +189,14 @@ def inject(guest: Guest, fault: str) -> float:
     """Cause ``fault`` inside the guest; the monotonic time it happened."""
     guest.control(FAULT_COMMANDS[fault])
     happened = time.monotonic()
-    return happened + PANIC_AFTER_ACK if fault == 'panic' else happened
+    return happened + PANIC_AFTER_ACK if FAULT_COMMANDS[fault] == 'panic' \
+        else happened
 
 
 def recover(guest: Guest, fault: str) -> None:
     """Undo a fault. A panicked guest is destroyed at once (it spins a host
     core under TCG) and booted again without waiting for it."""
-    if fault == 'panic':
+    if FAULT_COMMANDS[fault] == 'panic':
         guest.destroy()
         guest.start()
     else:
@@ -279,8 +287,13 @@ def open_bed(rundir: pathlib.Path, guests: int) -> Iterator[Bed]:
                           'duplicate_notification_detection_interval': '1'}})
     api.start()
     try:
+        # Guest i takes fault FAULTS[i] in the detection part.
         fleet = [Guest.define('%s%d' % (PREFIX, i), image,
-                              nova_socket_path=True) for i in range(guests)]
+                              nova_socket_path=True,
+                              balloon_period=BALLOON_PERIOD
+                              if i < len(FAULTS) and
+                              FAULTS[i] in BALLOON_FAULTS else None)
+                 for i in range(guests)]
         bed = Bed(rundir, api, fleet, upstream_venv)
         bed.ensure_healthy()
         LOG.info('bed ready in %.0f s: %d guests, masakari-api at %s',

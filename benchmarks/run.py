@@ -14,7 +14,8 @@ masakari / masakari-monitors virtualenvs on first use)::
 
 Parts:
 
-detection  real guests: agent killed, agent hung, kernel panic -> time until
+detection  real guests: agent killed, agent hung, kernel panic (and, on guests
+           with a balloon heartbeat, kernel panic and agent killed) -> time until
            Masakari lists the notification; ours and upstream
            masakari-monitors 22.0.0, probe_interval 2 and 10; ratio
 isolation  real guests: 4 (and 6) of 8 hung at once; achieved probe period

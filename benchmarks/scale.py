@@ -44,6 +44,15 @@ FEW = 8                     # up to this many hung: the plain bounds
 APP_EVERY = 2               # intervals
 APPLICATION = (('1000, 8 hung, an application probe every %d intervals'
                 % APP_EVERY, 1000, 8, ['--app-every', str(APP_EVERY)]),)
+# Issue 19: this many guests, of which this many kernels die at once (their
+# balloon heartbeat, statistics period HEARTBEAT_PERIOD, stops).
+DEAD_KERNELS = (1000, 200)
+HEARTBEAT_PERIOD = 2
+
+
+def dead_kernel_bound() -> float:
+    """2 x period + 1 + interval + 1 s."""
+    return 2 * HEARTBEAT_PERIOD + 1 + INTERVAL + 1
 # Extra runs (--scale-diagnostics): what the budget and the store change.
 DIAGNOSTICS = (
     ('1000, 200 hung, without the budget (lanes as before)', 1000, 200,
@@ -110,6 +119,8 @@ def row(label: str, r: dict[str, Any]) -> list[str]:
 
 
 def targets_of(label: str, r: dict[str, Any]) -> list[Target]:
+    if r.get('dead_kernels'):
+        return dead_kernel_targets(label, r)
     hung = r['hung']
     found: list[Target] = []
     if hung:
@@ -134,6 +145,26 @@ def targets_of(label: str, r: dict[str, Any]) -> list[Target]:
     return found
 
 
+def dead_kernel_targets(label: str, r: dict[str, Any]) -> list[Target]:
+    dead = r['hung']
+    return [
+        Target('scale (simulated): %s, every dead kernel reported '
+               '(kernel_hung) within 2 x period + 1 + I + 1 s' % label,
+               r['detect_max_s'] if r['detected'] == dead and
+               r['dead_reasons'].get('kernel_hung', 0) == dead
+               else float('inf'), dead_kernel_bound(), ' s'),
+        Target('scale (simulated): %s, agent calls to dead kernels after '
+               'their heartbeat went stale' % label,
+               r['dead_calls_after_stale'], 0),
+        Target('scale (simulated): %s, healthy guests reported' % label,
+               r['false_reports'], 0),
+        Target('scale (simulated): %s, CPU' % label, r['core_pct'],
+               CORE_TARGET, ' % of one core'),
+        Target('scale (simulated): %s, peak resident memory' % label,
+               r['hwm_mib'], RSS_TARGET, ' MiB'),
+    ]
+
+
 def run(*, repo: pathlib.Path, quick: bool, diagnostics: bool
         ) -> PartResult:
     started = time.monotonic()
@@ -151,6 +182,12 @@ def run(*, repo: pathlib.Path, quick: bool, diagnostics: bool
         runs.append((label, simulate(
             guests, hung, warmup=warmup, window=window, cap=2 * window,
             extra=extra, repo=repo)))
+    guests, dead = DEAD_KERNELS
+    window = max(2.5 * INTERVAL if quick else 40.0, dead_kernel_bound() + 10)
+    runs.append(('%d, %d dead kernels' % (guests, dead), simulate(
+        guests, dead, warmup=warmup, window=window, cap=2 * window,
+        extra=['--heartbeat-period', str(HEARTBEAT_PERIOD),
+               '--dead-kernels'], repo=repo)))
     measured = list(runs)
     if diagnostics:
         for label, guests, hung, extra in DIAGNOSTICS:
@@ -204,6 +241,13 @@ def run(*, repo: pathlib.Path, quick: bool, diagnostics: bool
         'each call as long as a ping); their calls share the simulated '
         'libvirtd with the pings and count in the calls in flight.'
         % APP_EVERY,
+        'Dead kernels (issue 19): every guest has a balloon heartbeat '
+        '(statistics period %d s); after the warm-up %d of %d guests\' '
+        'kernels die at once (stamp frozen, agent silent): each reported '
+        'kernel_hung within 2 x period + 1 + I + 1 = %.0f s, no agent call '
+        'to them started after 2 x period + 1 + I s from the death, no '
+        'healthy guest reported.' % (HEARTBEAT_PERIOD, DEAD_KERNELS[1],
+                                     DEAD_KERNELS[0], dead_kernel_bound()),
     ]
     return PartResult(
         name='scale', title='Scale, SIMULATED hypervisor', method=method,

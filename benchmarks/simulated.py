@@ -124,7 +124,8 @@ class SimulatedHypervisor:
     def __init__(self, guests: int, hung: int, *,
                  ping_seconds: float = HEALTHY_PING_SECONDS,
                  resync_seconds: float = RESYNC_SECONDS,
-                 workers: int = 0) -> None:
+                 workers: int = 0, heartbeat_period: int = 0,
+                 dead_kernels: bool = False) -> None:
         self.uuids = ['00000000-0000-4000-8000-%012d' % i
                       for i in range(guests)]
         # Spread the hung ones over the list, as on a real host.
@@ -144,6 +145,13 @@ class SimulatedHypervisor:
         self.libvirtd = Libvirtd(workers)     # 0: no pool modelled
         self._app_counter = itertools.count(1)
         self.app_calls = 0                    # application probes' calls
+        # The balloon heartbeat (0: none): every guest's stamp moves each
+        # period; with dead_kernels the hung guests' kernels die at the hang
+        # (their stamp stops and their agent answers nothing).
+        self.heartbeat_period = heartbeat_period
+        self.dead_kernels = dead_kernels
+        self._frozen: int | None = None       # the dead kernels' last stamp
+        self.dead_pings: list[tuple[str, float]] = []   # after the hang
 
     def prober(self, slots: int, connections: int) -> Connections:
         """A lane's prober: ``connections`` with ``slots`` calls each."""
@@ -175,7 +183,14 @@ class SimulatedHypervisor:
     def hang(self) -> float:
         """From now on the hung guests' agents answer nothing."""
         self._hang_at = time.monotonic()
+        self._frozen = self._stamp() if self.heartbeat_period else None
         return self._hang_at
+
+    def _stamp(self) -> int:
+        """QEMU's stamp of the last statistics answer: its host wall clock,
+        whole seconds, every period."""
+        now = int(time.time())
+        return now - now % self.heartbeat_period
 
     def _info(self, uuid: str) -> DomainInfo:
         return DomainInfo(uuid=uuid, name='instance-%08x' % self._ids[uuid],
@@ -190,13 +205,24 @@ class SimulatedHypervisor:
     def domain_info(self, uuid: str) -> DomainInfo | None:
         return self._info(uuid) if uuid in self._ids else None
 
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+    def ping(self, uuid: str, timeout: int, osinfo: bool = False
+             ) -> ProbeResult:
         return self.libvirtd.agent_call(self._ping, uuid, timeout)
 
     def activity(self) -> list[Activity]:
         """No guest does disk or network work: the agent alone decides."""
-        return self.libvirtd.statistics_call(
-            lambda: [Activity(uuid, 0, 0) for uuid in self.uuids])
+        if not self.heartbeat_period:
+            return self.libvirtd.statistics_call(
+                lambda: [Activity(uuid, 0, 0) for uuid in self.uuids])
+
+        def sample() -> list[Activity]:
+            live, period = self._stamp(), self.heartbeat_period
+            dead = self._frozen if self.dead_kernels else None
+            return [Activity(uuid, 0, 0, heartbeat=dead if dead is not None
+                             and uuid in self.hung else live,
+                             heartbeat_period=period)
+                    for uuid in self.uuids]
+        return self.libvirtd.statistics_call(sample)
 
     def _ping(self, uuid: str, timeout: int) -> ProbeResult:
         started = time.monotonic()
@@ -206,6 +232,7 @@ class SimulatedHypervisor:
         hung = (uuid in self.hung and self._hang_at is not None
                 and started >= self._hang_at)
         if hung:
+            self.dead_pings.append((uuid, started))
             if uuid in self._synced_once:
                 time.sleep(self._resync_seconds)
             else:
@@ -230,6 +257,7 @@ class RecordingNotifier:
 
     def __init__(self) -> None:
         self.sent: dict[str, float] = {}
+        self.reasons: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def begin(self, notification: Notification) -> str:
@@ -238,6 +266,8 @@ class RecordingNotifier:
     def send(self, notification: Notification) -> DeliveryResult:
         with self._lock:
             self.sent.setdefault(notification.instance_uuid, time.monotonic())
+            self.reasons.setdefault(notification.instance_uuid,
+                                    notification.reason or '')
         return DeliveryResult(Delivery.DELIVERED, 201, '')
 
     def settled(self, notification: Notification, token: str
@@ -279,6 +309,14 @@ class ScaleResult:
     worker_wait_max_s: float      # an agent call waited for a worker
     stats_wait_max_s: float       # the statistics call waited for one
     state_store: bool             # the monitor ran with its StateStore
+    heartbeat_period: int         # balloon statistics period, 0: none
+    dead_kernels: bool            # the hung guests' kernels died
+    # agent calls to hung guests started after the heartbeat went stale
+    # (2 x period + 1 s after the hang, plus one interval for the sample
+    # to see it) and after their report
+    dead_calls_after_stale: int
+    dead_calls_after_report: int
+    dead_reasons: dict[str, int]  # reasons the hung guests were reported
     cpu_by_thread: dict[str, float]   # CPU seconds in the window per group
     owner_profile: str = ''       # cProfile of the owner thread, if asked
     note: str = SIMULATED_NOTE
@@ -313,9 +351,12 @@ def run(guests: int, hung: int, *, interval: float, timeout: int,
         cap: float, workdir: pathlib.Path, connection_slots: int = 0,
         workers: int = 0, budget: Budget | None = None,
         profile_owner: bool = False, use_store: bool = True,
-        app_every: int = 0) -> ScaleResult:
+        app_every: int = 0, heartbeat_period: int = 0,
+        dead_kernels: bool = False) -> ScaleResult:
     baseline_rss = proc_status_kib('VmRSS')
-    hypervisor = SimulatedHypervisor(guests, hung, workers=workers)
+    hypervisor = SimulatedHypervisor(guests, hung, workers=workers,
+                                     heartbeat_period=heartbeat_period,
+                                     dead_kernels=dead_kernels)
     notifier = RecordingNotifier()
     sender = Sender(Spool(workdir / 'spool', max(guests, 100)), notifier,
                     retry_interval=1, retry_interval_max=5)
@@ -323,7 +364,8 @@ def run(guests: int, hung: int, *, interval: float, timeout: int,
         Policy(failure_threshold=threshold, boot_grace_period=120,
                probe_interval=interval,
                probes=(AppProbe('app', ('/bin/true',), timeout=5,
-                                every=app_every),) if app_every else ()),
+                                every=app_every),) if app_every else (),
+               kernel_heartbeat=heartbeat_period > 0),
         Settings(hostname='simulated-host', probe_timeout=timeout,
                  probe_deadline=timeout + 10 + 2 * interval),
         clock=time.monotonic, wall=time.time)
@@ -383,6 +425,15 @@ def run(guests: int, hung: int, *, interval: float, timeout: int,
                   for uuid in hypervisor.hung if uuid in notifier.sent]
     false_reports = sum(1 for uuid in notifier.sent
                         if uuid not in hypervisor.hung)
+    stale_at = hang_at + 2 * heartbeat_period + 1 + interval
+    dead_calls = list(hypervisor.dead_pings)
+    after_stale = sum(1 for _u, t in dead_calls if t > stale_at) \
+        if dead_kernels else 0
+    after_report = sum(1 for u, t in dead_calls
+                       if u in notifier.sent and t > notifier.sent[u])
+    reasons: dict[str, int] = {}
+    for reason in notifier.reasons.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
     by_thread = {name: round(seconds - threads0.get(name, 0.0), 2)
                  for name, seconds in sorted(threads1.items())}
     report = ''
@@ -415,6 +466,9 @@ def run(guests: int, hung: int, *, interval: float, timeout: int,
         worker_wait_max_s=round(hypervisor.libvirtd.worker_wait_max, 3),
         stats_wait_max_s=round(hypervisor.libvirtd.stats_wait_max, 3),
         state_store=use_store,
+        heartbeat_period=heartbeat_period, dead_kernels=dead_kernels,
+        dead_calls_after_stale=after_stale,
+        dead_calls_after_report=after_report, dead_reasons=reasons,
         cpu_by_thread=by_thread, owner_profile=report,
         app_every=app_every, app_calls=app_calls)
 
@@ -449,6 +503,12 @@ def parser() -> argparse.ArgumentParser:
                         'many pings at once per connection (0: no limit)')
     p.add_argument('--no-store', action='store_true',
                    help='diagnostic: run the monitor without its StateStore')
+    p.add_argument('--heartbeat-period', type=int, default=0,
+                   help='balloon statistics period of every guest (0: no '
+                        'kernel heartbeat)')
+    p.add_argument('--dead-kernels', action='store_true',
+                   help='the hung guests\' kernels die (their heartbeat '
+                        'stops); needs --heartbeat-period')
     p.add_argument('--profile-owner', action='store_true',
                    help="cProfile the monitor's owner thread in the window")
     p.add_argument('--app-every', type=int, default=0,
@@ -481,7 +541,9 @@ def main(argv: list[str] | None = None) -> int:
                      workers=args.max_workers, budget=budget,
                      profile_owner=args.profile_owner,
                      use_store=not args.no_store,
-                     app_every=args.app_every)
+                     app_every=args.app_every,
+                     heartbeat_period=args.heartbeat_period,
+                     dead_kernels=args.dead_kernels)
     if args.json:
         print(json.dumps(dataclasses.asdict(result)))
     else:

@@ -76,7 +76,8 @@ class Connections:
         self._size = slots
         self._lock = threading.Lock()
 
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+    def ping(self, uuid: str, timeout: int, osinfo: bool = False
+             ) -> ProbeResult:
         if not self._slots:
             return self._libvirtd.agent_call(self._ping, uuid, timeout)
         with self._lock:

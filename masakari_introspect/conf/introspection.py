@@ -180,7 +180,9 @@ answer and no disk or network work since, is a dead kernel: the guest is
 reported at once with reason ``kernel_hung``, without waiting for
 ``failure_threshold`` misses, and its agent is not called again while the
 heartbeat stays stale. A guest without a balloon, with statistics off, or
-whose stamp never moved is judged by its agent as before.
+whose stamp never moved is judged by its agent as before; so is a Windows
+guest (its agent says so to ``guest-get-osinfo``, asked once per agent
+connection), whose statistics come from a user-mode service.
 
 Related options:
 

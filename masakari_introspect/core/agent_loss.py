@@ -26,11 +26,26 @@ def disconnected(watched: Watched, event: DomainEvent,
         _lost(watched, policy, _FROM)
 
 
-def found_closed(watched: Watched, policy: Policy) -> bool:
-    """A probe found the port closed in grace, after a pause and resume or
+def found_closed(watched: Watched, policy: Policy, now: float) -> bool:
+    """A probe found the port closed. In grace, after a pause and resume or
     a restart of the monitor (which end the phase the event gave): True if
-    the agent, which answered in this boot, is lost, its kernel alive."""
-    return _lost(watched, policy, (Phase.GRACE,))
+    the agent, which answered in this boot, is lost, its kernel alive. Also
+    True (not a miss, the phase unchanged) while the heartbeat of such an
+    agent's guest is still being learned: after a restart of the monitor
+    it is not known yet whether the kernel lives."""
+    if _lost(watched, policy, (Phase.GRACE,)):
+        return True
+    state = watched.state
+    if policy.agent_loss is not AgentLoss.WARN \
+            or not policy.kernel_heartbeat \
+            or not state.answered or state.reported or state.maintenance \
+            or state.phase not in (Phase.GRACE,) + _FROM \
+            or not watched.heartbeat.learning(now):
+        return False
+    LOG.debug('The guest agent of instance %s (%s) has its port closed; its '
+              'kernel heartbeat is being learned: not a miss yet',
+              state.name, state.uuid)
+    return True
 
 
 def policy_changed(watched: Watched, old: Policy, now: float) -> None:

@@ -15,6 +15,7 @@ from oslo_log import log as logging
 from masakari_introspect.core import agent_loss
 from masakari_introspect.core import app_fleet
 from masakari_introspect.core import cadence
+from masakari_introspect.core import died
 from masakari_introspect.core import kdump
 from masakari_introspect.core import kernel
 from masakari_introspect.core.app_run import RunResult
@@ -38,6 +39,7 @@ from masakari_introspect.core.model import Report
 from masakari_introspect.core.model import Sample
 from masakari_introspect.core.model import Save
 from masakari_introspect.core.model import Settings
+from masakari_introspect.core.model import Unqueue
 from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.model import Withdraw
 from masakari_introspect.core.model import WithdrawCause
@@ -205,6 +207,7 @@ class Fleet:
                             event.detail)
                 watched.watchdog_recoveries += 1
         app_fleet.event(watched, event.kind)
+        kernel.agent_connected(watched, event.kind)
         if event.kind in kernel.RESETS:
             watched.heartbeat.reset()
             kdump.reset_seen(watched, event.kind)
@@ -235,8 +238,13 @@ class Fleet:
         if result.outcome is Outcome.MISS and \
                 watched.starvation.shields(now):
             return []    # starved of CPU: not a miss
+        kernel.os_told(watched, result.os_id)
+        verdict = kernel.came_back(watched, token, result.outcome, now)
+        if verdict is not Verdict.NONE:    # the stale heartbeat's verdict
+            watched.log_phase(before, 'kernel heartbeat stale, no answer')
+            return self._act(watched, verdict)
         if result.outcome is Outcome.DISCONNECTED and \
-                agent_loss.found_closed(watched, watched.state.policy):
+                agent_loss.found_closed(watched, watched.state.policy, now):
             watched.log_phase(before, 'agent port closed, kernel alive')
             return self._act(watched, Verdict.NONE)
         verdict = watched.take(result, now)
@@ -282,12 +290,24 @@ class Fleet:
         for watched in self.watched.values():
             if watched.token is None:
                 continue
+            verdict = kernel.waited_out(watched, now, timeout)
+            if verdict is not Verdict.NONE:
+                self._roster.void_probe(watched)   # judged: not waited for
+                actions += [Unqueue(watched.state.uuid)] + \
+                    self._act(watched, verdict)
+                continue
             stuck = self._inside(watched, now) > timeout + STUCK_AFTER
             late = watched.suspect and now - watched.sent_at >= timeout
             if not (stuck or late) or watched.starvation.shields(now):
                 continue
             before = watched.state.phase
-            verdict = watched.state.overdue(now)
+            verdict = kernel.came_back(watched, watched.token, Outcome.MISS,
+                                       now)
+            if verdict is not Verdict.NONE:
+                self._roster.void_probe(watched)   # judged: not waited for
+                actions.append(Unqueue(watched.state.uuid))
+            else:
+                verdict = watched.state.overdue(now)
             watched.log_phase(before, 'probe inside libvirt for %.0f s'
                               % (now - watched.started_at) if stuck
                               else 'probe out after the timeout')
@@ -390,6 +410,7 @@ class Fleet:
                                    watched.state.policy)
             if verdict is not Verdict.NONE:
                 self._roster.void_probe(watched)   # no answer to wait for
+                actions.append(Unqueue(uuid))
                 watched.log_phase(before, 'kernel heartbeat stale')
                 actions += self._act(watched, verdict)
                 continue
@@ -414,7 +435,8 @@ class Fleet:
         state = watched.state
         watched.suspect = state.phase is not Phase.HEALTHY
         return Probe(state.uuid, watched.token, suspect=watched.suspect,
-                     priority=state.misses + (100 if state.settled else 0))
+                     priority=state.misses + (100 if state.settled else 0),
+                     osinfo=kernel.ask_os(watched, self.policy))
 
     def report_failed(self, notification: Notification) -> list[Action]:
         """The notification could not be spooled: decide again."""
@@ -463,4 +485,6 @@ class Fleet:
             instance_name=state.name, reason=reason.value)
         return [Save(), Report(notification, dict(watched.counters),
                                tuple(watched.probes) + ((record,) if record
-                                                        else ()))]
+                                                        else ()),
+                               died.of_report(watched, self._clock(),
+                                              reason))]

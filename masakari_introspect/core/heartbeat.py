@@ -20,6 +20,8 @@ LOG = logging.getLogger(__name__)
 # The wall clock moved this far against the monotonic one between two
 # samples: it stepped, and the stamp's age is learned again.
 STEP = 1.0
+# guest-get-osinfo's id of Windows guests: not kernel evidence there.
+WINDOWS = 'mswindows'
 
 
 def stale_after(period: int) -> float:
@@ -37,6 +39,13 @@ class Heartbeat:
         self.stale_since: float | None = None   # monotonic
         self._offset: float | None = None   # wall - monotonic, last sample
         self._age: float | None = None      # at the last sample
+        # The guest OS's id from its agent, once per agent connection
+        # (None: not known yet); on Windows a user-mode service sends the
+        # statistics, so the stamp is no kernel evidence.
+        self.os_id: str | None = None
+        self._sampled = False       # a sample since (re)learned
+        self._blank = False         # ... and the last one had no stamp
+        self._seen_at: float | None = None  # first stamp since (monotonic)
 
     @property
     def stale(self) -> bool:
@@ -56,18 +65,35 @@ class Heartbeat:
         """Seconds since the last stamp at the last sample, if in use."""
         return self._age if self.live else None
 
+    def learning(self, now: float) -> bool:
+        """Not yet known whether the kernel beats: no sample since the
+        heartbeat was (re)learned, or a stamp seen that has not moved yet
+        for less than ``2 x period + 1`` seconds. A sample without a stamp
+        ends it (no heartbeat to wait for)."""
+        if self.live or self.stale or self.os_id == WINDOWS:
+            return False
+        if not self._sampled:
+            return True
+        return not self._blank and self._seen_at is not None and \
+            now - self._seen_at < stale_after(self.period)
+
     def reset(self) -> None:
         """A reboot, reset, pause or new process: not live until the stamp
         changes again."""
         self.live = False
         self.stale_since = None
+        self._sampled, self._seen_at = False, None
 
     def sample(self, now: float, wall: float, stamp: int | None,
                period: int) -> bool:
         """Take one statistics sample; True if the heartbeat went stale on
         it (False while it stays stale)."""
+        self._sampled = True
+        self._blank = stamp is None or period <= 0
         if stamp is None or period <= 0:
             return False    # no evidence either way
+        if self._seen_at is None:
+            self._seen_at = now
         offset, last = wall - now, self._offset
         self._offset = offset
         self.period = period
@@ -77,6 +103,7 @@ class Heartbeat:
                          'heartbeat is learned again', offset - last)
             self.reset()
             self.stamp, self._age = stamp, None
+            self._sampled, self._seen_at = True, now
             return False
         age = max(wall - stamp, 0.0)
         self._age = age

@@ -7,8 +7,10 @@ Called by the fleet for every monitored instance on each statistics sample
 
 from oslo_log import log as logging
 
+from masakari_introspect.core.heartbeat import WINDOWS
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.model import Verdict
@@ -23,6 +25,38 @@ RESETS = frozenset((EventKind.STARTED, EventKind.REBOOTED, EventKind.PAUSED,
                     EventKind.RESUMED, EventKind.CRASHED,
                     EventKind.CRASH_LOADED))
 _NOT_RUNNING = (Phase.PAUSED, Phase.FAILURE_PAUSE)
+_NEW_AGENT = (EventKind.AGENT_CONNECTED, EventKind.STARTED,
+              EventKind.REBOOTED)
+# Probe outcomes that bring no answer from a running guest.
+_NO_ANSWER = (Outcome.MISS, Outcome.DISCONNECTED, Outcome.BUSY,
+              Outcome.ERROR)
+
+
+def ask_os(watched: Watched, policy: Policy) -> bool:
+    """Whether a probe should also ask the agent its OS: once per agent
+    connection (until an answer tells, or says it cannot)."""
+    return policy.kernel_heartbeat and watched.heartbeat.os_id is None
+
+
+def os_told(watched: Watched, os_id: str | None) -> None:
+    """A probe's answer to :func:`ask_os` (None: not asked)."""
+    heartbeat, state = watched.heartbeat, watched.state
+    if os_id is None or os_id == heartbeat.os_id:
+        return
+    heartbeat.os_id = os_id
+    if os_id == WINDOWS:
+        heartbeat.reset()
+        watched.kernel_waits = None
+        LOG.info('Instance %s (%s) runs Windows: its balloon statistics come '
+                 'from a user-mode service, so they are no kernel heartbeat;'
+                 ' it is judged by its agent', state.name, state.uuid)
+
+
+def agent_connected(watched: Watched, kind: EventKind) -> None:
+    """A new agent connection (or QEMU process, or reset): its OS is asked
+    again."""
+    if kind in _NEW_AGENT:
+        watched.heartbeat.os_id = None
 
 
 def judge(watched: Watched, activity: Activity | None, now: float,
@@ -32,26 +66,75 @@ def judge(watched: Watched, activity: Activity | None, now: float,
     beat was due."""
     state, heartbeat = watched.state, watched.heartbeat
     if not policy.kernel_heartbeat or activity is None \
-            or state.phase in _NOT_RUNNING:
+            or state.phase in _NOT_RUNNING or heartbeat.os_id == WINDOWS:
         return Verdict.NONE
     went = heartbeat.sample(now, wall, activity.heartbeat,
                             activity.heartbeat_period)
+    return _decide(watched, now, went)
+
+
+def came_back(watched: Watched, token: int, outcome: Outcome,
+              now: float) -> Verdict:
+    """The probe ``token`` came back (or is overdue: ``outcome`` MISS).
+    If a stale heartbeat's verdict waited for it and it brought no answer,
+    decide now."""
+    if outcome in _NO_ANSWER:    # sent_at: of this probe
+        watched.unanswered_at = watched.sent_at
+    if watched.kernel_waits is None or watched.kernel_waits != token:
+        return Verdict.NONE
+    watched.kernel_waits = None
+    if outcome not in _NO_ANSWER:
+        return Verdict.NONE    # an answer (the next sample sees it), a job
+    return _decide(watched, now, False, probe_back=True)
+
+
+def waited_out(watched: Watched, now: float, timeout: float) -> Verdict:
+    """The probe a stale heartbeat's verdict waits for is still queued
+    (not inside libvirt) ``timeout`` seconds after it was sent: a live
+    agent's answer is not waited for longer (at scale, dead kernels' probes
+    queue behind each other for the worker budget); decide now."""
+    if watched.kernel_waits is None or watched.kernel_waits != watched.token \
+            or watched.running or now - watched.sent_at < timeout:
+        return Verdict.NONE
+    watched.kernel_waits = None
+    return _decide(watched, now, False, probe_back=True)
+
+
+def _decide(watched: Watched, now: float, went: bool,
+            probe_back: bool = False) -> Verdict:
+    state, heartbeat = watched.state, watched.heartbeat
     since = heartbeat.missed_since
     # In maintenance the agent is not asked: its silence is no evidence.
     if since is None or state.reported or state.maintenance \
             or state.held is not None or state.phase is Phase.KDUMP \
             or watched.starvation.shields(now):
+        watched.kernel_waits = None
         return Verdict.NONE
     answered = state.last_success is not None and state.last_success >= since
     # Work in the span just sampled may be from after its next beat was
     # due: a busy guest is judged once a span passes without work.
     if answered or state.work.after(since) or state.work.recent:
+        watched.kernel_waits = None
         if went:
             LOG.info('The kernel heartbeat of instance %s (%s) is %.0f s old,'
                      ' but the guest %s since: not a dead kernel',
                      state.name, state.uuid, heartbeat.age() or 0,
                      'answered' if answered else 'worked')
         return Verdict.NONE
+    refused = watched.unanswered_at is not None and \
+        watched.unanswered_at >= since
+    if not probe_back and not refused and watched.token is not None \
+            and watched.sent_at >= since:
+        # A probe sent after the beat was due is still out (queued for the
+        # budget, or handled after this sample): its answer may yet come;
+        # unless one sent since then already came back without one.
+        if watched.kernel_waits != watched.token:
+            LOG.info('The kernel heartbeat of instance %s (%s) is %.0f s '
+                     'old; waiting for its agent\'s answer to a probe sent '
+                     'since', state.name, state.uuid, heartbeat.age() or 0)
+        watched.kernel_waits = watched.token
+        return Verdict.NONE
+    watched.kernel_waits = None
     LOG.warning('The kernel heartbeat of instance %s (%s) stopped %.0f s ago '
                 '(statistics period %d s); no agent answer and no disk or '
                 'network work since: its kernel is dead', state.name,

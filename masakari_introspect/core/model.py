@@ -13,6 +13,7 @@ from typing import Any
 from masakari_introspect.core.app_run import AppRun
 
 GUEST_PING = '{"execute":"guest-ping"}'
+GUEST_OSINFO = '{"execute":"guest-get-osinfo"}'
 NOTIFICATIONS_PATH = '/notifications'
 EVENT = 'QEMU_GUEST_AGENT_ERROR'
 VIR_DOMAIN_EVENT = 'STOPPED_FAILED'
@@ -246,6 +247,9 @@ class ProbeResult:
     duration: float = 0.0
     error_code: int | None = None
     pause: PauseReason = PauseReason.NONE   # why NOT_RUNNING
+    # guest-get-osinfo's id when the probe asked (osinfo): '' if the agent
+    # did not tell; None if not asked
+    os_id: str | None = None
 
 
 # -- what survives a restart ---------------------------------------------------
@@ -344,6 +348,7 @@ class Probe:
     token: int
     suspect: bool       # may hang: probed apart from the healthy ones
     priority: int       # lower first
+    osinfo: bool = False   # also ask the agent its OS (guest-get-osinfo)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,10 +362,18 @@ class Sample:
 
 
 @dataclasses.dataclass(frozen=True)
+class Unqueue:
+    """A verdict made the instance's probe moot: if it is still queued,
+    drop it (no libvirtd worker spent on it)."""
+    uuid: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Report:
     notification: Notification
     stats: dict[str, int]
     probes: tuple[dict[str, object], ...]
+    died: str | None = None    # which part: core/died.py
 
 
 class WithdrawCause(enum.Enum):
@@ -402,7 +415,8 @@ class Persisted:
     absent: dict[str, float]
 
 
-Action = Probe | Lookup | Sample | Report | Withdraw | Limited | Save | AppRun
+Action = Probe | Lookup | Sample | Report | Withdraw | Limited | Save | \
+    AppRun | Unqueue
 
 
 @dataclasses.dataclass(frozen=True)

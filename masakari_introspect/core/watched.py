@@ -88,6 +88,8 @@ class Watched:
         # <policy>), and what was wrong in its <policy> (warned once).
         self.facts: DomainInfo | None = None
         self.policy_warnings: tuple[str, ...] = ()
+        self.kernel_waits: int | None = None   # kernel verdict awaits probe
+        self.unanswered_at: float | None = None   # last probe without answer
 
     @classmethod
     def found(cls, info: DomainInfo, memory: Remembered | None,

@@ -119,7 +119,8 @@ class Recorder:
 
     def record(self, uuid: str, name: str, reason: str, stats: dict,
                probes: list[dict], when: datetime.datetime,
-               folder: pathlib.Path | None = None) -> pathlib.Path | None:
+               folder: pathlib.Path | None = None,
+               died: str | None = None) -> pathlib.Path | None:
         """Save what is known about ``uuid``; the folder, or None.
 
         Returns within ``budget`` seconds (plus the time to write a few small
@@ -140,6 +141,7 @@ class Recorder:
                 'uuid': uuid,
                 'name': name,
                 'reason': reason,
+                'died': died or 'unknown',    # see core/died.py
                 'time': folders.utc(when).strftime('%Y-%m-%dT%H:%M:%SZ'),
                 'host': _host_facts(),
                 'capture': capture,

@@ -46,7 +46,9 @@ OVERDUE_MARGIN = 0.25   # seconds after the probe timeout
 class Prober(Protocol):
     """Pings one guest's agent; never raises."""
 
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+    def ping(self, uuid: str, timeout: int, osinfo: bool = False
+             ) -> ProbeResult:
+        """With ``osinfo``, also ask an answering agent its OS id."""
         ...
 
 
@@ -271,6 +273,9 @@ class Monitor:
                 self._unsaved = True
             elif isinstance(action, AppRun):
                 self._apps.run(action)
+            elif isinstance(action, model.Unqueue):
+                for lane in self._lanes.values():
+                    lane.drop(action.uuid)
 
     def _dispatch(self, probe: model.Probe) -> None:
         prober, timeout = self._probers[probe.suspect], self._timeout
@@ -280,7 +285,7 @@ class Monitor:
             self._post(self.fleet.started, probe.uuid, probe.token)
             self._stuck.set(probe.token, time.monotonic() + stuck_after)
             try:
-                result = prober.ping(probe.uuid, timeout)
+                result = prober.ping(probe.uuid, timeout, probe.osinfo)
             finally:
                 self._stuck.clear(probe.token)
             self._post(self._on_result, result, probe.token)

@@ -30,7 +30,8 @@ class Forensics(Protocol):
 
     def record(self, uuid: str, name: str, reason: str, stats: dict[str, Any],
                probes: list[dict[str, Any]], when: datetime.datetime,
-               folder: pathlib.Path | None = None) -> pathlib.Path | None:
+               folder: pathlib.Path | None = None,
+               died: str | None = None) -> pathlib.Path | None:
         ...
 
 
@@ -89,7 +90,8 @@ class Reporter:
             def record() -> None:
                 forensics.record(saved.instance_uuid, saved.instance_name,
                                  saved.reason, report.stats,
-                                 list(report.probes), when, folder)
+                                 list(report.probes), when, folder,
+                                 died=report.died)
 
             self.lane.submit(record,
                              key='forensics-' + notification.instance_uuid)

@@ -4,6 +4,7 @@ Functions here take a live connection or domain and never keep one; they
 turn libvirt's answers and errors into the project's plain values.
 """
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ except ImportError:  # pragma: no cover - unit tests run without the binding
 
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainInfo
+from masakari_introspect.core.model import GUEST_OSINFO
 from masakari_introspect.core.model import GUEST_PING
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import PauseReason
@@ -58,8 +60,10 @@ def parse_reply(uuid: str, reply: str, started: float) -> ProbeResult:
 
 
 def ping(conn: 'libvirt.virConnect | None', uuid: str, timeout: int,
-         lose: Lose) -> ProbeResult:
-    """guest-ping on ``conn``; ``lose`` hears of a dead connection.
+         lose: Lose, osinfo: bool = False) -> ProbeResult:
+    """guest-ping on ``conn``; ``lose`` hears of a dead connection. With
+    ``osinfo``, an agent that answered is also asked its OS id
+    (``guest-get-osinfo``), carried in the result's ``os_id``.
 
     Never raises.
     """
@@ -76,7 +80,24 @@ def ping(conn: 'libvirt.virConnect | None', uuid: str, timeout: int,
         LOG.exception('Unexpected failure pinging %s', uuid)
         return ProbeResult(uuid, Outcome.ERROR, repr(exc),
                            duration=time.monotonic() - started)
-    return parse_reply(uuid, reply, started)
+    result = parse_reply(uuid, reply, started)
+    if osinfo and result.outcome is Outcome.OK:
+        result = dataclasses.replace(result, os_id=os_id(dom, uuid, timeout))
+    return result
+
+
+def os_id(dom: 'libvirt.virDomain', uuid: str, timeout: int) -> str:
+    """The guest OS's id from its agent (``guest-get-osinfo``: ``linux``,
+    ``mswindows``, ...); '' when the agent does not tell (an old agent, an
+    error). Never raises."""
+    try:
+        reply = libvirt_qemu.qemuAgentCommand(dom, GUEST_OSINFO, timeout, 0)
+        answer = json.loads(reply)
+        found = answer['return'].get('id', '')
+    except Exception as exc:     # libvirt errors, malformed replies
+        LOG.debug('guest-get-osinfo of %s: no OS id (%s)', uuid, exc)
+        return ''
+    return found if isinstance(found, str) else ''
 
 
 def _failed(conn: 'libvirt.virConnect', dom: 'libvirt.virDomain | None',

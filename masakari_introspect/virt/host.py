@@ -311,9 +311,10 @@ class LibvirtHost:
 
     # -- probes and statistics -------------------------------------------
 
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+    def ping(self, uuid: str, timeout: int, osinfo: bool = False
+             ) -> ProbeResult:
         """guest-ping one domain's agent on the main connection."""
-        return guest.ping(self._conn, uuid, timeout, self._lose)
+        return guest.ping(self._conn, uuid, timeout, self._lose, osinfo)
 
     def prober_pool(self, connections: int, slots: int) -> SidePool:
         """A prober on ``connections`` connections of its own with ``slots``

@@ -42,9 +42,10 @@ class SideConnection:
     def __init__(self, uri: str, connected: Callable[[], bool]) -> None:
         self._connection = LazyConnection(uri, connected)
 
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
+    def ping(self, uuid: str, timeout: int, osinfo: bool = False
+             ) -> ProbeResult:
         return self.use(lambda conn, lose: guest.ping(conn, uuid, timeout,
-                                                      lose))
+                                                      lose, osinfo))
 
     def use(self, call: 'Use[T]') -> T:
         conn, error = self._connection.get()
@@ -74,8 +75,9 @@ class SidePool:
         self._slots = slots
         self._lock = threading.Lock()
 
-    def ping(self, uuid: str, timeout: int) -> ProbeResult:
-        return self.use(lambda side: side.ping(uuid, timeout))
+    def ping(self, uuid: str, timeout: int, osinfo: bool = False
+             ) -> ProbeResult:
+        return self.use(lambda side: side.ping(uuid, timeout, osinfo))
 
     def use(self, call: Callable[[SideConnection], T]) -> T:
         with self._lock:

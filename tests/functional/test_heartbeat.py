@@ -34,6 +34,10 @@ GUESTS = {
     "hb-starve": {"balloon_period": PERIOD},
     "hb-off": {"balloon_period": 0},
     "hb-none": {},
+    # shared by several cases that end with a healthy guest (no report)
+    "hb-agent": {"balloon_period": PERIOD, "pvpanic": True},
+    # SIGSTOP, then every process but init stopped: two reports
+    "hb-hang": {"balloon_period": PERIOD},
 }
 QUIET = 12
 KDUMP_TIMEOUT = 60
@@ -55,7 +59,8 @@ def monitor(fleet, api, tmp_path_factory):
     options = {"introspection": {"kdump_timeout": KDUMP_TIMEOUT}}
     with watching(fleet.values(), api, tmp_path_factory, options) as proc:
         # the heartbeat of every balloon guest must be live before faults
-        for role in ("hb-panic-1", "hb-panic-2", "hb-panic-3", "hb-lost"):
+        for role in ("hb-panic-1", "hb-panic-2", "hb-panic-3", "hb-lost",
+                     "hb-agent", "hb-hang"):
             guest = fleet[role]
             wait_for(lambda g=guest: heartbeat_age(proc, g) is not None, 30,
                      what=f"heartbeat of {guest.name}")
@@ -171,6 +176,74 @@ def test_crash_loaded_then_silence_is_crashed_after_kdump_timeout(
     assert len(notifications_for(api, guest.uuid)) == 1
 
 
+def quiet_for(api, guest, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert notifications_for(api, guest.uuid) == []
+        time.sleep(1)
+
+
+def test_an_agent_stopped_cleanly_is_lost_not_reported(fleet, api, monitor):
+    guest = fleet["hb-agent"]
+    mark = monitor.mark()
+    guest.control("agent-stop")                       # SIGTERM
+    monitor.wait_log(rf"{guest.uuid}\) closed its port, but its kernel is "
+                     r"alive", timeout=15, after=mark)
+    quiet_for(api, guest, QUIET * 2)
+    guest.control("agent-start")
+    guest.wait_agent(timeout=30)
+    monitor.wait_log(rf"{guest.uuid}\): [a-z ,]+ -> healthy", timeout=15,
+                     after=mark)
+
+
+def test_a_reboot_from_inside_is_not_reported(fleet, api, monitor):
+    guest = fleet["hb-agent"]
+    mark = monitor.mark()
+    guest.reboot_from_inside()     # the heartbeat pauses while it boots
+    guest.wait_agent(timeout=120)
+    monitor.wait_log(rf"{guest.uuid}\): grace -> healthy", timeout=30,
+                     after=mark)
+    quiet_for(api, guest, QUIET)
+    assert "kernel_hung" not in monitor._log_from(mark)
+
+
+def test_a_guest_that_runs_on_after_crash_loaded_is_not_reported(
+        fleet, api, monitor):
+    guest = fleet["hb-agent"]
+    mark = monitor.mark()
+    guest.crash_loaded()           # it keeps running: agent and heartbeat
+    monitor.wait_log(rf"{guest.uuid}\) panicked with a crash kernel",
+                     timeout=15, after=mark)
+    quiet_for(api, guest, KDUMP_TIMEOUT + INTERVAL * 3)
+    monitor.wait_log(rf"{guest.uuid}\) shows life", timeout=10, after=mark)
+
+
+def test_a_hung_agent_then_a_frozen_userspace_are_unresponsive(
+        fleet, api, monitor, timings):
+    guest = fleet["hb-hang"]
+    started = time.monotonic()
+    guest.control("agent-hang")                       # SIGSTOP
+    reported(api, guest, timeout=30)
+    timings["agent SIGSTOP, balloon period 1"] = time.monotonic() - started
+    monitor.wait_log(rf"{guest.uuid}\) failed: unresponsive", timeout=10)
+    guest.control("agent-resume")
+    monitor.wait_log(rf"{guest.uuid}\) answers again", timeout=30)
+    mark = monitor.mark()
+    started = time.monotonic()
+    guest.freeze_userspace(60)     # every process but init
+    try:
+        wait_for(lambda: len(notifications_for(api, guest.uuid)) >= 2, 40,
+                 what=f"second notification for {guest.name}")
+        timings["userspace frozen, balloon period 1"] = \
+            time.monotonic() - started
+        monitor.wait_log(rf"{guest.uuid}\) failed: unresponsive",
+                         timeout=10, after=mark)
+    finally:
+        guest.thaw_userspace()
+    assert len(notifications_for(api, guest.uuid)) == 2
+    assert f"{guest.uuid}) failed: kernel_hung" not in monitor.log_text()
+
+
 @pytest.mark.xfail(strict=False, reason=(
     "measured: the starved guest's QEMU (emulator pinned to the busy CPU) "
     "answers the BALLOON/VCPU statistics late, so the bulk statistics call "
@@ -192,3 +265,21 @@ def test_a_starved_idle_guest_is_not_reported(fleet, api, monitor):
     time.sleep(INTERVAL * 4)
     assert notifications_for(api, guest.uuid) == []
     assert monitor.count(rf"{guest.uuid}\) is starved of CPU") == 1
+
+
+def test_with_agent_loss_report_a_killed_agent_is_reported(
+        fleet, api, monitor, tmp_path_factory):
+    # A second monitor with agent_loss = report watches the same host: the
+    # module's monitor (warn) does not report the lost agent, this one
+    # reports it once, as before issue 19.
+    guest = fleet["hb-agent"]
+    options = {"introspection": {"agent_loss": "report"}}
+    with watching([guest], api, tmp_path_factory, options) as second:
+        mark = monitor.mark()
+        guest.control("agent-kill")
+        reported(api, guest, timeout=30)
+        second.wait_log(rf"{guest.uuid}\) failed: disconnected", timeout=10)
+        monitor.wait_log(rf"{guest.uuid}\) closed its port, but its kernel "
+                         r"is alive", timeout=10, after=mark)
+        time.sleep(INTERVAL * 3)
+        assert len(notifications_for(api, guest.uuid)) == 1

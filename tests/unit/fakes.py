@@ -94,7 +94,7 @@ class InstantHypervisor:
     def domain_info(self, uuid):
         return next((d for d in self.domains if d.uuid == uuid), None)
 
-    def ping(self, uuid, timeout):
+    def ping(self, uuid, timeout, osinfo=False):
         outcome = Outcome.OK
         if uuid == B:
             if self.answered_b.is_set():

@@ -101,6 +101,7 @@ def test_threshold_failed_runs_report_the_guest_with_reason_application():
                       output='x' * 5000, truncated=True)
     (report,) = bed.reports()
     assert report.notification.reason == 'application'
+    assert report.died == 'application'   # verdict.json's part that died
     record = report.probes[-1]
     assert record['application_probe'] == 'web'
     assert record['exit_code'] == 1

@@ -66,7 +66,7 @@ class HoldingProber:
         self.most = 0
         self.calls = []
 
-    def ping(self, uuid, timeout):
+    def ping(self, uuid, timeout, osinfo=False):
         with self.lock:
             self.in_flight += 1
             self.most = max(self.most, self.in_flight)
@@ -95,7 +95,7 @@ class Domains:
     def activity(self):
         return []
 
-    def ping(self, uuid, timeout):
+    def ping(self, uuid, timeout, osinfo=False):
         raise AssertionError('probes go to the lanes\' probers')
 
 

@@ -96,7 +96,7 @@ class CountingSide:
         self.calls = 0
         self.gate = gate
 
-    def ping(self, uuid, timeout):
+    def ping(self, uuid, timeout, osinfo=False):
         self.calls += 1
         self.gate.wait(5)
         return uuid

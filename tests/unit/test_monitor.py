@@ -26,7 +26,7 @@ class Suspects:
         self.hypervisor = hypervisor
         self.probed = []
 
-    def ping(self, uuid, timeout):
+    def ping(self, uuid, timeout, osinfo=False):
         self.probed.append(uuid)
         return self.hypervisor.ping(uuid, timeout)
 
@@ -111,7 +111,8 @@ class RecordingForensics:
         folder.mkdir(parents=True)
         return folder
 
-    def record(self, uuid, name, reason, stats, probes, when, folder=None):
+    def record(self, uuid, name, reason, stats, probes, when, folder=None,
+               died=None):
         self.recorded.append((uuid, reason, folder, len(probes)))
         return folder
 

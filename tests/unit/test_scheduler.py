@@ -292,3 +292,18 @@ def test_after_a_backward_step_the_real_scheduler_still_ticks():
         assert ticks.wait(5)
     finally:
         clockwork.stop()
+
+
+def test_a_dropped_queued_job_never_runs():
+    lane = ProbeLane('drop', 1)
+    jobs = Jobs()
+    lane.submit(jobs.job(0), key='a')
+    until(lambda: jobs.running == 1)
+    lane.submit(jobs.job(1), key='b')
+    lane.submit(jobs.job(2), key='c')
+    assert lane.drop('b') is True
+    assert lane.drop('a') is False          # running: not dropped
+    jobs.release.set()
+    until(lambda: len(jobs.finished) == 2)
+    assert sorted(jobs.started) == [0, 2]
+    assert lane.close(1.0) is True

@@ -20,6 +20,7 @@ previous + duplicate_window + 1 s)``; after the window the 409 means that
 Masakari's interval is longer than ours (an ERROR, and backoff).
 """
 
+import dataclasses
 import datetime
 import json
 import math
@@ -29,7 +30,10 @@ from collections.abc import Callable
 
 from oslo_log import log as logging
 
+from masakari_introspect.core.model import Notification
 from masakari_introspect.durable import write_atomically
+from masakari_introspect.recovery.schedule import Backoff
+from masakari_introspect.recovery.schedule import Schedule
 
 LOG = logging.getLogger(__name__)
 
@@ -151,6 +155,29 @@ class DuplicateWindow:
                  previous.isoformat() if previous else 'unknown',
                  self.window, left)
         return left
+
+    def postpone(self, notification: Notification, schedule: Schedule,
+                 backoff: Backoff) -> None:
+        """A new failure refused as a duplicate of the previous report:
+        sent again, renewed, once the window has passed; after the
+        window, with backoff."""
+        wait = self.wait(
+            notification.instance_uuid, notification.generated_time,
+            schedule.renewed, said=schedule.condition == 'late_duplicate')
+        schedule.renew, schedule.posted = True, False
+        schedule.last_error = 'HTTP 409: duplicate'
+        if wait is None:
+            schedule.condition = 'late_duplicate'
+            schedule.back_off(backoff, self._clock())
+        else:
+            schedule.condition = 'duplicate'
+            schedule.not_before = self._clock() + wait
+
+    def renewed(self, original: Notification) -> Notification:
+        """``original`` with a generated time past the window."""
+        return dataclasses.replace(
+            original, generated_time=self.renewed_time(
+                original.instance_uuid, original.generated_time))
 
     def renewed_time(self, uuid: str, generated_time: str) -> str:
         """max(wall now, previous + window + 1 s), whole seconds."""

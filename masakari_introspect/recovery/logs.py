@@ -87,3 +87,16 @@ def outage(driver: str, outcome: DeliveryResult, retry_max: float,
     else:
         LOG.info('%s reachable again; %d notification(s) still pending',
                  driver, max(pending - 1, 0))
+
+
+def done(driver: str, notification: Notification, attempts: int) -> None:
+    """An entry that had failed before is done."""
+    LOG.info('%s: the notification for instance %s is done after %d '
+             'attempt(s)', driver, notification.instance_uuid, attempts)
+
+
+def renewed(original: Notification, renewed: Notification) -> None:
+    """A notification refused as a duplicate goes again, later."""
+    LOG.info('Sending the notification for instance %s again, with '
+             'generated time %s (was %s)', original.instance_uuid,
+             renewed.generated_time, original.generated_time)

@@ -14,7 +14,6 @@ new records skip the capture and say so in ``verdict.json``. Only the newest
 """
 
 import datetime
-import json
 import os
 import pathlib
 import re
@@ -27,22 +26,19 @@ from typing import Protocol
 
 from oslo_log import log as logging
 
-from masakari_introspect.recovery import forensic_folders as folders
-from masakari_introspect.durable import write_atomically
+from masakari_introspect.recovery import forensic_files as files
+from masakari_introspect.recovery.forensic_files import DOMAIN_XML
+from masakari_introspect.recovery.forensic_files import PROBES
+from masakari_introspect.recovery.forensic_files import SCREENSHOT
+from masakari_introspect.recovery.forensic_files import STATS
+from masakari_introspect.recovery.forensic_files import VERDICT
+from masakari_introspect.recovery.forensic_files import Failed
+from masakari_introspect.recovery.forensic_files import write_capture
+from masakari_introspect.recovery.forensic_files import write_json
 from masakari_introspect.recovery.forensics_first import Captures
 
 LOG = logging.getLogger(__name__)
 
-VERDICT = 'verdict.json'
-STATS = 'stats.json'
-PROBES = 'probes.json'
-DOMAIN_XML = 'domain.xml'
-SCREENSHOT = 'screenshot'
-SCREENSHOT_SUFFIXES = {
-    'image/x-portable-pixmap': '.ppm',
-    'image/png': '.png',
-}
-OTHER_SUFFIX = '.bin'
 # The capture is waited for until this share of the budget is spent; the
 # rest is left for writing the small files.
 WAIT_SHARE = 0.9
@@ -75,11 +71,6 @@ class _Job:
         self.write_lock = threading.Lock()
 
 
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.text = 'failed: %r' % (error,)
-
-
 class Recorder:
     """Writes forensics folders; ``record`` never raises and never hangs."""
 
@@ -109,7 +100,7 @@ class Recorder:
                       'UUID', uuid)
             return None
         try:
-            folder = folders.make(self._root / uuid, when)
+            folder = files.make(self._root / uuid, when)
             self.captures.begun(str(folder))
             return folder
         except OSError as exc:
@@ -133,19 +124,19 @@ class Recorder:
             if folder is None:
                 return None
             job = self._start_capture(uuid, folder, started)
-            _write_json(folder / STATS, stats)
-            _write_json(folder / PROBES, probes)
+            write_json(folder / STATS, stats)
+            write_json(folder / PROBES, probes)
             capture = self._collect(job, started)
             verdict = {
                 'uuid': uuid,
                 'name': name,
                 'reason': reason,
-                'time': folders.utc(when).strftime('%Y-%m-%dT%H:%M:%SZ'),
+                'time': files.utc(when).strftime('%Y-%m-%dT%H:%M:%SZ'),
                 'host': _host_facts(),
                 'capture': capture,
             }
             self._write_verdict(job, folder, verdict)
-            folders.prune(folder, self._keep)
+            files.prune(folder, self._keep)
             return folder
         except OSError as exc:
             LOG.error('Cannot save forensics of instance %s (%s) under %s: '
@@ -197,7 +188,7 @@ class Recorder:
                 except Exception as exc:
                     LOG.warning('Capture of the %s of instance %s failed: %r',
                                 kind, job.uuid, exc)
-                    value = _Failed(exc)
+                    value = Failed(exc)
                 with self._cond:
                     if not job.handed_over:
                         job.results[kind] = value
@@ -226,7 +217,7 @@ class Recorder:
         capture = {}
         for kind in (DOMAIN_XML, SCREENSHOT):
             if kind in results:
-                capture[kind] = self._write_capture(job.folder, kind,
+                capture[kind] = write_capture(job.folder, kind,
                                                     results[kind])
             else:
                 capture[kind] = ('pending after %.2f s: written if it comes '
@@ -241,7 +232,7 @@ class Recorder:
             note = 'dropped: came after %.1f s' % after
         else:
             try:
-                note = self._write_capture(job.folder, kind, value)
+                note = write_capture(job.folder, kind, value)
             except OSError as exc:
                 LOG.info('Cannot write the late %s of instance %s: %s',
                          kind, job.uuid, exc)
@@ -253,44 +244,21 @@ class Recorder:
                 return      # the caller writes the note with the verdict
             job.verdict['capture'][kind] = note
             try:
-                _write_json(job.folder / VERDICT, job.verdict)
+                write_json(job.folder / VERDICT, job.verdict)
             except OSError as exc:
                 LOG.info('Cannot update %s: %s', job.folder / VERDICT, exc)
 
     def _write_verdict(self, job: _Job | str, folder: pathlib.Path,
                        verdict: dict[str, Any]) -> None:
         if isinstance(job, str):
-            _write_json(folder / VERDICT, verdict)
+            write_json(folder / VERDICT, verdict)
             return
         with job.write_lock:
             # A late result may have come between collect and now.
             verdict['capture'].update(job.late)
             job.verdict = verdict
-            _write_json(folder / VERDICT, verdict)
+            write_json(folder / VERDICT, verdict)
 
-    @staticmethod
-    def _write_capture(folder: pathlib.Path, kind: str, value: object) -> str:
-        if isinstance(value, _Failed):
-            return value.text
-        if value is None:
-            return 'unavailable'
-        if kind == DOMAIN_XML:
-            if not isinstance(value, str):
-                return 'failed: not a string: %.60r' % (value,)
-            write_atomically(folder / DOMAIN_XML, value.encode())
-            return 'written: %s' % DOMAIN_XML
-        if (not isinstance(value, tuple) or len(value) != 2
-                or not isinstance(value[0], bytes)):
-            return 'failed: not (bytes, MIME type): %.60r' % (value,)
-        data, mime = value
-        filename = SCREENSHOT + SCREENSHOT_SUFFIXES.get(mime, OTHER_SUFFIX)
-        write_atomically(folder / filename, data)
-        return 'written: %s (%s, %d bytes)' % (filename, mime, len(data))
-
-
-def _write_json(path: pathlib.Path, value: object) -> None:
-    text = json.dumps(value, indent=2, sort_keys=True, default=str)
-    write_atomically(path, text.encode() + b'\n')
 
 
 def _host_facts() -> dict[str, object]:

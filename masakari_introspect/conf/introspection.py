@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from masakari_introspect.conf.group import option_group
+
 UPSTREAM_GROUP = 'introspectiveinstancemonitor'
 
 introspection_group = cfg.OptGroup(
@@ -324,10 +326,4 @@ before it closes the libvirt connection and exits.
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(introspection_group)
-    conf.register_opts(introspection_opts, group=introspection_group)
-
-
-def list_opts() -> dict[cfg.OptGroup, list[cfg.Opt]]:
-    return {introspection_group: introspection_opts}
+register_opts, list_opts = option_group(introspection_group, introspection_opts)

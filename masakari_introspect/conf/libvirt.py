@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from masakari_introspect.conf.group import option_group
+
 libvirt_group = cfg.OptGroup(
     'libvirt',
     title='libvirt connection',
@@ -163,10 +165,4 @@ Related options:
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(libvirt_group)
-    conf.register_opts(libvirt_opts, group=libvirt_group)
-
-
-def list_opts() -> dict[cfg.OptGroup, list[cfg.Opt]]:
-    return {libvirt_group: libvirt_opts}
+register_opts, list_opts = option_group(libvirt_group, libvirt_opts)

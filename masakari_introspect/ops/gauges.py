@@ -3,6 +3,7 @@ time: each instance's state, the pending notifications, the libvirt
 connection, and the agent calls against the worker budget."""
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.core import InfoMetricFamily
@@ -106,18 +107,30 @@ class StateCollector:
             yield from _instance_families(instances)
 
 
-def _by_uuid(name: str, documentation: str) -> GaugeMetricFamily:
-    """A gauge with one series per instance (or its notification)."""
-    return GaugeMetricFamily(PREFIX + name, documentation, labels=['uuid'])
+Item = TypeVar('Item')
+# A gauge with one series per instance (or its notification): name, help
+# text, and its value for one item (None: no series for it now).
+Table = tuple[tuple[str, str, Callable[[Item], float | None]], ...]
+
+
+def _by_uuid(table: Table[Item], items: Sequence[Item],
+             uuid: Callable[[Item], str]) -> Iterator[Metric]:
+    for name, documentation, value in table:
+        family = GaugeMetricFamily(PREFIX + name, documentation,
+                                   labels=['uuid'])
+        for item in items:
+            current = value(item)
+            if current is not None:
+                family.add_metric([uuid(item)], current)
+        yield family
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(PREFIX + name, documentation, value=value)
 
 
-# Each notification the sender still works on: name, help text, value.
-_PER_PENDING: tuple[tuple[str, str,
-                          Callable[[PendingNotification], float]], ...] = (
+# Each notification the sender still works on.
+_PER_PENDING: Table[PendingNotification] = (
     ('notification_pending_age_seconds',
      'Seconds since the sender first saw a notification it has not '
      'carried out yet (monotonic, this process).',
@@ -134,11 +147,8 @@ _PER_PENDING: tuple[tuple[str, str,
 
 def _pending_families(pending: Sequence[PendingNotification]
                       ) -> Iterator[Metric]:
-    for name, documentation, value in _PER_PENDING:
-        family = _by_uuid(name, documentation)
-        for item in pending:
-            family.add_metric([item.instance_uuid], value(item))
-        yield family
+    yield from _by_uuid(_PER_PENDING, pending,
+                        lambda item: item.instance_uuid)
     yield _gauge('notification_pending_oldest_age_seconds',
                  'Age of the oldest pending notification (0 if none).',
                  max((item.age for item in pending), default=0.0))
@@ -150,9 +160,8 @@ def _agent_up(status: InstanceStatus) -> float | None:
     return AGENT_UP[status.phase]
 
 
-# Each instance: name, help text, value (None: no series now).
-_PER_INSTANCE: tuple[tuple[str, str,
-                           Callable[[InstanceStatus], float | None]], ...] = (
+# Each instance.
+_PER_INSTANCE: Table[InstanceStatus] = (
     ('instance_agent_up',
      'Whether the guest agent answered its last probe (1/0); absent while '
      'the instance is not probed (paused, failure_pause, maintenance).',
@@ -198,10 +207,4 @@ def _instance_families(instances: Sequence[InstanceStatus]
         state.add_metric([status.uuid, status.label], 1.0)
     yield info
     yield state
-    for name, documentation, value in _PER_INSTANCE:
-        family = _by_uuid(name, documentation)
-        for status in instances:
-            current = value(status)
-            if current is not None:
-                family.add_metric([status.uuid], current)
-        yield family
+    yield from _by_uuid(_PER_INSTANCE, instances, lambda status: status.uuid)

@@ -201,9 +201,6 @@ class Spool:
         """Whether a notification is pending for the instance."""
         return self._path(instance_uuid).exists()
 
-    def pending(self) -> list[Notification]:
-        return [entry.notification for entry in self.entries()]
-
     def __len__(self) -> int:
         with self._lock:
             return self._count()

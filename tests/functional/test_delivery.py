@@ -23,15 +23,6 @@ def fleet(bed_image, cleanup_guests):
                                    PREFIX + "crash": {"pvpanic": True}})
 
 
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    from tests.bed.masakari import MasakariAPI
-    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME, venv=masakari_venv,
-                     extra_conf={"DEFAULT": {
-                         "duplicate_notification_detection_interval": "1"}}) as api:
-        yield api
-
-
 @pytest.fixture()
 def clean_api(api):
     if not api.running:

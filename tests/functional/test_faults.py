@@ -21,17 +21,6 @@ def fleet(bed_image, cleanup_guests):
     return boot_guests(bed_image, {PREFIX + role: spec for role, spec in GUESTS.items()})
 
 
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    from tests.bed.masakari import MasakariAPI
-    # A short duplicate window: a second notification the monitor should
-    # not have sent shows up as a second row instead of a 409.
-    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME, venv=masakari_venv,
-                     extra_conf={"DEFAULT": {
-                         "duplicate_notification_detection_interval": "1"}}) as api:
-        yield api
-
-
 @pytest.fixture()
 def clean_api(api):
     if not api.running:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.conftest import HOSTNAME, boot_guests, notifications_for, wait_for
+from tests.functional.conftest import HOSTNAME, notifications_for, wait_for
 
 GUESTS = {"op-healthy": {}, "op-hung": {}}
 GRACE = 30
@@ -100,20 +100,6 @@ def new_monitor(rundir: Path, api, **sections):
 def wait_healthy(monitor, guests, after=None) -> None:
     for guest in guests:
         monitor.wait_log(rf"{guest.uuid}\): \w+ -> healthy", timeout=60, after=after)
-
-
-@pytest.fixture(scope="module")
-def fleet(bed_image, cleanup_guests):
-    return boot_guests(bed_image, GUESTS)
-
-
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    from tests.bed.masakari import MasakariAPI
-    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME, venv=masakari_venv,
-                     extra_conf={"DEFAULT": {
-                         "duplicate_notification_detection_interval": "1"}}) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ for each attempt:
 1. :meth:`Driver.begin` announces the attempt: it names the domain (the QEMU
    process) the driver is about to act on; the sender stores that token in
    the spool entry before acting, and while the attempt is under way (and,
-   when the token is not empty, for a settle time after it:
-   ``recovery.own_effects.SETTLE``) the driver's own effects on that instance (a
+   when the token is not empty, for a while after it:
+   ``recovery.own_effects.LINGER``) the driver's own effects on that instance (a
    stop, a start, a new domain id) do not withdraw the entry;
 2. :meth:`Driver.send` carries the notification out once;
 3. after a crash, :meth:`Driver.settled` says whether an attempt that was

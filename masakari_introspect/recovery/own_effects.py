@@ -1,6 +1,6 @@
 """The recovery's own effects: withdrawals that an attempt causes itself.
 
-While an attempt on an instance is under way, and for ``settle`` seconds
+While an attempt on an instance is under way, and for ``linger`` seconds
 after it when the driver announced the domain it acts on (a non-empty token
 from ``begin``, as the libvirt driver gives), a withdrawal because the guest
 left the host or runs in a new QEMU process is the recovery's own doing (a
@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from masakari_introspect.core.model import WithdrawCause
 
-SETTLE = 15.0   # after an attempt, its own effects still arrive as events
+LINGER = 15.0   # after an attempt, its own effects still arrive as events
 _CAUSES = (WithdrawCause.LEFT_HOST, WithdrawCause.NEW_PROCESS)
 
 
@@ -26,9 +26,9 @@ class OwnEffects:
     """Per instance, until when its recovery's effects are expected;
     thread-safe."""
 
-    def __init__(self, settle: float = SETTLE,
+    def __init__(self, linger: float = LINGER,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._settle = settle
+        self._linger = linger
         self._clock = clock
         self._lock = threading.Lock()
         self._until: dict[str, float] = {}   # instance -> expected until
@@ -62,11 +62,11 @@ class OwnEffects:
 
     def end(self, uuid: str, announced: bool) -> str | None:
         """The attempt on ``uuid`` ended; its effects are expected for
-        ``settle`` more seconds if it ``announced`` its domain. Why a new
+        ``linger`` more seconds if it ``announced`` its domain. Why a new
         process was seen during the attempt, if one was."""
         with self._lock:
             self._until[uuid] = self._clock() + (
-                self._settle if announced else 0.0)
+                self._linger if announced else 0.0)
             return self._new_process.pop(uuid, None)
 
     def forget_past(self) -> None:

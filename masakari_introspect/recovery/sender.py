@@ -41,7 +41,7 @@ from masakari_introspect.recovery.driver import Driver
 from masakari_introspect.recovery.duplicate_window import AcceptedLog
 from masakari_introspect.recovery.duplicate_window import DuplicateWindow
 from masakari_introspect.recovery.outbox import PendingNotification
-from masakari_introspect.recovery.own_effects import SETTLE
+from masakari_introspect.recovery.own_effects import LINGER
 from masakari_introspect.recovery.own_effects import OwnEffects
 from masakari_introspect.recovery.schedule import Backoff
 from masakari_introspect.recovery.schedule import Schedule
@@ -56,7 +56,7 @@ class Sender:
                  retry_interval: float, retry_interval_max: float,
                  hostname: str = '', duplicate_window: float = 180.0,
                  accepted: AcceptedLog | None = None,
-                 settle: float = SETTLE,
+                 linger: float = LINGER,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time,
                  on_result: Callable[[Notification, DeliveryResult], None]
@@ -68,7 +68,7 @@ class Sender:
         self._duplicates = DuplicateWindow(
             accepted or AcceptedLog(None, clock=clock), duplicate_window,
             clock=clock, wall=wall)
-        self._own = OwnEffects(settle, clock)
+        self._own = OwnEffects(linger, clock)
         self._clock = clock
         self._on_result = on_result
         self._wake = threading.Event()

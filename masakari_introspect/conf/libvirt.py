@@ -95,11 +95,8 @@ take at once. Guests that did not answer their last probe get at most
 beyond it wait in the service's queues: a healthy guest's wait never counts
 against it, a suspect guest's counts as a missed interval.
 
-With ``I = [introspection] probe_interval``, ``T = probe_timeout``,
-``N = failure_threshold`` and ``B_h`` the healthy share of the budget, ``k``
-guests hanging at once are each reported within
-``k * T / B_h + N * I + T + 5`` seconds, and healthy guests are probed at
-least every ``I + k * T / B_h`` seconds meanwhile.
+How many guests hanging at once delay their reports and the probes of
+healthy guests is stated in the operations guide ("libvirtd's workers").
 
 Possible values:
 

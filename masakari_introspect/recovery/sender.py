@@ -12,11 +12,8 @@ one guest whose recovery keeps failing delays no other. Conditions are
 logged when they change, not on every attempt (an unreachable Masakari API
 once for all entries).
 
-Masakari's duplicate window (:mod:`~masakari_introspect.recovery.duplicate_window`):
-a 409 "duplicate" for a resend of a notification Masakari already has is
-delivery; for a new failure within ``duplicate_window`` of the instance's
-previous report it is not: the entry is sent again once the window has
-passed, with a generated time past it.
+A 409 "duplicate" is judged by Masakari's duplicate window
+(:mod:`~masakari_introspect.recovery.duplicate_window`).
 
 A withdrawal that the recovery under way causes itself (a destroy and
 start) is ignored: see :mod:`~masakari_introspect.recovery.own_effects`.
@@ -250,40 +247,20 @@ class Sender:
         """Record one attempt's result; True if the entry stays pending."""
         schedule.attempts += 1
         if result.delivery is Delivery.DUPLICATE:
-            judged = self._judge_duplicate(notification, schedule, token,
-                                           result)
-            if judged is None:
-                return self._refused_as_duplicate(notification, schedule)
+            judged = self._duplicates.resend(
+                result, schedule.posted,
+                lambda: self._driver.settled(notification, token))
+            if judged is None:   # a new failure: again after the window
+                if self._on_result is not None:
+                    self._on_result(notification, DeliveryResult(
+                        Delivery.DUPLICATE, 409, 'a new failure'))
+                self._duplicates.postpone(notification, schedule,
+                                          self._backoff)
+                return True
             result = judged
         if result.delivery is Delivery.TRANSIENT:
             schedule.posted = True
         return self._conclude(original, notification, schedule, result)
-
-    def _judge_duplicate(self, notification: Notification,
-                         schedule: Schedule, token: str,
-                         result: DeliveryResult) -> DeliveryResult | None:
-        """A 409 duplicate: delivery if Masakari has this very notification
-        (a resend); None if it is a new failure; TRANSIENT if unsure."""
-        if not schedule.posted:
-            return None
-        check = self._driver.settled(notification, token)
-        if check is None or not (check.delivery.done or
-                                 check.delivery is Delivery.TRANSIENT):
-            return None
-        if check.delivery is Delivery.TRANSIENT:
-            return check
-        return DeliveryResult(Delivery.DUPLICATE, result.status,
-                              'a resend: %s' % check.message)
-
-    def _refused_as_duplicate(self, notification: Notification,
-                              schedule: Schedule) -> bool:
-        """A new failure refused as a duplicate of the previous report:
-        sent again once the window has passed; after it, backoff."""
-        if self._on_result is not None:
-            self._on_result(notification, DeliveryResult(
-                Delivery.DUPLICATE, 409, 'a new failure'))
-        self._duplicates.postpone(notification, schedule, self._backoff)
-        return True
 
     def _renew(self, original: Notification,
                schedule: Schedule) -> Notification | None:

@@ -28,13 +28,18 @@ waiting for a hung agent counts as a missed interval; it does not stretch
 this.
 """)
 
+
+def _upstream(name: str) -> list[cfg.DeprecatedOpt]:
+    """The option's name in masakari-monitors' introspective monitor."""
+    return [cfg.DeprecatedOpt(name, group=UPSTREAM_GROUP)]
+
+
 introspection_opts = [
     cfg.IntOpt(
         'probe_interval',
         default=10,
         min=1,
-        deprecated_opts=[cfg.DeprecatedOpt('guest_monitoring_interval',
-                                           group=UPSTREAM_GROUP)],
+        deprecated_opts=_upstream('guest_monitoring_interval'),
         help="""
 Seconds between two probes of one guest.
 
@@ -49,8 +54,7 @@ Related options:
         'probe_timeout',
         default=2,
         min=1,
-        deprecated_opts=[cfg.DeprecatedOpt('guest_monitoring_timeout',
-                                           group=UPSTREAM_GROUP)],
+        deprecated_opts=_upstream('guest_monitoring_timeout'),
         help="""
 Seconds libvirt waits for the guest agent to answer ``guest-ping``.
 
@@ -65,8 +69,7 @@ Related options:
         'failure_threshold',
         default=3,
         min=1,
-        deprecated_opts=[cfg.DeprecatedOpt(
-            'guest_monitoring_failure_threshold', group=UPSTREAM_GROUP)],
+        deprecated_opts=_upstream('guest_monitoring_failure_threshold'),
         help="""
 Number of consecutive missed probe intervals after which the instance is
 reported to Masakari.

@@ -13,6 +13,30 @@ _FOLLOWS_FROM_BUDGET = ('The probe connections follow from the worker budget '
                         '([libvirt] max_workers and worker_share) and '
                         'max_client_requests; this value is ignored.')
 
+
+
+def _ignored_connections(name: str, default: int, maximum: int,
+                         which: str) -> cfg.IntOpt:
+    """A former count of probe connections, for guests that ``which``
+    their last probe; deprecated and ignored."""
+    return cfg.IntOpt(
+        name,
+        default=default,
+        min=1,
+        max=maximum,
+        deprecated_for_removal=True,
+        deprecated_reason=_FOLLOWS_FROM_BUDGET,
+        help="""
+Ignored: the probe connections follow from the worker budget. Formerly the
+number of libvirt connections for probing guests that %s
+their last probe.
+
+Related options:
+
+* ``max_workers``, ``worker_share``
+""" % which)
+
+
 libvirt_opts = [
     cfg.StrOpt(
         'connection_uri',
@@ -127,38 +151,8 @@ Related options:
 
 * ``max_workers``, ``worker_share``
 """),
-    cfg.IntOpt(
-        'probe_connections',
-        default=48,
-        min=1,
-        max=64,
-        deprecated_for_removal=True,
-        deprecated_reason=_FOLLOWS_FROM_BUDGET,
-        help="""
-Ignored: the probe connections follow from the worker budget. Formerly the
-number of libvirt connections for probing guests that answered their last
-probe.
-
-Related options:
-
-* ``max_workers``, ``worker_share``
-"""),
-    cfg.IntOpt(
-        'suspect_connections',
-        default=2,
-        min=1,
-        max=16,
-        deprecated_for_removal=True,
-        deprecated_reason=_FOLLOWS_FROM_BUDGET,
-        help="""
-Ignored: the probe connections follow from the worker budget. Formerly the
-number of libvirt connections for probing guests that did not answer their
-last probe.
-
-Related options:
-
-* ``max_workers``, ``worker_share``
-"""),
+    _ignored_connections('probe_connections', 48, 64, 'answered'),
+    _ignored_connections('suspect_connections', 2, 16, 'did not answer'),
 ]
 
 

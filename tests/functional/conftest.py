@@ -152,6 +152,27 @@ def api(masakari_venv, tmp_path_factory):
         yield api
 
 
+@pytest.fixture()
+def clean_api(api):
+    """The module's masakari-api, running, emptied, this host out of
+    maintenance; running and out of maintenance again afterwards."""
+    if not api.running:
+        api.start()
+    api.reset()
+    api.set_maintenance(HOSTNAME, False)
+    yield api
+    if not api.running:
+        api.start()
+    api.set_maintenance(HOSTNAME, False)
+
+
+def wait_healthy(monitor, guests, after=None) -> None:
+    """Until the monitor logged each of ``guests`` healthy."""
+    for guest in guests:
+        monitor.wait_log(rf"{guest.uuid}\): \w+ -> healthy", timeout=60,
+                         after=after)
+
+
 @contextlib.contextmanager
 def watching(guests, api, tmp_path_factory, options=None) -> Iterator:
     """The monitor, started, once every guest in ``guests`` is healthy."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.conftest import HOSTNAME, notifications_for, wait_for
+from tests.functional.conftest import HOSTNAME, wait_healthy, notifications_for, wait_for
 
 GUESTS = {"op-healthy": {}, "op-hung": {}}
 GRACE = 30
@@ -95,11 +95,6 @@ def new_monitor(rundir: Path, api, **sections):
     proc = MonitorProcess(rundir, endpoint=api.endpoint, host=HOSTNAME, options=options)
     proc.metrics_url = f"http://127.0.0.1:{port}/metrics"
     return proc
-
-
-def wait_healthy(monitor, guests, after=None) -> None:
-    for guest in guests:
-        monitor.wait_log(rf"{guest.uuid}\): \w+ -> healthy", timeout=60, after=after)
 
 
 @pytest.fixture(scope="module")

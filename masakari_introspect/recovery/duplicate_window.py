@@ -35,6 +35,7 @@ from masakari_introspect.core.model import Delivery
 from masakari_introspect.core.model import DeliveryResult
 from masakari_introspect.core.model import Notification
 from masakari_introspect.durable import write_atomically
+from masakari_introspect.recovery import logs
 from masakari_introspect.recovery.schedule import Backoff
 from masakari_introspect.recovery.schedule import Schedule
 
@@ -195,11 +196,21 @@ class DuplicateWindow:
             schedule.condition = 'duplicate'
             schedule.not_before = self._clock() + wait
 
-    def renewed(self, original: Notification) -> Notification:
-        """``original`` with a generated time past the window."""
-        return dataclasses.replace(
+    def renew(self, original: Notification, schedule: Schedule,
+              replace: Callable[[Notification, Notification], bool]
+              ) -> Notification | None:
+        """``original`` with a generated time past the window, put in its
+        place by ``replace`` (the spool's); None if it was withdrawn.
+        Raises OSError when it cannot be written."""
+        renewed = dataclasses.replace(
             original, generated_time=self.renewed_time(
                 original.instance_uuid, original.generated_time))
+        if not replace(original, renewed):
+            return None
+        schedule.renew, schedule.renewed = False, True
+        schedule.notification = renewed
+        logs.renewed(original, renewed)
+        return renewed
 
     def renewed_time(self, uuid: str, generated_time: str) -> str:
         """max(wall now, previous + window + 1 s), whole seconds."""

@@ -5,6 +5,7 @@ from oslo_log import log as logging
 from masakari_introspect.core.model import Delivery
 from masakari_introspect.core.model import DeliveryResult
 from masakari_introspect.core.model import Notification
+from masakari_introspect.recovery.driver import Driver
 
 LOG = logging.getLogger('masakari_introspect.recovery.sender')
 
@@ -75,6 +76,23 @@ def entry_condition(driver: str, notification: Notification,
             outcome.delivery is not Delivery.MAINTENANCE:
         LOG.info('Host %s is no longer on maintenance in Masakari',
                  notification.hostname)
+
+
+class Outage:
+    """An unreachable driver (``outage_wide``, as Masakari's API), logged
+    once for all entries when it goes down and when it comes back."""
+
+    def __init__(self, driver: Driver, retry_max: float) -> None:
+        self._driver = driver
+        self._retry_max = retry_max
+        self._down = False
+
+    def seen(self, outcome: DeliveryResult, pending: int) -> None:
+        down = outcome.delivery is Delivery.TRANSIENT
+        if getattr(self._driver, 'outage_wide', False) and down != self._down:
+            self._down = down
+            outage(self._driver.name, outcome, self._retry_max, down,
+                   pending)
 
 
 def outage(driver: str, outcome: DeliveryResult, retry_max: float,

@@ -74,7 +74,7 @@ class Sender:
         self._lock = threading.Lock()   # the dicts below
         self._entries: dict[str, Schedule] = {}   # by notification id
         self._done: set[str] = set()   # done, but the removal failed
-        self._down = False   # the driver said it is unreachable (logged)
+        self._outage = logs.Outage(driver, self._backoff.high)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name='sender',
@@ -197,7 +197,8 @@ class Sender:
             return False
         if schedule.renew:
             try:
-                renewed = self._renew(original, schedule)
+                renewed = self._duplicates.renew(original, schedule,
+                                                 self._spool.replace)
             except OSError as exc:
                 LOG.error('Could not renew the spool entry for %s (%s); '
                           'retried with backoff', original.instance_uuid, exc)
@@ -262,26 +263,13 @@ class Sender:
             schedule.posted = True
         return self._conclude(original, notification, schedule, result)
 
-    def _renew(self, original: Notification,
-               schedule: Schedule) -> Notification | None:
-        """The entry with a generated time past the duplicate window;
-        None if it was withdrawn. Raises OSError when it cannot be
-        written."""
-        renewed = self._duplicates.renewed(original)
-        if not self._spool.replace(original, renewed):
-            return None
-        schedule.renew, schedule.renewed = False, True
-        schedule.notification = renewed
-        logs.renewed(original, renewed)
-        return renewed
-
     def _conclude(self, original: Notification, notification: Notification,
                   schedule: Schedule, result: DeliveryResult,
                   settled: bool = False) -> bool:
         """Record the result and schedule the entry; True if pending."""
         if self._on_result is not None:
             self._on_result(notification, result)
-        self._driver_condition(result)
+        self._outage.seen(result, len(self._spool))
         logs.result(self._driver.name, notification, result, settled)
         if schedule.condition != result.delivery.value:
             logs.entry_condition(
@@ -304,14 +292,6 @@ class Sender:
         else:
             schedule.hold(self._backoff, self._clock())
         return True
-
-    def _driver_condition(self, result: DeliveryResult) -> None:
-        """An unreachable API is logged once for all entries."""
-        down = result.delivery is Delivery.TRANSIENT
-        if getattr(self._driver, 'outage_wide', False) and down != self._down:
-            self._down = down
-            logs.outage(self._driver.name, result, self._backoff.high, down,
-                        len(self._spool))
 
     def _remove(self, notification: Notification) -> None:
         try:

@@ -15,7 +15,7 @@ for each attempt:
    stop, a start, a new domain id) do not withdraw the entry;
 2. :meth:`Driver.send` carries the notification out once;
 3. after a crash, :meth:`Driver.settled` says whether an attempt that was
-   under way (its entry found started, with its token) took effect.
+   under way (its entry found announced, with its token) took effect.
 
 Drivers never raise: every failure is a :class:`DeliveryResult`.
 """
@@ -45,7 +45,7 @@ class Driver(Protocol):
 
     def settled(self, notification: Notification,
                 token: str) -> DeliveryResult | None:
-        """For an entry found started: did that attempt take effect?
+        """For an entry found announced: did that attempt take effect?
 
         A done result (nothing more to do), a TRANSIENT one (cannot tell
         now, ask again later), or None (not done: attempt again).

@@ -58,11 +58,11 @@ class Capture(Protocol):
 class _Job:
     """One capture: filled by the worker, read by the recorder."""
 
-    def __init__(self, uuid: str, folder: pathlib.Path, started: float
+    def __init__(self, uuid: str, folder: pathlib.Path, began: float
                  ) -> None:
         self.uuid = uuid
         self.folder = folder
-        self.started = started
+        self.began = began
         self.results: dict[str, object] = {}
         self.handed_over = False     # the caller stopped waiting
         self.done = False            # the worker finished both calls
@@ -117,16 +117,16 @@ class Recorder:
         files). On a disk error it logs one ERROR and returns the folder if
         one was made, else None.
         """
-        started = self._clock()
+        began = self._clock()
         try:
             if folder is None:
                 folder = self.reserve(uuid, when)
             if folder is None:
                 return None
-            job = self._start_capture(uuid, folder, started)
+            job = self._start_capture(uuid, folder, began)
             write_json(folder / STATS, stats)
             write_json(folder / PROBES, probes)
-            capture = self._collect(job, started)
+            capture = self._collect(job, began)
             verdict = {
                 'uuid': uuid,
                 'name': name,
@@ -152,7 +152,7 @@ class Recorder:
     # -- the capture ---------------------------------------------------------
 
     def _start_capture(self, uuid: str, folder: pathlib.Path,
-                       started: float) -> _Job | str:
+                       began: float) -> _Job | str:
         """The running capture, or why there is none."""
         with self._cond:
             busy = self._busy
@@ -162,7 +162,7 @@ class Recorder:
                             uuid, busy.uuid)
                 return 'skipped: the capture for %s is still stuck' % (
                     busy.uuid,)
-            job = _Job(uuid, folder, started)
+            job = _Job(uuid, folder, began)
             self._busy = job
         worker = threading.Thread(target=self._run, args=(job,),
                                   name='forensics-capture', daemon=True)
@@ -200,11 +200,11 @@ class Recorder:
                 job.done = True
                 self._cond.notify_all()
 
-    def _collect(self, job: _Job | str, started: float) -> dict[str, str]:
+    def _collect(self, job: _Job | str, began: float) -> dict[str, str]:
         """Wait for the capture within the budget; write what came."""
         if isinstance(job, str):
             return {DOMAIN_XML: job, SCREENSHOT: job}
-        deadline = started + self._budget * WAIT_SHARE
+        deadline = began + self._budget * WAIT_SHARE
         with self._cond:
             while not job.done:
                 remaining = deadline - self._clock()
@@ -213,7 +213,7 @@ class Recorder:
                 self._cond.wait(remaining)
             job.handed_over = True
             results = dict(job.results)
-        waited = self._clock() - started
+        waited = self._clock() - began
         capture = {}
         for kind in (DOMAIN_XML, SCREENSHOT):
             if kind in results:
@@ -225,7 +225,7 @@ class Recorder:
         return capture
 
     def _arrived_late(self, job: _Job, kind: str, value: object) -> None:
-        after = self._clock() - job.started
+        after = self._clock() - job.began
         if after > self._late:
             LOG.info('Dropped the %s of instance %s: it came after %.1f s',
                      kind, job.uuid, after)

@@ -3,9 +3,9 @@
 One thread hands each spooled notification to the recovery driver (see
 :mod:`~masakari_introspect.recovery.driver`) until it succeeds or is
 withdrawn. The spool makes this exactly-once across crashes: each entry is
-marked *started* before an attempt and removed after success; an entry found
-started is first checked with the driver (``settled``), so that an attempt
-that took effect just before a crash is not repeated.
+marked *announced* before an attempt and removed after success; an entry
+found announced is first checked with the driver (``settled``), so that an
+attempt that took effect just before a crash is not repeated.
 
 Every entry has its own schedule (:mod:`~masakari_introspect.recovery.schedule`):
 one guest whose recovery keeps failing delays no other. Conditions are
@@ -212,7 +212,7 @@ class Sender:
         if self._hostname:   # the configured host, not the one stored
             notification = dataclasses.replace(original,
                                                hostname=self._hostname)
-        if entry.started:
+        if entry.announced:
             schedule.posted = True
             result = self._driver.settled(notification, entry.token)
             if result is not None:
@@ -220,13 +220,13 @@ class Sender:
                                       result, settled=True)
         token = self._driver.begin(notification)
         try:
-            if not self._spool.mark_started(original, token):
+            if not self._spool.mark_announced(original, token):
                 return False     # withdrawn meanwhile
         except OSError as exc:
-            LOG.error('Could not mark the spool entry for %s started (%s); '
+            LOG.error('Could not mark the spool entry for %s announced (%s); '
                       'not acted on now, retried with backoff',
                       original.instance_uuid, exc)
-            schedule.last_error = 'cannot mark started: %s' % exc
+            schedule.last_error = 'cannot mark announced: %s' % exc
             schedule.back_off(self._backoff, self._clock())
             return True
         uuid = original.instance_uuid

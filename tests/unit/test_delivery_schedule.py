@@ -310,7 +310,7 @@ def test_a_started_entry_is_checked_first_after_a_restart(tmp_path):
     bed, driver = dup_bed(tmp_path)
     note = bed.note(A)
     bed.spool.add(note)
-    bed.spool.mark_started(note, 'pid-1')   # killed after the POST
+    bed.spool.mark_announced(note, 'pid-1')   # killed after the POST
     driver.checks.append(HAS_IT)
     assert bed.sender.deliver_due() is None
     assert driver.sent == []

@@ -55,7 +55,7 @@ class FakeNotifier:
             entry = [e for e in self.spool.entries()
                      if e.notification.instance_uuid ==
                      notification.instance_uuid][0]
-            self.started_before_send.append((entry.started, entry.token))
+            self.started_before_send.append((entry.announced, entry.token))
         return self.results.popleft() if self.results else self.default
 
     def settled(self, notification, token):
@@ -371,7 +371,7 @@ def test_each_attempt_is_marked_started_first(tmp_path, clock):
     notifier = FakeNotifier(DOWN, OK, spool=spool)
     s = sender(spool, notifier, clock)
     s.submit(note(A))
-    assert not spool.entries()[0].started
+    assert not spool.entries()[0].announced
     drive(s, clock)
     assert notifier.started_before_send == [(True, 'token-1'),
                                             (True, 'token-2')]
@@ -388,8 +388,8 @@ def test_an_entry_started_before_a_crash_is_not_sent_twice(tmp_path, clock,
     first.add(note(B, '2026-11-21T17:00:01'))
     first.add(note(C, '2026-11-21T17:00:02'))
     # the earlier process was killed after starting A and B
-    first.mark_started(note(A, '2026-11-21T17:00:00'), 'a-token')
-    first.mark_started(note(B, '2026-11-21T17:00:01'), 'b-token')
+    first.mark_announced(note(A, '2026-11-21T17:00:00'), 'a-token')
+    first.mark_announced(note(B, '2026-11-21T17:00:01'), 'b-token')
     notifier = FakeNotifier(default=OK, settled=[THERE, None])
     s = sender(Spool(directory, 10), notifier, clock)
     assert s.deliver_due() is None
@@ -404,7 +404,7 @@ def test_an_entry_started_before_a_crash_is_not_sent_twice(tmp_path, clock,
 def test_cannot_tell_whether_it_took_effect_backs_off(tmp_path, clock):
     directory = tmp_path / 'spool'
     Spool(directory, 10).add(note(A))
-    Spool(directory, 10).mark_started(note(A), '')
+    Spool(directory, 10).mark_announced(note(A), '')
     notifier = FakeNotifier(default=OK, settled=[DOWN, DOWN, None])
     s = sender(Spool(directory, 10), notifier, clock)
     assert drive(s, clock) == [2.0, 4.0]

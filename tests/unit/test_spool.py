@@ -178,20 +178,20 @@ def test_an_entry_of_the_previous_format_is_read(directory):
     assert entries[0].notification == Notification(
         instance_uuid=A, hostname='h', generated_time='2026-11-21T17:00:00',
         id='old')
-    assert entries[0].started is False
+    assert entries[0].announced is False
 
 
-def test_mark_started_is_durable_and_only_for_that_notification(directory):
+def test_mark_announced_is_durable_and_only_for_that_notification(directory):
     spool = Spool(directory, 10)
     n = note(A)
     spool.add(n)
-    assert spool.mark_started(n, 'domain-id-7') is True
+    assert spool.mark_announced(n, 'domain-id-7') is True
     entry = Spool(directory, 10).entries()[0]
-    assert (entry.started, entry.token) == (True, 'domain-id-7')
+    assert (entry.announced, entry.token) == (True, 'domain-id-7')
     assert entry.notification == n
     # another notification of the same instance: not marked
-    assert spool.mark_started(note(A, nid='other'), 'x') is False
-    assert spool.mark_started(note(B), 'x') is False
+    assert spool.mark_announced(note(A, nid='other'), 'x') is False
+    assert spool.mark_announced(note(B), 'x') is False
     assert Spool(directory, 10).entries()[0].token == 'domain-id-7'
 
 
@@ -204,7 +204,7 @@ def test_withdraw(directory):
     assert spool.withdraw(A) is None
     assert spool.withdraw(C) is None
     assert [x.instance_uuid for x in spooled(spool)] == [B]
-    assert spool.mark_started(n, '') is False
+    assert spool.mark_announced(n, '') is False
 
 
 class FlakyRead:
@@ -243,8 +243,8 @@ def test_a_read_error_while_marking_is_raised_not_set_aside(directory):
     spool = Spool(directory, 10, read=FlakyRead({A + '.json': 1}))
     spool.add(note(A))
     with pytest.raises(OSError):
-        spool.mark_started(note(A), '')
-    assert spool.mark_started(note(A), '') is True
+        spool.mark_announced(note(A), '')
+    assert spool.mark_announced(note(A), '') is True
     assert not (directory / 'corrupt').exists()
 
 

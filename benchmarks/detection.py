@@ -235,6 +235,8 @@ def run(bed: bedlib.Bed, *, intervals: list[int], reps: int,
         'the fault comes after a random delay in [0, interval); the time '
         'is taken from the fault to the moment GET /v1/notifications '
         '(polled every 0.2 s) lists the guest.',
+        'What the settings predict for our monitor: the formula of '
+        ':ref:`time-to-detect` in the design, stated there once.',
     ]
     return PartResult(
         name='detection', title='Detection time, real guests',

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from masakari_introspect.conf.group import option_group
+
 libvirt_group = cfg.OptGroup(
     'libvirt',
     title='libvirt connection',
@@ -10,6 +12,30 @@ libvirt_group = cfg.OptGroup(
 _FOLLOWS_FROM_BUDGET = ('The probe connections follow from the worker budget '
                         '([libvirt] max_workers and worker_share) and '
                         'max_client_requests; this value is ignored.')
+
+
+
+def _ignored_connections(name: str, default: int, maximum: int,
+                         which: str) -> cfg.IntOpt:
+    """A former count of probe connections, for guests that ``which``
+    their last probe; deprecated and ignored."""
+    return cfg.IntOpt(
+        name,
+        default=default,
+        min=1,
+        max=maximum,
+        deprecated_for_removal=True,
+        deprecated_reason=_FOLLOWS_FROM_BUDGET,
+        help="""
+Ignored: the probe connections follow from the worker budget. Formerly the
+number of libvirt connections for probing guests that %s
+their last probe.
+
+Related options:
+
+* ``max_workers``, ``worker_share``
+""" % which)
+
 
 libvirt_opts = [
     cfg.StrOpt(
@@ -93,11 +119,8 @@ take at once. Guests that did not answer their last probe get at most
 beyond it wait in the service's queues: a healthy guest's wait never counts
 against it, a suspect guest's counts as a missed interval.
 
-With ``I = [introspection] probe_interval``, ``T = probe_timeout``,
-``N = failure_threshold`` and ``B_h`` the healthy share of the budget, ``k``
-guests hanging at once are each reported within
-``k * T / B_h + N * I + T + 5`` seconds, and healthy guests are probed at
-least every ``I + k * T / B_h`` seconds meanwhile.
+How many guests hanging at once delay their reports and the probes of
+healthy guests is stated in the operations guide ("libvirtd's workers").
 
 Possible values:
 
@@ -128,45 +151,9 @@ Related options:
 
 * ``max_workers``, ``worker_share``
 """),
-    cfg.IntOpt(
-        'probe_connections',
-        default=48,
-        min=1,
-        max=64,
-        deprecated_for_removal=True,
-        deprecated_reason=_FOLLOWS_FROM_BUDGET,
-        help="""
-Ignored: the probe connections follow from the worker budget. Formerly the
-number of libvirt connections for probing guests that answered their last
-probe.
-
-Related options:
-
-* ``max_workers``, ``worker_share``
-"""),
-    cfg.IntOpt(
-        'suspect_connections',
-        default=2,
-        min=1,
-        max=16,
-        deprecated_for_removal=True,
-        deprecated_reason=_FOLLOWS_FROM_BUDGET,
-        help="""
-Ignored: the probe connections follow from the worker budget. Formerly the
-number of libvirt connections for probing guests that did not answer their
-last probe.
-
-Related options:
-
-* ``max_workers``, ``worker_share``
-"""),
+    _ignored_connections('probe_connections', 48, 64, 'answered'),
+    _ignored_connections('suspect_connections', 2, 16, 'did not answer'),
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(libvirt_group)
-    conf.register_opts(libvirt_opts, group=libvirt_group)
-
-
-def list_opts() -> dict[cfg.OptGroup, list[cfg.Opt]]:
-    return {libvirt_group: libvirt_opts}
+register_opts, list_opts = option_group(libvirt_group, libvirt_opts)

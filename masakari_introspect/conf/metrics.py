@@ -4,6 +4,8 @@ import ipaddress
 import re
 
 from oslo_config import cfg
+
+from masakari_introspect.conf.group import option_group
 from oslo_config import types
 
 LOOPBACK = '127.0.0.1'
@@ -94,10 +96,4 @@ Possible values:
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(metrics_group)
-    conf.register_opts(metrics_opts, group=metrics_group)
-
-
-def list_opts() -> dict[cfg.OptGroup, list[cfg.Opt]]:
-    return {metrics_group: metrics_opts}
+register_opts, list_opts = option_group(metrics_group, metrics_opts)

@@ -8,6 +8,8 @@ episode), the same storm limit, forensics and ``dry_run``.
 
 from oslo_config import cfg
 
+from masakari_introspect.conf.group import option_group
+
 DRIVERS = ('masakari', 'libvirt', 'command')
 LIBVIRT_ACTIONS = ('reset', 'restart')
 
@@ -159,10 +161,4 @@ Related options:
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(recovery_group)
-    conf.register_opts(recovery_opts, group=recovery_group)
-
-
-def list_opts() -> dict[cfg.OptGroup, list[cfg.Opt]]:
-    return {recovery_group: recovery_opts}
+register_opts, list_opts = option_group(recovery_group, recovery_opts)

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from masakari_introspect.conf.group import option_group
+
 status_group = cfg.OptGroup(
     'status',
     title='Status socket',
@@ -63,10 +65,4 @@ Related options:
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(status_group)
-    conf.register_opts(status_opts, group=status_group)
-
-
-def list_opts() -> dict[cfg.OptGroup, list[cfg.Opt]]:
-    return {status_group: status_opts}
+register_opts, list_opts = option_group(status_group, status_opts)

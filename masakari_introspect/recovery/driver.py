@@ -10,12 +10,12 @@ for each attempt:
 1. :meth:`Driver.begin` announces the attempt: it names the domain (the QEMU
    process) the driver is about to act on; the sender stores that token in
    the spool entry before acting, and while the attempt is under way (and,
-   when the token is not empty, for a settle time after it:
-   ``recovery.sender.SETTLE``) the driver's own effects on that instance (a
+   when the token is not empty, for a while after it:
+   ``recovery.own_effects.LINGER``) the driver's own effects on that instance (a
    stop, a start, a new domain id) do not withdraw the entry;
 2. :meth:`Driver.send` carries the notification out once;
 3. after a crash, :meth:`Driver.settled` says whether an attempt that was
-   under way (its entry found started, with its token) took effect.
+   under way (its entry found announced, with its token) took effect.
 
 Drivers never raise: every failure is a :class:`DeliveryResult`.
 """
@@ -45,7 +45,7 @@ class Driver(Protocol):
 
     def settled(self, notification: Notification,
                 token: str) -> DeliveryResult | None:
-        """For an entry found started: did that attempt take effect?
+        """For an entry found announced: did that attempt take effect?
 
         A done result (nothing more to do), a TRANSIENT one (cannot tell
         now, ask again later), or None (not done: attempt again).

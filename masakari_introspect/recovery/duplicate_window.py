@@ -13,13 +13,15 @@ Masakari compares), kept in one small file so that it survives a restart,
 and the monotonic time of its acceptance in this process (for the wait).
 Records older than a day are dropped when the file is written.
 
-:class:`DuplicateWindow` judges a 409 "duplicate" for a new failure: within
-``duplicate_window`` of the previous report it is sent again once the window
+:class:`DuplicateWindow` judges a 409 "duplicate": a resend of a
+notification Masakari already has is delivery; a new failure within
+``duplicate_window`` of the previous report is sent again once the window
 has passed (on the monotonic clock), with ``generated_time = max(wall now,
 previous + duplicate_window + 1 s)``; after the window the 409 means that
 Masakari's interval is longer than ours (an ERROR, and backoff).
 """
 
+import dataclasses
 import datetime
 import json
 import math
@@ -29,7 +31,13 @@ from collections.abc import Callable
 
 from oslo_log import log as logging
 
+from masakari_introspect.core.model import Delivery
+from masakari_introspect.core.model import DeliveryResult
+from masakari_introspect.core.model import Notification
 from masakari_introspect.durable import write_atomically
+from masakari_introspect.recovery import logs
+from masakari_introspect.recovery.schedule import Backoff
+from masakari_introspect.recovery.schedule import Schedule
 
 LOG = logging.getLogger(__name__)
 
@@ -151,6 +159,58 @@ class DuplicateWindow:
                  previous.isoformat() if previous else 'unknown',
                  self.window, left)
         return left
+
+    @staticmethod
+    def resend(result: DeliveryResult, posted: bool,
+               settled: Callable[[], DeliveryResult | None]
+               ) -> DeliveryResult | None:
+        """A 409 duplicate: delivery if Masakari has this very notification
+        (a resend of one that may have been ``posted``, as the driver's
+        ``settled`` check says); None if it is a new failure; TRANSIENT if
+        unsure."""
+        if not posted:
+            return None
+        check = settled()
+        if check is None or not (check.delivery.done or
+                                 check.delivery is Delivery.TRANSIENT):
+            return None
+        if check.delivery is Delivery.TRANSIENT:
+            return check
+        return DeliveryResult(Delivery.DUPLICATE, result.status,
+                              'a resend: %s' % check.message)
+
+    def postpone(self, notification: Notification, schedule: Schedule,
+                 backoff: Backoff) -> None:
+        """A new failure refused as a duplicate of the previous report:
+        sent again, renewed, once the window has passed; after the
+        window, with backoff."""
+        wait = self.wait(
+            notification.instance_uuid, notification.generated_time,
+            schedule.renewed, said=schedule.condition == 'late_duplicate')
+        schedule.renew, schedule.posted = True, False
+        schedule.last_error = 'HTTP 409: duplicate'
+        if wait is None:
+            schedule.condition = 'late_duplicate'
+            schedule.back_off(backoff, self._clock())
+        else:
+            schedule.condition = 'duplicate'
+            schedule.not_before = self._clock() + wait
+
+    def renew(self, original: Notification, schedule: Schedule,
+              replace: Callable[[Notification, Notification], bool]
+              ) -> Notification | None:
+        """``original`` with a generated time past the window, put in its
+        place by ``replace`` (the spool's); None if it was withdrawn.
+        Raises OSError when it cannot be written."""
+        renewed = dataclasses.replace(
+            original, generated_time=self.renewed_time(
+                original.instance_uuid, original.generated_time))
+        if not replace(original, renewed):
+            return None
+        schedule.renew, schedule.renewed = False, True
+        schedule.notification = renewed
+        logs.renewed(original, renewed)
+        return renewed
 
     def renewed_time(self, uuid: str, generated_time: str) -> str:
         """max(wall now, previous + window + 1 s), whole seconds."""

@@ -14,7 +14,6 @@ new records skip the capture and say so in ``verdict.json``. Only the newest
 """
 
 import datetime
-import json
 import os
 import pathlib
 import re
@@ -27,22 +26,19 @@ from typing import Protocol
 
 from oslo_log import log as logging
 
-from masakari_introspect.recovery import forensic_folders as folders
-from masakari_introspect.durable import write_atomically
+from masakari_introspect.recovery import forensic_files as files
+from masakari_introspect.recovery.forensic_files import DOMAIN_XML
+from masakari_introspect.recovery.forensic_files import PROBES
+from masakari_introspect.recovery.forensic_files import SCREENSHOT
+from masakari_introspect.recovery.forensic_files import STATS
+from masakari_introspect.recovery.forensic_files import VERDICT
+from masakari_introspect.recovery.forensic_files import Failed
+from masakari_introspect.recovery.forensic_files import write_capture
+from masakari_introspect.recovery.forensic_files import write_json
 from masakari_introspect.recovery.forensics_first import Captures
 
 LOG = logging.getLogger(__name__)
 
-VERDICT = 'verdict.json'
-STATS = 'stats.json'
-PROBES = 'probes.json'
-DOMAIN_XML = 'domain.xml'
-SCREENSHOT = 'screenshot'
-SCREENSHOT_SUFFIXES = {
-    'image/x-portable-pixmap': '.ppm',
-    'image/png': '.png',
-}
-OTHER_SUFFIX = '.bin'
 # The capture is waited for until this share of the budget is spent; the
 # rest is left for writing the small files.
 WAIT_SHARE = 0.9
@@ -62,22 +58,17 @@ class Capture(Protocol):
 class _Job:
     """One capture: filled by the worker, read by the recorder."""
 
-    def __init__(self, uuid: str, folder: pathlib.Path, started: float
+    def __init__(self, uuid: str, folder: pathlib.Path, began: float
                  ) -> None:
         self.uuid = uuid
         self.folder = folder
-        self.started = started
+        self.began = began
         self.results: dict[str, object] = {}
         self.handed_over = False     # the caller stopped waiting
         self.done = False            # the worker finished both calls
         self.verdict: dict[str, Any] = {}     # once written by the caller
         self.late: dict[str, str] = {}        # notes on late results
         self.write_lock = threading.Lock()
-
-
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.text = 'failed: %r' % (error,)
 
 
 class Recorder:
@@ -109,7 +100,7 @@ class Recorder:
                       'UUID', uuid)
             return None
         try:
-            folder = folders.make(self._root / uuid, when)
+            folder = files.make(self._root / uuid, when)
             self.captures.begun(str(folder))
             return folder
         except OSError as exc:
@@ -127,27 +118,27 @@ class Recorder:
         files). On a disk error it logs one ERROR and returns the folder if
         one was made, else None.
         """
-        started = self._clock()
+        began = self._clock()
         try:
             if folder is None:
                 folder = self.reserve(uuid, when)
             if folder is None:
                 return None
-            job = self._start_capture(uuid, folder, started)
-            _write_json(folder / STATS, stats)
-            _write_json(folder / PROBES, probes)
-            capture = self._collect(job, started)
+            job = self._start_capture(uuid, folder, began)
+            write_json(folder / STATS, stats)
+            write_json(folder / PROBES, probes)
+            capture = self._collect(job, began)
             verdict = {
                 'uuid': uuid,
                 'name': name,
                 'reason': reason,
                 'died': died or 'unknown',    # see core/died.py
-                'time': folders.utc(when).strftime('%Y-%m-%dT%H:%M:%SZ'),
+                'time': files.utc(when).strftime('%Y-%m-%dT%H:%M:%SZ'),
                 'host': _host_facts(),
                 'capture': capture,
             }
             self._write_verdict(job, folder, verdict)
-            folders.prune(folder, self._keep)
+            files.prune(folder, self._keep)
             return folder
         except OSError as exc:
             LOG.error('Cannot save forensics of instance %s (%s) under %s: '
@@ -163,7 +154,7 @@ class Recorder:
     # -- the capture ---------------------------------------------------------
 
     def _start_capture(self, uuid: str, folder: pathlib.Path,
-                       started: float) -> _Job | str:
+                       began: float) -> _Job | str:
         """The running capture, or why there is none."""
         with self._cond:
             busy = self._busy
@@ -173,7 +164,7 @@ class Recorder:
                             uuid, busy.uuid)
                 return 'skipped: the capture for %s is still stuck' % (
                     busy.uuid,)
-            job = _Job(uuid, folder, started)
+            job = _Job(uuid, folder, began)
             self._busy = job
         worker = threading.Thread(target=self._run, args=(job,),
                                   name='forensics-capture', daemon=True)
@@ -199,7 +190,7 @@ class Recorder:
                 except Exception as exc:
                     LOG.warning('Capture of the %s of instance %s failed: %r',
                                 kind, job.uuid, exc)
-                    value = _Failed(exc)
+                    value = Failed(exc)
                 with self._cond:
                     if not job.handed_over:
                         job.results[kind] = value
@@ -211,11 +202,11 @@ class Recorder:
                 job.done = True
                 self._cond.notify_all()
 
-    def _collect(self, job: _Job | str, started: float) -> dict[str, str]:
+    def _collect(self, job: _Job | str, began: float) -> dict[str, str]:
         """Wait for the capture within the budget; write what came."""
         if isinstance(job, str):
             return {DOMAIN_XML: job, SCREENSHOT: job}
-        deadline = started + self._budget * WAIT_SHARE
+        deadline = began + self._budget * WAIT_SHARE
         with self._cond:
             while not job.done:
                 remaining = deadline - self._clock()
@@ -224,11 +215,11 @@ class Recorder:
                 self._cond.wait(remaining)
             job.handed_over = True
             results = dict(job.results)
-        waited = self._clock() - started
+        waited = self._clock() - began
         capture = {}
         for kind in (DOMAIN_XML, SCREENSHOT):
             if kind in results:
-                capture[kind] = self._write_capture(job.folder, kind,
+                capture[kind] = write_capture(job.folder, kind,
                                                     results[kind])
             else:
                 capture[kind] = ('pending after %.2f s: written if it comes '
@@ -236,14 +227,14 @@ class Recorder:
         return capture
 
     def _arrived_late(self, job: _Job, kind: str, value: object) -> None:
-        after = self._clock() - job.started
+        after = self._clock() - job.began
         if after > self._late:
             LOG.info('Dropped the %s of instance %s: it came after %.1f s',
                      kind, job.uuid, after)
             note = 'dropped: came after %.1f s' % after
         else:
             try:
-                note = self._write_capture(job.folder, kind, value)
+                note = write_capture(job.folder, kind, value)
             except OSError as exc:
                 LOG.info('Cannot write the late %s of instance %s: %s',
                          kind, job.uuid, exc)
@@ -255,44 +246,21 @@ class Recorder:
                 return      # the caller writes the note with the verdict
             job.verdict['capture'][kind] = note
             try:
-                _write_json(job.folder / VERDICT, job.verdict)
+                write_json(job.folder / VERDICT, job.verdict)
             except OSError as exc:
                 LOG.info('Cannot update %s: %s', job.folder / VERDICT, exc)
 
     def _write_verdict(self, job: _Job | str, folder: pathlib.Path,
                        verdict: dict[str, Any]) -> None:
         if isinstance(job, str):
-            _write_json(folder / VERDICT, verdict)
+            write_json(folder / VERDICT, verdict)
             return
         with job.write_lock:
             # A late result may have come between collect and now.
             verdict['capture'].update(job.late)
             job.verdict = verdict
-            _write_json(folder / VERDICT, verdict)
+            write_json(folder / VERDICT, verdict)
 
-    @staticmethod
-    def _write_capture(folder: pathlib.Path, kind: str, value: object) -> str:
-        if isinstance(value, _Failed):
-            return value.text
-        if value is None:
-            return 'unavailable'
-        if kind == DOMAIN_XML:
-            if not isinstance(value, str):
-                return 'failed: not a string: %.60r' % (value,)
-            write_atomically(folder / DOMAIN_XML, value.encode())
-            return 'written: %s' % DOMAIN_XML
-        if (not isinstance(value, tuple) or len(value) != 2
-                or not isinstance(value[0], bytes)):
-            return 'failed: not (bytes, MIME type): %.60r' % (value,)
-        data, mime = value
-        filename = SCREENSHOT + SCREENSHOT_SUFFIXES.get(mime, OTHER_SUFFIX)
-        write_atomically(folder / filename, data)
-        return 'written: %s (%s, %d bytes)' % (filename, mime, len(data))
-
-
-def _write_json(path: pathlib.Path, value: object) -> None:
-    text = json.dumps(value, indent=2, sort_keys=True, default=str)
-    write_atomically(path, text.encode() + b'\n')
 
 
 def _host_facts() -> dict[str, object]:

@@ -5,6 +5,7 @@ from oslo_log import log as logging
 from masakari_introspect.core.model import Delivery
 from masakari_introspect.core.model import DeliveryResult
 from masakari_introspect.core.model import Notification
+from masakari_introspect.recovery.driver import Driver
 
 LOG = logging.getLogger('masakari_introspect.recovery.sender')
 
@@ -77,6 +78,23 @@ def entry_condition(driver: str, notification: Notification,
                  notification.hostname)
 
 
+class Outage:
+    """An unreachable driver (``outage_wide``, as Masakari's API), logged
+    once for all entries when it goes down and when it comes back."""
+
+    def __init__(self, driver: Driver, retry_max: float) -> None:
+        self._driver = driver
+        self._retry_max = retry_max
+        self._down = False
+
+    def seen(self, outcome: DeliveryResult, pending: int) -> None:
+        down = outcome.delivery is Delivery.TRANSIENT
+        if getattr(self._driver, 'outage_wide', False) and down != self._down:
+            self._down = down
+            outage(self._driver.name, outcome, self._retry_max, down,
+                   pending)
+
+
 def outage(driver: str, outcome: DeliveryResult, retry_max: float,
            down: bool, pending: int) -> None:
     """The driver as a whole became unreachable, or reachable again."""
@@ -87,3 +105,16 @@ def outage(driver: str, outcome: DeliveryResult, retry_max: float,
     else:
         LOG.info('%s reachable again; %d notification(s) still pending',
                  driver, max(pending - 1, 0))
+
+
+def done(driver: str, notification: Notification, attempts: int) -> None:
+    """An entry that had failed before is done."""
+    LOG.info('%s: the notification for instance %s is done after %d '
+             'attempt(s)', driver, notification.instance_uuid, attempts)
+
+
+def renewed(original: Notification, renewed: Notification) -> None:
+    """A notification refused as a duplicate goes again, later."""
+    LOG.info('Sending the notification for instance %s again, with '
+             'generated time %s (was %s)', original.instance_uuid,
+             renewed.generated_time, original.generated_time)

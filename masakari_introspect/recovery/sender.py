@@ -3,41 +3,26 @@
 One thread hands each spooled notification to the recovery driver (see
 :mod:`~masakari_introspect.recovery.driver`) until it succeeds or is
 withdrawn. The spool makes this exactly-once across crashes: each entry is
-marked *started* before an attempt and removed after success; an entry found
-started is first checked with the driver (``settled``), so that an attempt
-that took effect just before a crash is not repeated.
+marked *announced* before an attempt and removed after success; an entry
+found announced is first checked with the driver (``settled``), so that an
+attempt that took effect just before a crash is not repeated.
 
-Scheduling, on the monotonic clock: every entry has its own. A transient
-failure (connection, timeout, 5xx, a failing hook) backs that entry off
-alone, exponentially from ``retry_interval`` to ``retry_interval_max``;
-refusals (400, 401, 403) and "host on maintenance" (409) retry it every
-``retry_interval_max``. Other entries are sent as soon as they are due, so
+Every entry has its own schedule (:mod:`~masakari_introspect.recovery.schedule`):
 one guest whose recovery keeps failing delays no other. Conditions are
 logged when they change, not on every attempt (an unreachable Masakari API
 once for all entries).
 
-Masakari's duplicate window (:mod:`~masakari_introspect.recovery.duplicate_window`):
-a 409 "duplicate" for a resend of a notification Masakari already has is
-delivery; for a new failure within ``duplicate_window`` of the instance's
-previous report it is not: the entry is sent again once the window has
-passed, with a generated time past it.
+A 409 "duplicate" is judged by Masakari's duplicate window
+(:mod:`~masakari_introspect.recovery.duplicate_window`).
 
-The driver's own effects: while an attempt on an instance is under way, and
-for ``settle`` seconds after it when the driver announced the domain it acts
-on (a non-empty token from ``begin``, as the libvirt driver gives), a
-withdrawal because the guest left the host or runs in a new QEMU process is
-the recovery's own doing (a destroy and start) and is ignored. Masakari's
-stop and start come later, through Nova: after a POST nothing is shielded,
-and a new QEMU process seen during an attempt of a driver that announced no
-domain (a guest started again by hand during an API outage) withdraws the
-entry once that attempt has failed.
+A withdrawal that the recovery under way causes itself (a destroy and
+start) is ignored: see :mod:`~masakari_introspect.recovery.own_effects`.
 
 With ``dry_run`` on, :class:`~masakari_introspect.recovery.dry_run.DryRunOutbox`
 stands in for the spool and sender.
 """
 
 import dataclasses
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -53,29 +38,14 @@ from masakari_introspect.recovery.driver import Driver
 from masakari_introspect.recovery.duplicate_window import AcceptedLog
 from masakari_introspect.recovery.duplicate_window import DuplicateWindow
 from masakari_introspect.recovery.outbox import PendingNotification
+from masakari_introspect.recovery.own_effects import LINGER
+from masakari_introspect.recovery.own_effects import OwnEffects
+from masakari_introspect.recovery.schedule import Backoff
+from masakari_introspect.recovery.schedule import Schedule
 from masakari_introspect.recovery.spool import Entry
 from masakari_introspect.recovery.spool import Spool
 
 LOG = logging.getLogger(__name__)
-
-SETTLE = 15.0   # after an attempt, its own effects still arrive as events
-_OWN_EFFECTS = (WithdrawCause.LEFT_HOST, WithdrawCause.NEW_PROCESS)
-
-
-@dataclasses.dataclass
-class _Schedule:
-    """One entry's schedule and what was logged about it."""
-
-    notification: Notification  # as last read from the spool
-    seen: float                 # when this process first saw it
-    not_before: float = 0.0
-    delay: float = 0.0          # current backoff
-    condition: str = 'new'
-    attempts: int = 0
-    last_error: str = ''
-    posted: bool = False        # an attempt may have been accepted
-    renew: bool = False         # next attempt: a generated time past the window
-    renewed: bool = False
 
 
 class Sender:
@@ -83,7 +53,7 @@ class Sender:
                  retry_interval: float, retry_interval_max: float,
                  hostname: str = '', duplicate_window: float = 180.0,
                  accepted: AcceptedLog | None = None,
-                 settle: float = SETTLE,
+                 linger: float = LINGER,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time,
                  on_result: Callable[[Notification, DeliveryResult], None]
@@ -91,23 +61,20 @@ class Sender:
         self._spool = spool
         self._driver = driver
         self._hostname = hostname
-        self._retry_min = retry_interval
-        self._retry_max = max(retry_interval_max, retry_interval)
+        self._backoff = Backoff.between(retry_interval, retry_interval_max)
         self._duplicates = DuplicateWindow(
             accepted or AcceptedLog(None, clock=clock), duplicate_window,
             clock=clock, wall=wall)
-        self._settle = settle
+        self._own = OwnEffects(linger, clock)
         self._clock = clock
         self._on_result = on_result
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()   # the dicts below
-        self._entries: dict[str, _Schedule] = {}   # by notification id
-        self._acting: dict[str, float] = {}   # instance -> own effects until
-        self._new_process: dict[str, str] = {}   # seen in flight: why
+        self._entries: dict[str, Schedule] = {}   # by notification id
         self._done: set[str] = set()   # done, but the removal failed
-        self._down = False   # the driver said it is unreachable (logged)
+        self._outage = logs.Outage(driver, self._backoff.high)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name='sender',
@@ -137,11 +104,7 @@ class Sender:
 
         Not when the cause is the recovery's own action (see the module).
         """
-        if cause in _OWN_EFFECTS and self._own_effect(instance_uuid):
-            with self._lock:
-                if cause is WithdrawCause.NEW_PROCESS and \
-                        self._acting.get(instance_uuid) == math.inf:
-                    self._new_process[instance_uuid] = why
+        if self._own.shields(instance_uuid, cause, why):
             if self._spool.has(instance_uuid):
                 LOG.info('Kept the pending notification for %s: %s comes '
                          'from the recovery under way', instance_uuid, why)
@@ -156,7 +119,7 @@ class Sender:
             return False
         with self._lock:
             self._entries.pop(withdrawn.id, None)
-            acting = self._acting.get(instance_uuid) == math.inf
+        acting = self._own.in_flight(instance_uuid)
         LOG.info('Withdrew the pending notification for %s: %s%s',
                  instance_uuid, why, '; an attempt under way may still take '
                  'effect' if acting else '')
@@ -172,13 +135,7 @@ class Sender:
         now = self._clock()
         with self._lock:
             schedules = sorted(self._entries.values(), key=lambda s: s.seen)
-        return tuple(PendingNotification(
-            instance_uuid=s.notification.instance_uuid,
-            instance_name=s.notification.instance_name,
-            generated_time=s.notification.generated_time,
-            age=max(now - s.seen, 0.0), attempts=s.attempts,
-            last_error=s.last_error,
-            next_attempt=max(s.not_before - now, 0.0)) for s in schedules)
+        return tuple(s.pending(now) for s in schedules)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -187,7 +144,7 @@ class Sender:
                 wait = self.deliver_due()
             except Exception:
                 LOG.exception('Unexpected error in the notification sender')
-                wait = self._retry_max
+                wait = self._backoff.high
             self._wake.wait(wait)
 
     def deliver_due(self) -> float | None:
@@ -199,7 +156,7 @@ class Sender:
             for stale in set(self._entries) - known:
                 del self._entries[stale]
             self._done &= known
-            self._acting = {u: t for u, t in self._acting.items() if t > now}
+        self._own.forget_past()
         waits = []
         for entry in entries:
             if self._stop.is_set():
@@ -207,22 +164,17 @@ class Sender:
             with self._lock:
                 schedule = self._entries.setdefault(
                     entry.notification.id,
-                    _Schedule(entry.notification, seen=now))
+                    Schedule(entry.notification, seen=now))
                 schedule.notification = entry.notification
             if self._clock() >= schedule.not_before and \
                     not self._attempt_alone(entry, schedule):
                 continue
             waits.append(max(schedule.not_before - self._clock(), 0.0))
         if self._done or len(self._spool) > len(entries):
-            waits.append(self._retry_min)   # a removal, a read to retry
+            waits.append(self._backoff.low)   # a removal, a read to retry
         return min(waits) if waits else None
 
-    def _own_effect(self, uuid: str) -> bool:
-        with self._lock:
-            until = self._acting.get(uuid)
-        return until is not None and self._clock() < until
-
-    def _attempt_alone(self, entry: Entry, schedule: _Schedule) -> bool:
+    def _attempt_alone(self, entry: Entry, schedule: Schedule) -> bool:
         """:meth:`_attempt`, whose failure ends neither the pass nor any
         other entry: that entry backs off (logged once per change)."""
         try:
@@ -234,10 +186,10 @@ class Sender:
                               'backoff', entry.notification.instance_uuid)
             schedule.condition = 'error'
             schedule.last_error = 'unexpected error: %s' % exc
-            self._back_off(schedule)
+            schedule.back_off(self._backoff, self._clock())
             return True
 
-    def _attempt(self, entry: Entry, schedule: _Schedule) -> bool:
+    def _attempt(self, entry: Entry, schedule: Schedule) -> bool:
         """Act on one entry once; True if it stays pending."""
         original = entry.notification
         if original.id in self._done:
@@ -245,12 +197,13 @@ class Sender:
             return False
         if schedule.renew:
             try:
-                renewed = self._renew(original, schedule)
+                renewed = self._duplicates.renew(original, schedule,
+                                                 self._spool.replace)
             except OSError as exc:
                 LOG.error('Could not renew the spool entry for %s (%s); '
                           'retried with backoff', original.instance_uuid, exc)
                 schedule.last_error = 'cannot renew: %s' % exc
-                self._back_off(schedule)
+                schedule.back_off(self._backoff, self._clock())
                 return True
             if renewed is None:
                 return False     # withdrawn meanwhile
@@ -259,7 +212,7 @@ class Sender:
         if self._hostname:   # the configured host, not the one stored
             notification = dataclasses.replace(original,
                                                hostname=self._hostname)
-        if entry.started:
+        if entry.announced:
             schedule.posted = True
             result = self._driver.settled(notification, entry.token)
             if result is not None:
@@ -267,28 +220,21 @@ class Sender:
                                       result, settled=True)
         token = self._driver.begin(notification)
         try:
-            if not self._spool.mark_started(original, token):
+            if not self._spool.mark_announced(original, token):
                 return False     # withdrawn meanwhile
         except OSError as exc:
-            LOG.error('Could not mark the spool entry for %s started (%s); '
+            LOG.error('Could not mark the spool entry for %s announced (%s); '
                       'not acted on now, retried with backoff',
                       original.instance_uuid, exc)
-            schedule.last_error = 'cannot mark started: %s' % exc
-            self._back_off(schedule)
+            schedule.last_error = 'cannot mark announced: %s' % exc
+            schedule.back_off(self._backoff, self._clock())
             return True
         uuid = original.instance_uuid
-        with self._lock:
-            self._acting[uuid] = math.inf
-            self._new_process.pop(uuid, None)
-        # Its own effects may still arrive as events after the attempt
-        # when the driver announced a domain it acts on (a token).
-        settle = self._settle if token else 0.0
+        self._own.begin(uuid)
         try:
             result = self._driver.send(notification)
         finally:
-            with self._lock:
-                self._acting[uuid] = self._clock() + settle
-                new_process = self._new_process.pop(uuid, None)
+            new_process = self._own.end(uuid, announced=bool(token))
         pending = self._judge(original, notification, schedule, token,
                               result)
         if pending and new_process is not None and not token:
@@ -297,91 +243,42 @@ class Sender:
         return pending
 
     def _judge(self, original: Notification, notification: Notification,
-               schedule: _Schedule, token: str,
+               schedule: Schedule, token: str,
                result: DeliveryResult) -> bool:
         """Record one attempt's result; True if the entry stays pending."""
         schedule.attempts += 1
         if result.delivery is Delivery.DUPLICATE:
-            judged = self._judge_duplicate(notification, schedule, token,
-                                           result)
-            if judged is None:
-                return self._refused_as_duplicate(notification, schedule)
+            judged = self._duplicates.resend(
+                result, schedule.posted,
+                lambda: self._driver.settled(notification, token))
+            if judged is None:   # a new failure: again after the window
+                if self._on_result is not None:
+                    self._on_result(notification, DeliveryResult(
+                        Delivery.DUPLICATE, 409, 'a new failure'))
+                self._duplicates.postpone(notification, schedule,
+                                          self._backoff)
+                return True
             result = judged
         if result.delivery is Delivery.TRANSIENT:
             schedule.posted = True
         return self._conclude(original, notification, schedule, result)
 
-    def _judge_duplicate(self, notification: Notification,
-                         schedule: _Schedule, token: str,
-                         result: DeliveryResult) -> DeliveryResult | None:
-        """A 409 duplicate: delivery if Masakari has this very notification
-        (a resend); None if it is a new failure; TRANSIENT if unsure."""
-        if not schedule.posted:
-            return None
-        check = self._driver.settled(notification, token)
-        if check is None or not (check.delivery.done or
-                                 check.delivery is Delivery.TRANSIENT):
-            return None
-        if check.delivery is Delivery.TRANSIENT:
-            return check
-        return DeliveryResult(Delivery.DUPLICATE, result.status,
-                              'a resend: %s' % check.message)
-
-    def _refused_as_duplicate(self, notification: Notification,
-                              schedule: _Schedule) -> bool:
-        """A new failure refused as a duplicate of the previous report:
-        sent again once the window has passed; after it, backoff."""
-        if self._on_result is not None:
-            self._on_result(notification, DeliveryResult(
-                Delivery.DUPLICATE, 409, 'a new failure'))
-        wait = self._duplicates.wait(
-            notification.instance_uuid, notification.generated_time,
-            schedule.renewed, said=schedule.condition == 'late_duplicate')
-        schedule.renew, schedule.posted = True, False
-        schedule.last_error = 'HTTP 409: duplicate'
-        if wait is None:
-            schedule.condition = 'late_duplicate'
-            self._back_off(schedule)
-        else:
-            schedule.condition = 'duplicate'
-            schedule.not_before = self._clock() + wait
-        return True
-
-    def _renew(self, original: Notification,
-               schedule: _Schedule) -> Notification | None:
-        """The entry with a generated time past the duplicate window;
-        None if it was withdrawn. Raises OSError when it cannot be
-        written."""
-        renewed = dataclasses.replace(
-            original, generated_time=self._duplicates.renewed_time(
-                original.instance_uuid, original.generated_time))
-        if not self._spool.replace(original, renewed):
-            return None
-        schedule.renew, schedule.renewed = False, True
-        schedule.notification = renewed
-        LOG.info('Sending the notification for instance %s again, with '
-                 'generated time %s (was %s)', original.instance_uuid,
-                 renewed.generated_time, original.generated_time)
-        return renewed
-
     def _conclude(self, original: Notification, notification: Notification,
-                  schedule: _Schedule, result: DeliveryResult,
+                  schedule: Schedule, result: DeliveryResult,
                   settled: bool = False) -> bool:
         """Record the result and schedule the entry; True if pending."""
         if self._on_result is not None:
             self._on_result(notification, result)
-        self._driver_condition(result)
+        self._outage.seen(result, len(self._spool))
         logs.result(self._driver.name, notification, result, settled)
         if schedule.condition != result.delivery.value:
             logs.entry_condition(
                 self._driver.name, notification, result, schedule.condition,
-                self._retry_max, quiet=getattr(self._driver, 'outage_wide',
+                self._backoff.high, quiet=getattr(self._driver, 'outage_wide',
                                                False))
         if result.delivery.done:
             if schedule.condition not in ('new', 'ok'):
-                LOG.info('%s: the notification for instance %s is done '
-                         'after %d attempt(s)', self._driver.name,
-                         notification.instance_uuid, schedule.attempts)
+                logs.done(self._driver.name, notification, schedule.attempts)
             self._duplicates.accepted.record(notification.instance_uuid,
                                              notification.generated_time)
             self._remove(original)
@@ -391,24 +288,10 @@ class Sender:
         schedule.condition = result.delivery.value
         schedule.last_error = logs.describe(result)
         if result.delivery is Delivery.TRANSIENT:
-            self._back_off(schedule)
+            schedule.back_off(self._backoff, self._clock())
         else:
-            schedule.delay = 0.0
-            schedule.not_before = self._clock() + self._retry_max
+            schedule.hold(self._backoff, self._clock())
         return True
-
-    def _driver_condition(self, result: DeliveryResult) -> None:
-        """An unreachable API is logged once for all entries."""
-        down = result.delivery is Delivery.TRANSIENT
-        if getattr(self._driver, 'outage_wide', False) and down != self._down:
-            self._down = down
-            logs.outage(self._driver.name, result, self._retry_max, down,
-                        len(self._spool))
-
-    def _back_off(self, schedule: _Schedule) -> None:
-        schedule.delay = min(max(schedule.delay * 2, self._retry_min),
-                             self._retry_max)
-        schedule.not_before = self._clock() + schedule.delay
 
     def _remove(self, notification: Notification) -> None:
         try:

@@ -5,9 +5,11 @@ rename, fsync of the directory) before the first attempt, and removed only
 once the recovery driver reported success (or Masakari already had it), or
 when the notification is withdrawn because the guest answers again.
 
-Before each attempt the entry is marked *started*, with a token chosen by the
-driver (e.g. the QEMU process id for a libvirt reset), so that after a crash
-the next process can ask whether that attempt already took effect.
+Before each attempt the entry is marked *announced*, with the token the
+driver announced (e.g. the QEMU process id for a libvirt reset), so that
+after a crash the next process can ask whether that attempt already took
+effect. On disk the mark is the key ``started`` (the format of earlier
+releases).
 
 Only a file that cannot be parsed is moved to ``corrupt/`` beside it, with an
 ERROR; an ``OSError`` while reading is taken as transient: the entry is kept,
@@ -48,10 +50,10 @@ class Unparsable(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """A pending notification and whether an attempt was started on it."""
+    """A pending notification and whether an attempt on it was announced."""
 
     notification: Notification
-    started: bool = False
+    announced: bool = False
     token: str = ''
 
 
@@ -59,7 +61,7 @@ def encode(entry: Entry) -> bytes:
     record: dict[str, Any] = {'version': FORMAT_VERSION}
     for name in _REQUIRED + _OPTIONAL:
         record[name] = getattr(entry.notification, name)
-    if entry.started:
+    if entry.announced:
         record['started'] = True
         record['token'] = entry.token
     return json.dumps(record).encode()
@@ -75,7 +77,7 @@ def decode(data: bytes) -> Entry:
         fields.update({name: str(record[name]) for name in _OPTIONAL
                        if name in record})
         return Entry(Notification(**fields),
-                     started=bool(record.get('started', False)),
+                     announced=bool(record.get('started', False)),
                      token=str(record.get('token', '')))
     except (ValueError, KeyError, TypeError) as exc:
         raise Unparsable('%s: %s' % (type(exc).__name__, exc)) from exc
@@ -117,7 +119,7 @@ class Spool:
             self._write(path, Entry(notification))
             return True
 
-    def mark_started(self, notification: Notification, token: str) -> bool:
+    def mark_announced(self, notification: Notification, token: str) -> bool:
         """Record durably that an attempt on ``notification`` begins.
 
         False (and nothing written) if the entry was withdrawn or replaced
@@ -134,7 +136,7 @@ class Spool:
     def replace(self, notification: Notification,
                 renewed: Notification) -> bool:
         """Store ``renewed`` (e.g. a later generated time) in place of
-        ``notification``, not started; False if that entry is gone.
+        ``notification``, not announced; False if that entry is gone.
         Raises OSError when it could not be written."""
         path = self._path(notification.instance_uuid)
         with self._lock:
@@ -200,9 +202,6 @@ class Spool:
     def has(self, instance_uuid: str) -> bool:
         """Whether a notification is pending for the instance."""
         return self._path(instance_uuid).exists()
-
-    def pending(self) -> list[Notification]:
-        return [entry.notification for entry in self.entries()]
 
     def __len__(self) -> int:
         with self._lock:

@@ -70,6 +70,43 @@ def boot_guests(image, specs: dict[str, dict]) -> dict:
 
 
 @pytest.fixture(scope="module")
+def fleet(bed_image, cleanup_guests, request) -> dict:
+    """The module's ``GUESTS`` (role: Guest.define options), booted once
+    for the module, by role."""
+    return boot_guests(bed_image, request.module.GUESTS)
+
+
+@contextlib.contextmanager
+def booted_on_demand(image, prefix: str) -> Iterator:
+    """A factory of guests named ``prefix`` + role, each defined and booted
+    on first use; every guest of ``prefix`` is removed before and after."""
+    from tests.bed.guest import Guest, destroy_all
+
+    destroy_all(prefix)
+    booted: dict[str, Guest] = {}
+
+    def guest(role: str, **options) -> Guest:
+        if role not in booted:
+            booted[role] = Guest.define(prefix + role, image, **options)
+            booted[role].start()
+            booted[role].wait_agent(timeout=120)
+        return booted[role]
+
+    try:
+        yield guest
+    finally:
+        destroy_all(prefix)
+
+
+@pytest.fixture(scope="module")
+def events(bed_image):
+    """libvirt's domain events, recorded for the module."""
+    from tests.bed.events import EventRecorder
+    with EventRecorder() as recorder:
+        yield recorder
+
+
+@pytest.fixture(scope="module")
 def cleanup_guests(bed_image) -> Iterator[None]:
     """Each module starts and ends without guests of the bed: guests left
     running by earlier modules (TCG, two cores) slow every boot after them."""
@@ -106,6 +143,34 @@ def masakari_api(masakari_venv, tmp_path_factory, *,
     with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME,
                      venv=masakari_venv, extra_conf=extra) as api:
         yield api
+
+
+@pytest.fixture(scope="module")
+def api(masakari_venv, tmp_path_factory):
+    """A masakari-api for the module, with the short duplicate window."""
+    with masakari_api(masakari_venv, tmp_path_factory) as api:
+        yield api
+
+
+@pytest.fixture()
+def clean_api(api):
+    """The module's masakari-api, running, emptied, this host out of
+    maintenance; running and out of maintenance again afterwards."""
+    if not api.running:
+        api.start()
+    api.reset()
+    api.set_maintenance(HOSTNAME, False)
+    yield api
+    if not api.running:
+        api.start()
+    api.set_maintenance(HOSTNAME, False)
+
+
+def wait_healthy(monitor, guests, after=None) -> None:
+    """Until the monitor logged each of ``guests`` healthy."""
+    for guest in guests:
+        monitor.wait_log(rf"{guest.uuid}\): \w+ -> healthy", timeout=60,
+                         after=after)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import time
 import libvirt
 import pytest
 
-from tests.functional.conftest import wait_for
+from tests.functional.conftest import booted_on_demand, wait_for
 
 PREFIX = "mi-bed-"
 
@@ -21,27 +21,8 @@ PREFIX = "mi-bed-"
 @pytest.fixture(scope="module")
 def guests(bed_image):
     """A factory of guests (one per role, defined and booted once), all removed at the end."""
-    from tests.bed.guest import Guest, destroy_all
-
-    destroy_all(PREFIX)
-    booted: dict[str, Guest] = {}
-
-    def guest(role: str, **options) -> Guest:
-        if role not in booted:
-            booted[role] = Guest.define(PREFIX + role, bed_image, **options)
-            booted[role].start()
-            booted[role].wait_agent(timeout=120)
-        return booted[role]
-
-    yield guest
-    destroy_all(PREFIX)
-
-
-@pytest.fixture(scope="module")
-def events(bed_image):
-    from tests.bed.events import EventRecorder
-    with EventRecorder() as recorder:
-        yield recorder
+    with booted_on_demand(bed_image, PREFIX) as guest:
+        yield guest
 
 
 def worker(guests):

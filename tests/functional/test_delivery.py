@@ -12,7 +12,13 @@ import time
 
 import pytest
 
-from tests.functional.conftest import HOSTNAME, boot_guests, notifications_for, wait_for
+from tests.functional.conftest import (
+    HOSTNAME,
+    boot_guests,
+    notifications_for,
+    wait_for,
+    wait_healthy,
+)
 
 PREFIX = "deliv-"
 
@@ -23,27 +29,6 @@ def fleet(bed_image, cleanup_guests):
                                    PREFIX + "crash": {"pvpanic": True}})
 
 
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    from tests.bed.masakari import MasakariAPI
-    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME, venv=masakari_venv,
-                     extra_conf={"DEFAULT": {
-                         "duplicate_notification_detection_interval": "1"}}) as api:
-        yield api
-
-
-@pytest.fixture()
-def clean_api(api):
-    if not api.running:
-        api.start()
-    api.reset()
-    api.set_maintenance(HOSTNAME, False)
-    yield api
-    if not api.running:
-        api.start()
-    api.set_maintenance(HOSTNAME, False)
-
-
 def new_monitor(rundir, api, host=HOSTNAME, state=None, options=None, env=None):
     from tests.bed.service import MonitorProcess
     proc = MonitorProcess(rundir, endpoint=api.endpoint, host=host, options=options,
@@ -51,11 +36,6 @@ def new_monitor(rundir, api, host=HOSTNAME, state=None, options=None, env=None):
     if state is not None:
         proc.sections["DEFAULT"]["state_path"] = state
     return proc
-
-
-def wait_healthy(monitor, guests, after=None):
-    for guest in guests:
-        monitor.wait_log(rf"{guest.uuid}\): \w+ -> healthy", timeout=60, after=after)
 
 
 def test_wrong_host_then_fixed_delivers_the_pending_once_each(fleet, clean_api, tmp_path):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.functional.conftest import HOSTNAME, boot_guests, notifications_for, wait_for
+from tests.functional.conftest import HOSTNAME, notifications_for, wait_for
 
 GUESTS = {
     "healthy": {},
@@ -26,23 +26,6 @@ GUESTS = {
 }
 NEVER_REPORTED = ("healthy", "reboot", "destroy", "nochannel", "noagent")
 GRACE = 30
-
-
-@pytest.fixture(scope="module")
-def fleet(bed_image, cleanup_guests):
-    return boot_guests(bed_image, GUESTS)
-
-
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    from tests.bed.masakari import MasakariAPI
-    # Masakari drops an identical payload within this interval as a
-    # duplicate (409); keep it short so a second episode shows up.
-    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME,
-                     venv=masakari_venv,
-                     extra_conf={"DEFAULT": {
-                         "duplicate_notification_detection_interval": "1"}}) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

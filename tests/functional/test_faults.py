@@ -10,7 +10,13 @@ import time
 
 import pytest
 
-from tests.functional.conftest import HOSTNAME, boot_guests, notifications_for, wait_for
+from tests.functional.conftest import (
+    HOSTNAME,
+    boot_guests,
+    notifications_for,
+    wait_for,
+    wait_healthy,
+)
 
 GUESTS = {"one": {}, "two": {}}
 PREFIX = "fault-"
@@ -21,38 +27,12 @@ def fleet(bed_image, cleanup_guests):
     return boot_guests(bed_image, {PREFIX + role: spec for role, spec in GUESTS.items()})
 
 
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    from tests.bed.masakari import MasakariAPI
-    # A short duplicate window: a second notification the monitor should
-    # not have sent shows up as a second row instead of a 409.
-    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME, venv=masakari_venv,
-                     extra_conf={"DEFAULT": {
-                         "duplicate_notification_detection_interval": "1"}}) as api:
-        yield api
-
-
-@pytest.fixture()
-def clean_api(api):
-    if not api.running:
-        api.start()
-    api.reset()
-    yield api
-    if not api.running:
-        api.start()
-
-
 def new_monitor(tmp_path, api, state=None):
     from tests.bed.service import MonitorProcess
     proc = MonitorProcess(tmp_path / "monitor", endpoint=api.endpoint, host=HOSTNAME)
     if state is not None:
         proc.sections["DEFAULT"]["state_path"] = state
     return proc
-
-
-def wait_healthy(monitor, guests, after=None):
-    for guest in guests:
-        monitor.wait_log(rf"{guest.uuid}\): \w+ -> healthy", timeout=60, after=after)
 
 
 def test_libvirtd_restart_and_outage_produce_no_notification(fleet, clean_api, tmp_path):

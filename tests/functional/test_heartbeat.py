@@ -15,8 +15,6 @@ import time
 import pytest
 
 from tests.functional.conftest import (
-    boot_guests,
-    masakari_api,
     notifications_for,
     wait_for,
     watching,
@@ -41,17 +39,6 @@ GUESTS = {
 }
 QUIET = 12
 KDUMP_TIMEOUT = 60
-
-
-@pytest.fixture(scope="module")
-def fleet(bed_image, cleanup_guests):
-    return boot_guests(bed_image, GUESTS)
-
-
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    with masakari_api(masakari_venv, tmp_path_factory) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,6 @@ from pathlib import Path
 import pytest
 
 from tests.functional.conftest import (
-    boot_guests,
-    masakari_api,
     notifications_for,
     wait_for,
     watching,
@@ -44,17 +42,6 @@ WITHIN_A_WINDOW = WINDOW + INTERVAL + 5 + 3
 # hung agent that probe may wait out the timeout and libvirt's 5 s
 # re-synchronisation first.
 AFTER_A_JOB = WITHIN_A_WINDOW + TIMEOUT + INTERVAL
-
-
-@pytest.fixture(scope="module")
-def fleet(bed_image, cleanup_guests):
-    return boot_guests(bed_image, GUESTS)
-
-
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    with masakari_api(masakari_venv, tmp_path_factory) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ import time
 import pytest
 
 from tests.functional.conftest import (
-    boot_guests,
-    masakari_api,
     notifications_for,
     wait_for,
     watching,
@@ -18,17 +16,6 @@ from tests.functional.conftest import (
 HUNG = [f"hung{i}" for i in range(6)]
 HEALTHY = ["fine0", "fine1"]
 GUESTS = {role: {} for role in HUNG + HEALTHY}
-
-
-@pytest.fixture(scope="module")
-def fleet(bed_image, cleanup_guests):
-    return boot_guests(bed_image, GUESTS)
-
-
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    with masakari_api(masakari_venv, tmp_path_factory) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.conftest import HOSTNAME, boot_guests, notifications_for, wait_for
+from tests.functional.conftest import HOSTNAME, wait_healthy, notifications_for, wait_for
 
 GUESTS = {"op-healthy": {}, "op-hung": {}}
 GRACE = 30
@@ -95,25 +95,6 @@ def new_monitor(rundir: Path, api, **sections):
     proc = MonitorProcess(rundir, endpoint=api.endpoint, host=HOSTNAME, options=options)
     proc.metrics_url = f"http://127.0.0.1:{port}/metrics"
     return proc
-
-
-def wait_healthy(monitor, guests, after=None) -> None:
-    for guest in guests:
-        monitor.wait_log(rf"{guest.uuid}\): \w+ -> healthy", timeout=60, after=after)
-
-
-@pytest.fixture(scope="module")
-def fleet(bed_image, cleanup_guests):
-    return boot_guests(bed_image, GUESTS)
-
-
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    from tests.bed.masakari import MasakariAPI
-    with MasakariAPI(tmp_path_factory.mktemp("masakari"), HOSTNAME, venv=masakari_venv,
-                     extra_conf={"DEFAULT": {
-                         "duplicate_notification_detection_interval": "1"}}) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

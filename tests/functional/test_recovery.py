@@ -14,7 +14,6 @@ import pytest
 
 from tests.functional.conftest import (
     PREFIX,
-    masakari_api,
     notifications_for,
     wait_for,
     watching,
@@ -45,12 +44,6 @@ def guests(bed_image, cleanup_guests):
     storm.wait_agent(timeout=180)
     yield {"storm": storm, **others}
     storm.undefine()
-
-
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    with masakari_api(masakari_venv, tmp_path_factory) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,6 @@ import time
 import pytest
 
 from tests.functional.conftest import (
-    boot_guests,
-    masakari_api,
     notifications_for,
     wait_for,
     watching,
@@ -34,17 +32,6 @@ GUESTS = {
     "held-busy": {"disk_mib": 16},
 }
 QUIET = 12   # seconds after which no report for a guest means none came
-
-
-@pytest.fixture(scope="module")
-def fleet(bed_image, cleanup_guests):
-    return boot_guests(bed_image, GUESTS)
-
-
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    with masakari_api(masakari_venv, tmp_path_factory) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

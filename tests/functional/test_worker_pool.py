@@ -17,8 +17,6 @@ import time
 import pytest
 
 from tests.functional.conftest import (
-    boot_guests,
-    masakari_api,
     notifications_for,
     wait_for,
     watching,
@@ -52,11 +50,6 @@ def set_threadpool(min_workers: int, max_workers: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def fleet(bed_image, cleanup_guests):
-    return boot_guests(bed_image, GUESTS)
-
-
-@pytest.fixture(scope="module")
 def small_pool(fleet):
     before = threadpool()
     set_threadpool(min(before["minWorkers"], WORKERS), WORKERS)
@@ -65,12 +58,6 @@ def small_pool(fleet):
         yield
     finally:
         set_threadpool(before["minWorkers"], before["maxWorkers"])
-
-
-@pytest.fixture(scope="module")
-def api(masakari_venv, tmp_path_factory):
-    with masakari_api(masakari_venv, tmp_path_factory) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,11 @@ class FakeClock:
         self.now += seconds
 
 
+def spooled(spool):
+    """The notifications waiting in ``spool``, oldest first."""
+    return [entry.notification for entry in spool.entries()]
+
+
 def domain(uuid=A, name='vm-a', running=True, agent=True, domain_id=1,
            connected=True, reason='', blind_spots=()):
     return DomainInfo(uuid, name, running, agent, domain_id, connected,

@@ -35,10 +35,10 @@ def test_a_driver_that_raises_for_one_entry_blocks_no_other(
 
 
 class SpoolFailingMark(Spool):
-    def mark_started(self, notification, token):
+    def mark_announced(self, notification, token):
         if notification.instance_uuid == A:
             raise OSError(13, 'Permission denied')
-        return super().mark_started(notification, token)
+        return super().mark_announced(notification, token)
 
 
 def test_an_entry_that_cannot_be_marked_started_blocks_no_other(

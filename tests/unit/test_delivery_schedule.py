@@ -310,7 +310,7 @@ def test_a_started_entry_is_checked_first_after_a_restart(tmp_path):
     bed, driver = dup_bed(tmp_path)
     note = bed.note(A)
     bed.spool.add(note)
-    bed.spool.mark_started(note, 'pid-1')   # killed after the POST
+    bed.spool.mark_announced(note, 'pid-1')   # killed after the POST
     driver.checks.append(HAS_IT)
     assert bed.sender.deliver_due() is None
     assert driver.sent == []
@@ -322,7 +322,7 @@ def test_a_started_entry_is_checked_first_after_a_restart(tmp_path):
 def test_the_recoverys_own_stop_and_start_do_not_withdraw(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
     driver = Driver('libvirt recovery', **{A: [HOOK_FAILED, OK]})
-    bed = Bed(tmp_path, driver, settle=15.0)
+    bed = Bed(tmp_path, driver, linger=15.0)
 
     def own_effects(notification):
         bed.sender.withdraw(A, 'left the host: domain stopped (destroyed)',
@@ -332,7 +332,7 @@ def test_the_recoverys_own_stop_and_start_do_not_withdraw(tmp_path, caplog):
     bed.submit(A)
     assert bed.sender.deliver_due() == 2.0
     assert bed.pending() == [A]         # kept through its own destroy
-    bed.clock.advance(1.0)              # the start's event, within settle
+    bed.clock.advance(1.0)              # the start's event, within linger
     bed.sender.withdraw(A, 'new QEMU process', WithdrawCause.NEW_PROCESS)
     assert bed.pending() == [A]
     bed.clock.advance(1.0)
@@ -343,10 +343,10 @@ def test_the_recoverys_own_stop_and_start_do_not_withdraw(tmp_path, caplog):
                for r in caplog.records)
 
 
-def test_a_new_process_after_the_settle_time_withdraws(tmp_path, caplog):
+def test_a_new_process_after_the_linger_time_withdraws(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
     driver = Driver(default=HOOK_FAILED)
-    bed = Bed(tmp_path, driver, settle=15.0)
+    bed = Bed(tmp_path, driver, linger=15.0)
     bed.submit(A)
     bed.sender.deliver_due()
     bed.clock.advance(16.0)
@@ -356,9 +356,9 @@ def test_a_new_process_after_the_settle_time_withdraws(tmp_path, caplog):
                % A in r.getMessage() for r in caplog.records)
 
 
-def test_an_answer_withdraws_even_during_the_settle_time(tmp_path):
+def test_an_answer_withdraws_even_during_the_linger_time(tmp_path):
     driver = Driver(default=HOOK_FAILED)
-    bed = Bed(tmp_path, driver, settle=15.0)
+    bed = Bed(tmp_path, driver, linger=15.0)
     bed.submit(A)
     bed.sender.deliver_due()
     bed.sender.withdraw(A, 'the guest answers again',
@@ -368,7 +368,7 @@ def test_an_answer_withdraws_even_during_the_settle_time(tmp_path):
 
 def test_another_instance_is_not_shielded(tmp_path):
     driver = Driver(default=HOOK_FAILED)
-    bed = Bed(tmp_path, driver, settle=15.0)
+    bed = Bed(tmp_path, driver, linger=15.0)
     bed.submit(A)
     bed.submit(B, 1)
     driver.during_send = lambda n: n.instance_uuid == A and \
@@ -401,7 +401,7 @@ def test_a_driver_that_announces_no_domain_is_shielded_only_in_flight(
     kept = []
     driver.during_send = lambda n: kept.append(bed.sender.withdraw(
         A, 'new QEMU process', WithdrawCause.NEW_PROCESS))
-    bed = Bed(tmp_path, driver, settle=15.0)
+    bed = Bed(tmp_path, driver, linger=15.0)
     bed.submit(A)
     assert bed.sender.deliver_due() is None
     # the fleet says it once, in flight: applied when the POST failed
@@ -414,14 +414,14 @@ def test_a_new_process_in_flight_of_an_announced_domain_is_its_own(
     driver = Driver('libvirt recovery', default=HOOK_FAILED)
     driver.during_send = lambda n: bed.sender.withdraw(
         A, 'new QEMU process', WithdrawCause.NEW_PROCESS)
-    bed = Bed(tmp_path, driver, settle=15.0)
+    bed = Bed(tmp_path, driver, linger=15.0)
     bed.submit(A)
     bed.sender.deliver_due()
     assert bed.pending() == [A]
 
 
 def test_withdraw_says_whether_a_notification_was_pending(tmp_path):
-    bed = Bed(tmp_path, Driver(default=HOOK_FAILED), settle=15.0)
+    bed = Bed(tmp_path, Driver(default=HOOK_FAILED), linger=15.0)
     bed.submit(A)
     assert bed.sender.withdraw(A, 'put in maintenance',
                                WithdrawCause.MAINTENANCE) is True

@@ -9,7 +9,7 @@ from masakari_introspect.recovery.forensics import Recorder
 from tests.unit.fakes import A
 from tests.unit.test_forensics import FakeCapture
 from tests.unit.test_forensics import WHEN
-from tests.unit.test_heartbeat import Bed
+from tests.unit.heartbeat_bed import Bed
 
 
 def died(bed, uuid=A):

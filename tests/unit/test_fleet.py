@@ -6,117 +6,18 @@ import pytest
 
 from masakari_introspect.core import model as f
 from masakari_introspect.core.model import Activity
-from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
-from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Remembered
-from masakari_introspect.core.tracker import Policy
 from masakari_introspect.ops.snapshot import encode_instance
-from tests.unit.fakes import A, B, C, HOST, FakeClock, domain, make_fleet
-
-INTERVAL = 10.0
-PAUSES = {p.value for p in PauseReason}
-
-
-class Bed:
-    """A fleet with clocks, and the actions it returned, by type."""
-
-    def __init__(self, threshold=3, grace=0, activity_check=True,
-                 never=False, remembered=None, job_grace_max=600,
-                 clock=None, wall=None, **settings):
-        self.clock = clock or FakeClock()
-        self.wall = wall or FakeClock(1.7e9)
-        self.policy = Policy(failure_threshold=threshold,
-                             boot_grace_period=grace,
-                             report_agent_never_answered=never,
-                             probe_interval=INTERVAL,
-                             activity_check=activity_check,
-                             job_grace_max=job_grace_max)
-        self.fleet = make_fleet(self.policy, self.clock, self.wall,
-                                remembered=remembered, **settings)
-        self.actions = []
-
-    def do(self, actions):
-        self.actions += actions
-        return actions
-
-    def of(self, kind):
-        return [a for a in self.actions if isinstance(a, kind)]
-
-    def reports(self, uuid=None):
-        return [a.notification for a in self.of(f.Report)
-                if uuid is None or a.notification.instance_uuid == uuid]
-
-    def probes(self, uuid):
-        return [a for a in self.of(f.Probe) if a.uuid == uuid]
-
-    def listed(self, *domains):
-        return self.do(self.fleet.listed(list(domains)))
-
-    def tick(self, sample=None):
-        """One interval passes; then the statistics sample arrives."""
-        self.clock.advance(INTERVAL)
-        self.wall.advance(INTERVAL)
-        actions = self.do(self.fleet.tick())
-        if sample is not None:
-            actions += self.do(self.fleet.sampled(sample))
-        return actions
-
-    def answer(self, uuid, outcome=Outcome.OK, detail=''):
-        probe = self.probes(uuid)[-1]
-        return self.do(self.fleet.result(
-            ProbeResult(uuid, outcome, detail), probe.token))
-
-    def event(self, uuid, kind, detail='', domain_id=-1):
-        pause = PauseReason(detail) if detail in PAUSES \
-            else PauseReason.NONE
-        return self.do(self.fleet.event(
-            DomainEvent(uuid, 'vm', kind, detail, domain_id, pause)))
-
-    def time_out(self, *uuids):
-        """Probes sent on the healthy lane to hung guests come back as
-        timeouts; those on the suspect lane stay out."""
-        for uuid in uuids:
-            probes = self.probes(uuid)
-            out = self.fleet.watched.get(uuid)
-            if probes and out is not None and out.token == probes[-1].token \
-                    and not probes[-1].suspect:
-                self.answer(uuid, Outcome.MISS, 'timeout')
-
-    def state(self, uuid):
-        return next(encode_instance(i) for i in self.fleet.snapshot()
-                    if i.uuid == uuid)
-
-
-def idle(*uuids, disk=0, sent=0):
-    return [Activity(u, disk, sent) for u in uuids]
+from tests.unit.fakes import A, B, C, HOST, domain
+from tests.unit.fleet_bed import Bed, INTERVAL, hang, idle, one_guest, two_guests
 
 
 @pytest.fixture
 def bed():
-    bed = Bed()
-    bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=2))
-    bed.tick(idle(A, B))
-    bed.answer(A)
-    bed.answer(B)
-    return bed
-
-
-def hang(bed, uuid, misses, others=(A, B), **activity):
-    """``uuid`` stops answering: the probe sent at the next tick times out,
-    later ones stay out (libvirt's re-synchronisation with a hung agent);
-    each interval without an answer is missed; the others answer."""
-    for _ in range(misses + 1):
-        sample = [Activity(u, 0, 0) for u in others if u != uuid]
-        sample += idle(uuid, **activity) if activity else idle(uuid)
-        bed.tick(sample)
-        bed.time_out(uuid)
-        for other in others:
-            if other != uuid and bed.probes(other):
-                bed.answer(other)
-
+    return two_guests()
 
 # -- discovery ---------------------------------------------------------------
 
@@ -397,8 +298,7 @@ def test_the_recovery_limit_stops_reports_until_the_window_allows(caplog):
     assert len([r for r in caplog.records
                 if 'recovery limit reached' in r.getMessage()]) == 1
     assert bed.fleet.records()[B].reports      # kept across restarts
-    for _ in range(60):                        # the window passes
-        bed.tick(idle(B))
+    bed.idle_intervals(60, guests=(B,))                        # the window passes
     assert len(bed.reports()) == 3
 
 
@@ -406,8 +306,7 @@ def test_recent_reports_survive_a_restart_of_the_monitor():
     bed = Bed(max_recoveries=1, recovery_window=600, remembered={
         B: Remembered(2, True, False, reports=(1.7e9 - 10,))})
     bed.listed(domain(B, domain_id=2))
-    for _ in range(5):
-        bed.tick(idle(B))
+    bed.idle_intervals(5, guests=(B,))
     assert bed.reports() == []
     assert bed.state(B)['recovery_limited'] is True
 
@@ -436,8 +335,7 @@ def test_a_mass_hang_is_reported_within_one_failure_window():
 def test_a_probe_waiting_in_the_healthy_queue_is_never_abandoned(bed):
     bed.tick(idle(A, B))
     bed.answer(A)
-    for _ in range(10):                # queued behind others, never started
-        bed.tick(idle(A, B))
+    bed.idle_intervals(10)                # queued behind others, never started
     assert bed.state(B)['misses'] == 0
     assert bed.reports() == []
     assert len(bed.probes(B)) == 2
@@ -680,10 +578,7 @@ def test_a_domain_job_shields_a_hung_agent_until_it_ends(bed, caplog):
 
 
 def test_a_job_longer_than_job_grace_max_no_longer_shields(caplog):
-    bed = Bed(job_grace_max=40)
-    bed.listed(domain(B))
-    bed.tick(idle(B))
-    bed.answer(B)
+    bed = one_guest(job_grace_max=40)
     for _ in range(10):
         bed.tick(idle(B))
         bed.answer(B, Outcome.JOB)
@@ -745,9 +640,7 @@ def test_a_crash_in_maintenance_is_reported_once_when_it_ends(bed, caplog):
     bed.fleet.set_maintenance(B, True)
     bed.event(B, EventKind.CRASHED, 'panicked')
     bed.event(B, EventKind.PAUSED, 'crashed')
-    for _ in range(5):
-        bed.tick(idle(A, B))
-        bed.answer(A)
+    bed.idle_intervals(5, answering=(A,))
     assert bed.reports() == []
     assert 'failed (crashed) while in maintenance: not reported' \
         in caplog.text
@@ -755,8 +648,7 @@ def test_a_crash_in_maintenance_is_reported_once_when_it_ends(bed, caplog):
     _uuid, actions = bed.fleet.set_maintenance(B, False)
     bed.do(actions)
     assert [n.reason for n in bed.reports()] == ['crashed']
-    for _ in range(5):
-        bed.tick(idle(A, B))
+    bed.idle_intervals(5)
     assert len(bed.reports()) == 1
 
 
@@ -764,22 +656,19 @@ def test_a_watchdog_pause_in_maintenance_is_reported_once_when_it_ends(bed):
     bed.fleet.set_maintenance(B, True)
     bed.event(B, EventKind.WATCHDOG, 'pause')
     bed.event(B, EventKind.PAUSED, 'watchdog')
-    for _ in range(5):
-        bed.tick(idle(A, B))
+    bed.idle_intervals(5)
     assert bed.reports() == []
-    bed.do(bed.fleet.set_maintenance('vm-b', False)[1])
-    for _ in range(5):
-        bed.tick(idle(A, B))
+    bed.maintenance('vm-b', False)
+    bed.idle_intervals(5)
     assert [n.reason for n in bed.reports()] == ['watchdog']
 
 
 def test_maintenance_ending_after_the_guest_resumed_reports_nothing(bed):
     bed.fleet.set_maintenance(B, True)
     bed.event(B, EventKind.PAUSED, 'ioerror')
-    for _ in range(5):
-        bed.tick(idle(A, B))
+    bed.idle_intervals(5)
     bed.event(B, EventKind.RESUMED, 'unpaused')
-    bed.do(bed.fleet.set_maintenance(B, False)[1])
+    bed.maintenance(B, False)
     bed.tick(idle(A, B))
     bed.answer(B)
     assert bed.reports() == []
@@ -793,20 +682,13 @@ def test_a_known_guest_booting_while_it_works_is_active_not_hung(caplog):
                                                   known=True)})
     bed.listed(domain(B, connected=False, domain_id=7))
     disk = 0
-    for _ in range(9):
-        disk += 50
-        bed.tick(idle(B, disk=disk))
-        if bed.fleet.watched[B].token is not None:
-            bed.answer(B, Outcome.DISCONNECTED, 'not connected')
+    disk = bed.without_agent(B, 9, disk, step=50)
     assert bed.reports() == []
     assert bed.state(B)['state'] == 'agent failed, guest active'
     [warning] = [r.getMessage() for r in caplog.records
                  if 'agent silent, guest active' in r.getMessage()]
     assert 'is booting for' in warning and 'disk requests' in warning
-    for _ in range(4):                       # the work stops
-        bed.tick(idle(B, disk=disk))
-        if bed.fleet.watched[B].token is not None:
-            bed.answer(B, Outcome.DISCONNECTED, 'not connected')
+    bed.without_agent(B, 4, disk)                       # the work stops
     assert [n.reason for n in bed.reports()] == ['boot_hang']
 
 

@@ -8,26 +8,18 @@ from masakari_introspect.core.fleet import Fleet
 from tests.unit.fakes import A, B, domain
 import pytest
 
-from tests.unit.test_fleet import Bed, hang, idle
+from tests.unit.fleet_bed import Bed, hang, idle, one_guest, two_guests
 
 
 @pytest.fixture
 def bed():
-    bed = Bed()
-    bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=2))
-    bed.tick(idle(A, B))
-    bed.answer(A)
-    bed.answer(B)
-    return bed
+    return two_guests()
 
 
 def test_alternating_jobs_and_misses_cannot_shield_a_dead_guest():
     """Short jobs one after another (a backup tool, one per disk), the
     agent dead between them: job_grace_max bounds them all together."""
-    b = Bed(job_grace_max=40)
-    b.listed(domain(B))
-    b.tick(idle(B))
-    b.answer(B)
+    b = one_guest(job_grace_max=40)
     for i in range(30):
         b.tick(idle(B))
         b.answer(B, Outcome.JOB if i % 2 else Outcome.MISS, 'x')
@@ -37,21 +29,17 @@ def test_alternating_jobs_and_misses_cannot_shield_a_dead_guest():
 def test_maintenance_toggled_around_a_crash_reports_once(bed):
     bed.fleet.set_maintenance(B, True)
     bed.event(B, EventKind.CRASHED, 'panicked')
-    bed.do(bed.fleet.set_maintenance(B, False)[1])
-    bed.do(bed.fleet.set_maintenance(B, True)[1])
-    bed.do(bed.fleet.set_maintenance(B, False)[1])
-    for _ in range(5):
-        bed.tick(idle(A, B))
-        bed.answer(A)
+    bed.maintenance(B, False)
+    bed.maintenance(B, True)
+    bed.maintenance(B, False)
+    bed.idle_intervals(5, answering=(A,))
     assert [n.reason for n in bed.reports()] == ['crashed']
 
 
 def test_maintenance_then_restart_then_off_reports_a_failure_pause(bed):
-    bed.do(bed.fleet.set_maintenance(B, True)[1])
+    bed.maintenance(B, True)
     bed.event(B, EventKind.PAUSED, 'ioerror')
-    for _ in range(5):
-        bed.tick(idle(A, B))
-        bed.answer(A)
+    bed.idle_intervals(5, answering=(A,))
     assert bed.reports() == []
     saved = bed.fleet.persisted()
     b2 = Bed(clock=bed.clock, wall=bed.wall)
@@ -61,14 +49,10 @@ def test_maintenance_then_restart_then_off_reports_a_failure_pause(bed):
     b2.listed(domain(A, 'vm-a'),
               domain(B, 'vm-b', running=False, reason='ioerror',
                      domain_id=2))
-    for _ in range(5):
-        b2.tick(idle(A, B))
-        b2.answer(A)
+    b2.idle_intervals(5, answering=(A,))
     assert b2.reports() == []
-    b2.do(b2.fleet.set_maintenance(B, False)[1])
-    for _ in range(5):
-        b2.tick(idle(A, B))
-        b2.answer(A)
+    b2.maintenance(B, False)
+    b2.idle_intervals(5, answering=(A,))
     assert [n.reason for n in b2.reports()] == ['failure_pause']
 
 
@@ -108,20 +92,14 @@ def test_agent_errors_between_misses_keep_a_live_guest(bed):
 def test_a_never_answering_guest_with_the_option_off_is_not_reported():
     b = Bed(grace=30)
     b.listed(domain(B, connected=False))
-    for _ in range(20):
-        b.tick(idle(B))
-        if b.fleet.watched[B].token is not None:
-            b.answer(B, Outcome.DISCONNECTED, 'not connected')
+    b.without_agent(B, 20)
     assert b.reports() == []
 
 
 def test_a_never_answering_guest_with_the_option_on_is_reported_once():
     b = Bed(grace=30, never=True)
     b.listed(domain(B, connected=False))
-    for _ in range(20):
-        b.tick(idle(B))
-        if b.fleet.watched[B].token is not None:
-            b.answer(B, Outcome.DISCONNECTED, 'not connected')
+    b.without_agent(B, 20)
     assert len(b.reports()) == 1
 
 
@@ -153,11 +131,7 @@ def test_a_known_guest_booting_stops_working_then_answers_late():
                                                 known=True)})
     b.listed(domain(B, connected=False, domain_id=7))
     disk = 0
-    for _ in range(6):
-        disk += 50
-        b.tick(idle(B, disk=disk))
-        if b.fleet.watched[B].token is not None:
-            b.answer(B, Outcome.DISCONNECTED, 'not connected')
+    disk = b.without_agent(B, 6, disk, step=50)
     b.tick(idle(B, disk=disk))
     b.answer(B)
     assert b.reports() == []
@@ -176,7 +150,7 @@ def test_a_report_withdrawn_for_maintenance_is_made_again_after_it(bed):
     bed.do(bed.fleet.withdrawn(withdraw))          # it was pending
     assert bed.of(f.Save)[-1] == f.Save()
     assert not bed.fleet.records()[B].reported
-    bed.do(bed.fleet.set_maintenance(B, False)[1])
+    bed.maintenance(B, False)
     hang(bed, B, 3)
     assert [n.reason for n in bed.reports(B)] == ['unresponsive'] * 2
 
@@ -190,14 +164,14 @@ def test_a_crash_withdrawn_for_maintenance_is_reported_when_it_ends(bed):
     bed.tick(idle(A, B))
     bed.answer(A)
     assert len(bed.reports(B)) == 1
-    bed.do(bed.fleet.set_maintenance(B, False)[1])
+    bed.maintenance(B, False)
     assert [n.reason for n in bed.reports(B)] == ['crashed'] * 2
 
 
 def test_a_delivered_report_is_not_repeated_after_maintenance(bed):
     hang(bed, B, 3)
-    bed.do(bed.fleet.set_maintenance(B, True)[1])   # nothing was pending
-    bed.do(bed.fleet.set_maintenance(B, False)[1])
+    bed.maintenance(B, True)   # nothing was pending
+    bed.maintenance(B, False)
     hang(bed, B, 6)
     assert len(bed.reports(B)) == 1
 
@@ -271,11 +245,7 @@ def booting_active(grace=30):
                                                    known=True)})
     b.listed(domain(B, connected=False, domain_id=7))
     disk = 0
-    for _ in range(6):
-        disk += 50
-        b.tick(idle(B, disk=disk))
-        if b.fleet.watched[B].token is not None:
-            b.answer(B, Outcome.DISCONNECTED, 'not connected')
+    disk = b.without_agent(B, 6, disk, step=50)
     assert b.state(B)['state'] == 'agent failed, guest active'
     return b, disk
 
@@ -289,8 +259,8 @@ def silent(b, intervals, disk):
 
 def test_a_booting_guest_after_maintenance_is_still_judged():
     b, disk = booting_active()
-    b.do(b.fleet.set_maintenance(B, True)[1])
-    b.do(b.fleet.set_maintenance(B, False)[1])
+    b.maintenance(B, True)
+    b.maintenance(B, False)
     silent(b, 12, disk)                  # no work, no agent
     assert [n.reason for n in b.reports()] == ['boot_hang']
 
@@ -304,16 +274,12 @@ def test_a_booting_guest_paused_and_resumed_is_still_judged():
 
 
 def test_time_in_maintenance_does_not_use_up_the_job_allowance():
-    b = Bed(job_grace_max=40, threshold=1)
-    b.listed(domain(B))
-    b.tick(idle(B))
-    b.answer(B)
+    b = one_guest(job_grace_max=40, threshold=1)
     b.tick(idle(B))
     b.answer(B, Outcome.JOB)
-    b.do(b.fleet.set_maintenance(B, True)[1])
-    for _ in range(10):
-        b.tick(idle(B))
-    b.do(b.fleet.set_maintenance(B, False)[1])
+    b.maintenance(B, True)
+    b.idle_intervals(10, guests=(B,))
+    b.maintenance(B, False)
     b.tick(idle(B))
     b.answer(B, Outcome.JOB)                 # a new job: shielded
     b.do(b.fleet.sampled(idle(B)))
@@ -321,15 +287,11 @@ def test_time_in_maintenance_does_not_use_up_the_job_allowance():
 
 
 def test_a_job_that_ends_with_a_resume_leaves_a_full_allowance():
-    b = Bed(job_grace_max=40, threshold=1)
-    b.listed(domain(B))
-    b.tick(idle(B))
-    b.answer(B)
+    b = one_guest(job_grace_max=40, threshold=1)
     b.tick(idle(B))
     b.answer(B, Outcome.JOB)
     b.event(B, EventKind.PAUSED, 'dump')
-    for _ in range(6):
-        b.tick(idle(B))
+    b.idle_intervals(6, guests=(B,))
     b.event(B, EventKind.RESUMED)
     b.tick(idle(B))
     b.answer(B, Outcome.JOB)                 # another job, right after

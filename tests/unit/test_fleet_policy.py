@@ -265,11 +265,11 @@ def test_the_check_and_the_metrics_do_not_alert_on_a_guest_not_monitored():
     from masakari_introspect.cmd import check
     from masakari_introspect.core.model import Phase
     from masakari_introspect.core.status import InstanceStatus
-    from masakari_introspect.ops import metrics
+    from masakari_introspect.ops import gauges
     excluded = InstanceStatus(A, 'vm-a', Phase.FAILING, misses=2,
                               monitored=False, rule='rule 2 (x)')
     assert check.kind(excluded) is check.Kind.QUIET
-    families = {m.name: m for m in metrics._instance_families([excluded])}
-    assert not families[metrics.PREFIX + 'instance_agent_up'].samples
-    [state] = families[metrics.PREFIX + 'instance_state'].samples
+    families = {m.name: m for m in gauges._instance_families([excluded])}
+    assert not families[gauges.PREFIX + 'instance_agent_up'].samples
+    [state] = families[gauges.PREFIX + 'instance_state'].samples
     assert state.labels['state'] == 'not monitored (policy)'

@@ -11,7 +11,7 @@ from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import PauseReason
 from tests.unit.fakes import A, B, domain
-from tests.unit.test_fleet import Bed, idle
+from tests.unit.fleet_bed import Bed, idle
 
 SEEDS = range(300)
 GAPS = (0.001, 3, 10, 10, 10, 10, 10, 15, 35, 300)
@@ -187,7 +187,7 @@ def test_a_guest_that_hangs_after_any_history_is_reported(seed):
         bed.do(bed.fleet.event(DomainEvent(B, 'vm', EventKind.RESUMED, '',
                                            -1, PauseReason.NONE)))
     if maintenance:
-        bed.do(bed.fleet.set_maintenance(B, False)[1])
+        bed.maintenance(B, False)
     if bed.fleet.watched[B].state.reported:
         return                       # a miss in the noise was reported
     start, before = bed.clock.now, len(bed.reports(B))

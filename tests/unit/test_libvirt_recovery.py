@@ -366,7 +366,7 @@ def test_a_guest_destroyed_by_the_operator_after_a_failed_reset_stays_off():
     driver = make(domain, 'reset')
     token = driver.begin(note())
     assert run(driver).delivery is Delivery.TRANSIENT
-    domain.destroy()                  # the operator, within the settle time
+    domain.destroy()                  # the operator, within the linger time
     domain.calls.clear()
     # the retry of the started entry: asked first, then attempted
     assert driver.settled(note(), token) is None

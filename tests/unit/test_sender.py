@@ -9,7 +9,7 @@ import pytest
 from masakari_introspect.core.model import Delivery, DeliveryResult, Notification
 from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool
-from tests.unit.fakes import FakeClock
+from tests.unit.fakes import FakeClock, spooled
 
 A = '00000000-0000-0000-0000-00000000000a'
 B = '00000000-0000-0000-0000-00000000000b'
@@ -55,7 +55,7 @@ class FakeNotifier:
             entry = [e for e in self.spool.entries()
                      if e.notification.instance_uuid ==
                      notification.instance_uuid][0]
-            self.started_before_send.append((entry.started, entry.token))
+            self.started_before_send.append((entry.announced, entry.token))
         return self.results.popleft() if self.results else self.default
 
     def settled(self, notification, token):
@@ -105,7 +105,7 @@ def test_delivered_entries_are_removed(spool, clock):
     assert len(spool) == 2
     assert s.deliver_due() is None
     assert [n.instance_uuid for n in notifier.sent] == [A, B]
-    assert spool.pending() == []
+    assert spooled(spool) == []
     assert len(spool) == 0
     # nothing left: nothing sent
     assert s.deliver_due() is None
@@ -120,10 +120,10 @@ def test_409_for_a_first_attempt_is_a_new_failure_sent_after_the_window(
                wall=lambda: wall)
     s.submit(note())
     assert s.deliver_due() == 181.0      # no earlier report known: a window
-    assert len(spool.pending()) == 1
+    assert len(spooled(spool)) == 1
     clock.now += 181.0
     assert s.deliver_due() is None
-    assert spool.pending() == []
+    assert spooled(spool) == []
     assert notifier.sent[1].generated_time == '2026-11-21T17:03:01'
 
 
@@ -144,7 +144,7 @@ def test_transient_is_kept_and_backs_off_exponentially(spool, clock):
         clock.now += 0.5
     assert waits == [2.0, 4.0, 8.0, 16.0, 16.0, 16.0, 16.0]
     assert len(notifier.sent) == 7
-    assert [n.instance_uuid for n in spool.pending()] == [A]
+    assert [n.instance_uuid for n in spooled(spool)] == [A]
 
 
 def test_rejected_is_kept_and_retried_at_the_maximum(spool, clock):
@@ -158,7 +158,7 @@ def test_rejected_is_kept_and_retried_at_the_maximum(spool, clock):
         assert s.deliver_due() == pytest.approx(1.0)
         clock.now += 1.0
     assert len(notifier.sent) == 4
-    assert len(spool.pending()) == 1
+    assert len(spooled(spool)) == 1
 
 
 def test_outage_then_accepted_delivers_exactly_once(spool, clock):
@@ -168,7 +168,7 @@ def test_outage_then_accepted_delivers_exactly_once(spool, clock):
     assert drive(s, clock) == [2.0, 4.0, 8.0, 16.0, 16.0]
     assert len(notifier.sent) == 6
     assert notifier.sent[-1].instance_uuid == A
-    assert spool.pending() == []
+    assert spooled(spool) == []
     # the backoff is reset: a new notification goes out at once
     s.submit(note(B))
     assert s.deliver_due() is None
@@ -185,7 +185,7 @@ def test_a_new_notification_is_not_held_by_a_backing_off_one(spool, clock):
     clock.now += 1.0
     assert s.deliver_due() == pytest.approx(1.0)
     assert [n.instance_uuid for n in notifier.sent] == [A, B]
-    assert [n.instance_uuid for n in spool.pending()] == [A]
+    assert [n.instance_uuid for n in spooled(spool)] == [A]
 
 
 def test_condition_is_logged_once_per_change(spool, clock, caplog):
@@ -214,7 +214,7 @@ def test_condition_is_logged_once_per_change(spool, clock, caplog):
     # a second outage: a second warning; three refusals: one error
     assert count(logging.WARNING) == 2
     assert count(logging.ERROR) == 1
-    assert spool.pending() == []
+    assert spooled(spool) == []
 
 
 def test_submit_refuses_a_second_notification_of_the_same_instance(
@@ -247,12 +247,12 @@ def test_thread_delivers_what_is_submitted(spool):
     try:
         assert s.submit(note())
         for _ in range(200):
-            if not spool.pending():
+            if not spooled(spool):
                 break
             time.sleep(0.01)
     finally:
         s.stop(2)
-    assert spool.pending() == []
+    assert spooled(spool) == []
     assert len(notifier.sent) == 1
 
 
@@ -266,7 +266,7 @@ def test_a_refused_entry_blocks_nothing(spool, clock):
     # A is refused, B (behind it) goes out in the same round
     assert s.deliver_due() == 30.0
     assert [n.instance_uuid for n in notifier.sent] == [A, B]
-    assert [n.instance_uuid for n in spool.pending()] == [A]
+    assert [n.instance_uuid for n in spooled(spool)] == [A]
     # a later one is sent at once, not after A's 30 s
     clock.now += 1.0
     notifier.results.append(OK)
@@ -282,12 +282,12 @@ def test_the_host_sent_is_the_configured_one(spool, clock):
     notifier = FakeNotifier(OK)
     s = sender(spool, notifier, clock, hostname='compute-1.example.org')
     s.submit(note(A))          # decided under the name 'compute-1'
-    assert spool.pending()[0].hostname == 'compute-1'
+    assert spooled(spool)[0].hostname == 'compute-1'
     s.deliver_due()
     assert [n.hostname for n in notifier.sent] == ['compute-1.example.org']
     assert notifier.sent[0].body()['notification']['hostname'] == \
         'compute-1.example.org'
-    assert spool.pending() == []
+    assert spooled(spool) == []
 
 
 def test_fixing_the_host_delivers_the_refused_entries(tmp_path, clock, caplog):
@@ -328,7 +328,7 @@ def test_withdraw_drops_the_pending_entry_and_says_so(spool, clock, caplog):
              if r.getMessage().startswith('Withdrew')]
     assert lines == ['Withdrew the pending notification for %s: the guest '
                      'agent answers again' % A]
-    assert spool.pending() == []
+    assert spooled(spool) == []
 
 
 def test_withdraw_keeps_a_newer_notification_out_of_reach(spool, clock):
@@ -351,15 +351,15 @@ def test_maintenance_is_not_delivery(spool, clock, caplog):
     assert s.deliver_due() == 30.0
     # B was not held up
     assert [n.instance_uuid for n in notifier.sent] == [A, B]
-    assert [n.instance_uuid for n in spool.pending()] == [A]
+    assert [n.instance_uuid for n in spooled(spool)] == [A]
     for _ in range(3):
         clock.now += 30.0
         assert s.deliver_due() == 30.0
-    assert len(spool.pending()) == 1
+    assert len(spooled(spool)) == 1
     clock.now += 30.0
     assert s.deliver_due() is None       # maintenance ended: sent
     assert [n.instance_uuid for n in notifier.sent] == [A, B, A, A, A, A]
-    assert spool.pending() == []
+    assert spooled(spool) == []
     messages = [r.getMessage() for r in caplog.records]
     assert len([m for m in messages if 'on maintenance' in m and
                 r'kept' in m]) == 1
@@ -371,7 +371,7 @@ def test_each_attempt_is_marked_started_first(tmp_path, clock):
     notifier = FakeNotifier(DOWN, OK, spool=spool)
     s = sender(spool, notifier, clock)
     s.submit(note(A))
-    assert not spool.entries()[0].started
+    assert not spool.entries()[0].announced
     drive(s, clock)
     assert notifier.started_before_send == [(True, 'token-1'),
                                             (True, 'token-2')]
@@ -388,15 +388,15 @@ def test_an_entry_started_before_a_crash_is_not_sent_twice(tmp_path, clock,
     first.add(note(B, '2026-11-21T17:00:01'))
     first.add(note(C, '2026-11-21T17:00:02'))
     # the earlier process was killed after starting A and B
-    first.mark_started(note(A, '2026-11-21T17:00:00'), 'a-token')
-    first.mark_started(note(B, '2026-11-21T17:00:01'), 'b-token')
+    first.mark_announced(note(A, '2026-11-21T17:00:00'), 'a-token')
+    first.mark_announced(note(B, '2026-11-21T17:00:01'), 'b-token')
     notifier = FakeNotifier(default=OK, settled=[THERE, None])
     s = sender(Spool(directory, 10), notifier, clock)
     assert s.deliver_due() is None
     assert notifier.asked == [(A, 'a-token'), (B, 'b-token')]
     # A was there already; B was not, C never started: both sent once
     assert [n.instance_uuid for n in notifier.sent] == [B, C]
-    assert Spool(directory, 10).pending() == []
+    assert spooled(Spool(directory, 10)) == []
     assert any('took effect' in r.getMessage() and A in r.getMessage()
                for r in caplog.records)
 
@@ -404,7 +404,7 @@ def test_an_entry_started_before_a_crash_is_not_sent_twice(tmp_path, clock,
 def test_cannot_tell_whether_it_took_effect_backs_off(tmp_path, clock):
     directory = tmp_path / 'spool'
     Spool(directory, 10).add(note(A))
-    Spool(directory, 10).mark_started(note(A), '')
+    Spool(directory, 10).mark_announced(note(A), '')
     notifier = FakeNotifier(default=OK, settled=[DOWN, DOWN, None])
     s = sender(Spool(directory, 10), notifier, clock)
     assert drive(s, clock) == [2.0, 4.0]
@@ -430,9 +430,9 @@ def test_a_failed_removal_does_not_send_again(tmp_path, clock):
     s = sender(spool, notifier, clock)
     s.submit(note(A))
     assert s.deliver_due() == 2.0          # the removal is tried again
-    assert len(spool.pending()) == 1       # removal failed
+    assert len(spooled(spool)) == 1       # removal failed
     assert s.deliver_due() is None
-    assert spool.pending() == []
+    assert spooled(spool) == []
     assert len(notifier.sent) == 1
 
 

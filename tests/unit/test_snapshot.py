@@ -9,7 +9,7 @@ from masakari_introspect.cmd import check
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.status import InstanceStatus
-from masakari_introspect.ops import metrics
+from masakari_introspect.ops import gauges
 from masakari_introspect.ops.snapshot import ServiceStatus
 from masakari_introspect.ops.snapshot import Snapshot
 from masakari_introspect.ops.snapshot import decode
@@ -87,9 +87,9 @@ def test_only_an_absent_instance_has_absent_seconds_on_the_wire():
 
 @pytest.mark.parametrize('phase', list(Phase))
 def test_every_phase_has_its_metric_value(phase):
-    """A new Phase needs its line in ops/metrics.py AGENT_UP."""
-    assert phase in metrics.AGENT_UP
-    assert metrics.AGENT_UP[phase] in (0.0, 1.0, None)
+    """A new Phase needs its line in ops/gauges.py AGENT_UP."""
+    assert phase in gauges.AGENT_UP
+    assert gauges.AGENT_UP[phase] in (0.0, 1.0, None)
 
 
 @pytest.mark.parametrize('phase', list(Phase))
@@ -106,9 +106,9 @@ def test_every_phase_has_its_check_kind(phase):
 
 
 def test_the_maps_name_nothing_but_phases():
-    assert set(metrics.AGENT_UP) == set(Phase)
+    assert set(gauges.AGENT_UP) == set(Phase)
     assert set(check.KIND) == set(Phase)
 
 
 def test_only_a_healthy_agent_is_up():
-    assert [p for p, up in metrics.AGENT_UP.items() if up] == [Phase.HEALTHY]
+    assert [p for p, up in gauges.AGENT_UP.items() if up] == [Phase.HEALTHY]

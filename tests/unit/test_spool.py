@@ -8,6 +8,7 @@ import pytest
 
 from masakari_introspect.core.model import Notification
 from masakari_introspect.recovery.spool import Spool, SpoolFull
+from tests.unit.fakes import spooled
 
 A = '00000000-0000-0000-0000-00000000000a'
 B = '00000000-0000-0000-0000-00000000000b'
@@ -26,18 +27,18 @@ def directory(tmp_path):
 
 def test_add_pending_remove(directory):
     spool = Spool(directory, 10)
-    assert spool.pending() == []
+    assert spooled(spool) == []
     assert len(spool) == 0
     first = note(A, '2026-11-21T17:00:00')
     second = note(B, '2026-11-21T17:00:01')
     assert spool.add(second) is True
     assert spool.add(first) is True
     assert len(spool) == 2
-    assert spool.pending() == [first, second]       # oldest first
+    assert spooled(spool) == [first, second]       # oldest first
     spool.remove(first)
-    assert spool.pending() == [second]
+    assert spooled(spool) == [second]
     spool.remove(second)
-    assert spool.pending() == []
+    assert spooled(spool) == []
     assert len(spool) == 0
 
 
@@ -46,7 +47,7 @@ def test_one_entry_per_instance(directory):
     first = note(A, nid='first')
     assert spool.add(first) is True
     assert spool.add(note(A, '2026-11-21T18:00:00', nid='second')) is False
-    assert spool.pending() == [first]
+    assert spooled(spool) == [first]
 
 
 def test_bound(directory):
@@ -57,10 +58,10 @@ def test_bound(directory):
         spool.add(note(C))
     # a second one for a pending instance is still just "already there"
     assert spool.add(note(A, nid='again')) is False
-    assert {n.instance_uuid for n in spool.pending()} == {A, B}
+    assert {n.instance_uuid for n in spooled(spool)} == {A, B}
     spool.remove(note(A))
     assert spool.add(note(C))
-    assert {n.instance_uuid for n in spool.pending()} == {B, C}
+    assert {n.instance_uuid for n in spooled(spool)} == {B, C}
 
 
 def test_permissions(directory):
@@ -81,8 +82,8 @@ def test_survives_a_restart(directory):
     spool.add(b)
     spool.remove(a)
     restarted = Spool(directory, 10)
-    assert restarted.pending() == [b]
-    assert restarted.pending()[0].id == b.id
+    assert spooled(restarted) == [b]
+    assert spooled(restarted)[0].id == b.id
     assert restarted.add(note(B, nid='other')) is False
     assert len(restarted) == 1
 
@@ -102,12 +103,12 @@ def test_unreadable_entries_are_set_aside(directory, content, caplog):
     spool.add(good)
     (directory / (A + '.json')).write_bytes(content)
     caplog.set_level(logging.ERROR, logger='masakari_introspect.recovery.spool')
-    assert spool.pending() == [good]
+    assert spooled(spool) == [good]
     assert (directory / 'corrupt' / (A + '.json')).read_bytes() == content
     assert not (directory / (A + '.json')).exists()
     assert any(r.levelno == logging.ERROR for r in caplog.records)
     # set aside once; the good entry is still there
-    assert spool.pending() == [good]
+    assert spooled(spool) == [good]
     assert len(spool) == 1
 
 
@@ -118,7 +119,7 @@ def test_corrupt_and_wrong_schema_together(directory):
         spool.add(n)
     (directory / 'bad1.json').write_text('{')
     (directory / 'bad2.json').write_text('{"version": 1}')
-    assert spool.pending() == good
+    assert spooled(spool) == good
     assert sorted(p.name for p in (directory / 'corrupt').iterdir()) == [
         'bad1.json', 'bad2.json']
 
@@ -131,13 +132,13 @@ def test_removing_an_outdated_notification_keeps_the_newer(directory):
     new = note(A, '2026-11-21T17:10:00', nid='new')
     assert spool.add(new)
     spool.remove(old)          # e.g. a late answer for the old one
-    assert spool.pending() == [new]
+    assert spooled(spool) == [new]
 
 
 def test_remove_of_something_not_there_is_harmless(directory):
     spool = Spool(directory, 10)
     spool.remove(note(A))
-    assert spool.pending() == []
+    assert spooled(spool) == []
 
 
 def test_what_is_written_round_trips_every_field(directory):
@@ -147,7 +148,7 @@ def test_what_is_written_round_trips_every_field(directory):
     record = json.loads((directory / (A + '.json')).read_text())
     assert record['instance_uuid'] == A
     assert record['id'] == n.id
-    assert Spool(directory, 10).pending() == [n]
+    assert spooled(Spool(directory, 10)) == [n]
 
 
 # -- issue 11 ---------------------------------------------------------------------
@@ -158,7 +159,7 @@ def test_the_new_fields_are_persisted(directory):
                             reason='unresponsive',
                             forensics='/var/lib/mi/forensics/x')
     spool.add(n)
-    again = Spool(directory, 10).pending()
+    again = spooled(Spool(directory, 10))
     assert again == [n]
     assert (again[0].instance_name, again[0].reason, again[0].forensics) == (
         'web-1', 'unresponsive', '/var/lib/mi/forensics/x')
@@ -177,20 +178,20 @@ def test_an_entry_of_the_previous_format_is_read(directory):
     assert entries[0].notification == Notification(
         instance_uuid=A, hostname='h', generated_time='2026-11-21T17:00:00',
         id='old')
-    assert entries[0].started is False
+    assert entries[0].announced is False
 
 
-def test_mark_started_is_durable_and_only_for_that_notification(directory):
+def test_mark_announced_is_durable_and_only_for_that_notification(directory):
     spool = Spool(directory, 10)
     n = note(A)
     spool.add(n)
-    assert spool.mark_started(n, 'domain-id-7') is True
+    assert spool.mark_announced(n, 'domain-id-7') is True
     entry = Spool(directory, 10).entries()[0]
-    assert (entry.started, entry.token) == (True, 'domain-id-7')
+    assert (entry.announced, entry.token) == (True, 'domain-id-7')
     assert entry.notification == n
     # another notification of the same instance: not marked
-    assert spool.mark_started(note(A, nid='other'), 'x') is False
-    assert spool.mark_started(note(B), 'x') is False
+    assert spool.mark_announced(note(A, nid='other'), 'x') is False
+    assert spool.mark_announced(note(B), 'x') is False
     assert Spool(directory, 10).entries()[0].token == 'domain-id-7'
 
 
@@ -202,8 +203,8 @@ def test_withdraw(directory):
     assert spool.withdraw(A) == n
     assert spool.withdraw(A) is None
     assert spool.withdraw(C) is None
-    assert [x.instance_uuid for x in spool.pending()] == [B]
-    assert spool.mark_started(n, '') is False
+    assert [x.instance_uuid for x in spooled(spool)] == [B]
+    assert spool.mark_announced(n, '') is False
 
 
 class FlakyRead:
@@ -228,9 +229,9 @@ def test_a_transient_read_error_keeps_the_entry(directory, caplog):
     a, b = note(A, '2026-11-21T17:00:00'), note(B, '2026-11-21T17:00:01')
     spool.add(a)
     spool.add(b)
-    assert spool.pending() == [b]
-    assert spool.pending() == [b]
-    assert spool.pending() == [a, b]          # readable again
+    assert spooled(spool) == [b]
+    assert spooled(spool) == [b]
+    assert spooled(spool) == [a, b]          # readable again
     assert not (directory / 'corrupt').exists()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1                 # once, not per pass
@@ -242,8 +243,8 @@ def test_a_read_error_while_marking_is_raised_not_set_aside(directory):
     spool = Spool(directory, 10, read=FlakyRead({A + '.json': 1}))
     spool.add(note(A))
     with pytest.raises(OSError):
-        spool.mark_started(note(A), '')
-    assert spool.mark_started(note(A), '') is True
+        spool.mark_announced(note(A), '')
+    assert spool.mark_announced(note(A), '') is True
     assert not (directory / 'corrupt').exists()
 
 
@@ -251,5 +252,5 @@ def test_a_corrupt_entry_does_not_take_the_place_of_a_new_one(directory):
     spool = Spool(directory, 10)
     (directory / (A + '.json')).write_text('{"version": 1, "instan')
     assert spool.add(note(A)) is True      # not "already pending"
-    assert spool.pending() == [note(A)]
+    assert spooled(spool) == [note(A)]
     assert (directory / 'corrupt' / (A + '.json')).exists()

@@ -6,7 +6,7 @@ from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Remembered
 from masakari_introspect.runtime.store import StateStore
 from tests.unit.fakes import B, FakeClock, domain
-from tests.unit.test_fleet import Bed, idle
+from tests.unit.fleet_bed import Bed, idle
 
 WINDOW = 600
 

@@ -12,7 +12,7 @@ from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.virt import guest
 from tests.unit.fakes import A
 from tests.unit.fakes import B
-from tests.unit.test_heartbeat import Bed
+from tests.unit.heartbeat_bed import Bed
 
 
 class OsBed(Bed):

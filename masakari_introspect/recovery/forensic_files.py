@@ -1,14 +1,28 @@
-"""Forensics folders: ``<root>/<uuid>/<UTC time>[-N]/``, made and pruned."""
+"""A forensics record on disk: its folder ``<root>/<uuid>/<UTC time>[-N]/``,
+made and pruned, and the files written in it."""
 
 import datetime
+import json
 import pathlib
 import re
 import shutil
 
 from oslo_log import log as logging
 
+from masakari_introspect.durable import write_atomically
+
 LOG = logging.getLogger(__name__)
 
+VERDICT = 'verdict.json'
+STATS = 'stats.json'
+PROBES = 'probes.json'
+DOMAIN_XML = 'domain.xml'
+SCREENSHOT = 'screenshot'
+SCREENSHOT_SUFFIXES = {
+    'image/x-portable-pixmap': '.ppm',
+    'image/png': '.png',
+}
+OTHER_SUFFIX = '.bin'
 STAMP_FORMAT = '%Y%m%dT%H%M%SZ'
 _FOLDER = re.compile(r'^(\d{8}T\d{6}Z)(?:-(\d+))?$')
 _MAX_SAME_SECOND = 1000
@@ -58,3 +72,35 @@ def utc(when: datetime.datetime) -> datetime.datetime:
     if when.tzinfo is None:
         return when.replace(tzinfo=datetime.timezone.utc)
     return when.astimezone(datetime.timezone.utc)
+
+
+class Failed:
+    """A capture call that raised."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.text = 'failed: %r' % (error,)
+
+
+def write_capture(folder: pathlib.Path, kind: str, value: object) -> str:
+    """Write one capture result; what became of it, in a few words."""
+    if isinstance(value, Failed):
+        return value.text
+    if value is None:
+        return 'unavailable'
+    if kind == DOMAIN_XML:
+        if not isinstance(value, str):
+            return 'failed: not a string: %.60r' % (value,)
+        write_atomically(folder / DOMAIN_XML, value.encode())
+        return 'written: %s' % DOMAIN_XML
+    if (not isinstance(value, tuple) or len(value) != 2
+            or not isinstance(value[0], bytes)):
+        return 'failed: not (bytes, MIME type): %.60r' % (value,)
+    data, mime = value
+    filename = SCREENSHOT + SCREENSHOT_SUFFIXES.get(mime, OTHER_SUFFIX)
+    write_atomically(folder / filename, data)
+    return 'written: %s (%s, %d bytes)' % (filename, mime, len(data))
+
+
+def write_json(path: pathlib.Path, value: object) -> None:
+    text = json.dumps(value, indent=2, sort_keys=True, default=str)
+    write_atomically(path, text.encode() + b'\n')

@@ -80,9 +80,10 @@ class Fleet:
         self.settings = settings
         self._clock = clock
         self._wall = wall
-        self._roster = Roster(policy, settings, remembered=remembered,
-                              maintenance=maintenance, absent=absent,
-                              clock=clock, wall=wall, rules=rules)
+        memory = Persisted(dict(remembered or {}), frozenset(maintenance),
+                           dict(absent or {}))
+        self._roster = Roster(policy, settings, memory, rules or Rules(),
+                              clock, wall)
         self._persisted: dict[str, Remembered] = {}
         self._tokens = itertools.count(1)
         self._ticks = 0

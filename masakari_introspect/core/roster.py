@@ -6,13 +6,14 @@ in. Methods that change what survives a restart return a :class:`Save`.
 """
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from oslo_log import log as logging
 
 from masakari_introspect.core import assign
 from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import DomainInfo
+from masakari_introspect.core.model import Persisted
 from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.model import Save
 from masakari_introspect.core.model import Settings
@@ -45,22 +46,22 @@ def new_process(uuid: str) -> Withdraw:
 
 
 class Roster:
-    def __init__(self, policy: Policy, settings: Settings, *,
-                 remembered: dict[str, Remembered] | None = None,
-                 maintenance: Iterable[str] = (),
-                 absent: dict[str, float] | None = None,
+    """Membership for :class:`~masakari_introspect.core.fleet.Fleet`, which
+    builds it: ``memory`` is what the last run persisted."""
+
+    def __init__(self, policy: Policy, settings: Settings,
+                 memory: Persisted, rules: Rules,
                  clock: Callable[[], float],
-                 wall: Callable[[], float],
-                 rules: Rules | None = None) -> None:
+                 wall: Callable[[], float]) -> None:
         self.policy = policy
-        self.rules = rules or Rules()
+        self.rules = rules
         self.settings = settings
         self._clock = clock
         self._wall = wall
         self.watched: dict[str, Watched] = {}
-        self.remembered = dict(remembered or {})
-        self.maintenance = set(maintenance)
-        self.absent = dict(absent or {})   # not on this host since (wall)
+        self.remembered = dict(memory.records)
+        self.maintenance = set(memory.maintenance)
+        self.absent = dict(memory.absent)   # not on this host since (wall)
 
     def listed(self, domains: list[DomainInfo]
                ) -> tuple[list[Action], list[Judged]]:

@@ -192,6 +192,7 @@ class Fleet:
             self._roster.void_probe(watched)
         elif event.kind is EventKind.AGENT_DISCONNECTED:
             state.agent_gone(now)
+            kernel.port_closed(watched, event.detail, now)
             agent_loss.disconnected(watched, event, watched.state.policy)
         elif event.kind is EventKind.CRASHED:
             verdict = state.crashed()

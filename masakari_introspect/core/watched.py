@@ -90,6 +90,8 @@ class Watched:
         self.policy_warnings: tuple[str, ...] = ()
         self.kernel_waits: int | None = None   # kernel verdict awaits probe
         self.unanswered_at: float | None = None   # last probe without answer
+        self.port_closed_at: float | None = None  # the guest closed the
+        # agent's port (reason channel), not reopened since (monotonic)
 
     @classmethod
     def found(cls, info: DomainInfo, memory: Remembered | None,

@@ -6,12 +6,18 @@ import pytest
 
 from masakari_introspect.core import model as f
 from masakari_introspect.core.fleet import STUCK_AFTER
+from masakari_introspect.core.heartbeat import stale_after
+from masakari_introspect.core.kernel import SHUTDOWN_SPAN
+from masakari_introspect.core.kernel import SHUTDOWN_WAIT
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Phase
+from masakari_introspect.core.policy import AgentLoss
 from tests.unit.fakes import A
 from tests.unit.fakes import B
 from tests.unit.fakes import domain
 from tests.unit.fakes import make_fleet
+from tests.unit.test_heartbeat import INTERVAL
+from tests.unit.test_heartbeat import PERIOD
 from tests.unit.test_heartbeat import Bed
 
 
@@ -123,7 +129,7 @@ def test_a_lost_agent_whose_kernel_dies_after_a_resume_is_kernel_hung():
     bed.event(A, EventKind.AGENT_DISCONNECTED, 'channel')
     bed.event(A, EventKind.PAUSED, 'user')
     bed.event(A, EventKind.RESUMED)
-    for _ in range(3):
+    for _ in range(20):            # over SHUTDOWN_SPAN: not going down
         bed.tick()
     bed.kill_kernel()
     for _ in range(4):
@@ -355,3 +361,67 @@ def test_a_starved_guest_whose_statistics_come_late_is_not_reported():
     for _ in range(10):
         bed.tick()
     assert bed.reports() == []
+
+
+def _reboot_from_inside(bed, gap_ticks):
+    """The agent closes its port at shutdown (channel); a tick later the
+    kernel stops stamping; ``gap_ticks`` intervals later the reset
+    (REBOOTED) comes."""
+    bed.closed.add(A)
+    bed.event(A, EventKind.AGENT_DISCONNECTED, 'channel')
+    bed.tick()
+    bed.stamps[A] = int(bed.wall())        # devices shut down
+    for _ in range(gap_ticks):
+        bed.tick()
+
+
+@pytest.mark.parametrize('agent_loss', [AgentLoss.WARN, AgentLoss.REPORT])
+def test_a_reboot_from_inside_with_a_slow_reset_is_not_kernel_hung(
+        agent_loss):
+    # On a loaded host the reset event comes more than 2 x period + 1 s
+    # after the last stamp (a functional run saw it): the agent closed its
+    # port cleanly moments before, so the guest is going down, not dead.
+    bed = Bed(threshold=10, agent_loss=agent_loss)
+    _reboot_from_inside(bed, 3)             # 6 s > 2 x 1 + 1 s
+    assert bed.reports() == []
+    bed.event(A, EventKind.REBOOTED)
+    bed.stamps[A] = None
+    bed.closed.discard(A)
+    bed.event(A, EventKind.AGENT_CONNECTED)
+    for _ in range(5):
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.HEALTHY
+
+
+def test_a_shutdown_from_inside_with_a_slow_stop_is_not_reported():
+    bed = Bed(threshold=10)
+    _reboot_from_inside(bed, 3)
+    bed.do(bed.fleet.event(f.DomainEvent(A, 'vm', EventKind.STOPPED,
+                                         'shutdown')))
+    assert bed.reports() == []
+    assert A not in bed.fleet.watched
+
+
+def test_a_guest_going_down_that_never_resets_is_kernel_hung_in_bound():
+    # The kernel died during shutdown: reported once the bounded wait for
+    # the reset is over, no later.
+    bed = Bed(threshold=10)
+    stale = stale_after(PERIOD)
+    ticks = int((stale + SHUTDOWN_WAIT) / INTERVAL) + 2
+    _reboot_from_inside(bed, ticks)
+    [report] = bed.reports()
+    assert report.reason == 'kernel_hung'
+
+
+def test_a_lost_agent_long_before_the_kernel_dies_gets_no_shutdown_wait():
+    bed = Bed(threshold=10)
+    bed.closed.add(A)
+    bed.event(A, EventKind.AGENT_DISCONNECTED, 'channel')
+    for _ in range(int(SHUTDOWN_SPAN / INTERVAL) + 2):
+        bed.tick()
+    bed.kill_kernel()
+    bed.tick()
+    bed.tick()                      # age 4 >= 3: stale
+    [report] = bed.reports()
+    assert report.reason == 'kernel_hung'

@@ -410,7 +410,10 @@ class Fleet:
             verdict = kernel.judge(watched, activity, read, read_wall,
                                    watched.state.policy)
             if verdict is not Verdict.NONE:
-                self._roster.void_probe(watched)   # no answer to wait for
+                if not (watched.token is not None and watched.running):
+                    # Queued: dropped. One inside libvirt is taken when
+                    # it comes back: an answer withdraws the report.
+                    self._roster.void_probe(watched)
                 actions.append(Unqueue(uuid))
                 watched.log_phase(before, 'kernel heartbeat stale')
                 actions += self._act(watched, verdict)

@@ -12,6 +12,8 @@ from masakari_introspect.core.kernel import SHUTDOWN_WAIT
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.policy import AgentLoss
+from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import ProbeResult
 from tests.unit.fakes import A
 from tests.unit.fakes import B
 from tests.unit.fakes import domain
@@ -425,3 +427,31 @@ def test_a_lost_agent_long_before_the_kernel_dies_gets_no_shutdown_wait():
     bed.tick()                      # age 4 >= 3: stale
     [report] = bed.reports()
     assert report.reason == 'kernel_hung'
+
+
+def test_an_answer_inside_libvirt_at_the_verdict_withdraws_the_report():
+    # A probe sent after the beat was due came back a miss (the agent was
+    # slow once), so the verdict does not wait for the next one, already
+    # inside libvirt; that one answers: the kernel lived after its last
+    # stamp (the balloon driver was unloaded), and the report is withdrawn.
+    bed = Bed(threshold=10)
+    bed.stamps[A] = int(bed.wall())            # balloon driver unloaded
+    bed.clock.advance(2.5)
+    bed.wall.advance(2.5)
+    watched = bed.fleet.watched[A]
+    bed.do(bed.fleet.result(ProbeResult(A, Outcome.MISS),
+                            bed.fleet._probe(watched).token))
+    bed.clock.advance(2)
+    bed.wall.advance(2)
+    [probe] = [a for a in bed.do(bed.fleet.tick())
+               if isinstance(a, f.Probe) and a.uuid == A]
+    bed.do(bed.fleet.started(A, probe.token))  # inside libvirt
+    bed.do(bed.fleet.sampled(bed.sample()))
+    assert [r.reason for r in bed.reports()] == ['kernel_hung']
+    bed.do(bed.fleet.result(ProbeResult(A, Outcome.OK), probe.token))
+    assert [a for a in bed.actions if isinstance(a, f.Withdraw)
+            and a.uuid == A]
+    assert bed.state().phase is Phase.HEALTHY
+    for _ in range(5):
+        bed.tick()
+    assert len(bed.reports()) == 1

@@ -44,14 +44,26 @@ _NO_ANSWER = (Outcome.MISS, Outcome.DISCONNECTED, Outcome.BUSY,
 def ask_os(watched: Watched, policy: Policy) -> bool:
     """Whether a probe should also ask the agent its OS: once per agent
     connection (until an answer tells, or says it cannot)."""
-    return policy.kernel_heartbeat and watched.heartbeat.os_id is None
+    return policy.kernel_heartbeat and not watched.heartbeat.os_asked
 
 
 def os_told(watched: Watched, os_id: str | None) -> None:
-    """A probe's answer to :func:`ask_os` (None: not asked)."""
+    """A probe's answer to :func:`ask_os` (None: not asked). The OS known
+    before holds until an answer names another one: a new connection of
+    a Windows guest's agent that has not told yet (or cannot tell: '')
+    leaves it Windows."""
     heartbeat, state = watched.heartbeat, watched.state
-    if os_id is None or os_id == heartbeat.os_id:
+    if os_id is None:
         return
+    heartbeat.os_asked = True
+    if not os_id or os_id == heartbeat.os_id:
+        return
+    if heartbeat.os_id == WINDOWS:
+        # Its stamp was not followed meanwhile: learned from scratch.
+        heartbeat.reset()
+        heartbeat.stamp = None
+        LOG.info('Instance %s (%s) no longer runs Windows (%s): its kernel '
+                 'heartbeat is learned again', state.name, state.uuid, os_id)
     heartbeat.os_id = os_id
     if os_id == WINDOWS:
         heartbeat.reset()
@@ -63,9 +75,9 @@ def os_told(watched: Watched, os_id: str | None) -> None:
 
 def agent_connected(watched: Watched, kind: EventKind) -> None:
     """A new agent connection (or QEMU process, or reset): its OS is asked
-    again, and a port closed before is open again."""
+    again (the one known holds until told), and a port closed before is open again."""
     if kind in _NEW_AGENT:
-        watched.heartbeat.os_id = None
+        watched.heartbeat.os_asked = False
         watched.port_closed_at = None
 
 

@@ -131,3 +131,40 @@ def test_an_agent_without_osinfo_tells_nothing(monkeypatch):
                          'guest-get-osinfo': RuntimeError('timeout')})
     result = guest.ping(FakeConn(), A, 1, lambda c, w: None, osinfo=True)
     assert result.outcome is Outcome.OK and result.os_id == ''
+
+
+def test_a_windows_agent_reconnecting_keeps_its_guest_windows_until_told():
+    # The agent service restarts (a new connection) and hangs before it
+    # tells its OS again, and the balloon service stops: the guest is
+    # still Windows, judged by its agent, not kernel_hung.
+    bed = OsBed({A: 'mswindows'})
+    bed.silent.add(A)
+    bed.event(A, EventKind.AGENT_CONNECTED)
+    bed.stamps[A] = int(bed.wall())
+    for _ in range(6):
+        bed.tick()
+    assert [r.reason for r in bed.reports()] == ['unresponsive']
+    assert A in bed.asked[1:]                  # asked again
+
+
+def test_a_windows_guest_reinstalled_with_linux_uses_its_heartbeat():
+    bed = OsBed({A: 'mswindows'})
+    bed.os_ids[A] = 'linux'
+    bed.event(A, EventKind.REBOOTED)
+    for _ in range(3):
+        bed.tick()
+    bed.kill_kernel()
+    for _ in range(3):
+        bed.tick()
+    assert [r.reason for r in bed.reports()] == ['kernel_hung']
+
+
+def test_an_agent_that_cannot_tell_leaves_a_known_windows_guest_windows():
+    bed = OsBed({A: 'mswindows'})
+    bed.os_ids[A] = ''               # e.g. a downgraded agent
+    bed.event(A, EventKind.AGENT_CONNECTED)
+    bed.tick()
+    bed.kill_kernel()
+    for _ in range(6):
+        bed.tick()
+    assert [r.reason for r in bed.reports()] == ['unresponsive']

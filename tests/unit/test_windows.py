@@ -168,3 +168,48 @@ def test_an_agent_that_cannot_tell_leaves_a_known_windows_guest_windows():
     for _ in range(6):
         bed.tick()
     assert [r.reason for r in bed.reports()] == ['unresponsive']
+
+
+def test_an_osinfo_call_without_an_answer_is_asked_again(monkeypatch):
+    # The agent answered the ping, but its osinfo call timed out (or the
+    # connection failed): that is no "cannot tell"; the next probe asks
+    # again. An agent that answers with an error cannot tell.
+    import libvirt
+
+    from masakari_introspect.virt import errors
+
+    class Error(libvirt.libvirtError):
+        def __init__(self, code, message):
+            Exception.__init__(self, message)
+            self.fields = (code, message)
+
+        def get_error_code(self):
+            return self.fields[0]
+
+        def get_error_domain(self):
+            return 10
+
+        def get_error_message(self):
+            return self.fields[1]
+
+    def replies(osinfo):
+        def command(dom, cmd, timeout, flags):
+            if json.loads(cmd)['execute'] == 'guest-ping':
+                return '{"return": {}}'
+            raise osinfo
+        monkeypatch.setattr(guest, 'libvirt_qemu',
+                            types.SimpleNamespace(qemuAgentCommand=command))
+
+    replies(Error(errors.ERR_AGENT_UNRESPONSIVE, 'Guest agent is not '
+                  'responding: QEMU guest agent is not connected'))
+    result = guest.ping(FakeConn(), A, 1, lambda c, w: None, osinfo=True)
+    assert result.outcome is Outcome.OK and result.os_id is None
+    replies(Error(errors.ERR_AGENT_COMMAND_TIMEOUT, 'timed out'))
+    result = guest.ping(FakeConn(), A, 1, lambda c, w: None, osinfo=True)
+    assert result.os_id is None
+    replies(Error(errors.ERR_INTERNAL_ERROR, "unable to execute QEMU agent "
+                  "command 'guest-get-osinfo': The command guest-get-osinfo"
+                  " has not been found"))
+    result = guest.ping(FakeConn(), A, 1, lambda c, w: None, osinfo=True)
+    assert result.os_id == ''
+

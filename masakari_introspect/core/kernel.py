@@ -78,13 +78,14 @@ def agent_connected(watched: Watched, kind: EventKind) -> None:
     again (the one known holds until told), and a port closed before is open again."""
     if kind in _NEW_AGENT:
         watched.heartbeat.os_asked = False
-        watched.port_closed_at = None
+        watched.port_closed_at = watched.port_reason = None
 
 
 def port_closed(watched: Watched, detail: str, now: float) -> None:
     """The agent disconnected event: the guest closed the port (reason
     channel), as its agent does when it stops at a shutdown or reboot."""
     watched.port_closed_at = now if detail == CHANNEL else None
+    watched.port_reason = detail
 
 
 def judge(watched: Watched, activity: Activity | None, now: float,

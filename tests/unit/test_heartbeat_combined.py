@@ -455,3 +455,33 @@ def test_an_answer_inside_libvirt_at_the_verdict_withdraws_the_report():
     for _ in range(5):
         bed.tick()
     assert len(bed.reports()) == 1
+
+
+def test_a_lost_agent_found_busy_after_a_restart_is_not_reported():
+    # After a restart the first probes find the domain busy (a job holds
+    # it and hides the balloon fields): the guest leaves grace, failing,
+    # before the heartbeat is learned. Once the job ends and the heartbeat
+    # is live, the closed port is a lost agent, not a miss.
+    bed = Bed()
+    bed.closed.add(A)
+    bed.event(A, EventKind.AGENT_DISCONNECTED, 'channel')
+    for _ in range(3):
+        bed.tick()
+    bed.hidden.add(A)
+    _restart(bed, bed.policy)
+    answer = bed.answer
+
+    def busy(actions):
+        for probe in [a for a in actions if isinstance(a, f.Probe)]:
+            outcome = Outcome.BUSY if probe.uuid == A else Outcome.OK
+            bed.do(bed.fleet.result(ProbeResult(probe.uuid, outcome),
+                                    probe.token))
+    bed.answer = busy
+    for _ in range(2):
+        bed.tick()
+    bed.hidden.discard(A)
+    bed.answer = answer
+    for _ in range(10):
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.AGENT_LOST

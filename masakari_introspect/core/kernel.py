@@ -134,7 +134,9 @@ def _decide(watched: Watched, now: float, went: bool,
     state, heartbeat = watched.state, watched.heartbeat
     since = heartbeat.missed_since
     # In maintenance the agent is not asked: its silence is no evidence.
-    if since is None or state.reported or state.maintenance \
+    # The policy may have turned the heartbeat off while a verdict waited.
+    if since is None or not state.policy.kernel_heartbeat \
+            or state.reported or state.maintenance \
             or state.held is not None or state.phase is Phase.KDUMP \
             or watched.starvation.shields(now):
         watched.kernel_waits = None

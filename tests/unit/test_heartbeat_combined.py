@@ -485,3 +485,21 @@ def test_a_lost_agent_found_busy_after_a_restart_is_not_reported():
         bed.tick()
     assert bed.reports() == []
     assert bed.state().phase is Phase.AGENT_LOST
+
+
+def test_a_heartbeat_turned_off_while_its_verdict_waits_makes_no_verdict():
+    # A reload (or Nova metadata) turns kernel_heartbeat off while a stale
+    # heartbeat's verdict waits for a probe: the probe's miss is a miss,
+    # not a dead kernel.
+    from masakari_introspect.core import assign
+    bed = Bed(threshold=10)
+    bed.kill_kernel()
+    bed.stamps[A] += 1
+    bed.answer(_tick_answer_later(bed))
+    sent = _tick_answer_later(bed)
+    watched = bed.fleet.watched[A]
+    assert watched.kernel_waits is not None
+    assign.assign(watched, dataclasses.replace(
+        watched.state.policy, kernel_heartbeat=False), bed.clock())
+    bed.answer(sent)
+    assert bed.reports() == []

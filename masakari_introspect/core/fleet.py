@@ -440,7 +440,7 @@ class Fleet:
         watched.suspect = state.phase is not Phase.HEALTHY
         return Probe(state.uuid, watched.token, suspect=watched.suspect,
                      priority=state.misses + (100 if state.settled else 0),
-                     osinfo=kernel.ask_os(watched, self.policy))
+                     osinfo=kernel.ask_os(watched, state.policy))
 
     def report_failed(self, notification: Notification) -> list[Action]:
         """The notification could not be spooled: decide again."""

@@ -213,3 +213,20 @@ def test_an_osinfo_call_without_an_answer_is_asked_again(monkeypatch):
     result = guest.ping(FakeConn(), A, 1, lambda c, w: None, osinfo=True)
     assert result.os_id == ''
 
+
+
+def test_the_os_is_asked_when_the_instance_policy_uses_the_heartbeat():
+    # The configuration turns the heartbeat off, a per-instance policy on:
+    # that instance's agent is asked its OS (a Windows guest's stamp is no
+    # kernel evidence), the others' are not.
+    import dataclasses
+
+    from masakari_introspect.core import assign
+    bed = OsBed({A: 'mswindows', B: 'linux'}, kernel_heartbeat=False)
+    assert bed.asked == []
+    watched = bed.fleet.watched[A]
+    assign.assign(watched, dataclasses.replace(
+        watched.state.policy, kernel_heartbeat=True), bed.clock())
+    bed.tick()
+    assert bed.asked == [A]
+    assert watched.heartbeat.os_id == 'mswindows'

@@ -28,12 +28,18 @@ def disconnected(watched: Watched, event: DomainEvent,
 
 def found_closed(watched: Watched, policy: Policy, now: float) -> bool:
     """A probe found the port closed. In grace, after a pause and resume or
-    a restart of the monitor (which end the phase the event gave): True if
+    a restart of the monitor (which end the phase the event gave), or
+    failing or healthy with no event or a channel one: True if
     the agent, which answered in this boot, is lost, its kernel alive. Also
     True (not a miss, the phase unchanged) while the heartbeat of such an
     agent's guest is still being learned: after a restart of the monitor
     it is not known yet whether the kernel lives."""
-    if _lost(watched, policy, (Phase.GRACE,)):
+    # Out of grace too (its first probe after a restart may have found the
+    # domain busy, say, before the heartbeat was learned), unless the
+    # port's event named another reason than the guest closing it.
+    phases = (Phase.GRACE,) + _FROM \
+        if watched.port_reason in (None, CHANNEL) else (Phase.GRACE,)
+    if _lost(watched, policy, phases):
         return True
     state = watched.state
     if policy.agent_loss is not AgentLoss.WARN \

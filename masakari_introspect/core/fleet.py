@@ -193,6 +193,7 @@ class Fleet:
             self._roster.void_probe(watched)
         elif event.kind is EventKind.AGENT_DISCONNECTED:
             state.agent_gone(now)
+            kernel.port_closed(watched, event.detail, now)
             agent_loss.disconnected(watched, event, watched.state.policy)
         elif event.kind is EventKind.CRASHED:
             verdict = state.crashed()
@@ -410,7 +411,10 @@ class Fleet:
             verdict = kernel.judge(watched, activity, read, read_wall,
                                    watched.state.policy)
             if verdict is not Verdict.NONE:
-                self._roster.void_probe(watched)   # no answer to wait for
+                if not (watched.token is not None and watched.running):
+                    # Queued: dropped. One inside libvirt is taken when
+                    # it comes back: an answer withdraws the report.
+                    self._roster.void_probe(watched)
                 actions.append(Unqueue(uuid))
                 watched.log_phase(before, 'kernel heartbeat stale')
                 actions += self._act(watched, verdict)
@@ -437,7 +441,7 @@ class Fleet:
         watched.suspect = state.phase is not Phase.HEALTHY
         return Probe(state.uuid, watched.token, suspect=watched.suspect,
                      priority=state.misses + (100 if state.settled else 0),
-                     osinfo=kernel.ask_os(watched, self.policy))
+                     osinfo=kernel.ask_os(watched, state.policy))
 
     def report_failed(self, notification: Notification) -> list[Action]:
         """The notification could not be spooled: decide again."""

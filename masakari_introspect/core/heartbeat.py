@@ -43,6 +43,7 @@ class Heartbeat:
         # (None: not known yet); on Windows a user-mode service sends the
         # statistics, so the stamp is no kernel evidence.
         self.os_id: str | None = None
+        self.os_asked = False   # ... and asked on this connection
         self._sampled = False       # a sample since (re)learned
         self._blank = False         # ... and the last one had no stamp
         self._seen_at: float | None = None  # first stamp since (monotonic)

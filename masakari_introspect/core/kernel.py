@@ -7,6 +7,7 @@ Called by the fleet for every monitored instance on each statistics sample
 
 from oslo_log import log as logging
 
+from masakari_introspect.core.agent_loss import CHANNEL
 from masakari_introspect.core.heartbeat import WINDOWS
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import EventKind
@@ -27,6 +28,14 @@ RESETS = frozenset((EventKind.STARTED, EventKind.REBOOTED, EventKind.PAUSED,
 _NOT_RUNNING = (Phase.PAUSED, Phase.FAILURE_PAUSE)
 _NEW_AGENT = (EventKind.AGENT_CONNECTED, EventKind.STARTED,
               EventKind.REBOOTED)
+# A guest whose agent closed its port (reason channel) at most
+# SHUTDOWN_SPAN seconds before its heartbeat's next beat was due is going
+# down (a shutdown or reboot from inside stops the agent, then the kernel
+# shuts its devices down): the verdict waits up to SHUTDOWN_WAIT seconds
+# after the heartbeat went stale for the reset or stop event, which a loaded
+# host may deliver seconds after the last stamp.
+SHUTDOWN_SPAN = 30.0
+SHUTDOWN_WAIT = 10.0
 # Probe outcomes that bring no answer from a running guest.
 _NO_ANSWER = (Outcome.MISS, Outcome.DISCONNECTED, Outcome.BUSY,
               Outcome.ERROR)
@@ -35,14 +44,26 @@ _NO_ANSWER = (Outcome.MISS, Outcome.DISCONNECTED, Outcome.BUSY,
 def ask_os(watched: Watched, policy: Policy) -> bool:
     """Whether a probe should also ask the agent its OS: once per agent
     connection (until an answer tells, or says it cannot)."""
-    return policy.kernel_heartbeat and watched.heartbeat.os_id is None
+    return policy.kernel_heartbeat and not watched.heartbeat.os_asked
 
 
 def os_told(watched: Watched, os_id: str | None) -> None:
-    """A probe's answer to :func:`ask_os` (None: not asked)."""
+    """A probe's answer to :func:`ask_os` (None: not asked). The OS known
+    before holds until an answer names another one: a new connection of
+    a Windows guest's agent that has not told yet (or cannot tell: '')
+    leaves it Windows."""
     heartbeat, state = watched.heartbeat, watched.state
-    if os_id is None or os_id == heartbeat.os_id:
+    if os_id is None:
         return
+    heartbeat.os_asked = True
+    if not os_id or os_id == heartbeat.os_id:
+        return
+    if heartbeat.os_id == WINDOWS:
+        # Its stamp was not followed meanwhile: learned from scratch.
+        heartbeat.reset()
+        heartbeat.stamp = None
+        LOG.info('Instance %s (%s) no longer runs Windows (%s): its kernel '
+                 'heartbeat is learned again', state.name, state.uuid, os_id)
     heartbeat.os_id = os_id
     if os_id == WINDOWS:
         heartbeat.reset()
@@ -54,9 +75,17 @@ def os_told(watched: Watched, os_id: str | None) -> None:
 
 def agent_connected(watched: Watched, kind: EventKind) -> None:
     """A new agent connection (or QEMU process, or reset): its OS is asked
-    again."""
+    again (the one known holds until told), and a port closed before is open again."""
     if kind in _NEW_AGENT:
-        watched.heartbeat.os_id = None
+        watched.heartbeat.os_asked = False
+        watched.port_closed_at = watched.port_reason = None
+
+
+def port_closed(watched: Watched, detail: str, now: float) -> None:
+    """The agent disconnected event: the guest closed the port (reason
+    channel), as its agent does when it stops at a shutdown or reboot."""
+    watched.port_closed_at = now if detail == CHANNEL else None
+    watched.port_reason = detail
 
 
 def judge(watched: Watched, activity: Activity | None, now: float,
@@ -105,7 +134,9 @@ def _decide(watched: Watched, now: float, went: bool,
     state, heartbeat = watched.state, watched.heartbeat
     since = heartbeat.missed_since
     # In maintenance the agent is not asked: its silence is no evidence.
-    if since is None or state.reported or state.maintenance \
+    # The policy may have turned the heartbeat off while a verdict waited.
+    if since is None or not state.policy.kernel_heartbeat \
+            or state.reported or state.maintenance \
             or state.held is not None or state.phase is Phase.KDUMP \
             or watched.starvation.shields(now):
         watched.kernel_waits = None
@@ -120,6 +151,19 @@ def _decide(watched: Watched, now: float, went: bool,
                      ' but the guest %s since: not a dead kernel',
                      state.name, state.uuid, heartbeat.age() or 0,
                      'answered' if answered else 'worked')
+        return Verdict.NONE
+    closed = watched.port_closed_at
+    if closed is not None and since - closed <= SHUTDOWN_SPAN \
+            and now - (heartbeat.stale_since or now) < SHUTDOWN_WAIT:
+        # Going down: the reset or stop event is waited for, bounded.
+        if went:
+            LOG.info('The kernel heartbeat of instance %s (%s) is %.0f s '
+                     'old; its agent closed its port %.0f s before: a '
+                     'shutdown or reboot from inside, waiting up to %.0f s '
+                     'for the guest to reset or stop', state.name,
+                     state.uuid, heartbeat.age() or 0, max(since - closed, 0),
+                     SHUTDOWN_WAIT)
+        watched.kernel_waits = None
         return Verdict.NONE
     refused = watched.unanswered_at is not None and \
         watched.unanswered_at >= since

@@ -90,6 +90,10 @@ class Watched:
         self.policy_warnings: tuple[str, ...] = ()
         self.kernel_waits: int | None = None   # kernel verdict awaits probe
         self.unanswered_at: float | None = None   # last probe without answer
+        self.port_closed_at: float | None = None  # the guest closed the
+        # agent's port (reason channel), not reopened since (monotonic)
+        self.port_reason: str | None = None   # ... its event's reason (None:
+        # no event seen since the port was open, e.g. after a restart)
 
     @classmethod
     def found(cls, info: DomainInfo, memory: Remembered | None,

@@ -86,15 +86,24 @@ def ping(conn: 'libvirt.virConnect | None', uuid: str, timeout: int,
     return result
 
 
-def os_id(dom: 'libvirt.virDomain', uuid: str, timeout: int) -> str:
+def os_id(dom: 'libvirt.virDomain', uuid: str, timeout: int
+          ) -> str | None:
     """The guest OS's id from its agent (``guest-get-osinfo``: ``linux``,
     ``mswindows``, ...); '' when the agent does not tell (an old agent, an
-    error). Never raises."""
+    error reply); None when it did not answer (a timeout, a closed port, a
+    lost connection: asked again). Never raises."""
     try:
         reply = libvirt_qemu.qemuAgentCommand(dom, GUEST_OSINFO, timeout, 0)
         answer = json.loads(reply)
         found = answer['return'].get('id', '')
-    except Exception as exc:     # libvirt errors, malformed replies
+    except libvirt.libvirtError as exc:
+        outcome = errors.classify(exc.get_error_code(),
+                                  exc.get_error_domain(),
+                                  exc.get_error_message() or '')
+        LOG.debug('guest-get-osinfo of %s: no OS id (%s)', uuid, exc)
+        return '' if outcome in (Outcome.AGENT_ERROR,
+                                 Outcome.NOT_CONFIGURED) else None
+    except Exception as exc:     # malformed replies
         LOG.debug('guest-get-osinfo of %s: no OS id (%s)', uuid, exc)
         return ''
     return found if isinstance(found, str) else ''

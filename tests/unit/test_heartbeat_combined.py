@@ -6,12 +6,20 @@ import pytest
 
 from masakari_introspect.core import model as f
 from masakari_introspect.core.fleet import STUCK_AFTER
+from masakari_introspect.core.heartbeat import stale_after
+from masakari_introspect.core.kernel import SHUTDOWN_SPAN
+from masakari_introspect.core.kernel import SHUTDOWN_WAIT
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Phase
+from masakari_introspect.core.policy import AgentLoss
+from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import ProbeResult
 from tests.unit.fakes import A
 from tests.unit.fakes import B
 from tests.unit.fakes import domain
 from tests.unit.fakes import make_fleet
+from tests.unit.heartbeat_bed import INTERVAL
+from tests.unit.heartbeat_bed import PERIOD
 from tests.unit.heartbeat_bed import Bed
 
 
@@ -111,7 +119,7 @@ def test_a_lost_agent_whose_kernel_dies_after_a_resume_is_kernel_hung():
     bed.lose_agent()
     bed.event(A, EventKind.PAUSED, 'user')
     bed.event(A, EventKind.RESUMED)
-    bed.run(3)
+    bed.run(20)                    # over SHUTDOWN_SPAN: not going down
     bed.kill_kernel()
     bed.run(4)
     assert bed.reasons() == ['kernel_hung']
@@ -339,4 +347,144 @@ def test_a_starved_guest_whose_statistics_come_late_is_not_reported():
     bed.do(bed.fleet.sampled(bed.sample()))      # the late sample
     for _ in range(10):
         bed.tick()
+    assert bed.reports() == []
+
+
+def _reboot_from_inside(bed, gap_ticks):
+    """The agent closes its port at shutdown (channel); a tick later the
+    kernel stops stamping; ``gap_ticks`` intervals later the reset
+    (REBOOTED) comes."""
+    bed.closed.add(A)
+    bed.event(A, EventKind.AGENT_DISCONNECTED, 'channel')
+    bed.tick()
+    bed.stamps[A] = int(bed.wall())        # devices shut down
+    for _ in range(gap_ticks):
+        bed.tick()
+
+
+@pytest.mark.parametrize('agent_loss', [AgentLoss.WARN, AgentLoss.REPORT])
+def test_a_reboot_from_inside_with_a_slow_reset_is_not_kernel_hung(
+        agent_loss):
+    # On a loaded host the reset event comes more than 2 x period + 1 s
+    # after the last stamp (a functional run saw it): the agent closed its
+    # port cleanly moments before, so the guest is going down, not dead.
+    bed = Bed(threshold=10, agent_loss=agent_loss)
+    _reboot_from_inside(bed, 3)             # 6 s > 2 x 1 + 1 s
+    assert bed.reports() == []
+    bed.event(A, EventKind.REBOOTED)
+    bed.stamps[A] = None
+    bed.closed.discard(A)
+    bed.event(A, EventKind.AGENT_CONNECTED)
+    for _ in range(5):
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.HEALTHY
+
+
+def test_a_shutdown_from_inside_with_a_slow_stop_is_not_reported():
+    bed = Bed(threshold=10)
+    _reboot_from_inside(bed, 3)
+    bed.do(bed.fleet.event(f.DomainEvent(A, 'vm', EventKind.STOPPED,
+                                         'shutdown')))
+    assert bed.reports() == []
+    assert A not in bed.fleet.watched
+
+
+def test_a_guest_going_down_that_never_resets_is_kernel_hung_in_bound():
+    # The kernel died during shutdown: reported once the bounded wait for
+    # the reset is over, no later.
+    bed = Bed(threshold=10)
+    stale = stale_after(PERIOD)
+    ticks = int((stale + SHUTDOWN_WAIT) / INTERVAL) + 2
+    _reboot_from_inside(bed, ticks)
+    [report] = bed.reports()
+    assert report.reason == 'kernel_hung'
+
+
+def test_a_lost_agent_long_before_the_kernel_dies_gets_no_shutdown_wait():
+    bed = Bed(threshold=10)
+    bed.closed.add(A)
+    bed.event(A, EventKind.AGENT_DISCONNECTED, 'channel')
+    for _ in range(int(SHUTDOWN_SPAN / INTERVAL) + 2):
+        bed.tick()
+    bed.kill_kernel()
+    bed.tick()
+    bed.tick()                      # age 4 >= 3: stale
+    [report] = bed.reports()
+    assert report.reason == 'kernel_hung'
+
+
+def test_an_answer_inside_libvirt_at_the_verdict_withdraws_the_report():
+    # A probe sent after the beat was due came back a miss (the agent was
+    # slow once), so the verdict does not wait for the next one, already
+    # inside libvirt; that one answers: the kernel lived after its last
+    # stamp (the balloon driver was unloaded), and the report is withdrawn.
+    bed = Bed(threshold=10)
+    bed.stamps[A] = int(bed.wall())            # balloon driver unloaded
+    bed.clock.advance(2.5)
+    bed.wall.advance(2.5)
+    watched = bed.fleet.watched[A]
+    bed.do(bed.fleet.result(ProbeResult(A, Outcome.MISS),
+                            bed.fleet._probe(watched).token))
+    bed.clock.advance(2)
+    bed.wall.advance(2)
+    [probe] = [a for a in bed.do(bed.fleet.tick())
+               if isinstance(a, f.Probe) and a.uuid == A]
+    bed.do(bed.fleet.started(A, probe.token))  # inside libvirt
+    bed.do(bed.fleet.sampled(bed.sample()))
+    assert [r.reason for r in bed.reports()] == ['kernel_hung']
+    bed.do(bed.fleet.result(ProbeResult(A, Outcome.OK), probe.token))
+    assert [a for a in bed.actions if isinstance(a, f.Withdraw)
+            and a.uuid == A]
+    assert bed.state().phase is Phase.HEALTHY
+    for _ in range(5):
+        bed.tick()
+    assert len(bed.reports()) == 1
+
+
+def test_a_lost_agent_found_busy_after_a_restart_is_not_reported():
+    # After a restart the first probes find the domain busy (a job holds
+    # it and hides the balloon fields): the guest leaves grace, failing,
+    # before the heartbeat is learned. Once the job ends and the heartbeat
+    # is live, the closed port is a lost agent, not a miss.
+    bed = Bed()
+    bed.closed.add(A)
+    bed.event(A, EventKind.AGENT_DISCONNECTED, 'channel')
+    for _ in range(3):
+        bed.tick()
+    bed.hidden.add(A)
+    _restart(bed, bed.policy)
+    answer = bed.answer
+
+    def busy(actions):
+        for probe in [a for a in actions if isinstance(a, f.Probe)]:
+            outcome = Outcome.BUSY if probe.uuid == A else Outcome.OK
+            bed.do(bed.fleet.result(ProbeResult(probe.uuid, outcome),
+                                    probe.token))
+    bed.answer = busy
+    for _ in range(2):
+        bed.tick()
+    bed.hidden.discard(A)
+    bed.answer = answer
+    for _ in range(10):
+        bed.tick()
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.AGENT_LOST
+
+
+def test_a_heartbeat_turned_off_while_its_verdict_waits_makes_no_verdict():
+    # A reload (or Nova metadata) turns kernel_heartbeat off while a stale
+    # heartbeat's verdict waits for a probe: the probe's miss is a miss,
+    # not a dead kernel.
+    from masakari_introspect.core import assign
+    bed = Bed(threshold=10)
+    bed.kill_kernel()
+    bed.stamps[A] += 1
+    bed.answer(_tick_answer_later(bed))
+    sent = _tick_answer_later(bed)
+    watched = bed.fleet.watched[A]
+    assert watched.kernel_waits is not None
+    assign.assign(watched, dataclasses.replace(
+        watched.state.policy, kernel_heartbeat=False), bed.clock())
+    bed.answer(sent)
     assert bed.reports() == []

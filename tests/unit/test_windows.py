@@ -131,3 +131,102 @@ def test_an_agent_without_osinfo_tells_nothing(monkeypatch):
                          'guest-get-osinfo': RuntimeError('timeout')})
     result = guest.ping(FakeConn(), A, 1, lambda c, w: None, osinfo=True)
     assert result.outcome is Outcome.OK and result.os_id == ''
+
+
+def test_a_windows_agent_reconnecting_keeps_its_guest_windows_until_told():
+    # The agent service restarts (a new connection) and hangs before it
+    # tells its OS again, and the balloon service stops: the guest is
+    # still Windows, judged by its agent, not kernel_hung.
+    bed = OsBed({A: 'mswindows'})
+    bed.silent.add(A)
+    bed.event(A, EventKind.AGENT_CONNECTED)
+    bed.stamps[A] = int(bed.wall())
+    for _ in range(6):
+        bed.tick()
+    assert [r.reason for r in bed.reports()] == ['unresponsive']
+    assert A in bed.asked[1:]                  # asked again
+
+
+def test_a_windows_guest_reinstalled_with_linux_uses_its_heartbeat():
+    bed = OsBed({A: 'mswindows'})
+    bed.os_ids[A] = 'linux'
+    bed.event(A, EventKind.REBOOTED)
+    for _ in range(3):
+        bed.tick()
+    bed.kill_kernel()
+    for _ in range(3):
+        bed.tick()
+    assert [r.reason for r in bed.reports()] == ['kernel_hung']
+
+
+def test_an_agent_that_cannot_tell_leaves_a_known_windows_guest_windows():
+    bed = OsBed({A: 'mswindows'})
+    bed.os_ids[A] = ''               # e.g. a downgraded agent
+    bed.event(A, EventKind.AGENT_CONNECTED)
+    bed.tick()
+    bed.kill_kernel()
+    for _ in range(6):
+        bed.tick()
+    assert [r.reason for r in bed.reports()] == ['unresponsive']
+
+
+def test_an_osinfo_call_without_an_answer_is_asked_again(monkeypatch):
+    # The agent answered the ping, but its osinfo call timed out (or the
+    # connection failed): that is no "cannot tell"; the next probe asks
+    # again. An agent that answers with an error cannot tell.
+    import libvirt
+
+    from masakari_introspect.virt import errors
+
+    class Error(libvirt.libvirtError):
+        def __init__(self, code, message):
+            Exception.__init__(self, message)
+            self.fields = (code, message)
+
+        def get_error_code(self):
+            return self.fields[0]
+
+        def get_error_domain(self):
+            return 10
+
+        def get_error_message(self):
+            return self.fields[1]
+
+    def replies(osinfo):
+        def command(dom, cmd, timeout, flags):
+            if json.loads(cmd)['execute'] == 'guest-ping':
+                return '{"return": {}}'
+            raise osinfo
+        monkeypatch.setattr(guest, 'libvirt_qemu',
+                            types.SimpleNamespace(qemuAgentCommand=command))
+
+    replies(Error(errors.ERR_AGENT_UNRESPONSIVE, 'Guest agent is not '
+                  'responding: QEMU guest agent is not connected'))
+    result = guest.ping(FakeConn(), A, 1, lambda c, w: None, osinfo=True)
+    assert result.outcome is Outcome.OK and result.os_id is None
+    replies(Error(errors.ERR_AGENT_COMMAND_TIMEOUT, 'timed out'))
+    result = guest.ping(FakeConn(), A, 1, lambda c, w: None, osinfo=True)
+    assert result.os_id is None
+    replies(Error(errors.ERR_INTERNAL_ERROR, "unable to execute QEMU agent "
+                  "command 'guest-get-osinfo': The command guest-get-osinfo"
+                  " has not been found"))
+    result = guest.ping(FakeConn(), A, 1, lambda c, w: None, osinfo=True)
+    assert result.os_id == ''
+
+
+
+def test_the_os_is_asked_when_the_instance_policy_uses_the_heartbeat():
+    # The configuration turns the heartbeat off, a per-instance policy on:
+    # that instance's agent is asked its OS (a Windows guest's stamp is no
+    # kernel evidence), the others' are not.
+    import dataclasses
+
+    from masakari_introspect.core import assign
+    bed = OsBed({A: 'mswindows', B: 'linux'}, kernel_heartbeat=False)
+    assert bed.asked == []
+    watched = bed.fleet.watched[A]
+    assign.assign(watched, dataclasses.replace(
+        watched.state.policy, kernel_heartbeat=True), bed.clock())
+    bed.tick()
+    assert bed.asked == [A]
+    assert watched.heartbeat.os_id == 'mswindows'

@@ -16,6 +16,7 @@ from masakari_introspect.core import agent_loss
 from masakari_introspect.core import app_fleet
 from masakari_introspect.core import cadence
 from masakari_introspect.core import died
+from masakari_introspect.core import events
 from masakari_introspect.core import kdump
 from masakari_introspect.core import kernel
 from masakari_introspect.core.app_run import RunResult
@@ -47,17 +48,10 @@ from masakari_introspect.core.policy import Policy
 from masakari_introspect.core.roster import Judged
 from masakari_introspect.core.roster import Roster
 from masakari_introspect.core.rules import Rules
-from masakari_introspect.core.roster import new_process
 from masakari_introspect.core.watched import Watched
 
 LOG = logging.getLogger(__name__)
 
-_PAUSING = (EventKind.PAUSED, EventKind.MIGRATING, EventKind.SHUTTING_DOWN)
-_RESUMING = (EventKind.RESUMED, EventKind.REBOOTED, EventKind.AGENT_CONNECTED)
-# Watchdog actions that leave the guest as it is: a failure now.
-_WATCHDOG_STUCK = ('none', 'pause', 'debug')
-# A stop that is the guest's failure: its report stands.
-_FAILED_STOPS = ('crashed', 'failed')
 # A tick this soon after the last one closes no interval (a late owner
 # thread handles queued ticks back to back).
 TICK_MIN = 0.5   # x probe_interval
@@ -152,7 +146,7 @@ class Fleet:
     def event(self, event: DomainEvent) -> list[Action]:
         now = self._clock()
         if event.kind is EventKind.STOPPED:
-            keep = event.detail in _FAILED_STOPS
+            keep = event.detail in events.FAILED_STOPS
             return self._roster.forget(event.uuid, 'domain stopped (%s)'
                                        % event.detail, withdraw=not keep)
         watched = self.watched.get(event.uuid)
@@ -170,52 +164,8 @@ class Fleet:
             if event.kind is EventKind.AGENT_DISCONNECTED:
                 return []
             return [Lookup(event.uuid)]
-        state, before = watched.state, watched.state.phase
-        had_job = state.domain_job.held
-        verdict = Verdict.NONE
-        saved: list[Action] = []
-        if event.kind is EventKind.STARTED:
-            state.started(now)
-            self._roster.void_probe(watched)
-            if event.domain_id >= 0:
-                if event.domain_id != watched.domain_id:
-                    saved.append(new_process(event.uuid))
-                watched.domain_id = event.domain_id
-            saved.append(Save())
-        elif event.kind in _PAUSING:
-            state.paused(now, event.pause)
-            self._roster.void_probe(watched)
-        elif event.kind is EventKind.REBOOTED:
-            state.rebooted(now)
-            self._roster.void_probe(watched)
-        elif event.kind in _RESUMING:
-            state.resumed(now)
-            self._roster.void_probe(watched)
-        elif event.kind is EventKind.AGENT_DISCONNECTED:
-            state.agent_gone(now)
-            kernel.port_closed(watched, event.detail, now)
-            agent_loss.disconnected(watched, event, watched.state.policy)
-        elif event.kind is EventKind.CRASHED:
-            verdict = state.crashed()
-        elif event.kind is EventKind.CRASH_LOADED:
-            kdump.loaded(watched, now, watched.state.policy)
-        elif event.kind is EventKind.WATCHDOG:
-            if event.detail in _WATCHDOG_STUCK:
-                verdict = state.watchdog_fired()
-            else:
-                LOG.warning('The watchdog of instance %s (%s) expired; '
-                            'its action (%s) already recovers the guest: '
-                            'not reported', state.name, state.uuid,
-                            event.detail)
-                watched.watchdog_recoveries += 1
-        app_fleet.event(watched, event.kind)
-        kernel.agent_connected(watched, event.kind)
-        if event.kind in kernel.RESETS:
-            watched.heartbeat.reset()
-            kdump.reset_seen(watched, event.kind)
-        if had_job:
-            watched.say_job_ended()
-        watched.log_phase(before, event.kind.value)
+        state = watched.state
+        verdict, saved = events.apply(watched, event, now)
         actions = saved + self._act(watched, verdict)
         if event.kind in (EventKind.AGENT_CONNECTED,
                           EventKind.AGENT_DISCONNECTED) \

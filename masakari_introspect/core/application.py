@@ -70,7 +70,8 @@ class ProbeState:
         self.due = 0                        # tick of the next turn
         self.token: int | None = None       # the run out
         self.sent = 0                       # ... asked for at this tick
-        self.overran = False                # ... counted failed at a turn
+        self.overran = False                # ... not judged: counted
+        #                                     failed at a turn, or voided
         self.lingering: int | None = None   # pid of a run left running
         self.failures = 0                   # failed runs in a row
         self.failing = False                # in a failure episode
@@ -132,6 +133,24 @@ class GuestApps:
         self.commands = None
         for state in self.probes.values():
             state.lingering = None
+
+    def void(self) -> None:
+        """The guest paused, or its agent went: the runs out are not
+        judged (their timeouts ran while the guest could not run them)."""
+        for state in self.probes.values():
+            state.overran = state.token is not None
+
+    def reporting(self) -> str | None:
+        """A probe whose failure episode was reported (the notification
+        made for it covers every probe of the guest)."""
+        return next((name for name, state in self.probes.items()
+                     if state.reported), None)
+
+    def rearm(self) -> None:
+        """The guest's pending notification was dropped: probes still
+        failing report again at their next failed run."""
+        for state in self.probes.values():
+            state.reported = False
 
     def reset(self) -> None:
         """A new boot: runs, episodes and what the agent allowed are

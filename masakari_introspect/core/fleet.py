@@ -451,6 +451,8 @@ class Fleet:
         """``withdraw`` found the instance's report still pending and
         dropped it: for maintenance, the report was never made."""
         watched = self.watched.get(withdraw.uuid)
+        if watched is not None:
+            app_fleet.withdrawn(watched)
         if withdraw.cause is not WithdrawCause.MAINTENANCE or \
                 watched is None or not watched.state.reported:
             return []

@@ -215,6 +215,8 @@ class AppRunner:
         self._post = post
         self._clock = clock
         self._later = later or Later(clock)
+        self._out: dict[str, Run] = {}     # runs in progress, by key
+        self._lock = threading.Lock()
 
     def run(self, action: AppRun) -> None:
         if self._agent is None:
@@ -222,24 +224,56 @@ class AppRunner:
                                  RunOutcome.UNAVAILABLE,
                                  detail='no guest-exec here'))
             return
-        Run(action, self._agent, self._step, self._post, self._clock).begin()
+        run = Run(action, self._agent, self._step,
+                  lambda result: self._finish(run, result), self._clock)
+        with self._lock:
+            self._out[_key(action)] = run
+        run.begin()
+
+    def drop(self, uuid: str) -> None:
+        """The guest's kernel is judged dead: its runs end now, unjudged,
+        and their queued calls are not made (no worker spent on them)."""
+        with self._lock:
+            gone = [run for run in self._out.values()
+                    if run.action.uuid == uuid]
+            for run in gone:
+                del self._out[_key(run.action)]
+        for run in gone:
+            self._lane.drop(_key(run.action), spare=True)
+            action = run.action
+            self._post(RunResult(action.uuid, action.probe.name, action.token,
+                                 RunOutcome.UNAVAILABLE,
+                                 detail='the guest was judged dead'))
 
     def close(self) -> None:
         self._later.close()
 
+    def _current(self, run: Run) -> bool:
+        with self._lock:
+            return self._out.get(_key(run.action)) is run
+
+    def _finish(self, run: Run, result: RunResult) -> None:
+        with self._lock:
+            if self._out.get(_key(run.action)) is not run:
+                return          # dropped: its result was posted then
+            del self._out[_key(run.action)]
+        self._post(result)
+
     def _step(self, run: Run, call: Callable[[], None], at: float) -> None:
-        key = 'app:%s:%s' % (run.action.uuid, run.action.probe.name)
+        key = _key(run.action)
 
         def guarded() -> None:
+            if not self._current(run):
+                return
             try:
                 call()
             except Exception as exc:
                 LOG.exception('Application probe %s of %s failed',
                               run.action.probe.name, run.action.uuid)
                 action = run.action
-                self._post(RunResult(action.uuid, action.probe.name,
-                                     action.token, RunOutcome.UNAVAILABLE,
-                                     detail=repr(exc)))
+                self._finish(run, RunResult(
+                    action.uuid, action.probe.name, action.token,
+                    RunOutcome.UNAVAILABLE, detail=repr(exc)))
 
         def submit() -> None:
             self._lane.submit(guarded, key=key, spare=True)
@@ -248,3 +282,7 @@ class AppRunner:
             submit()
         else:
             self._later.call(at, submit)
+
+
+def _key(action: AppRun) -> str:
+    return 'app:%s:%s' % (action.uuid, action.probe.name)

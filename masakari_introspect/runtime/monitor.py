@@ -276,6 +276,7 @@ class Monitor:
             elif isinstance(action, model.Unqueue):
                 for lane in self._lanes.values():
                     lane.drop(action.uuid)
+                self._apps.drop(action.uuid)
 
     def _dispatch(self, probe: model.Probe) -> None:
         prober, timeout = self._probers[probe.suspect], self._timeout

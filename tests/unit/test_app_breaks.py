@@ -2,15 +2,23 @@
 fleet's others (maintenance, pauses, withdrawals, policy changes)."""
 
 from masakari_introspect.core import model as f
+from masakari_introspect.core.app_run import AgentCommands
+from masakari_introspect.core.app_run import AppRun
+from masakari_introspect.core.app_run import ExecReply
+from masakari_introspect.core.app_run import ReplyKind
 from masakari_introspect.core.app_run import RunOutcome
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.policy import AppProbe
+from masakari_introspect.runtime.app_runs import AppRunner
 from tests.unit.fakes import A
+from tests.unit.fakes import B
+from tests.unit.fakes import FakeClock
 from tests.unit.test_application import Bed
 
 FAIL = dict(exit_code=1, output='down')
 ONE = AppProbe('web', ('/bin/true',), timeout=5, every=1, threshold=1)
+ALL_EXEC = AgentCommands(frozenset(('guest-exec', 'guest-exec-status')))
 DB = AppProbe('db', ('/bin/true',), timeout=5, every=1, threshold=1)
 
 
@@ -82,3 +90,53 @@ def test_a_run_across_a_pause_is_not_judged():
     bed.tick()     # the ping answers: healthy; the run is still out
     bed.back(run, RunOutcome.TIMEOUT, pid=7)
     assert bed.fleet.snapshot()[0].probes[0].failures == 0
+
+
+class HeldLane:
+    """Keeps spare jobs queued until released (a busy lane)."""
+
+    def __init__(self):
+        self.queued = {}
+
+    def submit(self, job, *, key='', priority=0, spare=False):
+        self.queued[key] = job
+
+    def drop(self, key, spare=False):
+        return self.queued.pop(key, None) is not None
+
+    def release(self):
+        jobs, self.queued = list(self.queued.values()), {}
+        for job in jobs:
+            job()
+
+
+class CountingAgent:
+    def __init__(self):
+        self.calls = 0
+
+    def info(self, uuid):
+        self.calls += 1
+        return ExecReply(ReplyKind.INFO, commands=ALL_EXEC)
+
+    def start(self, uuid, argv):
+        self.calls += 1
+        return ExecReply(ReplyKind.STARTED, pid=3)
+
+    def status(self, uuid, pid):
+        self.calls += 1
+        return ExecReply(ReplyKind.EXITED, exit_code=0)
+
+
+def test_unqueue_drops_a_dead_guests_queued_app_calls_and_ends_its_run():
+    clock = FakeClock()
+    lane, agent, results = HeldLane(), CountingAgent(), []
+    runner = AppRunner(agent, lane, results.append, clock=clock)
+    runner.run(AppRun(A, 7, ONE, ask_info=True))
+    runner.run(AppRun(B, 8, ONE))
+    assert len(lane.queued) == 2
+    runner.drop(A)             # A's kernel is dead (Unqueue)
+    (ended,) = results         # A's run ends at once, unjudged
+    assert (ended.uuid, ended.token) == (A, 7)
+    assert ended.outcome.failed is None
+    lane.release()             # B's call still goes
+    assert agent.calls == 1 and len(results) == 1

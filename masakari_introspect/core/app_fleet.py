@@ -49,12 +49,13 @@ def turn(watched: Watched, tick: int, base_interval: float,
     """At tick number ``tick`` (every ``base_interval`` s): the runs to
     start and the verdicts of runs still out at their turn."""
     policy = watched.state.policy
-    watched.apps.sync(policy.probes if policy.monitor else ())
+    ended = watched.apps.sync(policy.probes if policy.monitor else ())
     if not watched.apps.probes:
-        return [], []
+        return [], ended
     ratio = max(1, round(policy.probe_interval / base_interval))
-    return watched.apps.turn(tick, ratio, healthy(watched), tokens,
-                             base_interval)
+    runs, judged = watched.apps.turn(tick, ratio, healthy(watched), tokens,
+                                     base_interval)
+    return runs, ended + judged
 
 
 def result(watched: Watched, run: RunResult) -> list[Judged]:
@@ -80,8 +81,9 @@ def act(watched: Watched, judged: list[Judged],
             # Not while the guest itself, or another of its probes, is
             # reported: the notification is theirs too.
             actions.append(Withdraw(
-                watched.state.uuid, 'application probe %s passes again'
-                % decision.probe))
+                watched.state.uuid, 'application probe %s %s' % (
+                    decision.probe,
+                    decision.record.get('why', 'passes again'))))
     return actions
 
 

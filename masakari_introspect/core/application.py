@@ -115,16 +115,26 @@ class GuestApps:
         self.ask_info = True     # ask guest-info with the next run
         self._configured: tuple[AppProbe, ...] = ()
 
-    def sync(self, probes: tuple[AppProbe, ...]) -> None:
+    def sync(self, probes: tuple[AppProbe, ...]) -> list[Judged]:
         """Follow the guest's policy: new probes start fresh, changed ones
-        too, removed ones are forgotten (with their runs out)."""
+        too, removed ones are forgotten (with their runs out). A reported
+        episode of one forgotten ends: its notification is withdrawn."""
         if probes == self._configured:
-            return
+            return []
         self._configured = probes
         kept = {name: state for name, state in self.probes.items()
                 if any(p == state.probe for p in probes)}
+        ended = [state.probe.name for state in self.probes.values()
+                 if state.reported and kept.get(state.probe.name) is not
+                 state]
         self.probes = {p.name: kept.get(p.name) or ProbeState(p)
                        for p in probes}
+        for name in ended:
+            LOG.info('Instance %s (%s): application probe %s was reported '
+                     'and is changed or removed by its policy: its episode '
+                     'ended', self.name, self.uuid, name)
+        return [Judged(AppVerdict.RECOVERED, name, {
+            'why': 'changed or removed by the policy'}) for name in ended[:1]]
 
     def agent_connected(self) -> None:
         """A (re)connected agent: ask what it allows; what the last one ran

@@ -1,6 +1,8 @@
 """Review attacks on application probes: where their rules meet the
 fleet's others (maintenance, pauses, withdrawals, policy changes)."""
 
+import dataclasses
+
 from masakari_introspect.core import model as f
 from masakari_introspect.core.app_run import AgentCommands
 from masakari_introspect.core.app_run import AppRun
@@ -10,6 +12,7 @@ from masakari_introspect.core.app_run import RunOutcome
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.policy import AppProbe
+from masakari_introspect.core.policy import OnFailure
 from masakari_introspect.runtime.app_runs import AppRunner
 from tests.unit.fakes import A
 from tests.unit.fakes import B
@@ -20,6 +23,14 @@ FAIL = dict(exit_code=1, output='down')
 ONE = AppProbe('web', ('/bin/true',), timeout=5, every=1, threshold=1)
 ALL_EXEC = AgentCommands(frozenset(('guest-exec', 'guest-exec-status')))
 DB = AppProbe('db', ('/bin/true',), timeout=5, every=1, threshold=1)
+
+
+def reported_bed(*probes):
+    bed = Bed(*probes)
+    bed.tick()
+    turns(bed, 1, **FAIL)
+    assert len(bed.reports()) == 1
+    return bed
 
 
 def turns(bed, n, outcome=RunOutcome.FAILED, **fields):
@@ -140,3 +151,25 @@ def test_unqueue_drops_a_dead_guests_queued_app_calls_and_ends_its_run():
     assert ended.outcome.failed is None
     lane.release()             # B's call still goes
     assert agent.calls == 1 and len(results) == 1
+
+
+def test_a_reported_probe_removed_or_changed_by_policy_withdraws():
+    for probes in ((), (dataclasses.replace(ONE, on_failure=OnFailure.WARN),)):
+        bed = reported_bed(ONE)
+        watched = bed.fleet.watched[A]
+        watched.state.policy = dataclasses.replace(watched.state.policy,
+                                                   probes=probes)
+        bed.tick()
+        (withdraw,) = bed.of(f.Withdraw)
+        assert 'web' in withdraw.why
+
+
+def test_a_removed_probe_does_not_withdraw_another_ones_report():
+    bed = reported_bed(ONE, DB)
+    watched = bed.fleet.watched[A]
+    keep = tuple(p for p in watched.state.policy.probes
+                 if p.name != watched.apps.reporting())
+    watched.state.policy = dataclasses.replace(watched.state.policy,
+                                               probes=keep)
+    turns(bed, 1, **FAIL)
+    assert not bed.of(f.Withdraw)

@@ -14,7 +14,7 @@ The rules:
   A result that comes back once the guest is no longer healthy is not
   judged.
 * Never two runs of one probe at once: a run still out at the probe's next
-  turn counts as failed and no new run starts; its own result, when it
+  turn, past its timeout, counts as failed and no new run starts; its own result, when it
   comes, is not judged again. A run that timed out leaves its process
   running in the guest (the agent never kills it): the next run first asks
   whether it still runs, and if so it counts as failed (``overran``).
@@ -190,7 +190,10 @@ class GuestApps:
                             (tick - state.sent) * tick_seconds)
                 state.token, state.overran = None, False
             if state.token is not None:
-                if not state.overran:
+                # Still out at its turn, within a timeout longer than the
+                # probe's period: waited for, not a failure.
+                if not state.overran and (tick - state.sent) * \
+                        tick_seconds > state.probe.timeout:
                     state.overran = True
                     state.runs += 1
                     judged += self._failed(state, RunResult(

@@ -173,3 +173,21 @@ def test_a_removed_probe_does_not_withdraw_another_ones_report():
                                                probes=keep)
     turns(bed, 1, **FAIL)
     assert not bed.of(f.Withdraw)
+
+
+def test_a_run_within_a_timeout_longer_than_its_period_is_not_overran():
+    # timeout 30 s, a turn every 10 s: a run of 15 s is within its timeout.
+    slow = AppProbe('web', ('/bin/true',), timeout=30, every=1, threshold=1)
+    bed = Bed(slow)
+    bed.tick()
+    (run,) = bed.tick()
+    assert bed.tick() == []        # still out, within its timeout: no run
+    bed.back(run, RunOutcome.PASSED, duration=15.0)
+    (probe,) = bed.fleet.snapshot()[0].probes
+    assert (probe.failures, probe.runs, probe.failing) == (0, 1, False)
+    assert not bed.reports()
+    (late,) = bed.tick()           # out past its timeout: overran, failed
+    for _ in range(4):
+        bed.tick()
+    assert [r.notification.reason for r in bed.reports()] == ['application']
+    bed.back(late, RunOutcome.PASSED)

@@ -59,7 +59,13 @@ def turn(watched: Watched, tick: int, base_interval: float,
 
 
 def result(watched: Watched, run: RunResult) -> list[Judged]:
-    return watched.apps.result(run, healthy(watched))
+    judged = watched.apps.result(run, healthy(watched))
+    if watched.limited and not watched.state.reported and \
+            not watched.apps.wants_report():
+        # The report the limit held was an application's, whose episode
+        # ended: nothing is held any more.
+        watched.limited = False
+    return judged
 
 
 def act(watched: Watched, judged: list[Judged],

@@ -156,6 +156,11 @@ class GuestApps:
         return next((name for name, state in self.probes.items()
                      if state.reported), None)
 
+    def wants_report(self) -> bool:
+        """A probe in a failure episode that asks for a report."""
+        return any(state.failing and state.probe.on_failure is
+                   OnFailure.REPORT for state in self.probes.values())
+
     def rearm(self) -> None:
         """The guest's pending notification was dropped: probes still
         failing report again at their next failed run."""

@@ -191,3 +191,17 @@ def test_a_run_within_a_timeout_longer_than_its_period_is_not_overran():
         bed.tick()
     assert [r.notification.reason for r in bed.reports()] == ['application']
     bed.back(late, RunOutcome.PASSED)
+
+
+def test_a_held_application_report_ends_with_its_episode():
+    # The recovery limit holds the application's report; the application
+    # then passes: nothing is held any more (status, check).
+    bed = Bed(ONE, max_recoveries=1)
+    bed.tick()
+    turns(bed, 1, **FAIL)
+    turns(bed, 1, RunOutcome.PASSED)
+    turns(bed, 1, **FAIL)
+    assert bed.of(f.Limited)
+    assert bed.fleet.snapshot()[0].recovery_limited
+    turns(bed, 1, RunOutcome.PASSED)
+    assert not bed.fleet.snapshot()[0].recovery_limited

@@ -11,6 +11,8 @@ from masakari_introspect.core.app_run import ReplyKind
 from masakari_introspect.core.app_run import RunOutcome
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Outcome
+from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.policy import AppProbe
 from masakari_introspect.core.policy import OnFailure
 from masakari_introspect.runtime.app_runs import AppRunner
@@ -41,7 +43,10 @@ def turns(bed, n, outcome=RunOutcome.FAILED, **fields):
 
 
 def event(bed, kind):
-    return bed.do(bed.fleet.event(DomainEvent(A, 'vm-a', kind)))
+    """The event; a ping it sends is answered."""
+    for ping in bed.do(bed.fleet.event(DomainEvent(A, 'vm-a', kind))):
+        if isinstance(ping, f.Probe):
+            bed.do(bed.fleet.result(ProbeResult(A, Outcome.OK), ping.token))
 
 
 def test_maintenance_holds_application_runs():
@@ -205,3 +210,31 @@ def test_a_held_application_report_ends_with_its_episode():
     assert bed.fleet.snapshot()[0].recovery_limited
     turns(bed, 1, RunOutcome.PASSED)
     assert not bed.fleet.snapshot()[0].recovery_limited
+
+
+def test_guest_exec_enabled_by_an_agent_restart_is_asked_again():
+    none = AgentCommands(frozenset(('guest-info',)),
+                         frozenset(('guest-exec', 'guest-exec-status')))
+    bed = Bed(ONE)
+    bed.tick()
+    (run,) = bed.tick()
+    bed.back(run, RunOutcome.DISABLED, commands=none)
+    assert bed.tick() == [] and bed.tick() == []
+    event(bed, EventKind.AGENT_DISCONNECTED)
+    event(bed, EventKind.AGENT_CONNECTED)
+    (again,) = bed.tick()
+    assert again.ask_info
+    bed.back(again, RunOutcome.PASSED, commands=ALL_EXEC)
+    assert not bed.fleet.snapshot()[0].probes[0].refused
+
+
+def test_a_crash_while_the_application_report_is_pending():
+    # The crash is reported too (the outbox keeps the one pending, so
+    # Masakari gets one notification: 'application'); the probe, its guest
+    # failed, is not judged any more.
+    bed = reported_bed(ONE)
+    event(bed, EventKind.CRASHED)
+    reasons = [r.notification.reason for r in bed.reports()]
+    assert reasons[0] == 'application' and len(reasons) == 2
+    turns(bed, 3, **FAIL)
+    assert len(bed.reports()) == 2

@@ -68,6 +68,10 @@ def result(watched: Watched, run: RunResult) -> list[Judged]:
     return judged
 
 
+def started(watched: Watched, probe: str, token: int) -> None:
+    watched.apps.started(probe, token)
+
+
 def act(watched: Watched, judged: list[Judged],
         report: Reporting) -> list[Action]:
     actions: list[Action] = []

@@ -70,6 +70,7 @@ class ProbeState:
         self.due = 0                        # tick of the next turn
         self.token: int | None = None       # the run out
         self.sent = 0                       # ... asked for at this tick
+        self.began: int | None = None       # ... its command started at
         self.overran = False                # ... not judged: counted
         #                                     failed at a turn, or voided
         self.lingering: int | None = None   # pid of a run left running
@@ -113,6 +114,7 @@ class GuestApps:
         self.probes: dict[str, ProbeState] = {}
         self.commands: AgentCommands | None = None
         self.ask_info = True     # ask guest-info with the next run
+        self._tick = 0           # the last turn's tick
         self._configured: tuple[AppProbe, ...] = ()
 
     def sync(self, probes: tuple[AppProbe, ...]) -> list[Judged]:
@@ -183,6 +185,7 @@ class GuestApps:
         runs to start, and what a run still out at its turn decides."""
         runs: list[AppRun] = []
         judged: list[Judged] = []
+        self._tick = tick
         for state in self.probes.values():
             if tick < state.due or not healthy:
                 continue
@@ -197,8 +200,10 @@ class GuestApps:
             if state.token is not None:
                 # Still out at its turn, within a timeout longer than the
                 # probe's period: waited for, not a failure.
-                if not state.overran and (tick - state.sent) * \
-                        tick_seconds > state.probe.timeout:
+                # Its calls still queued (no slot): nothing ran yet.
+                if not state.overran and state.began is not None and (
+                        tick - state.began) * tick_seconds > \
+                        state.probe.timeout:
                     state.overran = True
                     state.runs += 1
                     judged += self._failed(state, RunResult(
@@ -211,7 +216,7 @@ class GuestApps:
                     and not self.commands.frozen:
                 self._say_refused(state, refused)
                 continue
-            state.token, state.sent = next(tokens), tick
+            state.token, state.sent, state.began = next(tokens), tick, None
             runs.append(AppRun(self.uuid, state.token, state.probe,
                                ask_info=self.ask_info,
                                lingering=state.lingering))
@@ -257,6 +262,13 @@ class GuestApps:
         if failed:
             return self._failed(state, result)
         return self._passed(state, result)
+
+    def started(self, probe: str, token: int) -> None:
+        """The run's command is being started now (its calls had a slot):
+        its timeout counts from this turn on."""
+        state = self.probes.get(probe)
+        if state is not None and state.token == token:
+            state.began = self._tick
 
     def said_reported(self, probe: str, made: bool) -> None:
         """The fleet's answer to a REPORT: made, or held by the limit."""

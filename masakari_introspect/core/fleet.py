@@ -364,6 +364,14 @@ class Fleet:
         return app_fleet.act(watched, app_fleet.result(watched, run),
                              self._report)
 
+    def app_started(self, uuid: str, probe: str, token: int
+                    ) -> list[Action]:
+        """An application probe's run execs its command now."""
+        watched = self.watched.get(uuid)
+        if watched is not None:
+            app_fleet.started(watched, probe, token)
+        return []
+
     def _close(self, watched: Watched, now: float) -> list[Action]:
         """The end of one of the guest's intervals."""
         # A probe still out counts as a missed interval when it went to

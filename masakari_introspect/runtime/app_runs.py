@@ -103,8 +103,10 @@ class Run:
     def __init__(self, action: AppRun, agent: AgentExec,
                  step: Callable[['Run', Callable[[], None], float], None],
                  done: Callable[[RunResult], None],
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float],
+                 began: Callable[[AppRun], None] | None = None) -> None:
         self.action = action
+        self._began_cb = began
         self._agent = agent
         self._step = step        # queue a call: (run, call, at)
         self._done = done
@@ -145,6 +147,8 @@ class Run:
         self._refused_or_end(reply, pid)
 
     def _exec(self) -> None:
+        if self._began_cb is not None:
+            self._began_cb(self.action)
         self._began = self._clock()
         self._deadline = self._began + self.action.probe.timeout
         reply = self._agent.start(self.action.uuid, self.action.probe.exec)
@@ -209,7 +213,9 @@ class AppRunner:
     def __init__(self, agent: AgentExec | None, lane: ProbeLane,
                  post: Callable[[RunResult], None], *,
                  clock: Callable[[], float] = time.monotonic,
-                 later: Later | None = None) -> None:
+                 later: Later | None = None,
+                 started: Callable[[AppRun], None] | None = None) -> None:
+        self._started = started
         self._agent = agent
         self._lane = lane
         self._post = post
@@ -225,7 +231,8 @@ class AppRunner:
                                  detail='no guest-exec here'))
             return
         run = Run(action, self._agent, self._step,
-                  lambda result: self._finish(run, result), self._clock)
+                  lambda result: self._finish(run, result), self._clock,
+                  self._started)
         with self._lock:
             self._out[_key(action)] = run
         run.begin()

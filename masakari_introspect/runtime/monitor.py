@@ -94,9 +94,11 @@ class Monitor:
             True: suspect_prober or prober or hypervisor}
         self._stats_lane = ProbeLane('statistics', 1)
         # Application probes' calls: spare jobs of the healthy lane.
-        self._apps = AppRunner(agent_exec, self._lanes[False],
-                               lambda run: self._post(self.fleet.app_result,
-                                                      run))
+        self._apps = AppRunner(
+            agent_exec, self._lanes[False],
+            lambda run: self._post(self.fleet.app_result, run),
+            started=lambda app: self._post(self.fleet.app_started, app.uuid,
+                                           app.probe.name, app.token))
         # A call still inside libvirt after the timeout plus STUCK_AFTER is
         # its guest's miss: the fleet hears of it when it is due.
         self._stuck = Alarm('stuck-calls',

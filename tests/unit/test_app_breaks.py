@@ -126,6 +126,14 @@ class HeldLane:
             job()
 
 
+class NoLater:
+    def call(self, at, func):
+        pass
+
+    def close(self):
+        pass
+
+
 class CountingAgent:
     def __init__(self):
         self.calls = 0
@@ -238,3 +246,28 @@ def test_a_crash_while_the_application_report_is_pending():
     assert reasons[0] == 'application' and len(reasons) == 2
     turns(bed, 3, **FAIL)
     assert len(bed.reports()) == 2
+
+
+def test_a_run_still_queued_at_its_turn_is_not_a_failure():
+    # The lane never had a spare slot for the run's calls (pings kept it
+    # busy): its command never ran; once it runs, its timeout counts.
+    bed = Bed(ONE)
+    bed.tick()
+    (queued,) = bed.tick(start=False)
+    assert bed.tick() == [] and bed.tick() == []
+    assert bed.fleet.snapshot()[0].probes[0].failures == 0
+    bed.do(bed.fleet.app_started(A, 'web', queued.token))
+    bed.tick()
+    assert bed.fleet.snapshot()[0].probes[0].failures == 1
+
+
+def test_the_runner_says_when_a_run_execs():
+    clock = FakeClock()
+    lane, agent, results, began = HeldLane(), CountingAgent(), [], []
+    runner = AppRunner(agent, lane, results.append, clock=clock,
+                       later=NoLater(), started=began.append)
+    runner.run(AppRun(A, 7, ONE, ask_info=True))
+    lane.release()              # guest-info
+    assert began == []
+    lane.release()              # guest-exec
+    assert [(r.uuid, r.token) for r in began] == [(A, 7)]

@@ -20,6 +20,10 @@ from masakari_introspect.core.watched import Watched
 
 # Makes the report of ``watched`` for ``reason``, with one more forensics
 # entry: the fleet's own report path (storm limit, notification).
+# The runs out when these happen say nothing about the application.
+_VOIDING = (EventKind.PAUSED, EventKind.MIGRATING, EventKind.SHUTTING_DOWN,
+            EventKind.AGENT_DISCONNECTED, EventKind.AGENT_CONNECTED)
+
 Reporting = Callable[[Watched, Reason, dict[str, Any]], list[Action]]
 
 
@@ -33,7 +37,10 @@ def healthy(watched: Watched) -> bool:
 def event(watched: Watched, kind: EventKind) -> None:
     if kind in (EventKind.STARTED, EventKind.REBOOTED):
         watched.apps.reset()
-    elif kind is EventKind.AGENT_CONNECTED:
+        return
+    if kind in _VOIDING:
+        watched.apps.void()
+    if kind is EventKind.AGENT_CONNECTED:
         watched.apps.agent_connected()
 
 
@@ -42,16 +49,27 @@ def turn(watched: Watched, tick: int, base_interval: float,
     """At tick number ``tick`` (every ``base_interval`` s): the runs to
     start and the verdicts of runs still out at their turn."""
     policy = watched.state.policy
-    watched.apps.sync(policy.probes if policy.monitor else ())
+    ended = watched.apps.sync(policy.probes if policy.monitor else ())
     if not watched.apps.probes:
-        return [], []
+        return [], ended
     ratio = max(1, round(policy.probe_interval / base_interval))
-    return watched.apps.turn(tick, ratio, healthy(watched), tokens,
-                             base_interval)
+    runs, judged = watched.apps.turn(tick, ratio, healthy(watched), tokens,
+                                     base_interval)
+    return runs, ended + judged
 
 
 def result(watched: Watched, run: RunResult) -> list[Judged]:
-    return watched.apps.result(run, healthy(watched))
+    judged = watched.apps.result(run, healthy(watched))
+    if watched.limited and not watched.state.reported and \
+            not watched.apps.wants_report():
+        # The report the limit held was an application's, whose episode
+        # ended: nothing is held any more.
+        watched.limited = False
+    return judged
+
+
+def started(watched: Watched, probe: str, token: int) -> None:
+    watched.apps.started(probe, token)
 
 
 def act(watched: Watched, judged: list[Judged],
@@ -59,12 +77,27 @@ def act(watched: Watched, judged: list[Judged],
     actions: list[Action] = []
     for decision in judged:
         if decision.verdict is AppVerdict.REPORT:
+            covered = watched.apps.reporting()
+            if covered is not None:
+                # One notification for the guest: another probe's episode
+                # was reported already (no second recovery).
+                watched.apps.said_reported(decision.probe, True)
+                continue
             made = report(watched, Reason.APPLICATION, decision.record)
             watched.apps.said_reported(decision.probe, any(
                 isinstance(a, Report) for a in made))
             actions += made
-        elif not watched.state.reported:
+        elif not watched.state.reported and watched.apps.reporting() is None:
+            # Not while the guest itself, or another of its probes, is
+            # reported: the notification is theirs too.
             actions.append(Withdraw(
-                watched.state.uuid, 'application probe %s passes again'
-                % decision.probe))
+                watched.state.uuid, 'application probe %s %s' % (
+                    decision.probe,
+                    decision.record.get('why', 'passes again'))))
     return actions
+
+
+def withdrawn(watched: Watched) -> None:
+    """The guest's pending notification was dropped (whoever withdrew it):
+    an application still failing is reported again."""
+    watched.apps.rearm()

@@ -14,7 +14,7 @@ The rules:
   A result that comes back once the guest is no longer healthy is not
   judged.
 * Never two runs of one probe at once: a run still out at the probe's next
-  turn counts as failed and no new run starts; its own result, when it
+  turn, past its timeout, counts as failed and no new run starts; its own result, when it
   comes, is not judged again. A run that timed out leaves its process
   running in the guest (the agent never kills it): the next run first asks
   whether it still runs, and if so it counts as failed (``overran``).
@@ -39,6 +39,7 @@ from masakari_introspect.core.app_run import AgentCommands
 from masakari_introspect.core.app_run import AppRun
 from masakari_introspect.core.app_run import RunOutcome
 from masakari_introspect.core.app_run import RunResult
+from masakari_introspect.core.app_state import ProbeState
 from masakari_introspect.core.policy import AppProbe
 from masakari_introspect.core.policy import OnFailure
 from masakari_introspect.core.status import AppProbeStatus
@@ -62,47 +63,6 @@ class Judged:
     record: dict[str, Any]     # for the forensics (probes.json)
 
 
-class ProbeState:
-    """One probe of one guest."""
-
-    def __init__(self, probe: AppProbe) -> None:
-        self.probe = probe
-        self.due = 0                        # tick of the next turn
-        self.token: int | None = None       # the run out
-        self.sent = 0                       # ... asked for at this tick
-        self.overran = False                # ... counted failed at a turn
-        self.lingering: int | None = None   # pid of a run left running
-        self.failures = 0                   # failed runs in a row
-        self.failing = False                # in a failure episode
-        self.reported = False               # ... and reported
-        self.refused: str | None = None     # the command refused (warned)
-        self.frozen = False                 # a freeze refused it (said)
-        self.last: RunResult | None = None
-        self.runs = 0
-        self.failed_runs = 0
-        self.last_duration: float | None = None
-
-    def record(self) -> dict[str, Any]:
-        """The forensics entry of the episode: the last run."""
-        last = self.last
-        return {'application_probe': self.probe.name,
-                'exec': list(self.probe.exec),
-                'failed_runs_in_a_row': self.failures,
-                'outcome': last.outcome.value if last else None,
-                'exit_code': last.exit_code if last else None,
-                'output': last.output if last else '',
-                'output_truncated': last.truncated if last else False,
-                'detail': last.detail if last else '',
-                'duration': round(last.duration, 3) if last else None}
-
-    def view(self) -> AppProbeStatus:
-        return AppProbeStatus(
-            self.probe.name, self.probe.on_failure.value, self.failing,
-            self.failures, self.runs, self.failed_runs, self.last_duration,
-            None if self.last is None else self.last.exit_code,
-            self.refused is not None)
-
-
 class GuestApps:
     """The application probes of one guest (see the module's docstring)."""
 
@@ -112,18 +72,29 @@ class GuestApps:
         self.probes: dict[str, ProbeState] = {}
         self.commands: AgentCommands | None = None
         self.ask_info = True     # ask guest-info with the next run
+        self._tick = 0           # the last turn's tick
         self._configured: tuple[AppProbe, ...] = ()
 
-    def sync(self, probes: tuple[AppProbe, ...]) -> None:
+    def sync(self, probes: tuple[AppProbe, ...]) -> list[Judged]:
         """Follow the guest's policy: new probes start fresh, changed ones
-        too, removed ones are forgotten (with their runs out)."""
+        too, removed ones are forgotten (with their runs out). A reported
+        episode of one forgotten ends: its notification is withdrawn."""
         if probes == self._configured:
-            return
+            return []
         self._configured = probes
         kept = {name: state for name, state in self.probes.items()
                 if any(p == state.probe for p in probes)}
+        ended = [state.probe.name for state in self.probes.values()
+                 if state.reported and kept.get(state.probe.name) is not
+                 state]
         self.probes = {p.name: kept.get(p.name) or ProbeState(p)
                        for p in probes}
+        for name in ended:
+            LOG.info('Instance %s (%s): application probe %s was reported '
+                     'and is changed or removed by its policy: its episode '
+                     'ended', self.name, self.uuid, name)
+        return [Judged(AppVerdict.RECOVERED, name, {
+            'why': 'changed or removed by the policy'}) for name in ended[:1]]
 
     def agent_connected(self) -> None:
         """A (re)connected agent: ask what it allows; what the last one ran
@@ -132,6 +103,29 @@ class GuestApps:
         self.commands = None
         for state in self.probes.values():
             state.lingering = None
+
+    def void(self) -> None:
+        """The guest paused, or its agent went: the runs out are not
+        judged (their timeouts ran while the guest could not run them)."""
+        for state in self.probes.values():
+            state.overran = state.token is not None
+
+    def reporting(self) -> str | None:
+        """A probe whose failure episode was reported (the notification
+        made for it covers every probe of the guest)."""
+        return next((name for name, state in self.probes.items()
+                     if state.reported), None)
+
+    def wants_report(self) -> bool:
+        """A probe in a failure episode that asks for a report."""
+        return any(state.failing and state.probe.on_failure is
+                   OnFailure.REPORT for state in self.probes.values())
+
+    def rearm(self) -> None:
+        """The guest's pending notification was dropped: probes still
+        failing report again at their next failed run."""
+        for state in self.probes.values():
+            state.reported = False
 
     def reset(self) -> None:
         """A new boot: runs, episodes and what the agent allowed are
@@ -149,6 +143,7 @@ class GuestApps:
         runs to start, and what a run still out at its turn decides."""
         runs: list[AppRun] = []
         judged: list[Judged] = []
+        self._tick = tick
         for state in self.probes.values():
             if tick < state.due or not healthy:
                 continue
@@ -161,7 +156,12 @@ class GuestApps:
                             (tick - state.sent) * tick_seconds)
                 state.token, state.overran = None, False
             if state.token is not None:
-                if not state.overran:
+                # Still out at its turn, within a timeout longer than the
+                # probe's period: waited for, not a failure.
+                # Its calls still queued (no slot): nothing ran yet.
+                if not state.overran and state.began is not None and (
+                        tick - state.began) * tick_seconds > \
+                        state.probe.timeout:
                     state.overran = True
                     state.runs += 1
                     judged += self._failed(state, RunResult(
@@ -174,7 +174,7 @@ class GuestApps:
                     and not self.commands.frozen:
                 self._say_refused(state, refused)
                 continue
-            state.token, state.sent = next(tokens), tick
+            state.token, state.sent, state.began = next(tokens), tick, None
             runs.append(AppRun(self.uuid, state.token, state.probe,
                                ask_info=self.ask_info,
                                lingering=state.lingering))
@@ -220,6 +220,13 @@ class GuestApps:
         if failed:
             return self._failed(state, result)
         return self._passed(state, result)
+
+    def started(self, probe: str, token: int) -> None:
+        """The run's command is being started now (its calls had a slot):
+        its timeout counts from this turn on."""
+        state = self.probes.get(probe)
+        if state is not None and state.token == token:
+            state.began = self._tick
 
     def said_reported(self, probe: str, made: bool) -> None:
         """The fleet's answer to a REPORT: made, or held by the limit."""

@@ -316,6 +316,14 @@ class Fleet:
         return app_fleet.act(watched, app_fleet.result(watched, run),
                              self._report)
 
+    def app_started(self, uuid: str, probe: str, token: int
+                    ) -> list[Action]:
+        """An application probe's run execs its command now."""
+        watched = self.watched.get(uuid)
+        if watched is not None:
+            app_fleet.started(watched, probe, token)
+        return []
+
     def _close(self, watched: Watched, now: float) -> list[Action]:
         """The end of one of the guest's intervals."""
         # A probe still out counts as a missed interval when it went to
@@ -406,6 +414,8 @@ class Fleet:
         """``withdraw`` found the instance's report still pending and
         dropped it: for maintenance, the report was never made."""
         watched = self.watched.get(withdraw.uuid)
+        if watched is not None:
+            app_fleet.withdrawn(watched)
         if withdraw.cause is not WithdrawCause.MAINTENANCE or \
                 watched is None or not watched.state.reported:
             return []

@@ -103,8 +103,10 @@ class Run:
     def __init__(self, action: AppRun, agent: AgentExec,
                  step: Callable[['Run', Callable[[], None], float], None],
                  done: Callable[[RunResult], None],
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float],
+                 began: Callable[[AppRun], None] | None = None) -> None:
         self.action = action
+        self._began_cb = began
         self._agent = agent
         self._step = step        # queue a call: (run, call, at)
         self._done = done
@@ -145,6 +147,8 @@ class Run:
         self._refused_or_end(reply, pid)
 
     def _exec(self) -> None:
+        if self._began_cb is not None:
+            self._began_cb(self.action)
         self._began = self._clock()
         self._deadline = self._began + self.action.probe.timeout
         reply = self._agent.start(self.action.uuid, self.action.probe.exec)
@@ -209,12 +213,16 @@ class AppRunner:
     def __init__(self, agent: AgentExec | None, lane: ProbeLane,
                  post: Callable[[RunResult], None], *,
                  clock: Callable[[], float] = time.monotonic,
-                 later: Later | None = None) -> None:
+                 later: Later | None = None,
+                 started: Callable[[AppRun], None] | None = None) -> None:
+        self._started = started
         self._agent = agent
         self._lane = lane
         self._post = post
         self._clock = clock
         self._later = later or Later(clock)
+        self._out: dict[str, Run] = {}     # runs in progress, by key
+        self._lock = threading.Lock()
 
     def run(self, action: AppRun) -> None:
         if self._agent is None:
@@ -222,24 +230,57 @@ class AppRunner:
                                  RunOutcome.UNAVAILABLE,
                                  detail='no guest-exec here'))
             return
-        Run(action, self._agent, self._step, self._post, self._clock).begin()
+        run = Run(action, self._agent, self._step,
+                  lambda result: self._finish(run, result), self._clock,
+                  self._started)
+        with self._lock:
+            self._out[_key(action)] = run
+        run.begin()
+
+    def drop(self, uuid: str) -> None:
+        """The guest's kernel is judged dead: its runs end now, unjudged,
+        and their queued calls are not made (no worker spent on them)."""
+        with self._lock:
+            gone = [run for run in self._out.values()
+                    if run.action.uuid == uuid]
+            for run in gone:
+                del self._out[_key(run.action)]
+        for run in gone:
+            self._lane.drop(_key(run.action), spare=True)
+            action = run.action
+            self._post(RunResult(action.uuid, action.probe.name, action.token,
+                                 RunOutcome.UNAVAILABLE,
+                                 detail='the guest was judged dead'))
 
     def close(self) -> None:
         self._later.close()
 
+    def _current(self, run: Run) -> bool:
+        with self._lock:
+            return self._out.get(_key(run.action)) is run
+
+    def _finish(self, run: Run, result: RunResult) -> None:
+        with self._lock:
+            if self._out.get(_key(run.action)) is not run:
+                return          # dropped: its result was posted then
+            del self._out[_key(run.action)]
+        self._post(result)
+
     def _step(self, run: Run, call: Callable[[], None], at: float) -> None:
-        key = 'app:%s:%s' % (run.action.uuid, run.action.probe.name)
+        key = _key(run.action)
 
         def guarded() -> None:
+            if not self._current(run):
+                return
             try:
                 call()
             except Exception as exc:
                 LOG.exception('Application probe %s of %s failed',
                               run.action.probe.name, run.action.uuid)
                 action = run.action
-                self._post(RunResult(action.uuid, action.probe.name,
-                                     action.token, RunOutcome.UNAVAILABLE,
-                                     detail=repr(exc)))
+                self._finish(run, RunResult(
+                    action.uuid, action.probe.name, action.token,
+                    RunOutcome.UNAVAILABLE, detail=repr(exc)))
 
         def submit() -> None:
             self._lane.submit(guarded, key=key, spare=True)
@@ -248,3 +289,7 @@ class AppRunner:
             submit()
         else:
             self._later.call(at, submit)
+
+
+def _key(action: AppRun) -> str:
+    return 'app:%s:%s' % (action.uuid, action.probe.name)

@@ -94,9 +94,11 @@ class Monitor:
             True: suspect_prober or prober or hypervisor}
         self._stats_lane = ProbeLane('statistics', 1)
         # Application probes' calls: spare jobs of the healthy lane.
-        self._apps = AppRunner(agent_exec, self._lanes[False],
-                               lambda run: self._post(self.fleet.app_result,
-                                                      run))
+        self._apps = AppRunner(
+            agent_exec, self._lanes[False],
+            lambda run: self._post(self.fleet.app_result, run),
+            started=lambda app: self._post(self.fleet.app_started, app.uuid,
+                                           app.probe.name, app.token))
         # A call still inside libvirt after the timeout plus STUCK_AFTER is
         # its guest's miss: the fleet hears of it when it is due.
         self._stuck = Alarm('stuck-calls',
@@ -276,6 +278,7 @@ class Monitor:
             elif isinstance(action, model.Unqueue):
                 for lane in self._lanes.values():
                     lane.drop(action.uuid)
+                self._apps.drop(action.uuid)
 
     def _dispatch(self, probe: model.Probe) -> None:
         prober, timeout = self._probers[probe.suspect], self._timeout

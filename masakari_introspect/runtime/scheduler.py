@@ -175,11 +175,12 @@ class ProbeLane:
             else:
                 self._cond.notify()
 
-    def drop(self, key: str) -> bool:
+    def drop(self, key: str, spare: bool = False) -> bool:
         """Drop the queued job of ``key`` (not one running); True if one
         was queued."""
         with self._cond:
-            return self._queued.pop(key, None) is not None
+            return (self._spares if spare else self._queued).pop(
+                key, None) is not None
 
     @property
     def backlog(self) -> int:

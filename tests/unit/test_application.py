@@ -51,8 +51,10 @@ class Bed:
     def reports(self):
         return [a for a in self.of(f.Report)]
 
-    def tick(self, answer=True):
-        """One interval; the guest's agent answers its ping (or not)."""
+    def tick(self, answer=True, start=True):
+        """One interval; the guest's agent answers its ping (or not); the
+        runs it starts exec their command at once (``start``), or their
+        calls wait for a lane slot."""
         self.clock.advance(INTERVAL)
         self.wall.advance(INTERVAL)
         self.ticks += 1
@@ -61,7 +63,10 @@ class Bed:
         for ping in pings:
             self.do(self.fleet.result(ProbeResult(
                 A, Outcome.OK if answer else Outcome.MISS), ping.token))
-        return [a for a in actions if isinstance(a, AppRun)]
+        runs = [a for a in actions if isinstance(a, AppRun)]
+        for run in runs if start else ():
+            self.do(self.fleet.app_started(A, run.probe.name, run.token))
+        return runs
 
     def back(self, run, outcome=RunOutcome.PASSED, **fields):
         fields.setdefault('commands', ALL if run.ask_info else None)

@@ -3,13 +3,10 @@ metrics and the check, from one InstanceStatus."""
 
 import dataclasses
 
-from prometheus_client import CollectorRegistry
 
 from masakari_introspect.cmd import check
 from masakari_introspect.cmd import status as status_cmd
 from masakari_introspect.core.status import AppProbeStatus
-from masakari_introspect.ops.metrics import Metrics
-from masakari_introspect.ops.metrics import MetricsListener
 from masakari_introspect.ops.snapshot import ServiceStatus
 from masakari_introspect.ops.snapshot import Snapshot
 from masakari_introspect.ops.snapshot import decode
@@ -72,16 +69,10 @@ def test_status_table_has_an_application_column_only_with_probes():
     assert rows['vm-c'].endswith(' -')
 
 
-def test_metrics_per_probe():
-    metrics = Metrics(CollectorRegistry(), process=False)
+def test_metrics_per_probe(metrics, listener):
     metrics.watch(FakeSource([with_probes(A, 'vm-a', WEB_FAILED, DB_WARN),
                               with_probes(B, 'vm-b', REFUSED)]))
-    listener = MetricsListener(metrics.registry, '127.0.0.1', 0)
-    listener.start()
-    try:
-        samples = scrape(listener)
-    finally:
-        listener.close()
+    samples = scrape(listener)
     assert series(samples, P + 'application_probe_runs_total') == {
         (('probe', 'web'), ('uuid', A)): 7,
         (('probe', 'db'), ('uuid', A)): 2,

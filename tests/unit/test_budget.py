@@ -7,7 +7,6 @@ options that set it."""
 import threading
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from masakari_introspect.runtime.budget import Budget
 from masakari_introspect.conf import validate
@@ -17,7 +16,6 @@ from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Settings
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.runtime.monitor import Monitor
-from masakari_introspect.ops.metrics import Metrics
 from tests.unit.fakes import HOST, FakeClock, RecordingOutbox, domain, load
 from tests.unit.fakes import wait_until
 from tests.unit.test_start_errors import SAFE, config_error, one_line
@@ -194,16 +192,9 @@ def test_the_suspect_lane_takes_at_most_its_share():
 # -- what operators see -------------------------------------------------------------
 
 
-def test_the_gauges_show_the_calls_in_flight_and_queued():
-    from masakari_introspect.ops.metrics import MetricsListener
-    metrics = Metrics(CollectorRegistry(), process=False)
+def test_the_gauges_show_the_calls_in_flight_and_queued(metrics, listener):
     metrics.watch_calls(lambda: {'healthy': (8, 120), 'suspect': (2, 7)}, 10)
-    listener = MetricsListener(metrics.registry, '127.0.0.1', 0)
-    listener.start()
-    try:
-        samples = scrape(listener)
-    finally:
-        listener.close()
+    samples = scrape(listener)
     prefix = 'masakari_introspect_'
     assert series(samples, prefix + 'agent_call_budget') == {(): 10.0}
     assert series(samples, prefix + 'agent_calls_in_flight') == {

@@ -36,19 +36,6 @@ def note(uuid=A):
                         generated_time='2026-11-21T17:00:00', id='n-' + uuid)
 
 
-@pytest.fixture
-def metrics():
-    return Metrics(CollectorRegistry(), process=False)
-
-
-@pytest.fixture
-def listener(metrics):
-    server = MetricsListener(metrics.registry, '127.0.0.1', 0)
-    server.start()
-    yield server
-    server.close()
-
-
 def scrape(listener):
     """Every sample of a real HTTP scrape: {(name, labels...): value}."""
     with urllib.request.urlopen(listener.url, timeout=10) as response:

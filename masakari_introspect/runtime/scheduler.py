@@ -167,7 +167,9 @@ class ProbeLane:
             else:
                 self._queued[key] = (seq, job)
                 heapq.heappush(self._heap, (priority, seq, key))
-            if self._idle == 0 and self._threads < self._size:
+            # An idle thread counts as idle until it wakes: one already
+            # woken for an earlier job cannot take this one too.
+            if self._threads < self._size and self._idle < self._waiting():
                 self._threads += 1
                 threading.Thread(target=self._worker, daemon=True,
                                  name='%s-%d' % (self._name, self._threads)
@@ -205,6 +207,11 @@ class ProbeLane:
             self._spares.clear()
             self._cond.notify_all()
             return self._cond.wait_for(lambda: self._busy == 0, timeout)
+
+    def _waiting(self) -> int:
+        """Queued jobs a thread may take now."""
+        return len(self._queued) + min(
+            len(self._spares), max(self._spare - self._spare_busy, 0))
 
     def _ready(self) -> bool:
         return bool(self._queued) or bool(

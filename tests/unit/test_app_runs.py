@@ -13,6 +13,7 @@ from masakari_introspect.runtime.app_runs import AppRunner
 from masakari_introspect.runtime.budget import Budget
 from masakari_introspect.runtime.scheduler import ProbeLane
 from tests.unit.fakes import FakeClock
+from tests.unit.fakes import wait_until
 
 PROBE = AppProbe('web', ('/bin/sh', '-c', 'test -e /run/app'), timeout=5)
 ALL = AgentCommands(frozenset(('guest-exec', 'guest-exec-status')))
@@ -199,7 +200,9 @@ def test_spare_jobs_take_at_most_their_share_of_the_threads():
 
     for n in range(3):
         lane.submit(spare, key='s%d' % n, spare=True)
-    # A ping is not held up by the spare job in flight.
+    # Once a thread took the first spare job (a loaded host may run the
+    # ping's thread first), a ping is not held up by it.
+    wait_until(lambda: seen['now'] == 1)
     lane.submit(ping_ran.set, key='p')
     assert ping_ran.wait(5)
     assert lane.spares[0] == 1

@@ -118,6 +118,38 @@ def settle(monitor):
     monitor.query(lambda: None).result(5)
 
 
+def drained(monitor):
+    """Wait until the lanes ran every probe and the owner thread handled
+    the results: a lane thread posts its result before it counts itself
+    done."""
+    settle(monitor)                         # the probes are submitted
+    wait_until(lambda: all(calls == (0, 0)
+                           for calls in monitor.calls().values()))
+    settle(monitor)
+
+
+def steady(monitor, prober):
+    """Wait until the lane threads took every probe they can take, those
+    calls are inside the prober, and the owner thread heard that they
+    started, before the fake clock moves on.
+
+    settle() alone is not enough: a lane thread the host has not run yet
+    posts its start later, and the fleet stamps it with the clock's time
+    then, one or more intervals late (so a hung call is abandoned late)."""
+    sizes = {'healthy': BUDGET.healthy, 'suspect': BUDGET.suspect}
+
+    def taken():
+        calls = monitor.calls()
+        busy = sum(calls[lane][0] for lane in sizes)
+        # A call enters the prober after its start is posted.
+        return prober.in_flight == busy and all(
+            calls[lane][1] == 0 or calls[lane][0] == size
+            for lane, size in sizes.items())
+    settle(monitor)                         # the probes are submitted
+    wait_until(taken)
+    settle(monitor)
+
+
 def states(monitor):
     """{uuid: (state, misses)}, from the snapshot's records (dicts, or
     typed records with a label)."""
@@ -137,14 +169,14 @@ def test_calls_never_exceed_the_budget_abandoned_ones_included():
     try:
         monitor.resync()
         monitor.tick()                      # everybody answers once
-        wait_until(lambda: len(prober.calls) == len(UUIDS))
-        settle(monitor)
+        drained(monitor)
+        assert len(prober.calls) == len(UUIDS)
         hung = UUIDS[:BUDGET.healthy]       # they fill the healthy lane
         prober.held.update(hung)
         for _ in range(5):                  # past the probe deadline
             clock.advance(10)
             monitor.tick()
-            settle(monitor)
+            steady(monitor, prober)
         # The abandoned calls still hold their threads; the suspect lane
         # takes its one call: the budget, and no more.
         wait_until(lambda: prober.in_flight == BUDGET.total)
@@ -175,11 +207,12 @@ def test_the_suspect_lane_takes_at_most_its_share():
         monitor.resync()
         prober.held.update(UUIDS)           # all hang from the start
         monitor.tick()                      # grace: the suspect lane
-        wait_until(lambda: prober.in_flight == BUDGET.suspect)
+        steady(monitor, prober)
+        assert prober.in_flight == BUDGET.suspect
         for _ in range(2):                  # within the probe deadline
             clock.advance(10)
             monitor.tick()
-            settle(monitor)
+            steady(monitor, prober)
         assert prober.in_flight == BUDGET.suspect
         assert monitor.calls()['suspect'] == (BUDGET.suspect,
                                               len(UUIDS) - BUDGET.suspect)

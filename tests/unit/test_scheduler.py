@@ -73,6 +73,24 @@ def test_jobs_run_concurrently_up_to_size():
     assert lane.close(WAIT) is True
 
 
+def test_a_burst_takes_new_threads_while_the_idle_one_has_not_woken():
+    # An idle thread counts as idle until it wakes: two jobs submitted
+    # before it does must not both wait for it, the lane has room.
+    lane = ProbeLane('burst', 2)
+    done = threading.Event()
+    lane.submit(done.set)
+    assert done.wait(WAIT)
+    until(lambda: lane._idle == 1)      # its one thread waits for work
+    jobs = Jobs()
+    with lane._cond:                    # it cannot wake in between
+        lane.submit(jobs.job(0))
+        lane.submit(jobs.job(1))
+    until(lambda: jobs.running == 2)
+    assert len(lane_threads('burst')) == 2
+    jobs.release.set()
+    assert lane.close(WAIT) is True
+
+
 def test_threads_are_daemons():
     lane = ProbeLane('daemon', 1)
     seen = []

@@ -79,7 +79,7 @@ def exclude(watched: Watched, maintenance: bool, now: float
     if not excluded:
         # Its agent was not asked meanwhile: a heartbeat that went stale
         # then is learned again, on fresh evidence.
-        watched.heartbeat.reset()
+        watched.heartbeat.reset(now)
     watched.token = None     # the probe out, if any, says nothing any more
     why = 'put in maintenance' if maintenance else 'not monitored (%s)' % (
         state.policy.rule or CONFIGURATION) if excluded else 'monitored again'

@@ -75,7 +75,7 @@ def apply(watched: Watched, event: DomainEvent, now: float
     app_fleet.event(watched, event.kind)
     kernel.agent_connected(watched, event.kind)
     if event.kind in kernel.RESETS:
-        watched.heartbeat.reset()
+        watched.heartbeat.reset(now)
         kdump.reset_seen(watched, event.kind)
     if had_job:
         watched.say_job_ended()

@@ -47,6 +47,9 @@ class Heartbeat:
         self._sampled = False       # a sample since (re)learned
         self._blank = False         # ... and the last one had no stamp
         self._seen_at: float | None = None  # first stamp since (monotonic)
+        # When it was last reset (monotonic): a sample asked before then
+        # may carry the old kernel's last beat, and says nothing.
+        self._reset_at: float | None = None
 
     @property
     def stale(self) -> bool:
@@ -78,17 +81,25 @@ class Heartbeat:
         return not self._blank and self._seen_at is not None and \
             now - self._seen_at < stale_after(self.period)
 
-    def reset(self) -> None:
-        """A reboot, reset, pause or new process: not live until the stamp
-        changes again."""
+    def reset(self, now: float | None = None) -> None:
+        """A reboot, reset, pause or new process at ``now``: not live until
+        the stamp changes again. The stamp seen before is forgotten: the
+        old kernel may have beaten once more between the last sample and
+        the reset, and that beat is no sign of the new one. The first
+        stamp of a sample asked after ``now`` is the one to move from."""
         self.live = False
         self.stale_since = None
+        self.stamp = None
         self._sampled, self._seen_at = False, None
+        if now is not None:
+            self._reset_at = now
 
     def sample(self, now: float, wall: float, stamp: int | None,
                period: int) -> bool:
-        """Take one statistics sample; True if the heartbeat went stale on
-        it (False while it stays stale)."""
+        """Take one statistics sample, asked at ``now``; True if the
+        heartbeat went stale on it (False while it stays stale)."""
+        if self._reset_at is not None and now < self._reset_at:
+            return False    # asked before the reset: the old kernel's
         self._sampled = True
         self._blank = stamp is None or period <= 0
         if stamp is None or period <= 0:

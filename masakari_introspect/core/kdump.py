@@ -22,7 +22,7 @@ def loaded(watched: Watched, now: float, policy: Policy) -> None:
     """A crash-loaded event."""
     state = watched.state
     watched.kdump_since = now
-    watched.heartbeat.reset()
+    watched.heartbeat.reset(now)
     if state.reported or state.maintenance or state.phase in (
             Phase.PAUSED, Phase.FAILURE_PAUSE):
         return

@@ -61,7 +61,6 @@ def os_told(watched: Watched, os_id: str | None) -> None:
     if heartbeat.os_id == WINDOWS:
         # Its stamp was not followed meanwhile: learned from scratch.
         heartbeat.reset()
-        heartbeat.stamp = None
         LOG.info('Instance %s (%s) no longer runs Windows (%s): its kernel '
                  'heartbeat is learned again', state.name, state.uuid, os_id)
     heartbeat.os_id = os_id

@@ -20,11 +20,12 @@ class Bed:
     and send their heartbeat until told otherwise."""
 
     def __init__(self, kernel_heartbeat=True, threshold=3,
-                 agent_loss=AgentLoss.WARN):
+                 agent_loss=AgentLoss.WARN, boot_grace=0):
         self.clock = FakeClock()
         self.wall = FakeClock(1.7e9)
         self.policy = Policy(failure_threshold=threshold,
-                             boot_grace_period=0, probe_interval=INTERVAL,
+                             boot_grace_period=boot_grace,
+                             probe_interval=INTERVAL,
                              kernel_heartbeat=kernel_heartbeat,
                              agent_loss=agent_loss)
         self.fleet = make_fleet(self.policy, self.clock, self.wall)

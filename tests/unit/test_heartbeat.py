@@ -75,6 +75,35 @@ def test_a_reset_makes_it_not_live_until_the_stamp_changes():
     assert beat.live
 
 
+def test_a_beat_between_the_last_sample_and_a_reset_is_not_the_new_kernel():
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    # The old kernel beats once more (1002), then the guest resets; the
+    # new kernel has not loaded its balloon driver yet.
+    beat.reset(102.5)
+    assert not beat.sample(103.0, 1003.0, 1002, PERIOD)
+    assert not beat.live
+    assert not beat.sample(109.0, 1009.0, 1002, PERIOD)
+    assert not beat.live and not beat.stale
+    beat.sample(110.0, 1010.0, 1010, PERIOD)      # the new kernel beats
+    assert beat.live and beat.age() == 0.0
+
+
+def test_a_sample_asked_before_a_reset_says_nothing_after_it():
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat.reset(110.0)
+    # Asked at 109.5 (the old kernel's last beat), handled after the reset.
+    assert not beat.sample(109.5, 1009.5, 1009, PERIOD)
+    assert beat.learning(110.5)            # no sample since the reset
+    beat.sample(111.0, 1011.0, 1009, PERIOD)
+    assert not beat.live                   # the stamp to move from
+    beat.sample(112.0, 1012.0, 1012, PERIOD)
+    assert beat.live
+
+
 # -- the fleet -------------------------------------------------------------------
 
 
@@ -155,6 +184,28 @@ def test_a_reboot_pausing_the_heartbeat_is_not_a_dead_kernel():
     bed.stamps[A] = None
     bed.tick()
     assert [r for r in bed.reports() if r.reason == 'kernel_hung'] == []
+
+
+def test_a_reboot_right_after_a_beat_the_sample_missed_is_not_kernel_hung():
+    # Seen in CI: the old kernel beat once more after the last sample, the
+    # guest reset, and the new kernel took seconds to load its balloon
+    # driver; that last beat made the heartbeat live again at once, and
+    # stale two seconds later: a rebooting guest reported kernel_hung.
+    bed = Bed(boot_grace=30)
+    bed.clock.advance(1.5)
+    bed.wall.advance(1.5)
+    bed.stamps[A] = int(bed.wall())   # the old kernel's last beat
+    bed.closed.add(A)                 # no agent until the new one starts
+    bed.event(A, EventKind.REBOOTED)
+    bed.run(6)                        # the new kernel boots for 12 s
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.GRACE
+    bed.stamps[A] = None              # its balloon driver is loaded
+    bed.closed.discard(A)
+    bed.event(A, EventKind.AGENT_CONNECTED)
+    bed.run(2)
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.HEALTHY
 
 
 def test_a_pause_and_resume_do_not_make_the_heartbeat_stale():

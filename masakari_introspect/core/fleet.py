@@ -38,6 +38,7 @@ from masakari_introspect.core.model import Reason
 from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.model import Report
 from masakari_introspect.core.model import Sample
+from masakari_introspect.core.model import SampleVcpus
 from masakari_introspect.core.model import Save
 from masakari_introspect.core.model import Settings
 from masakari_introspect.core.model import Unqueue
@@ -48,6 +49,7 @@ from masakari_introspect.core.policy import Policy
 from masakari_introspect.core.roster import Judged
 from masakari_introspect.core.roster import Roster
 from masakari_introspect.core.rules import Rules
+from masakari_introspect.core.starvation import VcpuTimes
 from masakari_introspect.core.watched import Watched
 
 LOG = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ class Fleet:
         # The first sample asked for since the last one came back (both
         # clocks): the statistics call that answers started no earlier.
         self._asked: tuple[float, float] | None = None
+        # The same for the vCPU call: its figures are read no earlier.
+        self._vcpus_asked: float | None = None
 
     # -- membership (the roster's) -----------------------------------------------
 
@@ -305,7 +309,7 @@ class Fleet:
                                           self._tokens)
             actions += runs + app_fleet.act(watched, judged, self._report)
         if self.watched:
-            actions.append(self._sample())
+            actions += [self._sample_vcpus(), self._sample()]
         return actions
 
     def app_result(self, run: RunResult) -> list[Action]:
@@ -364,7 +368,6 @@ class Fleet:
             active = watched.update_activity(activity,
                                              watched.state.work.sampled_at)
             watched.state.activity(now, active)
-            watched.starvation.sample(now, activity, watched.state.name, uuid)
             before = watched.state.phase
             verdict = kernel.judge(watched, activity, read, read_wall,
                                    watched.state.policy)
@@ -385,6 +388,24 @@ class Fleet:
                 watched.log_phase(before, 'activity check')
                 actions += self._act(watched, verdict)
         return actions
+
+    def vcpus_sampled(self, found: dict[str, VcpuTimes] | None
+                      ) -> list[Action]:
+        """Every running guest's vCPU run time and run delay, from the
+        call of their own (None if it could not be taken): the starvation
+        evidence, each interval even while the bulk statistics call is
+        late (a starved guest's QEMU answers that one late)."""
+        asked, self._vcpus_asked = self._vcpus_asked, None
+        read = asked if asked is not None else self._clock()
+        for uuid, watched in self.watched.items():
+            watched.starvation.sample(read, (found or {}).get(uuid, ()),
+                                      watched.state.name, uuid)
+        return []
+
+    def _sample_vcpus(self) -> SampleVcpus:
+        if self._vcpus_asked is None:
+            self._vcpus_asked = self._clock()
+        return SampleVcpus()
 
     def _sample(self) -> Sample:
         if self._asked is None:

@@ -185,8 +185,6 @@ class Activity:
     # balloon statistics period (0: no balloon or statistics off).
     heartbeat: int | None = None
     heartbeat_period: int = 0
-    # Per vCPU: (run time, wait for a host CPU), ns; () when not read.
-    vcpus: tuple[tuple[int, int], ...] = ()
 
 
 class HypervisorUnavailable(Exception):
@@ -362,6 +360,12 @@ class Sample:
 
 
 @dataclasses.dataclass(frozen=True)
+class SampleVcpus:
+    """Read every running guest's vCPU run time and run delay, in a call
+    of its own (see :mod:`masakari_introspect.core.starvation`)."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Unqueue:
     """A verdict made the instance's probe moot: if it is still queued,
     drop it (no libvirtd worker spent on it)."""
@@ -415,8 +419,8 @@ class Persisted:
     absent: dict[str, float]
 
 
-Action = Probe | Lookup | Sample | Report | Withdraw | Limited | Save | \
-    AppRun | Unqueue
+Action = Probe | Lookup | Sample | SampleVcpus | Report | Withdraw | \
+    Limited | Save | AppRun | Unqueue
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,13 +1,22 @@
 """Starved is not dead: a guest whose vCPU waited for a host CPU more than
-half of a statistics span while it ran less than a tenth of it is starved.
-Its misses do not count and its heartbeat does not go stale, for at most
-``starvation_grace`` seconds per episode. Pure; clocks passed in."""
+half of a span between two vCPU samples while it ran less than a tenth of
+it is starved. Its misses do not count and its heartbeat does not go stale,
+for at most ``starvation_grace`` seconds per episode. Pure; clocks passed
+in.
+
+The samples come from a call of their own each interval (the ``VCPU``
+statistics group alone, which libvirtd reads from the host's scheduler
+statistics), not from the bulk statistics call: a starved guest's QEMU
+answers the bulk call's QEMU queries late, and starvation evidence that
+comes after the failure window is no use.
+"""
 
 from oslo_log import log as logging
 
-from masakari_introspect.core.model import Activity
-
 LOG = logging.getLogger(__name__)
+
+# Per vCPU: (run time, wait for a host CPU), ns.
+VcpuTimes = tuple[tuple[int, int], ...]
 
 WAITED = 0.5     # of the span, at least, waiting for a host CPU
 RAN = 0.1        # of the span, at most, running
@@ -25,11 +34,12 @@ class Starvation:
         self.since: float | None = None    # this episode began
         self.starved = False               # in the last span
         self._calm = 0                     # spans not starved, in a row
-        self._last: tuple[float, tuple[tuple[int, int], ...]] | None = None
+        self._last: tuple[float, VcpuTimes] | None = None
 
-    def sample(self, now: float, activity: Activity | None,
-               name: str, uuid: str) -> None:
-        vcpus = activity.vcpus if activity is not None else ()
+    def sample(self, now: float, vcpus: VcpuTimes, name: str, uuid: str
+               ) -> None:
+        """The guest's vCPU figures read at ``now`` (() when not read:
+        the next span starts from the next reading)."""
         last, self._last = self._last, (now, vcpus) if vcpus else None
         if last is None or not vcpus or len(vcpus) != len(last[1]):
             self.starved = False

@@ -3,9 +3,10 @@
 One thread owns the :class:`~masakari_introspect.core.fleet.Fleet`: libvirt
 events, probe results, statistics, ticks and resyncs are queued to it and
 handled in order, so no state is shared between threads. It carries out the
-actions the fleet returns: probes go to the probe lanes, statistics to a
-worker of their own, reports to the outbox (spool and sender) and to the
-forensics recorder; it never sends anything itself.
+actions the fleet returns: probes go to the probe lanes, the bulk
+statistics call and the vCPU statistics call to a worker each, reports to
+the outbox (spool and sender) and to the forensics recorder; it never sends
+anything itself.
 """
 
 import concurrent.futures
@@ -26,6 +27,7 @@ from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import HypervisorUnavailable
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.rules import Rules
+from masakari_introspect.core.starvation import VcpuTimes
 from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.runtime.reporter import Forensics
 from masakari_introspect.runtime.reporter import Observer
@@ -63,6 +65,11 @@ class Hypervisor(Prober, Protocol):
         """Guest work counters of every running domain; None if unknown."""
         ...
 
+    def vcpus(self) -> dict[str, VcpuTimes] | None:
+        """Each running domain's vCPU run time and run delay, by UUID, in
+        a call that must not wait for QEMU; None if unknown."""
+        ...
+
 
 class Monitor:
     def __init__(self, hypervisor: Hypervisor, fleet: Fleet, outbox: Outbox,
@@ -92,7 +99,10 @@ class Monitor:
         self._probers: dict[bool, Prober] = {
             False: prober or hypervisor,
             True: suspect_prober or prober or hypervisor}
-        self._stats_lane = ProbeLane('statistics', 1)
+        # The two statistics calls each have a thread: the vCPU call must
+        # not wait behind a bulk call that a starved QEMU holds up.
+        self._stats_lanes = {'bulk': ProbeLane('statistics', 1),
+                             'vcpu': ProbeLane('vcpu-statistics', 1)}
         # Application probes' calls: spare jobs of the healthy lane.
         self._apps = AppRunner(
             agent_exec, self._lanes[False],
@@ -103,7 +113,7 @@ class Monitor:
         # its guest's miss: the fleet hears of it when it is due.
         self._stuck = Alarm('stuck-calls',
                             lambda: self._post(self.fleet.overdue))
-        self._sampling = False
+        self._reading: set[str] = set()   # statistics calls not back yet
         self._unsaved = False    # the fleet said Save; not written yet
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -189,7 +199,7 @@ class Monitor:
                 LOG.warning('The monitor thread did not stop within %.0f s; '
                             'its state is saved as of its last burst',
                             timeout)
-        for lane in (*self._lanes.values(), self._stats_lane,
+        for lane in (*self._lanes.values(), *self._stats_lanes.values(),
                      self._reporter.lane):
             if not lane.close(max(deadline - time.monotonic(), 0)):
                 LOG.warning('Probes still in flight after %.0f s; not '
@@ -240,10 +250,11 @@ class Monitor:
             self._observer.probe_finished(result)
         return self.fleet.result(result, token)
 
-    def _on_sample(self, activities: list[Activity] | None
-                   ) -> list[model.Action]:
-        self._sampling = False
-        return self.fleet.sampled(activities)
+    def _on_read(self, call: str,
+                 handle: Callable[[Any], list[model.Action]], found: Any
+                 ) -> list[model.Action]:
+        self._reading.discard(call)
+        return handle(found)
 
     def _set_maintenance(self, instance: str, on: bool) -> str | None:
         uuid, actions = self.fleet.set_maintenance(instance, on)
@@ -260,7 +271,11 @@ class Monitor:
             elif isinstance(action, model.Lookup):
                 self._lookup(action.uuid)
             elif isinstance(action, model.Sample):
-                self._sample()
+                self._read('bulk', self._hypervisor.activity,
+                           self.fleet.sampled)
+            elif isinstance(action, model.SampleVcpus):
+                self._read('vcpu', self._hypervisor.vcpus,
+                           self.fleet.vcpus_sampled)
             elif isinstance(action, model.Report):
                 if not self._reporter.report(action):
                     self._carry_out(
@@ -303,20 +318,24 @@ class Monitor:
             return
         self._carry_out(self.fleet.looked_up(uuid, info))
 
-    def _sample(self) -> None:
-        if self._sampling:
+    def _read(self, call: str, read: Callable[[], Any],
+              handle: Callable[[Any], list[model.Action]]) -> None:
+        """One statistics call (``bulk`` or ``vcpu``) on its own thread;
+        ``handle`` takes its answer (None if it failed) on the owner
+        thread."""
+        if call in self._reading:
             return   # the last one is not back yet: it will do
-        self._sampling = True
+        self._reading.add(call)
 
         def run() -> None:
             try:
-                activities = self._hypervisor.activity()
+                found = read()
             except Exception:
-                LOG.exception('Cannot read guest statistics')
-                activities = None
-            self._post(self._on_sample, activities)
+                LOG.exception('Cannot read guest statistics (%s call)', call)
+                found = None
+            self._post(self._on_read, call, handle, found)
 
-        self._stats_lane.submit(run, key='statistics')
+        self._stats_lanes[call].submit(run, key=call)
 
     def _flush(self) -> None:
         if not self._unsaved or self._store is None:

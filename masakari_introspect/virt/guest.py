@@ -26,6 +26,7 @@ from masakari_introspect.core.model import GUEST_PING
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.starvation import VcpuTimes
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import metadata
 from masakari_introspect.virt import translate
@@ -187,11 +188,12 @@ def describe(dom: 'libvirt.virDomain') -> DomainInfo:
 def activities(conn: 'libvirt.virConnect',
                balloons: 'BalloonPeriods | None' = None) -> list[Activity]:
     """Disk requests and packets sent of every active domain, in one call;
-    with ``balloons``, also each guest's kernel heartbeat.
+    with ``balloons``, also each guest's kernel heartbeat. (The vCPU
+    figures come from a call of their own: :func:`vcpu_times`.)
 
     Raises libvirtError.
     """
-    groups = STATS_BLOCK | STATS_INTERFACE | STATS_VCPU
+    groups = STATS_BLOCK | STATS_INTERFACE
     if balloons is not None:
         groups |= STATS_BALLOON
     records = conn.getAllDomainStats(groups, STATS_ACTIVE | STATS_NOWAIT)
@@ -216,9 +218,30 @@ def activity(uuid: str, stats: dict[str, Any], period: int = 0) -> Activity:
     sent = sum(int(stats.get('net.%d.tx.pkts' % i, 0))
                for i in range(int(stats.get('net.count', 0))))
     stamp = stats.get('balloon.last-update')
-    vcpus = tuple((int(stats.get('vcpu.%d.time' % i, 0)),
-                   int(stats.get('vcpu.%d.delay' % i, 0)))
-                  for i in range(int(stats.get('vcpu.current', 0))))
     return Activity(uuid, disk, sent,
                     heartbeat=int(stamp) if isinstance(stamp, int) and stamp
-                    else None, heartbeat_period=period, vcpus=vcpus)
+                    else None, heartbeat_period=period)
+
+
+def vcpu_times(conn: 'libvirt.virConnect') -> dict[str, VcpuTimes]:
+    """Each active domain's vCPU run time and run delay, by UUID, in one
+    call of the ``VCPU`` group alone (NOWAIT: a domain whose job is busy
+    is read without asking its QEMU).
+
+    Raises libvirtError.
+    """
+    records = conn.getAllDomainStats(STATS_VCPU, STATS_ACTIVE | STATS_NOWAIT)
+    found = {}
+    for dom, stats in records:
+        try:
+            found[dom.UUIDString()] = vcpus(stats)
+        except libvirt.libvirtError:
+            continue
+    return found
+
+
+def vcpus(stats: dict[str, Any]) -> VcpuTimes:
+    """Per vCPU (run time, wait for a host CPU), ns, from one record."""
+    return tuple((int(stats.get('vcpu.%d.time' % i, 0)),
+                  int(stats.get('vcpu.%d.delay' % i, 0)))
+                 for i in range(int(stats.get('vcpu.current', 0))))

@@ -11,6 +11,7 @@ callbacks again and says so through ``on_connection``.
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 try:
     import libvirt
@@ -26,6 +27,7 @@ from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import HypervisorUnavailable
 from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.starvation import VcpuTimes
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import guest
 from masakari_introspect.virt.balloon import BalloonPeriods
@@ -34,6 +36,8 @@ from masakari_introspect.virt.loop import start_event_loop
 from masakari_introspect.virt.side import SidePool
 
 LOG = logging.getLogger(__name__)
+
+T = TypeVar('T')
 
 class LibvirtHost:
     """The monitor's only view of libvirt."""
@@ -45,11 +49,12 @@ class LibvirtHost:
                  reconnect_interval_max: float = 30.0,
                  opener: Callable[[str], 'libvirt.virConnect'] | None = None,
                  balloons: BalloonPeriods | None = None,
-                 on_statistics: Callable[[float], None] | None = None
+                 on_statistics: Callable[[float, str], None] | None = None
                  ) -> None:
         self._uri = uri
         self._balloons = balloons          # None: no kernel heartbeat
-        self._on_statistics = on_statistics   # the call's duration, s
+        # A statistics call's duration, s, and which: bulk or vcpu.
+        self._on_statistics = on_statistics
         self._delay_checked = False   # vcpu.<n>.delay looked at once
         self._opener = opener or (lambda uri: libvirt.open(uri))
         self._on_event = on_event
@@ -327,28 +332,43 @@ class LibvirtHost:
 
     def activity(self) -> list[Activity] | None:
         """Guest work counters of all running domains; None if unknown."""
+        return self._statistics('bulk', lambda conn: guest.activities(
+            conn, self._balloons))
+
+    def vcpus(self) -> dict[str, VcpuTimes] | None:
+        """Each running domain's vCPU run time and run delay; None if
+        unknown."""
+        found = self._statistics('vcpu', guest.vcpu_times)
+        if found and not self._delay_checked and any(found.values()):
+            self._delay_checked = True
+            if not any(d for times in found.values() for _t, d in times):
+                LOG.info('vCPU run delay (vcpu.<n>.delay) reads 0 for '
+                         'every guest: this host kernel keeps no '
+                         'scheduler statistics, so starved guests '
+                         'cannot be told apart (the starvation rule is '
+                         'off)')
+        return found
+
+    def _statistics(self, call: str,
+                    read: Callable[['libvirt.virConnect'], T]) -> T | None:
+        """One statistics call on the main connection, timed; None if it
+        failed."""
         conn = self._conn
         if conn is None:
             return None
         started = time.monotonic()
         try:
-            found = guest.activities(conn, self._balloons)
-            if self._on_statistics is not None:
-                self._on_statistics(time.monotonic() - started)
-            if not self._delay_checked and any(a.vcpus for a in found):
-                self._delay_checked = True
-                if not any(d for a in found for _t, d in a.vcpus):
-                    LOG.info('vCPU run delay (vcpu.<n>.delay) reads 0 for '
-                             'every guest: this host kernel keeps no '
-                             'scheduler statistics, so starved guests '
-                             'cannot be told apart (the starvation rule is '
-                             'off)')
-            return found
+            found = read(conn)
         except libvirt.libvirtError as exc:
             if errors.is_connection_error(exc.get_error_code(),
                                           exc.get_error_domain()):
                 self._lose(conn, exc.get_error_message())
             else:
-                LOG.warning('Cannot read domain statistics: %s',
-                            exc.get_error_message())
+                LOG.warning('Cannot read domain statistics (%s call): %s',
+                            call, exc.get_error_message())
             return None
+        took = time.monotonic() - started
+        LOG.debug('Statistics call (%s) took %.3f s', call, took)
+        if self._on_statistics is not None:
+            self._on_statistics(took, call)
+        return found

@@ -92,6 +92,7 @@ class InstantHypervisor:
                         domain(B, 'vm-b', domain_id=2)]
         self.answered_b = threading.Event()
         self.stats_calls = 0
+        self.vcpu_calls = 0
 
     def list_domains(self):
         return list(self.domains)
@@ -110,6 +111,10 @@ class InstantHypervisor:
     def activity(self):
         self.stats_calls += 1
         return [Activity(d.uuid, 0, 0) for d in self.domains]
+
+    def vcpus(self):
+        self.vcpu_calls += 1
+        return {d.uuid: ((0, 0),) for d in self.domains}
 
 
 def make_fleet(policy=None, clock=None, wall=None, remembered=None,

@@ -63,9 +63,20 @@ class Bed:
 
     def sample(self):
         return [Activity(u, self.work[u], 0, heartbeat=self.stamp(u),
-                         heartbeat_period=self.period[u],
-                         vcpus=(self.vcpu[u],))
+                         heartbeat_period=self.period[u])
                 for u in (A, B)]
+
+    def vcpus(self):
+        """The vCPU call's answer: one vCPU each."""
+        return {u: (self.vcpu[u],) for u in (A, B)}
+
+    def spend(self, seconds=INTERVAL):
+        """``seconds`` pass on the vCPUs: a starved one waits 90 % and
+        runs 2 %, the others run 30 % and wait 1 %."""
+        for uuid, (ran, waited) in self.vcpu.items():
+            share = (0.02, 0.9) if uuid in self.starved else (0.3, 0.01)
+            self.vcpu[uuid] = (ran + int(share[0] * seconds * 1e9),
+                               waited + int(share[1] * seconds * 1e9))
 
     def kill_kernel(self, uuid=A):
         self.stamps[uuid] = int(self.wall())
@@ -74,11 +85,9 @@ class Bed:
     def tick(self, seconds=INTERVAL):
         self.clock.advance(seconds)
         self.wall.advance(seconds)
-        for uuid, (ran, waited) in self.vcpu.items():
-            share = (0.02, 0.9) if uuid in self.starved else (0.3, 0.01)
-            self.vcpu[uuid] = (ran + int(share[0] * seconds * 1e9),
-                               waited + int(share[1] * seconds * 1e9))
+        self.spend(seconds)
         sent = self.do(self.fleet.tick())
+        self.do(self.fleet.vcpus_sampled(self.vcpus()))
         self.do(self.fleet.sampled(self.sample()))
         self.answer(sent)
 

@@ -177,3 +177,36 @@ def test_a_report_withdrawn_for_maintenance_is_not_taken_as_made():
         assert not records[B].reported and records[B].reports == ()
     finally:
         monitor.stop(2)
+
+
+class StuckStatistics(InstantHypervisor):
+    """The bulk statistics call does not come back until released (a
+    starved QEMU); the vCPU call answers at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+
+    def activity(self):
+        self.stats_calls += 1
+        self.release.wait(5)
+        return super().activity()
+
+
+def test_the_vcpu_call_is_not_held_up_by_a_stuck_bulk_call():
+    hypervisor = StuckStatistics()
+    monitor = make_monitor(hypervisor, RecordingOutbox())
+    monitor.start()
+    try:
+        monitor.resync()
+        monitor.tick()
+        wait_until(lambda: hypervisor.stats_calls == 1)
+        # ticks go on while the bulk call is stuck: each gets its vCPU
+        # figures, and no second bulk call is made meanwhile
+        for calls in (1, 2, 3):
+            monitor.tick()
+            wait_until(lambda c=calls: hypervisor.vcpu_calls >= c)
+        assert hypervisor.stats_calls == 1
+    finally:
+        hypervisor.release.set()
+        monitor.stop(2)

@@ -31,6 +31,7 @@ from masakari_introspect.virt import errors
 from masakari_introspect.virt import metadata
 from masakari_introspect.virt import translate
 from masakari_introspect.virt.balloon import BalloonPeriods
+from masakari_introspect.virt.schedstat import SchedStats
 
 LOG = logging.getLogger(__name__)
 
@@ -225,8 +226,11 @@ def activity(uuid: str, stats: dict[str, Any], period: int = 0) -> Activity:
 
 def vcpu_times(conn: 'libvirt.virConnect') -> dict[str, VcpuTimes]:
     """Each active domain's vCPU run time and run delay, by UUID, in one
-    call of the ``VCPU`` group alone (NOWAIT: a domain whose job is busy
-    is read without asking its QEMU).
+    call of the ``VCPU`` group alone (NOWAIT). Where the host's scheduler
+    statistics cannot be read (:func:`vcpu_times_local`): libvirt 8.10 and
+    later also ask a QEMU that has ``query-stats`` in that group, unless
+    another job holds the domain, so a starved guest's figures may come
+    late.
 
     Raises libvirtError.
     """
@@ -238,6 +242,26 @@ def vcpu_times(conn: 'libvirt.virConnect') -> dict[str, VcpuTimes]:
         except libvirt.libvirtError:
             continue
     return found
+
+
+def vcpu_times_local(conn: 'libvirt.virConnect', sched: SchedStats
+                     ) -> dict[str, VcpuTimes] | None:
+    """Each active domain's vCPU figures from the host's scheduler
+    statistics (listing the domains takes no job and asks no QEMU); None
+    if running domains were found but none could be read there.
+
+    Raises libvirtError.
+    """
+    domains = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+    found = {}
+    for dom in domains:
+        try:
+            times = sched.read(dom.name())
+            if times is not None:
+                found[dom.UUIDString()] = times
+        except libvirt.libvirtError:
+            continue
+    return found if found or not domains else None
 
 
 def vcpus(stats: dict[str, Any]) -> VcpuTimes:

@@ -30,6 +30,7 @@ from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.starvation import VcpuTimes
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import guest
+from masakari_introspect.virt import schedstat
 from masakari_introspect.virt.balloon import BalloonPeriods
 from masakari_introspect.virt import translate
 from masakari_introspect.virt.loop import start_event_loop
@@ -56,6 +57,11 @@ class LibvirtHost:
         # A statistics call's duration, s, and which: bulk or vcpu.
         self._on_statistics = on_statistics
         self._delay_checked = False   # vcpu.<n>.delay looked at once
+        # vCPU figures from /proc where the guests run here (see
+        # virt/schedstat.py); else, or when none can be read, from libvirt.
+        self._sched = schedstat.SchedStats() if schedstat.local(uri) \
+            else None
+        self._sched_failed = False    # said once
         self._opener = opener or (lambda uri: libvirt.open(uri))
         self._on_event = on_event
         self._on_connection = on_connection
@@ -338,7 +344,7 @@ class LibvirtHost:
     def vcpus(self) -> dict[str, VcpuTimes] | None:
         """Each running domain's vCPU run time and run delay; None if
         unknown."""
-        found = self._statistics('vcpu', guest.vcpu_times)
+        found = self._statistics('vcpu', self._vcpu_times)
         if found and not self._delay_checked and any(found.values()):
             self._delay_checked = True
             if not any(d for times in found.values() for _t, d in times):
@@ -348,6 +354,21 @@ class LibvirtHost:
                          'cannot be told apart (the starvation rule is '
                          'off)')
         return found
+
+    def _vcpu_times(self, conn: 'libvirt.virConnect'
+                    ) -> dict[str, VcpuTimes]:
+        if self._sched is not None:
+            found = guest.vcpu_times_local(conn, self._sched)
+            if found is not None:
+                return found
+            if not self._sched_failed:
+                self._sched_failed = True
+                LOG.warning('Cannot read the scheduler statistics of any '
+                            'running guest\'s vCPU threads under /proc (the '
+                            'monitor needs to read /run/libvirt/qemu/*.pid '
+                            'and /proc); reading them through libvirt, '
+                            'which waits for a starved guest\'s QEMU')
+        return guest.vcpu_times(conn)
 
     def _statistics(self, call: str,
                     read: Callable[['libvirt.virConnect'], T]) -> T | None:

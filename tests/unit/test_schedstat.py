@@ -1,0 +1,138 @@
+"""The vCPU figures read from the host's scheduler statistics (issue 19
+item 4): without a libvirt job or a QEMU query, so a starved QEMU cannot
+delay them."""
+
+import pytest
+
+from masakari_introspect.virt import guest
+from masakari_introspect.virt import schedstat
+from masakari_introspect.virt.schedstat import SchedStats
+from tests.unit.fakes import A, B
+
+
+def qemu(root, name, pid, threads):
+    """A QEMU process in a fake /proc and /run/libvirt/qemu: ``threads``
+    maps a thread id to (comm, schedstat line)."""
+    run, proc = root / 'run', root / 'proc'
+    run.mkdir(exist_ok=True)
+    (run / ('%s.pid' % name)).write_text(str(pid))
+    for tid, (comm, stat) in threads.items():
+        task = proc / str(pid) / 'task' / str(tid)
+        task.mkdir(parents=True)
+        (task / 'comm').write_text(comm + '\n')
+        (task / 'schedstat').write_text(stat + '\n')
+    return SchedStats(proc, run)
+
+
+@pytest.mark.parametrize('uri, expected', [
+    ('qemu:///system', True),
+    ('qemu:///session', False),
+    ('qemu+ssh://host/system', False),
+    ('qemu+tcp://host/system', False),
+    ('test:///default', False),
+])
+def test_only_the_local_system_daemon_is_read_from_proc(uri, expected):
+    assert schedstat.local(uri) is expected
+
+
+def test_each_vcpu_thread_gives_its_run_time_and_wait(tmp_path):
+    sched = qemu(tmp_path, 'vm-a', 100, {
+        100: ('qemu-system-x86', '9 9 9'),
+        102: ('IO mon_iothread', '8 8 8'),
+        104: ('CPU 1/KVM', '20 4 7'),
+        103: ('CPU 0/KVM', '10 3 5'),
+    })
+    assert sched.read('vm-a') == ((10, 3), (20, 4))
+
+
+def test_tcg_vcpu_threads_are_read_too(tmp_path):
+    sched = qemu(tmp_path, 'vm-a', 100, {101: ('CPU 0/TCG', '5 6 1')})
+    assert sched.read('vm-a') == ((5, 6),)
+
+
+@pytest.mark.parametrize('threads', [
+    {},                                                # process gone
+    {101: ('qemu-system-x86', '1 2 3')},               # no vCPU thread
+    {101: ('CPU 0/KVM', 'garbled')},
+])
+def test_unreadable_figures_are_none(tmp_path, threads):
+    sched = qemu(tmp_path, 'vm-a', 100, threads)
+    assert sched.read('vm-a') is None
+    assert sched.read('no-such-domain') is None
+
+
+class Dom:
+    def __init__(self, uuid, name):
+        self.uuid, self._name = uuid, name
+
+    def UUIDString(self):
+        return self.uuid
+
+    def name(self):
+        return self._name
+
+
+class Conn:
+    """listAllDomains only: getAllDomainStats must not be called."""
+
+    def __init__(self, domains):
+        self.domains = domains
+        self.flags = []
+
+    def listAllDomains(self, flags):
+        self.flags.append(flags)
+        return self.domains
+
+
+def test_every_running_domain_is_read_without_a_statistics_call(tmp_path):
+    sched = qemu(tmp_path, 'vm-a', 100, {101: ('CPU 0/KVM', '10 3 5')})
+    conn = Conn([Dom(A, 'vm-a'), Dom(B, 'vm-b')])     # vm-b: just gone
+    assert guest.vcpu_times_local(conn, sched) == {A: ((10, 3),)}
+    assert conn.flags == [guest.libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE]
+    assert guest.vcpu_times_local(Conn([]), sched) == {}
+    # running domains, none readable (not root, another run directory)
+    assert guest.vcpu_times_local(Conn([Dom(B, 'vm-b')]), sched) is None
+
+
+class StatsConn(Conn):
+    def __init__(self, domains, records):
+        super().__init__(domains)
+        self.records = records
+        self.stats_calls = 0
+
+    def getAllDomainStats(self, groups, flags):
+        self.stats_calls += 1
+        return self.records
+
+
+def test_the_host_falls_back_to_libvirt_when_proc_tells_nothing(
+        tmp_path, caplog):
+    from masakari_introspect.virt.host import LibvirtHost
+    host = LibvirtHost('qemu:///system', on_event=lambda e: None,
+                       on_connection=lambda up: None)
+    host._sched = qemu(tmp_path, 'vm-a', 100,
+                       {101: ('CPU 0/KVM', '10 3 5')})
+    conn = StatsConn([Dom(A, 'vm-a')], [])
+    host._conn = conn
+    assert host.vcpus() == {A: ((10, 3),)}
+    assert conn.stats_calls == 0
+    conn.domains = [Dom(B, 'vm-b')]
+    conn.records = [(Dom(B, 'vm-b'), {'vcpu.current': 1, 'vcpu.0.time': 7,
+                                      'vcpu.0.delay': 1})]
+    assert host.vcpus() == {B: ((7, 1),)}
+    assert host.vcpus() == {B: ((7, 1),)}
+    assert conn.stats_calls == 2
+    assert len([r for r in caplog.records
+                if 'Cannot read the scheduler statistics' in
+                r.getMessage()]) == 1
+
+
+def test_a_remote_host_reads_the_vcpu_figures_through_libvirt():
+    from masakari_introspect.virt.host import LibvirtHost
+    host = LibvirtHost('qemu+ssh://elsewhere/system',
+                       on_event=lambda e: None, on_connection=lambda up: None)
+    conn = StatsConn([Dom(A, 'vm-a')], [(Dom(A, 'vm-a'), {
+        'vcpu.current': 1, 'vcpu.0.time': 7, 'vcpu.0.delay': 1})])
+    host._conn = conn
+    assert host.vcpus() == {A: ((7, 1),)}
+    assert conn.stats_calls == 1 and conn.flags == []

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from masakari_introspect.core import model as f
-from masakari_introspect.core.fleet import STUCK_AFTER
+from masakari_introspect.core.probing import STUCK_AFTER
 from masakari_introspect.core.heartbeat import stale_after
 from masakari_introspect.core.kernel import SHUTDOWN_SPAN
 from masakari_introspect.core.kernel import SHUTDOWN_WAIT

@@ -4,7 +4,7 @@ fleet with fake clocks, and the alarm that wakes it."""
 import threading
 
 from masakari_introspect.core import model as f
-from masakari_introspect.core.fleet import STUCK_AFTER
+from masakari_introspect.core.probing import STUCK_AFTER
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult

@@ -12,6 +12,7 @@ from oslo_log import log as logging
 from masakari_introspect.core import agent_loss
 from masakari_introspect.core import cadence
 from masakari_introspect.core import kernel
+from masakari_introspect.core import misses
 from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Phase
@@ -126,7 +127,7 @@ def overdue(watched: Watched, now: float, timeout: float
         Roster.void_probe(watched)   # judged: not waited for
     else:
         unqueue = []
-        verdict = watched.state.overdue(now)
+        verdict = misses.overdue(watched.state, now)
     watched.log_phase(before, 'probe inside libvirt for %.0f s'
                       % (now - watched.started_at) if stuck
                       else 'probe out after the timeout')
@@ -151,6 +152,6 @@ def close(watched: Watched, now: float, settings: Settings) -> Verdict:
         watched.token = None
         outstanding = True
     before = watched.state.phase
-    verdict = watched.state.interval_end(now, outstanding)
+    verdict = misses.interval_end(watched.state, now, outstanding)
     watched.log_phase(before, 'no answer in the interval')
     return verdict

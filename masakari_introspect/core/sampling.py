@@ -11,6 +11,7 @@ from collections.abc import Callable
 from oslo_log import log as logging
 
 from masakari_introspect.core import kernel
+from masakari_introspect.core import misses
 from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import Phase
@@ -74,7 +75,7 @@ def apply(watched: Watched, activity: Activity | None, now: float,
     if (state.awaiting_sample or state.phase is Phase.ACTIVE) and \
             not watched.starvation.shields(now):
         before = state.phase
-        verdict = state.judge(now)
+        verdict = misses.judge(state, now)
         watched.log_phase(before, 'activity check')
         return [], verdict
     return [], None

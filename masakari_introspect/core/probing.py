@@ -13,15 +13,15 @@ from masakari_introspect.core import agent_loss
 from masakari_introspect.core import cadence
 from masakari_introspect.core import kernel
 from masakari_introspect.core import misses
-from masakari_introspect.core.model import Action
+from masakari_introspect.core.actions import Action
+from masakari_introspect.core.actions import Probe
+from masakari_introspect.core.actions import Unqueue
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Phase
-from masakari_introspect.core.model import Probe
 from masakari_introspect.core.model import ProbeResult
-from masakari_introspect.core.model import Settings
-from masakari_introspect.core.model import Unqueue
 from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.policy import Policy
+from masakari_introspect.core.policy import Settings
 from masakari_introspect.core.roster import Roster
 from masakari_introspect.core.watched import Watched
 

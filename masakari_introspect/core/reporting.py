@@ -11,14 +11,14 @@ import datetime
 from typing import Any
 
 from masakari_introspect.core import died
-from masakari_introspect.core.model import Action
-from masakari_introspect.core.model import Limited
-from masakari_introspect.core.model import Notification
+from masakari_introspect.core.actions import Action
+from masakari_introspect.core.actions import Limited
+from masakari_introspect.core.actions import Report
+from masakari_introspect.core.actions import Save
+from masakari_introspect.core.actions import WithdrawCause
 from masakari_introspect.core.model import Reason
-from masakari_introspect.core.model import Report
-from masakari_introspect.core.model import Save
-from masakari_introspect.core.model import Settings
-from masakari_introspect.core.model import WithdrawCause
+from masakari_introspect.core.notification import Notification
+from masakari_introspect.core.policy import Settings
 from masakari_introspect.core.watched import Watched
 
 

@@ -12,11 +12,11 @@ from oslo_log import log as logging
 
 from masakari_introspect.core import kernel
 from masakari_introspect.core import misses
-from masakari_introspect.core.model import Action
+from masakari_introspect.core.actions import Action
+from masakari_introspect.core.actions import Sample
+from masakari_introspect.core.actions import Unqueue
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import Phase
-from masakari_introspect.core.model import Sample
-from masakari_introspect.core.model import Unqueue
 from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.roster import Roster
 from masakari_introspect.core.watched import Watched

@@ -7,6 +7,7 @@ from typing import Any
 from oslo_log import log as logging
 
 from masakari_introspect.core import misses
+from masakari_introspect.core.actions import Remembered
 from masakari_introspect.core.application import GuestApps
 from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.model import Activity
@@ -15,7 +16,6 @@ from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Reason
-from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.core.tracker import InstanceState
 from masakari_introspect.core.model import Phase

@@ -21,6 +21,7 @@ from masakari_introspect.conf import masakari
 from masakari_introspect.conf import metrics
 from masakari_introspect.conf import recovery
 from masakari_introspect.conf import status
+from masakari_introspect.core.policy import Settings
 
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Activity
@@ -29,7 +30,6 @@ from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import ProbeResult
-from masakari_introspect.core.model import Settings
 from masakari_introspect.core.status import LIMITED
 from masakari_introspect.core.status import MAINTENANCE
 from masakari_introspect.core.status import InstanceStatus

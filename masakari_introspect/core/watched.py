@@ -6,6 +6,7 @@ from typing import Any
 
 from oslo_log import log as logging
 
+from masakari_introspect.core import misses
 from masakari_introspect.core.actions import Remembered
 from masakari_introspect.core.application import GuestApps
 from masakari_introspect.core.heartbeat import Heartbeat
@@ -164,7 +165,7 @@ class Watched:
                 LOG.warning('Unexpected libvirt error probing %s (%s), code '
                             '%s: %s; counted as a miss', state.name,
                             state.uuid, result.error_code, result.detail)
-            verdict = state.miss(now, _MISSES[outcome])
+            verdict = misses.miss(state, now, _MISSES[outcome])
         elif outcome is Outcome.NOT_RUNNING:
             state.paused(now, result.pause)
         if had_job:
@@ -182,7 +183,7 @@ class Watched:
     def _job(self, now: float) -> Verdict:
         state, job = self.state, self.state.domain_job
         first, overran = not job.held, job.overran
-        verdict = state.job(now)
+        verdict = misses.job(state, now)
         if first:
             LOG.info('A domain job holds instance %s (%s): its agent\'s '
                      'misses do not count for up to %.0f s', state.name,

@@ -39,7 +39,7 @@ from masakari_introspect.runtime.reporter import Forensics
 from masakari_introspect.runtime.reporter import Observer
 from masakari_introspect.runtime.reporter import Reporter
 from masakari_introspect.recovery.outbox import Outbox
-from masakari_introspect.core.fleet import STUCK_AFTER
+from masakari_introspect.core.probing import STUCK_AFTER
 from masakari_introspect.runtime.app_runs import AgentExec
 from masakari_introspect.runtime.app_runs import AppRunner
 from masakari_introspect.runtime.scheduler import Alarm

@@ -7,7 +7,7 @@ import pytest
 from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.actions import Unqueue
 from masakari_introspect.core.actions import Withdraw
-from masakari_introspect.core.fleet import STUCK_AFTER
+from masakari_introspect.core.probing import STUCK_AFTER
 from masakari_introspect.core.heartbeat import stale_after
 from masakari_introspect.core.kernel import SHUTDOWN_SPAN
 from masakari_introspect.core.kernel import SHUTDOWN_WAIT

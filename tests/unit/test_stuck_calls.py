@@ -6,7 +6,7 @@ import threading
 from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.actions import Report
 from masakari_introspect.core.actions import Sample
-from masakari_introspect.core.fleet import STUCK_AFTER
+from masakari_introspect.core.probing import STUCK_AFTER
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult

@@ -129,6 +129,9 @@ def make_monitor(hypervisor, outbox, policy=None, **kwargs):
                   Settings(hostname=HOST), clock=time.monotonic,
                   wall=time.time)
     kwargs.setdefault('probe_timeout', 1)
+    # The fake hypervisor answers pings too: it stands in for the probe
+    # connections the service passes as ``prober``.
+    kwargs.setdefault('prober', hypervisor)
     return Monitor(hypervisor, fleet, outbox, **kwargs)
 
 

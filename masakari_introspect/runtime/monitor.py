@@ -60,7 +60,9 @@ class Prober(Protocol):
         ...
 
 
-class Hypervisor(Prober, Protocol):
+class Hypervisor(Protocol):
+    """The main connection: listing, lookups, statistics (no pings)."""
+
     def list_domains(self) -> list[DomainInfo]:
         ...
 
@@ -74,12 +76,11 @@ class Hypervisor(Prober, Protocol):
 
 class Monitor:
     def __init__(self, hypervisor: Hypervisor, fleet: Fleet, outbox: Outbox,
-                 *, probe_timeout: int, lane_size: int = 4,
+                 *, probe_timeout: int, prober: Prober, lane_size: int = 4,
                  suspect_lane_size: int = 4,
                  store: StateStore | None = None,
                  observer: Observer | None = None,
                  forensics: Forensics | None = None,
-                 prober: Prober | None = None,
                  suspect_prober: Prober | None = None,
                  agent_exec: AgentExec | None = None,
                  app_slots: int = 1) -> None:
@@ -98,8 +99,7 @@ class Monitor:
                                         spare=app_slots),
                        True: ProbeLane('probe-suspect', suspect_lane_size)}
         self._probers: dict[bool, Prober] = {
-            False: prober or hypervisor,
-            True: suspect_prober or prober or hypervisor}
+            False: prober, True: suspect_prober or prober}
         self._stats_lane = ProbeLane('statistics', 1)
         # Application probes' calls: spare jobs of the healthy lane.
         self._apps = AppRunner(

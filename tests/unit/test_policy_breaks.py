@@ -23,7 +23,7 @@ from masakari_introspect.core.rules import metadata_overrides
 from masakari_introspect.core.rules import parse_rules
 from tests.unit import test_heartbeat
 from masakari_introspect.core.fleet import Fleet
-from tests.unit.fakes import A, B, domain
+from tests.unit.fakes import A, B, domain, wait_until
 from tests.unit.test_fleet import Bed, idle
 from tests.unit.test_fleet_policy import fleet_of, guest, rules
 
@@ -512,33 +512,23 @@ def test_merge_keys_share_settings_and_a_rule_overrides_them(tmp_path):
 # -- the monitor's wiring: SIGHUP's rules reach the owner thread ------------------
 
 
-def test_rules_posted_to_the_monitor_withdraw_a_pending_report_once():
-    from tests.unit.fakes import InstantHypervisor, RecordingOutbox
-    from tests.unit.fakes import make_monitor, wait_until
-    from tests.unit.test_monitor import Suspects, ticked_until
-    hypervisor, outbox = InstantHypervisor(), RecordingOutbox()
-    monitor = make_monitor(hypervisor, outbox,
-                           suspect_prober=Suspects(hypervisor))
-    monitor.start()
-    try:
-        monitor.resync()
-        ticked_until(monitor, lambda: outbox.sent)
-        assert [n.instance_uuid for n in outbox.sent] == [B]
-        off = parse_rules(yaml.safe_load(
-            'rules: [{match: {name: "vm-b*"}, monitor: false}]'), 0.01)
-        name = hypervisor.domain_info(B).name
-        assert name.startswith('vm-b')
-        monitor.set_rules(off)
-        wait_until(lambda: outbox.withdrawn)
-        assert outbox.withdrawn == [(B, 'not monitored (rule 1 '
-                                     '(name=vm-b*))')]
-        state = monitor.query(lambda: monitor.fleet.records()[B]).result(2)
-        assert state.reported is False       # withdrawn while pending
-        for _ in range(5):
-            monitor.tick()
-        assert len(outbox.sent) == 1
-    finally:
-        monitor.stop(2)
+def test_rules_posted_to_the_monitor_withdraw_a_pending_report_once(
+        reported):
+    monitor, outbox = reported.monitor, reported.outbox
+    assert [n.instance_uuid for n in outbox.sent] == [B]
+    off = parse_rules(yaml.safe_load(
+        'rules: [{match: {name: "vm-b*"}, monitor: false}]'), 0.01)
+    name = reported.hypervisor.domain_info(B).name
+    assert name.startswith('vm-b')
+    monitor.set_rules(off)
+    wait_until(lambda: outbox.withdrawn)
+    assert outbox.withdrawn == [(B, 'not monitored (rule 1 '
+                                 '(name=vm-b*))')]
+    state = monitor.query(lambda: monitor.fleet.records()[B]).result(2)
+    assert state.reported is False       # withdrawn while pending
+    for _ in range(5):
+        monitor.tick()
+    assert len(outbox.sent) == 1
 
 
 def test_threshold_raised_while_awaiting_the_sample_waits_for_the_new_one():

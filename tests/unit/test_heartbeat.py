@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from masakari_introspect.core import model as f
+from masakari_introspect.core import actions as f
 from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.heartbeat import stale_after
 from masakari_introspect.core.model import EventKind

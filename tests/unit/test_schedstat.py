@@ -7,6 +7,7 @@ import pytest
 from masakari_introspect.virt import guest
 from masakari_introspect.virt import schedstat
 from masakari_introspect.virt.schedstat import SchedStats
+from masakari_introspect.virt.statistics import StatisticsReader
 from tests.unit.fakes import A, B
 
 
@@ -105,34 +106,46 @@ class StatsConn(Conn):
         return self.records
 
 
-def test_the_host_falls_back_to_libvirt_when_proc_tells_nothing(
+def lose(conn, why):
+    raise AssertionError('no connection error here')
+
+
+def test_the_reader_falls_back_to_libvirt_when_proc_tells_nothing(
         tmp_path, caplog):
-    from masakari_introspect.virt.host import LibvirtHost
-    host = LibvirtHost('qemu:///system', on_event=lambda e: None,
-                       on_connection=lambda up: None)
-    host._sched = qemu(tmp_path, 'vm-a', 100,
-                       {101: ('CPU 0/KVM', '10 3 5')})
+    reader = StatisticsReader(sched=qemu(tmp_path, 'vm-a', 100,
+                                         {101: ('CPU 0/KVM', '10 3 5')}))
     conn = StatsConn([Dom(A, 'vm-a')], [])
-    host._conn = conn
-    assert host.vcpus() == {A: ((10, 3),)}
+    assert reader.vcpus(conn, lose) == {A: ((10, 3),)}
     assert conn.stats_calls == 0
     conn.domains = [Dom(B, 'vm-b')]
     conn.records = [(Dom(B, 'vm-b'), {'vcpu.current': 1, 'vcpu.0.time': 7,
                                       'vcpu.0.delay': 1})]
-    assert host.vcpus() == {B: ((7, 1),)}
-    assert host.vcpus() == {B: ((7, 1),)}
+    assert reader.vcpus(conn, lose) == {B: ((7, 1),)}
+    assert reader.vcpus(conn, lose) == {B: ((7, 1),)}
     assert conn.stats_calls == 2
     assert len([r for r in caplog.records
                 if 'Cannot read the scheduler statistics' in
                 r.getMessage()]) == 1
 
 
-def test_a_remote_host_reads_the_vcpu_figures_through_libvirt():
+def test_the_host_reads_proc_only_for_the_local_system_daemon():
     from masakari_introspect.virt.host import LibvirtHost
-    host = LibvirtHost('qemu+ssh://elsewhere/system',
-                       on_event=lambda e: None, on_connection=lambda up: None)
+
+    def sched(uri):
+        host = LibvirtHost(uri, on_event=lambda e: None,
+                           on_connection=lambda up: None)
+        return host._statistics._sched
+
+    assert isinstance(sched('qemu:///system'), SchedStats)
+    assert sched('qemu+ssh://elsewhere/system') is None
+
+
+def test_without_proc_the_vcpu_figures_come_through_libvirt():
+    durations = []
+    reader = StatisticsReader(
+        on_statistics=lambda took, call: durations.append(call))
     conn = StatsConn([Dom(A, 'vm-a')], [(Dom(A, 'vm-a'), {
         'vcpu.current': 1, 'vcpu.0.time': 7, 'vcpu.0.delay': 1})])
-    host._conn = conn
-    assert host.vcpus() == {A: ((7, 1),)}
+    assert reader.vcpus(conn, lose) == {A: ((7, 1),)}
     assert conn.stats_calls == 1 and conn.flags == []
+    assert durations == ['vcpu']

@@ -1,0 +1,103 @@
+"""The per-interval statistics calls, on the main connection.
+
+The bulk call: every running domain's work counters and its balloon
+heartbeat (``getAllDomainStats``; its block and balloon groups ask each
+QEMU, so a starved QEMU holds it up). The vCPU call: each domain's vCPU
+run and wait times, the starvation evidence, which must come in time
+however starved a QEMU is: read from the host's scheduler statistics where
+the guests run here (:mod:`masakari_introspect.virt.schedstat`), else
+through libvirt's ``VCPU`` group.
+"""
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+try:
+    import libvirt
+except ImportError:  # pragma: no cover - unit tests run without the binding
+    libvirt = None
+
+from oslo_log import log as logging
+
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.starvation import VcpuTimes
+from masakari_introspect.virt import errors
+from masakari_introspect.virt import guest
+from masakari_introspect.virt.balloon import BalloonPeriods
+from masakari_introspect.virt.schedstat import SchedStats
+
+LOG = logging.getLogger(__name__)
+
+T = TypeVar('T')
+
+
+class StatisticsReader:
+    """Makes the statistics calls; says once when the host keeps no vCPU
+    delay, and once when the vCPU figures cannot be read from /proc."""
+
+    def __init__(self, balloons: BalloonPeriods | None = None,
+                 on_statistics: Callable[[float, str], None] | None = None,
+                 sched: SchedStats | None = None) -> None:
+        self._balloons = balloons          # None: no kernel heartbeat
+        # A call's duration, s, and which: bulk or vcpu.
+        self._on_statistics = on_statistics
+        self._sched = sched                # None: through libvirt
+        self._delay_checked = False   # vcpu.<n>.delay looked at once
+        self._sched_failed = False    # said once
+
+    def read(self, conn: 'libvirt.virConnect', lose: guest.Lose
+             ) -> list[Activity] | None:
+        """Guest work counters of all running domains; None if unknown.
+        A connection error is handed to ``lose``."""
+        return self._call('bulk', conn, lose, lambda: guest.activities(
+            conn, self._balloons))
+
+    def vcpus(self, conn: 'libvirt.virConnect', lose: guest.Lose
+              ) -> dict[str, VcpuTimes] | None:
+        """Each running domain's vCPU run time and run delay, by UUID;
+        None if unknown."""
+        found = self._call('vcpu', conn, lose, lambda: self._vcpus(conn))
+        if found and not self._delay_checked and any(found.values()):
+            self._delay_checked = True
+            if not any(d for times in found.values() for _t, d in times):
+                LOG.info('vCPU run delay (vcpu.<n>.delay) reads 0 for '
+                         'every guest: this host kernel keeps no '
+                         'scheduler statistics, so starved guests '
+                         'cannot be told apart (the starvation rule is '
+                         'off)')
+        return found
+
+    def _vcpus(self, conn: 'libvirt.virConnect') -> dict[str, VcpuTimes]:
+        if self._sched is not None:
+            found = guest.vcpu_times_local(conn, self._sched)
+            if found is not None:
+                return found
+            if not self._sched_failed:
+                self._sched_failed = True
+                LOG.warning('Cannot read the scheduler statistics of any '
+                            'running guest\'s vCPU threads under /proc (the '
+                            'monitor needs to read /run/libvirt/qemu/*.pid '
+                            'and /proc); reading them through libvirt, '
+                            'which waits for a starved guest\'s QEMU')
+        return guest.vcpu_times(conn)
+
+    def _call(self, call: str, conn: 'libvirt.virConnect', lose: guest.Lose,
+              read: Callable[[], T]) -> T | None:
+        """One statistics call, timed; None if it failed."""
+        started = time.monotonic()
+        try:
+            found = read()
+        except libvirt.libvirtError as exc:
+            if errors.is_connection_error(exc.get_error_code(),
+                                          exc.get_error_domain()):
+                lose(conn, exc.get_error_message())
+            else:
+                LOG.warning('Cannot read domain statistics (%s call): %s',
+                            call, exc.get_error_message())
+            return None
+        took = time.monotonic() - started
+        LOG.debug('Statistics call (%s) took %.3f s', call, took)
+        if self._on_statistics is not None:
+            self._on_statistics(took, call)
+        return found

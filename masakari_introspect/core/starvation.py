@@ -4,11 +4,11 @@ it is starved. Its misses do not count and its heartbeat does not go stale,
 for at most ``starvation_grace`` seconds per episode. Pure; clocks passed
 in.
 
-The samples come from a call of their own each interval (the ``VCPU``
-statistics group alone, which libvirtd reads from the host's scheduler
-statistics), not from the bulk statistics call: a starved guest's QEMU
-answers the bulk call's QEMU queries late, and starvation evidence that
-comes after the failure window is no use.
+The samples come from a call of their own each interval (the vCPU
+threads' scheduler statistics, read without waiting for QEMU: see
+``virt/schedstat.py``), not from the bulk statistics call: a starved
+guest's QEMU answers the bulk call's QEMU queries late, and starvation
+evidence that comes after the failure window is no use.
 """
 
 from oslo_log import log as logging

@@ -6,9 +6,15 @@ QEMU, so a starved QEMU holds it up). The vCPU call: each domain's vCPU
 run and wait times, the starvation evidence, which must come in time
 however starved a QEMU is: read from the host's scheduler statistics where
 the guests run here (:mod:`masakari_introspect.virt.schedstat`), else
-through libvirt's ``VCPU`` group.
+through libvirt's ``VCPU`` group. That group takes each domain's job when
+it can (to ask QEMU), and a bulk call that finds a domain's job taken
+(``NOWAIT``) leaves its block and balloon figures out (a disk counter read
+as 0 would look like work on the next sample), so through libvirt the two
+calls are never made at once: the vCPU call then waits for a bulk call in
+flight, as it did when it was part of it.
 """
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -45,13 +51,16 @@ class StatisticsReader:
         self._sched = sched                # None: through libvirt
         self._delay_checked = False   # vcpu.<n>.delay looked at once
         self._sched_failed = False    # said once
+        self._libvirt = threading.Lock()   # no two getAllDomainStats
 
     def read(self, conn: 'libvirt.virConnect', lose: guest.Lose
              ) -> list[Activity] | None:
         """Guest work counters of all running domains; None if unknown.
         A connection error is handed to ``lose``."""
-        return self._call('bulk', conn, lose, lambda: guest.activities(
-            conn, self._balloons))
+        def bulk() -> list[Activity]:
+            with self._libvirt:
+                return guest.activities(conn, self._balloons)
+        return self._call('bulk', conn, lose, bulk)
 
     def vcpus(self, conn: 'libvirt.virConnect', lose: guest.Lose
               ) -> dict[str, VcpuTimes] | None:
@@ -80,7 +89,8 @@ class StatisticsReader:
                             'monitor needs to read /run/libvirt/qemu/*.pid '
                             'and /proc); reading them through libvirt, '
                             'which waits for a starved guest\'s QEMU')
-        return guest.vcpu_times(conn)
+        with self._libvirt:
+            return guest.vcpu_times(conn)
 
     def _call(self, call: str, conn: 'libvirt.virConnect', lose: guest.Lose,
               read: Callable[[], T]) -> T | None:

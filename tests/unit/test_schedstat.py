@@ -2,6 +2,8 @@
 item 4): without a libvirt job or a QEMU query, so a starved QEMU cannot
 delay them."""
 
+import threading
+
 import pytest
 
 from masakari_introspect.virt import guest
@@ -149,3 +151,52 @@ def test_without_proc_the_vcpu_figures_come_through_libvirt():
     assert reader.vcpus(conn, lose) == {A: ((7, 1),)}
     assert conn.stats_calls == 1 and conn.flags == []
     assert durations == ['vcpu']
+
+
+class BlockingConn(StatsConn):
+    """The bulk call blocks until released; records the calls' order."""
+
+    def __init__(self, domains, records):
+        super().__init__(domains, records)
+        self.release = threading.Event()
+        self.inside = threading.Event()
+        self.order = []
+
+    def getAllDomainStats(self, groups, flags):
+        self.order.append(groups)
+        if groups & guest.STATS_BLOCK:
+            self.inside.set()
+            self.release.wait(5)
+        return super().getAllDomainStats(groups, flags)
+
+
+def test_through_libvirt_the_vcpu_call_never_overlaps_the_bulk_call():
+    # Concurrent, the VCPU group's job would make the bulk call (NOWAIT)
+    # leave a domain's block figures out.
+    reader = StatisticsReader()
+    conn = BlockingConn([Dom(A, 'vm-a')], [])
+    bulk = threading.Thread(target=reader.read, args=(conn, lose))
+    bulk.start()
+    conn.inside.wait(5)
+    vcpu = threading.Thread(target=reader.vcpus, args=(conn, lose))
+    vcpu.start()
+    vcpu.join(0.2)
+    assert vcpu.is_alive()                  # waits for the bulk call
+    conn.release.set()
+    bulk.join(5)
+    vcpu.join(5)
+    assert [g & guest.STATS_VCPU for g in conn.order] == [0, guest.STATS_VCPU]
+
+
+def test_from_proc_the_vcpu_call_does_not_wait_for_the_bulk_call(tmp_path):
+    reader = StatisticsReader(sched=qemu(tmp_path, 'vm-a', 100,
+                                         {101: ('CPU 0/KVM', '10 3 5')}))
+    conn = BlockingConn([Dom(A, 'vm-a')], [])
+    bulk = threading.Thread(target=reader.read, args=(conn, lose))
+    bulk.start()
+    try:
+        conn.inside.wait(5)
+        assert reader.vcpus(conn, lose) == {A: ((10, 3),)}
+    finally:
+        conn.release.set()
+        bulk.join(5)

@@ -50,6 +50,9 @@ class Heartbeat:
         # When it was last reset (monotonic): a sample asked before then
         # may carry the old kernel's last beat, and says nothing.
         self._reset_at: float | None = None
+        # ... and a stamp later than this (monotonic; None: not known) is
+        # a beat after the reset: the new kernel's.
+        self._beats_after: float | None = None
 
     @property
     def stale(self) -> bool:
@@ -86,11 +89,13 @@ class Heartbeat:
         the stamp changes again. The stamp seen before is forgotten: the
         old kernel may have beaten once more between the last sample and
         the reset, and that beat is no sign of the new one. The first
-        stamp of a sample asked after ``now`` is the one to move from."""
+        stamp of a sample asked after ``now`` is the one to move from,
+        unless it is later than ``now``: a beat of the new kernel."""
         self.live = False
         self.stale_since = None
         self.stamp = None
         self._sampled, self._seen_at = False, None
+        self._beats_after = now
         if now is not None:
             self._reset_at = now
 
@@ -120,7 +125,11 @@ class Heartbeat:
         age = max(wall - stamp, 0.0)
         self._age = age
         if stamp != self.stamp:
-            self.live = self.stamp is not None
+            # A whole-second stamp later than the reset's wall clock came
+            # after it (its beat was no earlier than the stamp).
+            self.live = self.stamp is not None or (
+                self._beats_after is not None
+                and stamp > self._beats_after + offset)
             self.stamp = stamp
             self.stale_since = None
             return False

@@ -11,7 +11,7 @@ from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.policy import AgentLoss
 from tests.unit.fakes import A, B
-from tests.unit.heartbeat_bed import PERIOD, Bed
+from tests.unit.heartbeat_bed import INTERVAL, PERIOD, Bed
 
 
 # -- the heartbeat alone -------------------------------------------------------
@@ -102,6 +102,18 @@ def test_a_sample_asked_before_a_reset_says_nothing_after_it():
     assert not beat.live                   # the stamp to move from
     beat.sample(112.0, 1012.0, 1012, PERIOD)
     assert beat.live
+
+
+def test_a_first_stamp_after_a_reset_from_after_it_is_the_new_kernel():
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat.reset(101.5)                       # wall 1001.5
+    # The new kernel beat at 1003, before the first sample after the
+    # reset: a beat after the reset, not the old kernel's last one.
+    assert not beat.sample(103.5, 1003.5, 1003, PERIOD)
+    assert beat.live and beat.age() == 0.5
+    assert beat.sample(106.5, 1006.5, 1003, PERIOD)     # then it died
 
 
 # -- the fleet -------------------------------------------------------------------
@@ -206,6 +218,28 @@ def test_a_reboot_right_after_a_beat_the_sample_missed_is_not_kernel_hung():
     bed.run(2)
     assert bed.reports() == []
     assert bed.state().phase is Phase.HEALTHY
+
+
+@pytest.mark.parametrize('delay', [1.0, 2.5])
+def test_a_new_kernel_that_beats_once_before_the_first_sample_and_dies(delay):
+    # The new kernel loads its balloon driver soon after the reset event,
+    # beats once before the first sample after it, and dies: its one beat
+    # is after the reset, so the heartbeat is live, and stale in bound.
+    bed = Bed(boot_grace=30, threshold=10)
+    bed.closed.add(A)                 # no agent until the new one starts
+    bed.stamps[A] = int(bed.wall())   # the old kernel's last beat
+    bed.clock.advance(0.2)
+    bed.wall.advance(0.2)
+    bed.event(A, EventKind.REBOOTED)
+    bed.clock.advance(delay)
+    bed.wall.advance(delay)
+    bed.stamps[A] = int(bed.wall())   # the new kernel's one beat
+    beat = bed.wall()
+    bed.silent.add(A)
+    while not bed.reports() and bed.wall() - beat < 30:
+        bed.tick()
+    assert bed.reasons() == ['kernel_hung']
+    assert bed.wall() - beat <= stale_after(PERIOD) + INTERVAL + 1
 
 
 def test_a_pause_and_resume_do_not_make_the_heartbeat_stale():

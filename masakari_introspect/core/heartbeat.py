@@ -126,9 +126,10 @@ class Heartbeat:
         self._age = age
         if stamp != self.stamp:
             # A whole-second stamp later than the reset's wall clock came
-            # after it (its beat was no earlier than the stamp).
+            # after it (its beat was no earlier than the stamp); the wall
+            # clock did not step since the sample before, if any was taken.
             self.live = self.stamp is not None or (
-                self._beats_after is not None
+                self._beats_after is not None and last is not None
                 and stamp > self._beats_after + offset)
             self.stamp = stamp
             self.stale_since = None

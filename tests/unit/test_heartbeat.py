@@ -116,6 +116,16 @@ def test_a_first_stamp_after_a_reset_from_after_it_is_the_new_kernel():
     assert beat.sample(106.5, 1006.5, 1003, PERIOD)     # then it died
 
 
+def test_a_first_stamp_after_a_reset_without_a_sample_before_is_learned():
+    # No sample before the reset to check the wall clock against: it may
+    # have stepped back since the old kernel's last beat (1000), which
+    # would then look later than the reset.
+    beat = Heartbeat()
+    beat.reset(100.0)
+    assert not beat.sample(103.0, 943.0, 1000, PERIOD)
+    assert not beat.live
+
+
 # -- the fleet -------------------------------------------------------------------
 
 

@@ -133,7 +133,8 @@ class Heartbeat:
                 and stamp > self._beats_after + offset)
             self.stamp = stamp
             self.stale_since = None
-            return False
+        # A new stamp may be stale already: the kernel beat once after the
+        # last sample, more than 2 x period + 1 s ago (a longer interval).
         if self.stale or not self.live or age < stale_after(period):
             return False
         self.stale_since = now - (age - stale_after(period))

@@ -37,6 +37,18 @@ def test_a_changed_stamp_is_live_and_an_unchanged_one_goes_stale_once():
     assert beat.live and not beat.stale
 
 
+def test_a_new_stamp_already_stale_when_sampled_goes_stale_at_once():
+    # A probe interval longer than 2 x period + 1: the kernel beat once
+    # after the last sample and died; the next sample sees that beat
+    # already 8 s old. Stale there, not an interval later.
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    assert beat.sample(110.0, 1010.0, 1002, PERIOD)
+    assert beat.stale_since == 105.0
+    assert not beat.sample(120.0, 1020.0, 1002, PERIOD)   # still stale
+
+
 def test_stale_after_follows_the_period():
     assert stale_after(1) == 3.0
     assert stale_after(2) == 5.0
@@ -230,11 +242,14 @@ def test_a_reboot_right_after_a_beat_the_sample_missed_is_not_kernel_hung():
     assert bed.state().phase is Phase.HEALTHY
 
 
-@pytest.mark.parametrize('delay', [1.0, 2.5])
-def test_a_new_kernel_that_beats_once_before_the_first_sample_and_dies(delay):
+@pytest.mark.parametrize('delay, interval', [
+    (1.0, INTERVAL), (2.5, INTERVAL), (1.0, 6.0)])
+def test_a_new_kernel_that_beats_once_before_the_first_sample_and_dies(
+        delay, interval):
     # The new kernel loads its balloon driver soon after the reset event,
     # beats once before the first sample after it, and dies: its one beat
-    # is after the reset, so the heartbeat is live, and stale in bound.
+    # is after the reset, so the heartbeat is live, and stale in bound
+    # (with samples further apart than 2 x period + 1 s, on the first one).
     bed = Bed(boot_grace=30, threshold=10)
     bed.closed.add(A)                 # no agent until the new one starts
     bed.stamps[A] = int(bed.wall())   # the old kernel's last beat
@@ -247,9 +262,9 @@ def test_a_new_kernel_that_beats_once_before_the_first_sample_and_dies(delay):
     beat = bed.wall()
     bed.silent.add(A)
     while not bed.reports() and bed.wall() - beat < 30:
-        bed.tick()
+        bed.tick(interval)
     assert bed.reasons() == ['kernel_hung']
-    assert bed.wall() - beat <= stale_after(PERIOD) + INTERVAL + 1
+    assert bed.wall() - beat <= stale_after(PERIOD) + interval + 1
 
 
 def test_a_pause_and_resume_do_not_make_the_heartbeat_stale():

@@ -7,9 +7,10 @@ as ``balloon.last-update``. Pure; ``now`` is monotonic, ``wall`` the wall
 clock, both passed in.
 
 A heartbeat is *live* once the stamp changed since it was (re)learned (a new
-QEMU process, a reset, a pause, a wall-clock step), and *stale* when a live
-stamp has not changed for ``2 x period + 1`` seconds. A sample without a
-stamp is no evidence either way. See ``doc/source/design.rst``, "Kernel
+QEMU process, a reset, a pause, a wall-clock step), or at once on the first
+stamp after an event (a reset, a pause) if that stamp is later than the
+event; and *stale* when a live stamp has not changed for ``2 x period + 1``
+seconds. A sample without a stamp is no evidence either way. See ``doc/source/design.rst``, "Kernel
 heartbeat".
 """
 
@@ -126,8 +127,10 @@ class Heartbeat:
         self._age = age
         if stamp != self.stamp:
             # A whole-second stamp later than the reset's wall clock came
-            # after it (its beat was no earlier than the stamp); the wall
-            # clock did not step since the sample before, if any was taken.
+            # after it (its beat was no earlier than the stamp). Only with
+            # a sample before, against which the step check above ran: a
+            # step back since the old kernel's last beat would make that
+            # beat look later than the reset.
             self.live = self.stamp is not None or (
                 self._beats_after is not None and last is not None
                 and stamp > self._beats_after + offset)

@@ -234,6 +234,8 @@ def test_a_reboot_right_after_a_beat_the_sample_missed_is_not_kernel_hung():
     bed.run(6)                        # the new kernel boots for 12 s
     assert bed.reports() == []
     assert bed.state().phase is Phase.GRACE
+    [view] = [s for s in bed.fleet.snapshot() if s.uuid == A]
+    assert view.heartbeat_age is None    # not the old kernel's, as live
     bed.stamps[A] = None              # its balloon driver is loaded
     bed.closed.discard(A)
     bed.event(A, EventKind.AGENT_CONNECTED)

@@ -52,11 +52,7 @@ from masakari_introspect.runtime.budget import Budget
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Activity
-from masakari_introspect.core.model import Settings
 from masakari_introspect.runtime.monitor import Monitor
-from masakari_introspect.core.model import Delivery
-from masakari_introspect.core.model import DeliveryResult
-from masakari_introspect.core.model import Notification
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.runtime.scheduler import Clockwork
@@ -64,6 +60,10 @@ from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool
 from masakari_introspect.runtime.store import StateStore
 from masakari_introspect.core.model import Phase
+from masakari_introspect.core.notification import Delivery
+from masakari_introspect.core.notification import DeliveryResult
+from masakari_introspect.core.notification import Notification
+from masakari_introspect.core.policy import Settings
 from masakari_introspect.core.tracker import Policy
 
 from benchmarks import stats

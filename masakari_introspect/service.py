@@ -21,7 +21,7 @@ from masakari_introspect.ops.metrics import Metrics
 from masakari_introspect.ops.metrics import MetricsListener
 from masakari_introspect.ops.view import View
 from masakari_introspect.core.fleet import Fleet
-from masakari_introspect.core.model import Settings
+from masakari_introspect.core.policy import Settings
 from masakari_introspect.runtime.monitor import Monitor
 from masakari_introspect.recovery.outbox import Outbox
 from masakari_introspect import recovery as recovery_drivers

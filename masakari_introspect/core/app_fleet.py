@@ -6,16 +6,16 @@ the withdrawal of one). Pure, like the fleet; the per-guest rules are in
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from masakari_introspect.core.actions import Action
+from masakari_introspect.core.actions import Report
+from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.app_run import AppRun
 from masakari_introspect.core.app_run import RunResult
 from masakari_introspect.core.application import AppVerdict
 from masakari_introspect.core.application import Judged
-from masakari_introspect.core.model import Action
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
-from masakari_introspect.core.model import Report
-from masakari_introspect.core.model import Withdraw
 from masakari_introspect.core.watched import Watched
 
 # Makes the report of ``watched`` for ``reason``, with one more forensics

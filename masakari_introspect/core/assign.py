@@ -11,11 +11,11 @@ not persisted, and the status shows it as not monitored by policy. Pure.
 from oslo_log import log as logging
 
 from masakari_introspect.core import agent_loss
-from masakari_introspect.core.model import Action
-from masakari_introspect.core.model import Save
+from masakari_introspect.core.actions import Action
+from masakari_introspect.core.actions import Save
+from masakari_introspect.core.actions import Withdraw
+from masakari_introspect.core.actions import WithdrawCause
 from masakari_introspect.core.model import Verdict
-from masakari_introspect.core.model import Withdraw
-from masakari_introspect.core.model import WithdrawCause
 from masakari_introspect.core.policy import Policy
 from masakari_introspect.core.watched import Watched
 

@@ -11,10 +11,10 @@ from masakari_introspect.core import agent_loss
 from masakari_introspect.core import app_fleet
 from masakari_introspect.core import kdump
 from masakari_introspect.core import kernel
-from masakari_introspect.core.model import Action
+from masakari_introspect.core.actions import Action
+from masakari_introspect.core.actions import Save
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
-from masakari_introspect.core.model import Save
 from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.roster import Roster
 from masakari_introspect.core.roster import new_process

@@ -1,22 +1,22 @@
-"""Every plain value that crosses a seam: events, probe results, records,
-notifications and their delivery.
+"""What libvirt tells the core, and the enums its verdicts are made of.
 
-Only frozen dataclasses and enums live here; no I/O, no libvirt, no HTTP.
+The drivers in ``virt/`` turn libvirt's events, listings, statistics and
+agent answers into these values (:class:`DomainEvent`, :class:`DomainInfo`,
+:class:`Activity`, :class:`ProbeResult`, :class:`DomainStatus`); the core
+judges them in the words of :class:`Reason`, :class:`Phase` and
+:class:`Verdict`. What the core asks the runtime to do is in
+:mod:`masakari_introspect.core.actions`; a report and its delivery in
+:mod:`masakari_introspect.core.notification`.
+
+Only frozen dataclasses, enums and exceptions live here; no I/O, no
+libvirt, no HTTP.
 """
 
 import dataclasses
-import datetime
 import enum
-import uuid as uuidlib
-from typing import Any
-
-from masakari_introspect.core.app_run import AppRun
 
 GUEST_PING = '{"execute":"guest-ping"}'
 GUEST_OSINFO = '{"execute":"guest-get-osinfo"}'
-NOTIFICATIONS_PATH = '/notifications'
-EVENT = 'QEMU_GUEST_AGENT_ERROR'
-VIR_DOMAIN_EVENT = 'STOPPED_FAILED'
 
 
 # -- from libvirt ------------------------------------------------------------
@@ -250,182 +250,3 @@ class ProbeResult:
     # guest-get-osinfo's id when the probe asked (osinfo): '' if the agent
     # did not tell; None if not asked
     os_id: str | None = None
-
-
-# -- what survives a restart ---------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Remembered:
-    domain_id: int
-    answered: bool
-    reported: bool
-    known: bool = False    # the agent answered in some boot on this host
-    reports: tuple[float, ...] = ()   # wall-clock times of recent reports
-    limited: bool = False  # a report is held back by the recovery limit
-
-
-# -- a report and its delivery --------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Notification:
-    """A decided report of one failed instance, as sent to Masakari.
-
-    ``hostname`` is the host named when the report was decided; the sender
-    replaces it by its configured host when sending. ``instance_name``,
-    ``reason`` (e.g. 'unresponsive', 'crashed', 'watchdog') and
-    ``forensics`` (a folder) are for the local recovery drivers and the
-    logs; they are never part of the body posted to Masakari.
-    """
-
-    instance_uuid: str
-    hostname: str
-    generated_time: str
-    id: str = ''
-    instance_name: str = ''
-    reason: str = ''
-    forensics: str = ''
-
-    @classmethod
-    def create(cls, instance_uuid: str, hostname: str,
-               when: datetime.datetime | None = None, *,
-               instance_name: str = '', reason: str = '',
-               forensics: str = '') -> 'Notification':
-        when = when or datetime.datetime.now(datetime.timezone.utc)
-        # Whole seconds: a database that drops microseconds still gives
-        # back exactly the stamp sent (the restart check matches on it).
-        stamp = when.astimezone(datetime.timezone.utc).replace(
-            tzinfo=None, microsecond=0)
-        return cls(instance_uuid=instance_uuid, hostname=hostname,
-                   generated_time=stamp.isoformat(),
-                   id=str(uuidlib.uuid4()), instance_name=instance_name,
-                   reason=reason, forensics=forensics)
-
-    def body(self) -> dict[str, Any]:
-        return {'notification': {
-            'type': 'VM',
-            'hostname': self.hostname,
-            'generated_time': self.generated_time,
-            'payload': {
-                'event': EVENT,
-                'instance_uuid': self.instance_uuid,
-                'vir_domain_event': VIR_DOMAIN_EVENT,
-            },
-        }}
-
-
-class Delivery(enum.Enum):
-    """What became of one attempt to act on a notification."""
-
-    DELIVERED = 'delivered'    # 2xx, or the local action succeeded
-    DUPLICATE = 'duplicate'    # 409 duplicate: Masakari already has it
-    MAINTENANCE = 'maintenance'  # 409, host on maintenance: wait, resend
-    REJECTED = 'rejected'      # 400, 401, 403, ...: fix the configuration
-    TRANSIENT = 'transient'    # 5xx, timeout, connection, failed hook: retry
-    UNRECOVERABLE = 'unrecoverable'  # cannot be done at all: the entry ends
-
-    @property
-    def done(self) -> bool:
-        """Nothing more to do: the entry leaves the spool."""
-        return self in (Delivery.DELIVERED, Delivery.DUPLICATE,
-                        Delivery.UNRECOVERABLE)
-
-
-@dataclasses.dataclass(frozen=True)
-class DeliveryResult:
-    delivery: Delivery
-    status: int | None
-    message: str
-
-
-# -- what the fleet decides, for the monitor to carry out ----------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Probe:
-    uuid: str
-    token: int
-    suspect: bool       # may hang: probed apart from the healthy ones
-    priority: int       # lower first
-    osinfo: bool = False   # also ask the agent its OS (guest-get-osinfo)
-
-
-@dataclasses.dataclass(frozen=True)
-class Lookup:
-    uuid: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    """Read the activity counters of every running guest."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Unqueue:
-    """A verdict made the instance's probe moot: if it is still queued,
-    drop it (no libvirtd worker spent on it)."""
-    uuid: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Report:
-    notification: Notification
-    stats: dict[str, int]
-    probes: tuple[dict[str, object], ...]
-    died: str | None = None    # which part: core/died.py
-
-
-class WithdrawCause(enum.Enum):
-    """Why a pending notification is no longer wanted."""
-
-    ANSWERED = 'answered'        # the guest answers again
-    LEFT_HOST = 'left_host'      # stopped, undefined, migrated away
-    NEW_PROCESS = 'new_process'  # another QEMU process runs the guest now
-    MAINTENANCE = 'maintenance'  # the operator excluded the instance
-
-
-@dataclasses.dataclass(frozen=True)
-class Withdraw:
-    uuid: str
-    why: str
-    cause: WithdrawCause = WithdrawCause.ANSWERED
-
-
-@dataclasses.dataclass(frozen=True)
-class Limited:
-    """A report was held back: the recovery limit is reached."""
-
-    uuid: str
-    reason: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Save:
-    """What survives a restart changed: ask the fleet for it and write it
-    (see :meth:`~masakari_introspect.core.fleet.Fleet.persisted`)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Persisted:
-    """The state to write to disk."""
-
-    records: dict[str, Remembered]
-    maintenance: frozenset[str]
-    absent: dict[str, float]
-
-
-Action = Probe | Lookup | Sample | Report | Withdraw | Limited | Save | \
-    AppRun | Unqueue
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    hostname: str
-    probe_timeout: float = 2.0
-    max_recoveries: int = 3
-    recovery_window: float = 3600.0
-    # A probe not back after this long is abandoned and sent again.
-    probe_deadline: float = 60.0
-    # Maintenance flags and history of instances gone this long are dropped.
-    forget_after: float = 7 * 86400.0

@@ -1,4 +1,5 @@
-"""The rules one instance is judged by, as configured."""
+"""The rules instances are judged by, as configured: the host-wide
+:class:`Settings` and each instance's :class:`Policy`."""
 
 import dataclasses
 import enum
@@ -88,3 +89,17 @@ class Overrides:
             f.name: getattr(self, f.name) for f in dataclasses.fields(self)
             if getattr(self, f.name) is not None}
         return dataclasses.replace(policy, rule=rule, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The fleet's host-wide settings: one for every instance."""
+
+    hostname: str
+    probe_timeout: float = 2.0
+    max_recoveries: int = 3
+    recovery_window: float = 3600.0
+    # A probe not back after this long is abandoned and sent again.
+    probe_deadline: float = 60.0
+    # Maintenance flags and history of instances gone this long are dropped.
+    forget_after: float = 7 * 86400.0

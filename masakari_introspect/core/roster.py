@@ -11,16 +11,16 @@ from collections.abc import Callable
 from oslo_log import log as logging
 
 from masakari_introspect.core import assign
-from masakari_introspect.core.model import Action
+from masakari_introspect.core.actions import Action
+from masakari_introspect.core.actions import Persisted
+from masakari_introspect.core.actions import Remembered
+from masakari_introspect.core.actions import Save
+from masakari_introspect.core.actions import Withdraw
+from masakari_introspect.core.actions import WithdrawCause
 from masakari_introspect.core.model import DomainInfo
-from masakari_introspect.core.model import Persisted
-from masakari_introspect.core.model import Remembered
-from masakari_introspect.core.model import Save
-from masakari_introspect.core.model import Settings
 from masakari_introspect.core.model import Verdict
-from masakari_introspect.core.model import Withdraw
+from masakari_introspect.core.policy import Settings
 from masakari_introspect.core.status import InstanceStatus
-from masakari_introspect.core.model import WithdrawCause
 from masakari_introspect.core.rules import Rules
 from masakari_introspect.core.rules import policy_for
 from masakari_introspect.core.tracker import Policy

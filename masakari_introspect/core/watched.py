@@ -6,6 +6,8 @@ from typing import Any
 
 from oslo_log import log as logging
 
+from masakari_introspect.core import misses
+from masakari_introspect.core.actions import Remembered
 from masakari_introspect.core.application import GuestApps
 from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.model import Activity
@@ -14,7 +16,6 @@ from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Reason
-from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.core.tracker import InstanceState
 from masakari_introspect.core.model import Phase
@@ -164,7 +165,7 @@ class Watched:
                 LOG.warning('Unexpected libvirt error probing %s (%s), code '
                             '%s: %s; counted as a miss', state.name,
                             state.uuid, result.error_code, result.detail)
-            verdict = state.miss(now, _MISSES[outcome])
+            verdict = misses.miss(state, now, _MISSES[outcome])
         elif outcome is Outcome.NOT_RUNNING:
             state.paused(now, result.pause)
         if had_job:
@@ -182,7 +183,7 @@ class Watched:
     def _job(self, now: float) -> Verdict:
         state, job = self.state, self.state.domain_job
         first, overran = not job.held, job.overran
-        verdict = state.job(now)
+        verdict = misses.job(state, now)
         if first:
             LOG.info('A domain job holds instance %s (%s): its agent\'s '
                      'misses do not count for up to %.0f s', state.name,

@@ -3,7 +3,6 @@ time: each instance's state, the pending notifications, the libvirt
 connection, and the agent calls against the worker budget."""
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.core import InfoMetricFamily
@@ -40,7 +39,6 @@ AGENT_UP: dict[Phase, float | None] = {
     Phase.AGENT_LOST: 0.0,       # port closed, the kernel lives
     Phase.KDUMP: 0.0,            # crash loaded: a crash kernel runs
 }
-
 
 
 class CallsCollector:
@@ -110,48 +108,32 @@ class StateCollector:
             yield from _instance_families(instances)
 
 
-Item = TypeVar('Item')
-# A gauge with one series per instance (or its notification): name, help
-# text, and its value for one item (None: no series for it now).
-Table = tuple[tuple[str, str, Callable[[Item], float | None]], ...]
-
-
-def _by_uuid(table: Table[Item], items: Sequence[Item],
-             uuid: Callable[[Item], str]) -> Iterator[Metric]:
-    for name, documentation, value in table:
-        family = GaugeMetricFamily(PREFIX + name, documentation,
-                                   labels=['uuid'])
-        for item in items:
-            current = value(item)
-            if current is not None:
-                family.add_metric([uuid(item)], current)
-        yield family
-
-
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(PREFIX + name, documentation, value=value)
 
 
-# Each notification the sender still works on.
-_PER_PENDING: Table[PendingNotification] = (
-    ('notification_pending_age_seconds',
-     'Seconds since the sender first saw a notification it has not '
-     'carried out yet (monotonic, this process).',
-     lambda item: item.age),
-    ('notification_pending_attempts',
-     'Attempts made on a pending notification by this process.',
-     lambda item: float(item.attempts)),
-    ('notification_pending_failing',
-     'Whether the last attempt on a pending notification failed (1/0); '
-     'the status command shows the error.',
-     lambda item: float(bool(item.last_error))),
-)
+def _per_uuid(name: str, documentation: str) -> GaugeMetricFamily:
+    """A gauge with one series per instance, labelled by its uuid."""
+    return GaugeMetricFamily(PREFIX + name, documentation, labels=['uuid'])
 
 
 def _pending_families(pending: Sequence[PendingNotification]
                       ) -> Iterator[Metric]:
-    yield from _by_uuid(_PER_PENDING, pending,
-                        lambda item: item.instance_uuid)
+    """Each notification the sender still works on, and the oldest age."""
+    age = _per_uuid('notification_pending_age_seconds',
+                    'Seconds since the sender first saw a notification it '
+                    'has not carried out yet (monotonic, this process).')
+    attempts = _per_uuid('notification_pending_attempts',
+                         'Attempts made on a pending notification by this '
+                         'process.')
+    failing = _per_uuid('notification_pending_failing',
+                        'Whether the last attempt on a pending notification '
+                        'failed (1/0); the status command shows the error.')
+    for item in pending:
+        age.add_metric([item.instance_uuid], item.age)
+        attempts.add_metric([item.instance_uuid], float(item.attempts))
+        failing.add_metric([item.instance_uuid], float(bool(item.last_error)))
+    yield from (age, attempts, failing)
     yield _gauge('notification_pending_oldest_age_seconds',
                  'Age of the oldest pending notification (0 if none).',
                  max((item.age for item in pending), default=0.0))
@@ -161,38 +143,6 @@ def _agent_up(status: InstanceStatus) -> float | None:
     if status.maintenance or status.phase is None or not status.monitored:
         return None
     return AGENT_UP[status.phase]
-
-
-# Each instance.
-_PER_INSTANCE: Table[InstanceStatus] = (
-    ('instance_agent_up',
-     'Whether the guest agent answered its last probe (1/0); absent while '
-     'the instance is not probed (paused, failure_pause, maintenance).',
-     _agent_up),
-    ('instance_consecutive_misses',
-     'Consecutive guest-pings the agent did not answer.',
-     lambda status: float(status.misses)),
-    ('instance_last_success_age_seconds',
-     'Seconds since the agent last answered; absent if it has not '
-     'answered since the service started.',
-     lambda status: status.seconds_since_success),
-    ('instance_maintenance',
-     'Whether the operator excluded the instance from monitoring (1/0).',
-     lambda status: float(status.maintenance)),
-    ('instance_last_notification_timestamp_seconds',
-     'When the instance was last reported by this process (Unix time); '
-     'absent if never.',
-     lambda status: status.last_notification),
-    ('instance_heartbeat_age_seconds',
-     'Seconds since the guest kernel last answered the balloon statistics '
-     'request (the kernel heartbeat); absent while it is not in use.',
-     lambda status: status.heartbeat_age),
-    ('instance_starved_intervals',
-     'Statistics intervals in which a vCPU of the guest waited for a host '
-     'CPU more than half the interval and ran less than a tenth of it '
-     '(since the instance was found).',
-     lambda status: float(status.starved_intervals)),
-)
 
 
 def _instance_families(instances: Sequence[InstanceStatus]
@@ -206,10 +156,50 @@ def _instance_families(instances: Sequence[InstanceStatus]
         + ', '.join([phase.value for phase in Phase] + [LIMITED, MAINTENANCE,
                                                  NOT_MONITORED])
         + '.', labels=['uuid', 'state'])
+    agent_up = _per_uuid(
+        'instance_agent_up',
+        'Whether the guest agent answered its last probe (1/0); absent while '
+        'the instance is not probed (paused, failure_pause, maintenance).')
+    misses = _per_uuid('instance_consecutive_misses',
+                       'Consecutive guest-pings the agent did not answer.')
+    success_age = _per_uuid(
+        'instance_last_success_age_seconds',
+        'Seconds since the agent last answered; absent if it has not '
+        'answered since the service started.')
+    maintenance = _per_uuid(
+        'instance_maintenance',
+        'Whether the operator excluded the instance from monitoring (1/0).')
+    notified = _per_uuid(
+        'instance_last_notification_timestamp_seconds',
+        'When the instance was last reported by this process (Unix time); '
+        'absent if never.')
+    heartbeat_age = _per_uuid(
+        'instance_heartbeat_age_seconds',
+        'Seconds since the guest kernel last answered the balloon statistics '
+        'request (the kernel heartbeat); absent while it is not in use.')
+    starved = _per_uuid(
+        'instance_starved_intervals',
+        'Statistics intervals in which a vCPU of the guest waited for a host '
+        'CPU more than half the interval and ran less than a tenth of it '
+        '(since the instance was found).')
     for status in instances:
-        info.add_metric([status.uuid], {'name': status.name})
+        key = [status.uuid]
+        info.add_metric(key, {'name': status.name})
         state.add_metric([status.uuid, status.label], 1.0)
-    yield info
-    yield state
-    yield from _by_uuid(_PER_INSTANCE, instances, lambda status: status.uuid)
+        _add(agent_up, key, _agent_up(status))
+        misses.add_metric(key, float(status.misses))
+        _add(success_age, key, status.seconds_since_success)
+        maintenance.add_metric(key, float(status.maintenance))
+        _add(notified, key, status.last_notification)
+        _add(heartbeat_age, key, status.heartbeat_age)
+        starved.add_metric(key, float(status.starved_intervals))
+    yield from (info, state, agent_up, misses, success_age, maintenance,
+                notified, heartbeat_age, starved)
     yield from application_families(instances)
+
+
+def _add(family: GaugeMetricFamily, key: list[str],
+         value: float | None) -> None:
+    """One series of ``family``, unless ``value`` is None (no series)."""
+    if value is not None:
+        family.add_metric(key, value)

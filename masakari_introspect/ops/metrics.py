@@ -30,12 +30,12 @@ from masakari_introspect.ops.gauges import CallsCollector
 from masakari_introspect.ops.gauges import StateCollector
 from masakari_introspect.ops.view import ServerThread
 from masakari_introspect.ops.view import Source
-from masakari_introspect.core.model import Delivery
-from masakari_introspect.core.model import DeliveryResult
-from masakari_introspect.core.model import Notification
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.notification import Delivery
+from masakari_introspect.core.notification import DeliveryResult
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.version import version_string
 
 LOG = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from typing import IO
 
 from oslo_log import log as logging
 
-from masakari_introspect.core.model import Delivery
-from masakari_introspect.core.model import DeliveryResult
-from masakari_introspect.core.model import Notification
+from masakari_introspect.core.notification import Delivery
+from masakari_introspect.core.notification import DeliveryResult
+from masakari_introspect.core.notification import Notification
 
 LOG = logging.getLogger(__name__)
 

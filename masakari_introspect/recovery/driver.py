@@ -22,8 +22,8 @@ Drivers never raise: every failure is a :class:`DeliveryResult`.
 
 from typing import Protocol
 
-from masakari_introspect.core.model import DeliveryResult
-from masakari_introspect.core.model import Notification
+from masakari_introspect.core.notification import DeliveryResult
+from masakari_introspect.core.notification import Notification
 
 
 class Driver(Protocol):

@@ -5,9 +5,9 @@ from collections.abc import Callable
 
 from oslo_log import log as logging
 
-from masakari_introspect.core.model import NOTIFICATIONS_PATH
-from masakari_introspect.core.model import Notification
-from masakari_introspect.core.model import WithdrawCause
+from masakari_introspect.core.actions import WithdrawCause
+from masakari_introspect.core.notification import NOTIFICATIONS_PATH
+from masakari_introspect.core.notification import Notification
 
 LOG = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ from collections.abc import Callable
 
 from oslo_log import log as logging
 
-from masakari_introspect.core.model import Delivery
-from masakari_introspect.core.model import DeliveryResult
-from masakari_introspect.core.model import Notification
+from masakari_introspect.core.notification import Delivery
+from masakari_introspect.core.notification import DeliveryResult
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.durable import write_atomically
 from masakari_introspect.recovery import logs
 from masakari_introspect.recovery.schedule import Backoff

@@ -16,8 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from masakari_introspect.core.model import DeliveryResult
-from masakari_introspect.core.model import Notification
+from masakari_introspect.core.notification import DeliveryResult
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.recovery.driver import Driver
 
 

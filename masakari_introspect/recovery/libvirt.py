@@ -45,12 +45,12 @@ from typing import Protocol
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from masakari_introspect.core.model import Delivery
-from masakari_introspect.core.model import DeliveryResult
 from masakari_introspect.core.model import DomainActionFailed
 from masakari_introspect.core.model import DomainStatus
-from masakari_introspect.core.model import Notification
 from masakari_introspect.core.model import Power
+from masakari_introspect.core.notification import Delivery
+from masakari_introspect.core.notification import DeliveryResult
+from masakari_introspect.core.notification import Notification
 
 LOG = logging.getLogger(__name__)
 

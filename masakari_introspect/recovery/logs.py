@@ -2,9 +2,9 @@
 
 from oslo_log import log as logging
 
-from masakari_introspect.core.model import Delivery
-from masakari_introspect.core.model import DeliveryResult
-from masakari_introspect.core.model import Notification
+from masakari_introspect.core.notification import Delivery
+from masakari_introspect.core.notification import DeliveryResult
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.recovery.driver import Driver
 
 LOG = logging.getLogger('masakari_introspect.recovery.sender')

@@ -30,10 +30,10 @@ from oslo_config import cfg
 
 from oslo_log import log as logging
 
-from masakari_introspect.core.model import Delivery
-from masakari_introspect.core.model import DeliveryResult
-from masakari_introspect.core.model import Notification
-from masakari_introspect.core.model import NOTIFICATIONS_PATH
+from masakari_introspect.core.notification import Delivery
+from masakari_introspect.core.notification import DeliveryResult
+from masakari_introspect.core.notification import NOTIFICATIONS_PATH
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.recovery.duplicate_window import parse_time
 
 LOG = logging.getLogger(__name__)

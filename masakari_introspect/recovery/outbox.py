@@ -11,8 +11,8 @@ the metrics see it.
 import dataclasses
 from typing import Protocol
 
-from masakari_introspect.core.model import Notification
-from masakari_introspect.core.model import WithdrawCause
+from masakari_introspect.core.actions import WithdrawCause
+from masakari_introspect.core.notification import Notification
 
 
 class Outbox(Protocol):

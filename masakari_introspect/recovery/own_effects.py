@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from masakari_introspect.core.model import WithdrawCause
+from masakari_introspect.core.actions import WithdrawCause
 
 LINGER = 15.0   # after an attempt, its own effects still arrive as events
 _CAUSES = (WithdrawCause.LEFT_HOST, WithdrawCause.NEW_PROCESS)

@@ -9,7 +9,7 @@ entry off alone, exponentially from ``retry_interval`` to
 
 import dataclasses
 
-from masakari_introspect.core.model import Notification
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.recovery.outbox import PendingNotification
 
 

@@ -29,10 +29,10 @@ from collections.abc import Callable
 
 from oslo_log import log as logging
 
-from masakari_introspect.core.model import Delivery
-from masakari_introspect.core.model import DeliveryResult
-from masakari_introspect.core.model import Notification
-from masakari_introspect.core.model import WithdrawCause
+from masakari_introspect.core.actions import WithdrawCause
+from masakari_introspect.core.notification import Delivery
+from masakari_introspect.core.notification import DeliveryResult
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.recovery import logs
 from masakari_introspect.recovery.driver import Driver
 from masakari_introspect.recovery.duplicate_window import AcceptedLog

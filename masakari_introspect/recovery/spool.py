@@ -26,7 +26,7 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from masakari_introspect.core.model import Notification
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.durable import fsync_directory
 from masakari_introspect.durable import write_atomically
 

@@ -17,7 +17,15 @@ from typing import Any, Protocol
 
 from oslo_log import log as logging
 
-from masakari_introspect.core import model
+from masakari_introspect.core.actions import Action
+from masakari_introspect.core.actions import Limited
+from masakari_introspect.core.actions import Lookup
+from masakari_introspect.core.actions import Probe
+from masakari_introspect.core.actions import Report
+from masakari_introspect.core.actions import Sample
+from masakari_introspect.core.actions import Save
+from masakari_introspect.core.actions import Unqueue
+from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.app_run import AppRun
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Activity
@@ -31,7 +39,7 @@ from masakari_introspect.runtime.reporter import Forensics
 from masakari_introspect.runtime.reporter import Observer
 from masakari_introspect.runtime.reporter import Reporter
 from masakari_introspect.recovery.outbox import Outbox
-from masakari_introspect.core.fleet import STUCK_AFTER
+from masakari_introspect.core.probing import STUCK_AFTER
 from masakari_introspect.runtime.app_runs import AgentExec
 from masakari_introspect.runtime.app_runs import AppRunner
 from masakari_introspect.runtime.scheduler import Alarm
@@ -52,7 +60,9 @@ class Prober(Protocol):
         ...
 
 
-class Hypervisor(Prober, Protocol):
+class Hypervisor(Protocol):
+    """The main connection: listing, lookups, statistics (no pings)."""
+
     def list_domains(self) -> list[DomainInfo]:
         ...
 
@@ -66,12 +76,11 @@ class Hypervisor(Prober, Protocol):
 
 class Monitor:
     def __init__(self, hypervisor: Hypervisor, fleet: Fleet, outbox: Outbox,
-                 *, probe_timeout: int, lane_size: int = 4,
+                 *, probe_timeout: int, prober: Prober, lane_size: int = 4,
                  suspect_lane_size: int = 4,
                  store: StateStore | None = None,
                  observer: Observer | None = None,
                  forensics: Forensics | None = None,
-                 prober: Prober | None = None,
                  suspect_prober: Prober | None = None,
                  agent_exec: AgentExec | None = None,
                  app_slots: int = 1) -> None:
@@ -90,8 +99,7 @@ class Monitor:
                                         spare=app_slots),
                        True: ProbeLane('probe-suspect', suspect_lane_size)}
         self._probers: dict[bool, Prober] = {
-            False: prober or hypervisor,
-            True: suspect_prober or prober or hypervisor}
+            False: prober, True: suspect_prober or prober}
         self._stats_lane = ProbeLane('statistics', 1)
         # Application probes' calls: spare jobs of the healthy lane.
         self._apps = AppRunner(
@@ -219,7 +227,7 @@ class Monitor:
 
     # -- handlers (owner thread only) ----------------------------------------
 
-    def _on_resync(self) -> list[model.Action]:
+    def _on_resync(self) -> list[Action]:
         try:
             domains = self._hypervisor.list_domains()
         except HypervisorUnavailable as exc:
@@ -227,7 +235,7 @@ class Monitor:
             return []
         return self.fleet.listed(domains)
 
-    def _on_connection(self, up: bool) -> list[model.Action]:
+    def _on_connection(self, up: bool) -> list[Action]:
         if up:
             LOG.info('libvirt connection up; resyncing %d instance(s)',
                      len(self.fleet.watched))
@@ -235,13 +243,13 @@ class Monitor:
         return self.fleet.connection(False)
 
     def _on_result(self, result: ProbeResult, token: int
-                   ) -> list[model.Action]:
+                   ) -> list[Action]:
         if self._observer is not None:
             self._observer.probe_finished(result)
         return self.fleet.result(result, token)
 
     def _on_sample(self, activities: list[Activity] | None
-                   ) -> list[model.Action]:
+                   ) -> list[Action]:
         self._sampling = False
         return self.fleet.sampled(activities)
 
@@ -253,34 +261,34 @@ class Monitor:
 
     # -- actions (owner thread only) -------------------------------------------
 
-    def _carry_out(self, actions: list[model.Action]) -> None:
+    def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
-            if isinstance(action, model.Probe):
+            if isinstance(action, Probe):
                 self._dispatch(action)
-            elif isinstance(action, model.Lookup):
+            elif isinstance(action, Lookup):
                 self._lookup(action.uuid)
-            elif isinstance(action, model.Sample):
+            elif isinstance(action, Sample):
                 self._sample()
-            elif isinstance(action, model.Report):
+            elif isinstance(action, Report):
                 if not self._reporter.report(action):
                     self._carry_out(
                         self.fleet.report_failed(action.notification))
-            elif isinstance(action, model.Withdraw):
+            elif isinstance(action, Withdraw):
                 if self._reporter.withdraw(action):
                     self._carry_out(self.fleet.withdrawn(action))
-            elif isinstance(action, model.Limited) and \
+            elif isinstance(action, Limited) and \
                     self._observer is not None:
                 self._observer.limit_reached(action.uuid, action.reason)
-            elif isinstance(action, model.Save):
+            elif isinstance(action, Save):
                 self._unsaved = True
             elif isinstance(action, AppRun):
                 self._apps.run(action)
-            elif isinstance(action, model.Unqueue):
+            elif isinstance(action, Unqueue):
                 for lane in self._lanes.values():
                     lane.drop(action.uuid)
                 self._apps.drop(action.uuid)
 
-    def _dispatch(self, probe: model.Probe) -> None:
+    def _dispatch(self, probe: Probe) -> None:
         prober, timeout = self._probers[probe.suspect], self._timeout
         stuck_after = timeout + STUCK_AFTER + OVERDUE_MARGIN
 

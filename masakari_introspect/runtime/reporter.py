@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 from oslo_log import log as logging
 
+from masakari_introspect.core.actions import Report
+from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.model import ProbeResult
-from masakari_introspect.core.model import Report
-from masakari_introspect.core.model import Withdraw
 from masakari_introspect.recovery.outbox import Outbox
 from masakari_introspect.runtime.scheduler import ProbeLane
 

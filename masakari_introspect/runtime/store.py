@@ -18,7 +18,7 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from masakari_introspect.core.model import Remembered
+from masakari_introspect.core.actions import Remembered
 from masakari_introspect.durable import write_atomically
 
 LOG = logging.getLogger(__name__)

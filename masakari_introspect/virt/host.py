@@ -1,11 +1,14 @@
-"""The libvirt connection: events, domain listing and guest-ping.
+"""The libvirt connection: events, domain listing and statistics.
 
 One long-lived connection. libvirt's default event loop is registered before
-the first connection and runs in a daemon thread. Event callbacks only turn
-``(event, detail)`` into a :class:`DomainEvent` and hand it on. When the
-connection dies (close callback, keepalive, or an RPC error seen by a call),
-a reconnect thread opens a new one with exponential backoff, registers the
-callbacks again and says so through ``on_connection``.
+the first connection and runs in a daemon thread. The domain events are
+registered on each connection by an :class:`EventRelay`, which turns them
+into :class:`DomainEvent` values; the statistics call is a
+:class:`StatisticsReader`'s. When the connection dies (close callback,
+keepalive, or an RPC error seen by a call), a reconnect thread opens a new
+one with exponential backoff, registers the callbacks again and says so
+through ``on_connection``. Guests are pinged on probe connections of their
+own (:meth:`LibvirtHost.prober_pool`), never on this one.
 """
 
 import threading
@@ -22,18 +25,18 @@ from oslo_log import log as logging
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import DomainInfo
-from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import HypervisorUnavailable
-from masakari_introspect.core.model import PauseReason
-from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import guest
 from masakari_introspect.virt.balloon import BalloonPeriods
-from masakari_introspect.virt import translate
+from masakari_introspect.virt.event_relay import EventRelay
+from masakari_introspect.virt.event_relay import hand_on
 from masakari_introspect.virt.loop import start_event_loop
 from masakari_introspect.virt.side import SidePool
+from masakari_introspect.virt.statistics import StatisticsReader
 
 LOG = logging.getLogger(__name__)
+
 
 class LibvirtHost:
     """The monitor's only view of libvirt."""
@@ -48,11 +51,9 @@ class LibvirtHost:
                  on_statistics: Callable[[float], None] | None = None
                  ) -> None:
         self._uri = uri
-        self._balloons = balloons          # None: no kernel heartbeat
-        self._on_statistics = on_statistics   # the call's duration, s
-        self._delay_checked = False   # vcpu.<n>.delay looked at once
+        self._statistics = StatisticsReader(balloons, on_statistics)
         self._opener = opener or (lambda uri: libvirt.open(uri))
-        self._on_event = on_event
+        self._events = EventRelay(on_event)
         self._on_connection = on_connection
         self._keepalive = (keepalive_interval, keepalive_count)
         self._backoff_max = reconnect_interval_max
@@ -134,23 +135,7 @@ class LibvirtHost:
         conn = self._opener(self._uri)
         try:
             conn.registerCloseCallback(self._closed, None)
-            ids = [
-                conn.domainEventRegisterAny(
-                    None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                    self._lifecycle, None),
-                conn.domainEventRegisterAny(
-                    None, libvirt.VIR_DOMAIN_EVENT_ID_REBOOT,
-                    self._reboot, None),
-                conn.domainEventRegisterAny(
-                    None, libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
-                    self._agent, None),
-                conn.domainEventRegisterAny(
-                    None, libvirt.VIR_DOMAIN_EVENT_ID_WATCHDOG,
-                    self._watchdog, None),
-                conn.domainEventRegisterAny(
-                    None, libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
-                    self._metadata, None),
-            ]
+            ids = self._events.register(conn)
             try:
                 conn.setKeepAlive(*self._keepalive)
             except libvirt.libvirtError as exc:
@@ -187,7 +172,7 @@ class LibvirtHost:
             self._dead.append((conn, self._callback_ids))
         LOG.warning('Lost the libvirt connection (%s); reconnecting', why)
         self._lost.set()
-        self._call(self._on_connection, False)
+        hand_on(self._on_connection, False)
 
     def _pause(self, seconds: float) -> None:
         """Sleep, in short steps so that the main thread sees signals."""
@@ -208,56 +193,11 @@ class LibvirtHost:
                 continue
             self._bury_dead()
             if self._connect_with_backoff():
-                self._call(self._on_connection, True)
+                hand_on(self._on_connection, True)
 
     def _closed(self, conn: 'libvirt.virConnect', reason: int,
                 _opaque: object) -> None:
         self._lose(conn, 'close reason %d' % reason)
-
-    # -- events (libvirt's event thread: translate and hand on) -------------
-
-    def _lifecycle(self, _conn: object, dom: 'libvirt.virDomain',
-                   event: int, detail: int, _opaque: object) -> None:
-        kind = translate.lifecycle(event, detail)
-        if kind is not None:
-            self._emit(dom, kind, translate.detail_name(event, detail),
-                       translate.pause_reason(event, detail))
-
-    def _reboot(self, _conn: object, dom: 'libvirt.virDomain',
-                _opaque: object) -> None:
-        self._emit(dom, EventKind.REBOOTED, '')
-
-    def _watchdog(self, _conn: object, dom: 'libvirt.virDomain',
-                  action: int, _opaque: object) -> None:
-        self._emit(dom, EventKind.WATCHDOG, translate.watchdog_action(action))
-
-    def _metadata(self, _conn: object, dom: 'libvirt.virDomain', mtype: int,
-                  nsuri: str | None, _opaque: object) -> None:
-        if translate.metadata_element(mtype):
-            self._emit(dom, EventKind.METADATA_CHANGED, nsuri or '')
-
-    def _agent(self, _conn: object, dom: 'libvirt.virDomain', state: int,
-               reason: int, _opaque: object) -> None:
-        kind = translate.agent_lifecycle(state)
-        if kind is not None:
-            self._emit(dom, kind, translate.agent_reason(reason))
-
-    def _emit(self, dom: 'libvirt.virDomain', kind: EventKind,
-              detail: str, pause: PauseReason = PauseReason.NONE) -> None:
-        try:
-            event = DomainEvent(dom.UUIDString(), dom.name(), kind, detail,
-                                dom.ID(), pause)
-        except libvirt.libvirtError as exc:
-            LOG.warning('Dropped a %s event: %s', kind.value, exc)
-            return
-        self._call(self._on_event, event)
-
-    @staticmethod
-    def _call(callback: Callable[..., None], *args: object) -> None:
-        try:
-            callback(*args)
-        except Exception:
-            LOG.exception('Callback %r failed', callback)
 
     # -- queries -----------------------------------------------------------
 
@@ -309,12 +249,7 @@ class LibvirtHost:
             self._lose(conn, exc.get_error_message())
             raise HypervisorUnavailable(exc.get_error_message()) from exc
 
-    # -- probes and statistics -------------------------------------------
-
-    def ping(self, uuid: str, timeout: int, osinfo: bool = False
-             ) -> ProbeResult:
-        """guest-ping one domain's agent on the main connection."""
-        return guest.ping(self._conn, uuid, timeout, self._lose, osinfo)
+    # -- probe connections and statistics -------------------------------------------
 
     def prober_pool(self, connections: int, slots: int) -> SidePool:
         """A prober on ``connections`` connections of its own with ``slots``
@@ -330,25 +265,4 @@ class LibvirtHost:
         conn = self._conn
         if conn is None:
             return None
-        started = time.monotonic()
-        try:
-            found = guest.activities(conn, self._balloons)
-            if self._on_statistics is not None:
-                self._on_statistics(time.monotonic() - started)
-            if not self._delay_checked and any(a.vcpus for a in found):
-                self._delay_checked = True
-                if not any(d for a in found for _t, d in a.vcpus):
-                    LOG.info('vCPU run delay (vcpu.<n>.delay) reads 0 for '
-                             'every guest: this host kernel keeps no '
-                             'scheduler statistics, so starved guests '
-                             'cannot be told apart (the starvation rule is '
-                             'off)')
-            return found
-        except libvirt.libvirtError as exc:
-            if errors.is_connection_error(exc.get_error_code(),
-                                          exc.get_error_domain()):
-                self._lose(conn, exc.get_error_message())
-            else:
-                LOG.warning('Cannot read domain statistics: %s',
-                            exc.get_error_message())
-            return None
+        return self._statistics.read(conn, self._lose)

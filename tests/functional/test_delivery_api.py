@@ -66,7 +66,7 @@ def run_until_idle(sender, clock, rounds=10):
 
 
 def notification(instance=None):
-    from masakari_introspect.core.model import Notification
+    from masakari_introspect.core.notification import Notification
     return Notification.create(instance or str(uuid.uuid4()), "decided-as-this-host",
                                instance_name="vm", reason="unresponsive")
 
@@ -145,7 +145,7 @@ def test_api_restart_check_pages_and_filters_on_this_host(fresh_api, tmp_path):
     second before the entry's time, and follows marker pages."""
     import datetime
 
-    from masakari_introspect.core.model import Notification
+    from masakari_introspect.core.notification import Notification
     sender, clock = make_sender(fresh_api, tmp_path / "spool", HOSTNAME)
     base = datetime.datetime.now(datetime.timezone.utc)
     target = Notification.create(str(uuid.uuid4()), HOSTNAME, base)
@@ -170,7 +170,7 @@ def test_api_a_new_failure_within_the_duplicate_window_is_sent_after_it(
     window has passed with a generated time past it, and accepted."""
     import datetime
 
-    from masakari_introspect.core.model import Notification
+    from masakari_introspect.core.notification import Notification
     caplog.set_level(logging.INFO, logger="masakari_introspect")
     sender, clock = make_sender(fresh_api, tmp_path / "spool", HOSTNAME,
                                 duplicate_window=180)

@@ -10,6 +10,12 @@ from prometheus_client import CollectorRegistry
 
 from masakari_introspect.ops.metrics import Metrics
 from masakari_introspect.ops.metrics import MetricsListener
+from tests.unit.fakes import InstantHypervisor
+from tests.unit.fakes import RecordingOutbox
+from tests.unit.fakes import Reported
+from tests.unit.fakes import Suspects
+from tests.unit.fakes import make_monitor
+from tests.unit.fakes import ticked_until
 
 
 @pytest.fixture
@@ -34,3 +40,20 @@ def listener(metrics):
     server.start()
     yield server
     server.close()
+
+
+@pytest.fixture
+def reported():
+    """A monitor on an InstantHypervisor with a suspect prober of its own,
+    started, resynced and ticked until guest B was reported; stopped after
+    the test."""
+    hypervisor, outbox = InstantHypervisor(), RecordingOutbox()
+    suspects = Suspects(hypervisor)
+    monitor = make_monitor(hypervisor, outbox, suspect_prober=suspects)
+    monitor.start()
+    try:
+        monitor.resync()
+        ticked_until(monitor, lambda: outbox.sent)
+        yield Reported(hypervisor, outbox, suspects, monitor)
+    finally:
+        monitor.stop(2)

@@ -21,6 +21,7 @@ from masakari_introspect.conf import masakari
 from masakari_introspect.conf import metrics
 from masakari_introspect.conf import recovery
 from masakari_introspect.conf import status
+from masakari_introspect.core.policy import Settings
 
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Activity
@@ -29,7 +30,6 @@ from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import ProbeResult
-from masakari_introspect.core.model import Settings
 from masakari_introspect.core.status import LIMITED
 from masakari_introspect.core.status import MAINTENANCE
 from masakari_introspect.core.status import InstanceStatus
@@ -129,6 +129,9 @@ def make_monitor(hypervisor, outbox, policy=None, **kwargs):
                   Settings(hostname=HOST), clock=time.monotonic,
                   wall=time.time)
     kwargs.setdefault('probe_timeout', 1)
+    # The fake hypervisor answers pings too: it stands in for the probe
+    # connections the service passes as ``prober``.
+    kwargs.setdefault('prober', hypervisor)
     return Monitor(hypervisor, fleet, outbox, **kwargs)
 
 
@@ -137,6 +140,37 @@ def wait_until(predicate, timeout=5.0):
     while not predicate():
         assert time.monotonic() < deadline, 'timed out'
         time.sleep(0.02)
+
+
+class Suspects:
+    """The suspect prober: records which guests were probed on it."""
+
+    def __init__(self, hypervisor):
+        self.hypervisor = hypervisor
+        self.probed = []
+
+    def ping(self, uuid, timeout, osinfo=False):
+        self.probed.append(uuid)
+        return self.hypervisor.ping(uuid, timeout)
+
+
+def ticked_until(monitor, predicate):
+    """Tick ``monitor`` until ``predicate`` holds on its owner thread."""
+    def tick():
+        monitor.tick()
+        return monitor.query(predicate).result(2)
+    wait_until(tick)
+
+
+@dataclasses.dataclass
+class Reported:
+    """A started monitor on an InstantHypervisor, its guest B reported
+    through the outbox (the ``reported`` fixture of conftest.py)."""
+
+    hypervisor: InstantHypervisor
+    outbox: RecordingOutbox
+    suspects: Suspects
+    monitor: Monitor
 
 
 # -- configuration -------------------------------------------------------------

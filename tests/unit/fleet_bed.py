@@ -1,7 +1,8 @@
 """A fleet driven synchronously on fake clocks, and the actions it
 returned (tests/unit/test_fleet*.py, test_storm_limit.py)."""
 
-from masakari_introspect.core import model as f
+from masakari_introspect.core.actions import Probe
+from masakari_introspect.core.actions import Report
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import Outcome
@@ -41,11 +42,11 @@ class Bed:
         return [a for a in self.actions if isinstance(a, kind)]
 
     def reports(self, uuid=None):
-        return [a.notification for a in self.of(f.Report)
+        return [a.notification for a in self.of(Report)
                 if uuid is None or a.notification.instance_uuid == uuid]
 
     def probes(self, uuid):
-        return [a for a in self.of(f.Probe) if a.uuid == uuid]
+        return [a for a in self.of(Probe) if a.uuid == uuid]
 
     def listed(self, *domains):
         return self.do(self.fleet.listed(list(domains)))

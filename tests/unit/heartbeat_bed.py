@@ -1,7 +1,8 @@
 """A fleet judging two guests by their kernel heartbeat and their agent,
 driven tick by tick on fake clocks (tests/unit/test_heartbeat*.py)."""
 
-from masakari_introspect.core import model as f
+from masakari_introspect.core.actions import Probe
+from masakari_introspect.core.actions import Report
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
@@ -48,12 +49,12 @@ class Bed:
 
     def reports(self, uuid=A):
         return [a.notification for a in self.actions
-                if isinstance(a, f.Report)
+                if isinstance(a, Report)
                 and a.notification.instance_uuid == uuid]
 
     def probes(self, uuid=A):
         return [a for a in self.actions
-                if isinstance(a, f.Probe) and a.uuid == uuid]
+                if isinstance(a, Probe) and a.uuid == uuid]
 
     def stamp(self, uuid):
         if uuid in self.hidden:
@@ -83,7 +84,7 @@ class Bed:
         self.answer(sent)
 
     def answer(self, actions):
-        for probe in [a for a in actions if isinstance(a, f.Probe)]:
+        for probe in [a for a in actions if isinstance(a, Probe)]:
             outcome = Outcome.DISCONNECTED if probe.uuid in self.closed \
                 else Outcome.MISS if probe.uuid in self.silent \
                 else Outcome.OK

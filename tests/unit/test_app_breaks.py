@@ -3,7 +3,9 @@ fleet's others (maintenance, pauses, withdrawals, policy changes)."""
 
 import dataclasses
 
-from masakari_introspect.core import model as f
+from masakari_introspect.core.actions import Limited
+from masakari_introspect.core.actions import Probe
+from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.app_run import AgentCommands
 from masakari_introspect.core.app_run import AppRun
 from masakari_introspect.core.app_run import ExecReply
@@ -45,7 +47,7 @@ def turns(bed, n, outcome=RunOutcome.FAILED, **fields):
 def event(bed, kind):
     """The event; a ping it sends is answered."""
     for ping in bed.do(bed.fleet.event(DomainEvent(A, 'vm-a', kind))):
-        if isinstance(ping, f.Probe):
+        if isinstance(ping, Probe):
             bed.do(bed.fleet.result(ProbeResult(A, Outcome.OK), ping.token))
 
 
@@ -69,7 +71,7 @@ def test_a_kernel_withdrawal_of_the_pending_report_re_arms_the_probe():
     for _ in range(3):
         bed.tick(answer=False)
     bed.tick()                                 # answers again
-    (withdraw,) = bed.of(f.Withdraw)
+    (withdraw,) = bed.of(Withdraw)
     bed.do(bed.fleet.withdrawn(withdraw))      # the outbox dropped it
     before = len(bed.reports())
     turns(bed, 2, **FAIL)
@@ -85,7 +87,7 @@ def test_one_probe_passing_does_not_withdraw_another_ones_report():
     for run in bed.tick():      # web passes, db still fails
         bed.back(run, RunOutcome.PASSED if run.probe.name == 'web'
                  else RunOutcome.FAILED)
-    assert not bed.of(f.Withdraw)
+    assert not bed.of(Withdraw)
 
 
 def test_two_failing_probes_are_one_report():
@@ -173,7 +175,7 @@ def test_a_reported_probe_removed_or_changed_by_policy_withdraws():
         watched.state.policy = dataclasses.replace(watched.state.policy,
                                                    probes=probes)
         bed.tick()
-        (withdraw,) = bed.of(f.Withdraw)
+        (withdraw,) = bed.of(Withdraw)
         assert 'web' in withdraw.why
 
 
@@ -185,7 +187,7 @@ def test_a_removed_probe_does_not_withdraw_another_ones_report():
     watched.state.policy = dataclasses.replace(watched.state.policy,
                                                probes=keep)
     turns(bed, 1, **FAIL)
-    assert not bed.of(f.Withdraw)
+    assert not bed.of(Withdraw)
 
 
 def test_a_run_within_a_timeout_longer_than_its_period_is_not_overran():
@@ -214,7 +216,7 @@ def test_a_held_application_report_ends_with_its_episode():
     turns(bed, 1, **FAIL)
     turns(bed, 1, RunOutcome.PASSED)
     turns(bed, 1, **FAIL)
-    assert bed.of(f.Limited)
+    assert bed.of(Limited)
     assert bed.fleet.snapshot()[0].recovery_limited
     turns(bed, 1, RunOutcome.PASSED)
     assert not bed.fleet.snapshot()[0].recovery_limited

@@ -3,7 +3,10 @@ ping answers and run results in, runs, reports and withdrawals out."""
 
 import logging
 
-from masakari_introspect.core import model as f
+from masakari_introspect.core.actions import Limited
+from masakari_introspect.core.actions import Probe
+from masakari_introspect.core.actions import Report
+from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.app_run import AgentCommands
 from masakari_introspect.core.app_run import AppRun
 from masakari_introspect.core.app_run import RunOutcome
@@ -49,7 +52,7 @@ class Bed:
         return [a for a in self.of(AppRun) if a.probe.name == probe]
 
     def reports(self):
-        return [a for a in self.of(f.Report)]
+        return [a for a in self.of(Report)]
 
     def tick(self, answer=True, start=True):
         """One interval; the guest's agent answers its ping (or not); the
@@ -59,7 +62,7 @@ class Bed:
         self.wall.advance(INTERVAL)
         self.ticks += 1
         actions = self.do(self.fleet.tick())
-        pings = [a for a in actions if isinstance(a, f.Probe)]
+        pings = [a for a in actions if isinstance(a, Probe)]
         for ping in pings:
             self.do(self.fleet.result(ProbeResult(
                 A, Outcome.OK if answer else Outcome.MISS), ping.token))
@@ -127,7 +130,7 @@ def test_a_pass_ends_the_episode_and_a_later_failure_is_reported_again():
     assert len(bed.reports()) == 1
     bed.healthy_turns(2, RunOutcome.FAILED, exit_code=1)
     bed.healthy_turns(1, RunOutcome.PASSED, exit_code=0)
-    withdrawn = bed.of(f.Withdraw)
+    withdrawn = bed.of(Withdraw)
     assert [w.why for w in withdrawn] == ['application probe web passes '
                                           'again']
     assert bed.fleet.snapshot()[0].application is None
@@ -212,7 +215,7 @@ def test_refusals_are_neither_pass_nor_failure(caplog):
     # The agent connects anew (restarted with guest-exec allowed).
     for ping in bed.do(bed.fleet.event(DomainEvent(
             A, 'vm-a', EventKind.AGENT_CONNECTED))):
-        if isinstance(ping, f.Probe):
+        if isinstance(ping, Probe):
             bed.do(bed.fleet.result(ProbeResult(A, Outcome.OK),
                                     ping.token))
     runs = bed.tick() or bed.tick()    # once it answered a ping again
@@ -267,7 +270,7 @@ def test_a_report_held_by_the_recovery_limit_is_asked_again():
     bed.healthy_turns(1, RunOutcome.PASSED)
     bed.healthy_turns(2, RunOutcome.FAILED)
     assert len(bed.reports()) == 1
-    limited = bed.of(f.Limited)
+    limited = bed.of(Limited)
     assert [x.reason for x in limited] == ['application']
 
 

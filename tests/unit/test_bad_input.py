@@ -9,7 +9,7 @@ from oslo_config import cfg
 
 from masakari_introspect.conf import validate
 from masakari_introspect.recovery.masakari import MasakariNotifier
-from masakari_introspect.core.model import Delivery, Notification
+from masakari_introspect.core.notification import Delivery, Notification
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.virt.guest import parse_reply as _parse_reply
 from tests.unit.fakes import Server, load

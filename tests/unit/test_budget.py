@@ -13,7 +13,7 @@ from masakari_introspect.conf import validate
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
-from masakari_introspect.core.model import Settings
+from masakari_introspect.core.policy import Settings
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.runtime.monitor import Monitor
 from tests.unit.fakes import HOST, FakeClock, RecordingOutbox, domain, load

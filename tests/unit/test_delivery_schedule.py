@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from masakari_introspect.core.model import Delivery
-from masakari_introspect.core.model import DeliveryResult
-from masakari_introspect.core.model import Notification
-from masakari_introspect.core.model import WithdrawCause
+from masakari_introspect.core.actions import WithdrawCause
+from masakari_introspect.core.notification import Delivery
+from masakari_introspect.core.notification import DeliveryResult
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.recovery.duplicate_window import AcceptedLog
 from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool

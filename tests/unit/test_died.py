@@ -2,7 +2,8 @@
 
 import json
 
-from masakari_introspect.core import model as f
+from masakari_introspect.core.actions import Report
+from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import PauseReason
 from masakari_introspect.recovery.forensics import Recorder
@@ -14,7 +15,7 @@ from tests.unit.heartbeat_bed import Bed
 
 def died(bed, uuid=A):
     return [a.died for a in bed.actions
-            if isinstance(a, f.Report) and a.notification.instance_uuid == uuid]
+            if isinstance(a, Report) and a.notification.instance_uuid == uuid]
 
 
 def test_a_dead_kernel_is_the_kernel():
@@ -51,7 +52,7 @@ def test_a_hung_agent_without_a_heartbeat_is_unknown():
 
 def test_a_failure_pause_is_nothing_in_the_guest():
     bed = Bed()
-    bed.do(bed.fleet.event(f.DomainEvent(A, 'vm-a', EventKind.PAUSED,
+    bed.do(bed.fleet.event(DomainEvent(A, 'vm-a', EventKind.PAUSED,
                                          pause=PauseReason.IOERROR)))
     for _ in range(int(bed.policy.window / 2) + 2):
         bed.tick()

@@ -21,7 +21,7 @@ from masakari_introspect.conf import (
     status as status_conf,
 )
 from masakari_introspect.ops.metrics import Metrics
-from masakari_introspect.core.model import Notification
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.recovery.dry_run import DryRunOutbox
 from masakari_introspect.ops.status_client import StatusClient
 from masakari_introspect.ops.snapshot import encode_instance

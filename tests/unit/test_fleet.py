@@ -4,12 +4,18 @@ import logging
 
 import pytest
 
-from masakari_introspect.core import model as f
+from masakari_introspect.core.actions import Lookup
+from masakari_introspect.core.actions import Probe
+from masakari_introspect.core.actions import Remembered
+from masakari_introspect.core.actions import Sample
+from masakari_introspect.core.actions import Save
+from masakari_introspect.core.actions import Withdraw
+from masakari_introspect.core.actions import WithdrawCause
 from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import BlindSpot
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
-from masakari_introspect.core.model import Remembered
 from masakari_introspect.ops.snapshot import encode_instance
 from tests.unit.fakes import A, B, C, HOST, domain
 from tests.unit.fleet_bed import Bed, INTERVAL, hang, idle, one_guest, two_guests
@@ -35,14 +41,14 @@ def test_only_domains_with_the_agent_channel_are_watched():
 def test_a_vanished_domain_is_forgotten_and_its_report_withdrawn(bed):
     bed.listed(domain(A, 'vm-a'))
     assert [i.uuid for i in bed.fleet.snapshot()] == [A]
-    assert bed.of(f.Withdraw) == [
-        f.Withdraw(B, 'left the host: domain no longer running',
-                   f.WithdrawCause.LEFT_HOST)]
+    assert bed.of(Withdraw) == [
+        Withdraw(B, 'left the host: domain no longer running',
+                   WithdrawCause.LEFT_HOST)]
 
 
 def test_an_event_for_an_unknown_domain_asks_for_it():
     bed = Bed()
-    assert bed.event(A, EventKind.STARTED, domain_id=4) == [f.Lookup(A)]
+    assert bed.event(A, EventKind.STARTED, domain_id=4) == [Lookup(A)]
     bed.do(bed.fleet.looked_up(A, domain(A, domain_id=4)))
     assert bed.state(A)['state'] == 'grace'
 
@@ -123,7 +129,7 @@ def test_an_answer_rearms_and_a_second_hang_is_reported_again(bed):
     hang(bed, B, 4)
     assert len(bed.reports()) == 1
     bed.answer(B)
-    assert bed.of(f.Withdraw) == [f.Withdraw(B, 'the guest answers again')]
+    assert bed.of(Withdraw) == [Withdraw(B, 'the guest answers again')]
     assert bed.state(B)['state'] == 'healthy'
     hang(bed, B, 4)
     assert len(bed.reports()) == 2
@@ -213,7 +219,7 @@ def test_a_crash_is_reported_at_once(bed):
     bed.event(B, EventKind.CRASHED, 'panicked')
     assert [n.reason for n in bed.reports()] == ['crashed']
     bed.event(B, EventKind.STOPPED, 'crashed')
-    assert bed.of(f.Withdraw) == []       # destroyed on crash: it stands
+    assert bed.of(Withdraw) == []       # destroyed on crash: it stands
 
 
 @pytest.mark.parametrize('action,reported', [
@@ -370,9 +376,9 @@ def test_suspect_and_settled_guests_are_probed_apart_and_less_often(bed):
 def test_maintenance_by_name_silences_and_withdraws(bed):
     uuid, actions = bed.fleet.set_maintenance('vm-b', True)
     assert uuid == B
-    assert f.Withdraw(B, 'put in maintenance',
-                      f.WithdrawCause.MAINTENANCE) in actions
-    assert f.Save() in actions
+    assert Withdraw(B, 'put in maintenance',
+                      WithdrawCause.MAINTENANCE) in actions
+    assert Save() in actions
     hang(bed, B, 6)
     assert bed.reports() == []
     assert bed.state(B)['state'] == 'maintenance'
@@ -396,7 +402,7 @@ def test_an_overdue_suspect_probe_counts_before_its_interval_ends(bed):
     assert bed.state(B)['misses'] == 2
     bed.clock.advance(2.5)
     actions = bed.do(bed.fleet.overdue())        # interval 3: the threshold
-    assert [a for a in actions if isinstance(a, f.Sample)]
+    assert [a for a in actions if isinstance(a, Sample)]
     bed.do(bed.fleet.sampled(idle(A, B)))
     assert [n.reason for n in bed.reports()] == ['unresponsive']
 
@@ -451,7 +457,7 @@ def test_a_threshold_reached_by_a_result_asks_for_a_sample_at_once(bed):
     bed.tick(idle(A, B))
     bed.answer(A)
     actions = bed.answer(B, Outcome.DISCONNECTED, 'not connected')
-    assert f.Sample() in actions
+    assert Sample() in actions
     bed.do(bed.fleet.sampled(idle(A, B)))
     assert [n.reason for n in bed.reports()] == ['disconnected']
 
@@ -461,7 +467,7 @@ def test_an_agent_disconnect_starts_a_new_interval(bed):
     bed.answer(A)
     bed.answer(B)                              # answered in this interval
     actions = bed.event(B, EventKind.AGENT_DISCONNECTED, 'channel')
-    assert [a for a in actions if isinstance(a, f.Probe) and a.uuid == B]
+    assert [a for a in actions if isinstance(a, Probe) and a.uuid == B]
     bed.answer(B, Outcome.DISCONNECTED, 'not connected')
     assert bed.state(B)['misses'] == 1         # counts although answered
     for _ in range(2):
@@ -488,8 +494,8 @@ def test_an_agent_restart_is_not_a_failure(bed):
 # -- a pending notification belongs to one QEMU process ------------------------
 
 def new_process_withdrawals(bed, uuid):
-    return [a for a in bed.of(f.Withdraw)
-            if a.uuid == uuid and a.cause is f.WithdrawCause.NEW_PROCESS]
+    return [a for a in bed.of(Withdraw)
+            if a.uuid == uuid and a.cause is WithdrawCause.NEW_PROCESS]
 
 
 def test_a_crashed_guest_started_again_withdraws_its_report(bed):
@@ -499,7 +505,7 @@ def test_a_crashed_guest_started_again_withdraws_its_report(bed):
     bed.event(B, EventKind.STARTED, 'booted', domain_id=7)   # by hand
     bed.do(bed.fleet.looked_up(B, domain(B, 'vm-b', domain_id=7)))
     assert new_process_withdrawals(bed, B) == [
-        f.Withdraw(B, 'new QEMU process', f.WithdrawCause.NEW_PROCESS)]
+        Withdraw(B, 'new QEMU process', WithdrawCause.NEW_PROCESS)]
 
 
 def test_a_started_event_with_a_new_domain_id_withdraws(bed):
@@ -520,7 +526,7 @@ def test_a_resync_finding_a_new_domain_id_withdraws(bed):
 def test_first_sight_of_a_domain_withdraws_nothing():
     bed = Bed()
     bed.listed(domain(A, 'vm-a'), domain(B, 'vm-b', domain_id=2))
-    assert bed.of(f.Withdraw) == []
+    assert bed.of(Withdraw) == []
 
 
 # -- ticks, jobs, answers, undefine (issue 17) -------------------------------------
@@ -612,13 +618,13 @@ def test_undefine_of_a_running_domain_keeps_it_and_its_report(bed, caplog):
     hang(bed, B, 3)
     assert len(bed.reports(B)) == 1
     assert bed.event(B, EventKind.UNDEFINED, 'removed') == []
-    assert bed.of(f.Withdraw) == []
+    assert bed.of(Withdraw) == []
     assert bed.state(B)['state'] == 'failed'
     assert 'lost its definition but still runs' in caplog.text
     bed.event(B, EventKind.STOPPED, 'destroyed')     # stopped at last
-    assert bed.of(f.Withdraw) == [
-        f.Withdraw(B, 'left the host: domain stopped (destroyed)',
-                   f.WithdrawCause.LEFT_HOST)]
+    assert bed.of(Withdraw) == [
+        Withdraw(B, 'left the host: domain stopped (destroyed)',
+                   WithdrawCause.LEFT_HOST)]
 
 
 def test_undefine_then_a_hang_is_reported_once(bed):
@@ -709,7 +715,7 @@ def test_work_before_a_hang_is_not_taken_for_work_after_it():
 def test_a_guest_libvirt_cannot_count_is_named_at_start(caplog):
     caplog.set_level(logging.INFO)
     bed = Bed()
-    bed.listed(domain(B, blind_spots=(f.BlindSpot.HOSTDEV_NIC,)),
+    bed.listed(domain(B, blind_spots=(BlindSpot.HOSTDEV_NIC,)),
                domain(A))
     lines = [r.getMessage() for r in caplog.records
              if 'activity check cannot clear it' in r.getMessage()]
@@ -721,15 +727,15 @@ def test_a_guest_libvirt_cannot_count_is_named_at_start(caplog):
 
 
 def test_the_fleet_says_when_to_save_and_what(bed):
-    assert f.Save() in bed.listed(domain(A, 'vm-a'),
+    assert Save() in bed.listed(domain(A, 'vm-a'),
                                   domain(B, 'vm-b', domain_id=2))
     bed.fleet.persisted()
     bed.tick(idle(A, B))
-    assert f.Save() not in bed.answer(A)     # nothing new to keep
+    assert Save() not in bed.answer(A)     # nothing new to keep
     hang(bed, B, 2)
     bed.tick()
     actions = bed.do(bed.fleet.sampled(idle(A, B)))
-    assert f.Save() in actions
+    assert Save() in actions
     assert bed.fleet.persisted().records[B].reported
 
 
@@ -737,7 +743,7 @@ def test_a_report_that_could_not_be_kept_is_decided_again(bed):
     hang(bed, B, 3)
     [report] = bed.reports()
     actions = bed.fleet.report_failed(report)
-    assert actions == [f.Save()]
+    assert actions == [Save()]
     assert not bed.fleet.persisted().records[B].reported
     assert bed.state(B)['state'] == 'failing'
     assert bed.fleet.report_failed(report) == []

@@ -1,10 +1,12 @@
 """Where two rules meet: combinations that once broke the verdicts."""
 
-from masakari_introspect.core import model as f
+from masakari_introspect.core.actions import Remembered
+from masakari_introspect.core.actions import Save
+from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
-from masakari_introspect.core.model import Remembered
 from masakari_introspect.core.fleet import Fleet
+from masakari_introspect.core.model import Activity
 from tests.unit.fakes import A, B, domain
 import pytest
 
@@ -111,7 +113,7 @@ def test_undefine_then_a_hang_is_reported_once(bed):
 
 def test_a_guest_without_counters_is_reported(bed):
     for _ in range(5):
-        bed.tick([f.Activity(A, 0, 0)])
+        bed.tick([Activity(A, 0, 0)])
         bed.answer(A)
         bed.time_out(B)
     assert [n.reason for n in bed.reports()] == ['unresponsive']
@@ -122,7 +124,7 @@ def test_every_change_of_what_is_remembered_asks_for_a_save(bed):
     hang(bed, B, 3)
     rec = bed.fleet.records()
     assert rec[B].reported
-    saves = bed.of(f.Save)
+    saves = bed.of(Save)
     assert saves
 
 
@@ -146,9 +148,9 @@ def test_a_report_withdrawn_for_maintenance_is_made_again_after_it(bed):
     assert len(bed.reports(B)) == 1
     uuid, actions = bed.fleet.set_maintenance(B, True)
     bed.do(actions)
-    [withdraw] = [a for a in actions if isinstance(a, f.Withdraw)]
+    [withdraw] = [a for a in actions if isinstance(a, Withdraw)]
     bed.do(bed.fleet.withdrawn(withdraw))          # it was pending
-    assert bed.of(f.Save)[-1] == f.Save()
+    assert bed.of(Save)[-1] == Save()
     assert not bed.fleet.records()[B].reported
     bed.maintenance(B, False)
     hang(bed, B, 3)
@@ -159,7 +161,7 @@ def test_a_crash_withdrawn_for_maintenance_is_reported_when_it_ends(bed):
     bed.event(B, EventKind.CRASHED, 'panicked')
     assert len(bed.reports(B)) == 1
     _uuid, actions = bed.fleet.set_maintenance(B, True)
-    [withdraw] = [a for a in actions if isinstance(a, f.Withdraw)]
+    [withdraw] = [a for a in actions if isinstance(a, Withdraw)]
     bed.do(bed.fleet.withdrawn(withdraw))
     bed.tick(idle(A, B))
     bed.answer(A)

@@ -7,7 +7,9 @@ import logging
 
 import yaml
 
-from masakari_introspect.core import model as f
+from masakari_introspect.core.actions import Lookup
+from masakari_introspect.core.actions import Withdraw
+from masakari_introspect.core.actions import WithdrawCause
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
@@ -159,7 +161,7 @@ def test_the_maintenance_switch_off_does_not_monitor_a_guest_policy_excludes():
 def test_a_metadata_change_event_looks_the_domain_up_again():
     bed = fleet_of(guest())
     event = DomainEvent(A, 'vm-a', EventKind.METADATA_CHANGED, 'urn:x')
-    assert bed.fleet.event(event) == [f.Lookup(A)]
+    assert bed.fleet.event(event) == [Lookup(A)]
     other = dataclasses.replace(event, uuid=B)
     assert bed.fleet.event(other) == []      # not watched: nothing to do
 
@@ -172,8 +174,8 @@ def test_metadata_set_on_a_running_guest_excludes_it_and_removed_resumes():
     bed.answer(A, Outcome.MISS, 'timeout')      # one miss on its record
     off = guest(policy=PolicyElement((('monitor', 'false'),)))
     actions = bed.do(bed.fleet.looked_up(A, off))
-    assert f.Withdraw(A, 'not monitored (domain metadata)',
-                      f.WithdrawCause.MAINTENANCE) in actions
+    assert Withdraw(A, 'not monitored (domain metadata)',
+                      WithdrawCause.MAINTENANCE) in actions
     probes = len(bed.probes(A))
     for _ in range(6):
         bed.tick(idle(A))

@@ -5,11 +5,16 @@ import random
 
 import pytest
 
-from masakari_introspect.core import model as f
+from masakari_introspect.core.actions import Lookup
+from masakari_introspect.core.actions import Report
+from masakari_introspect.core.actions import Save
+from masakari_introspect.core.actions import Withdraw
+from masakari_introspect.core.actions import WithdrawCause
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import PauseReason
+from masakari_introspect.core.model import ProbeResult
 from tests.unit.fakes import A, B, domain
 from tests.unit.fleet_bed import Bed, idle
 
@@ -73,7 +78,7 @@ def test_a_guest_that_always_answers_is_never_reported(seed):
                 continue
             outcome = Outcome.NOT_RUNNING if uuid in paused else r.choice(
                 [Outcome.OK] * 6 + [Outcome.AGENT_ERROR, Outcome.JOB])
-            bed.do(bed.fleet.result(f.ProbeResult(
+            bed.do(bed.fleet.result(ProbeResult(
                 uuid, outcome, 'x', pause=PauseReason.USER
                 if uuid in paused else PauseReason.NONE), watched.token))
         bed.do(bed.fleet.sampled(r.choice(
@@ -102,7 +107,7 @@ def test_what_persists_is_saved_and_an_episode_is_reported_once(seed):
         elif pick < 0.7:
             if watched is None or watched.token is None:
                 continue
-            actions = bed.fleet.result(f.ProbeResult(uuid, r.choice(
+            actions = bed.fleet.result(ProbeResult(uuid, r.choice(
                 [Outcome.OK, Outcome.MISS, Outcome.JOB, Outcome.AGENT_ERROR,
                  Outcome.DISCONNECTED, Outcome.BUSY, Outcome.ERROR]), 'x'),
                 watched.token)
@@ -120,21 +125,21 @@ def test_what_persists_is_saved_and_an_episode_is_reported_once(seed):
         else:
             actions = bed.fleet.overdue()
         for action in list(actions):
-            if isinstance(action, f.Lookup):
+            if isinstance(action, Lookup):
                 actions += bed.fleet.looked_up(
                     action.uuid, domain(action.uuid, 'vm', domain_id=3))
         for action in actions:
-            if isinstance(action, f.Withdraw) and \
-                    action.cause is not f.WithdrawCause.MAINTENANCE:
+            if isinstance(action, Withdraw) and \
+                    action.cause is not WithdrawCause.MAINTENANCE:
                 reported.discard(action.uuid)
-            if isinstance(action, f.Report):
+            if isinstance(action, Report):
                 uuid = action.notification.instance_uuid
                 assert uuid not in reported, 'reported twice'
                 reported.add(uuid)
         for uuid in (A, B):
             if uuid not in bed.fleet.watched:
                 reported.discard(uuid)
-        if any(isinstance(a, f.Save) for a in actions):
+        if any(isinstance(a, Save) for a in actions):
             bed.fleet.persisted()
         else:
             assert bed.fleet.records() == before, 'changed without a Save'
@@ -143,7 +148,7 @@ def test_what_persists_is_saved_and_an_episode_is_reported_once(seed):
 def answer(bed, uuid, outcome):
     watched = bed.fleet.watched.get(uuid)
     if watched is not None and watched.token is not None:
-        bed.do(bed.fleet.result(f.ProbeResult(
+        bed.do(bed.fleet.result(ProbeResult(
             uuid, outcome, 'x', pause=PauseReason.USER
             if outcome is Outcome.NOT_RUNNING else PauseReason.NONE),
             watched.token))

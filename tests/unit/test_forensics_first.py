@@ -3,10 +3,10 @@ or its budget is spent; the Masakari driver is not held."""
 
 import threading
 
-from masakari_introspect.core.model import Delivery
-from masakari_introspect.core.model import DeliveryResult
-from masakari_introspect.core.model import Notification
-from masakari_introspect.core.model import Report
+from masakari_introspect.core.actions import Report
+from masakari_introspect.core.notification import Delivery
+from masakari_introspect.core.notification import DeliveryResult
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.recovery.forensics import Recorder
 from masakari_introspect.recovery.forensics_first import Captures
 from masakari_introspect.recovery.forensics_first import ForensicsFirst

@@ -4,11 +4,14 @@ import dataclasses
 
 import pytest
 
-from masakari_introspect.core import model as f
-from masakari_introspect.core.fleet import STUCK_AFTER
+from masakari_introspect.core.actions import Probe
+from masakari_introspect.core.actions import Unqueue
+from masakari_introspect.core.actions import Withdraw
+from masakari_introspect.core.probing import STUCK_AFTER
 from masakari_introspect.core.heartbeat import stale_after
 from masakari_introspect.core.kernel import SHUTDOWN_SPAN
 from masakari_introspect.core.kernel import SHUTDOWN_WAIT
+from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.policy import AgentLoss
@@ -195,7 +198,7 @@ def test_a_dead_kernel_whose_awaited_probe_is_stuck_is_kernel_hung():
     bed.stamps[A] += 1
     bed.answer(_tick_answer_later(bed))
     [probe] = [a for a in _tick_answer_later(bed)     # stale; probe out
-               if isinstance(a, f.Probe) and a.uuid == A]
+               if isinstance(a, Probe) and a.uuid == A]
     bed.do(bed.fleet.started(A, probe.token))         # inside libvirt
     assert bed.reports() == []
     bed.clock.advance(bed.fleet.settings.probe_timeout + STUCK_AFTER + 0.1)
@@ -320,7 +323,7 @@ def test_a_dead_kernel_verdict_drops_its_queued_probe():
     bed.wall.advance(2)
     bed.do(bed.fleet.sampled(bed.sample()))    # a sample asked for alone
     assert [r.reason for r in bed.reports()] == ['kernel_hung']
-    assert f.Unqueue(A) in bed.actions
+    assert Unqueue(A) in bed.actions
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -384,7 +387,7 @@ def test_a_reboot_from_inside_with_a_slow_reset_is_not_kernel_hung(
 def test_a_shutdown_from_inside_with_a_slow_stop_is_not_reported():
     bed = Bed(threshold=10)
     _reboot_from_inside(bed, 3)
-    bed.do(bed.fleet.event(f.DomainEvent(A, 'vm', EventKind.STOPPED,
+    bed.do(bed.fleet.event(DomainEvent(A, 'vm', EventKind.STOPPED,
                                          'shutdown')))
     assert bed.reports() == []
     assert A not in bed.fleet.watched
@@ -429,12 +432,12 @@ def test_an_answer_inside_libvirt_at_the_verdict_withdraws_the_report():
     bed.clock.advance(2)
     bed.wall.advance(2)
     [probe] = [a for a in bed.do(bed.fleet.tick())
-               if isinstance(a, f.Probe) and a.uuid == A]
+               if isinstance(a, Probe) and a.uuid == A]
     bed.do(bed.fleet.started(A, probe.token))  # inside libvirt
     bed.do(bed.fleet.sampled(bed.sample()))
     assert [r.reason for r in bed.reports()] == ['kernel_hung']
     bed.do(bed.fleet.result(ProbeResult(A, Outcome.OK), probe.token))
-    assert [a for a in bed.actions if isinstance(a, f.Withdraw)
+    assert [a for a in bed.actions if isinstance(a, Withdraw)
             and a.uuid == A]
     assert bed.state().phase is Phase.HEALTHY
     for _ in range(5):
@@ -457,7 +460,7 @@ def test_a_lost_agent_found_busy_after_a_restart_is_not_reported():
     answer = bed.answer
 
     def busy(actions):
-        for probe in [a for a in actions if isinstance(a, f.Probe)]:
+        for probe in [a for a in actions if isinstance(a, Probe)]:
             outcome = Outcome.BUSY if probe.uuid == A else Outcome.OK
             bed.do(bed.fleet.result(ProbeResult(probe.uuid, outcome),
                                     probe.token))

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from masakari_introspect.recovery.command import CommandRecovery
-from masakari_introspect.core.model import Delivery, Notification
+from masakari_introspect.core.notification import Delivery, Notification
 from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool
 from tests.unit.fakes import wait_until

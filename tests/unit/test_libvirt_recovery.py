@@ -5,12 +5,12 @@ import logging
 
 import pytest
 
-from masakari_introspect.core.model import Delivery
+from masakari_introspect.core.actions import WithdrawCause
 from masakari_introspect.core.model import DomainActionFailed
 from masakari_introspect.core.model import DomainStatus
-from masakari_introspect.core.model import Notification
 from masakari_introspect.core.model import Power
-from masakari_introspect.core.model import WithdrawCause
+from masakari_introspect.core.notification import Delivery
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.recovery.libvirt import STOP_EVENT_MARGIN
 from masakari_introspect.recovery.libvirt import LibvirtRecovery
 from masakari_introspect.recovery.sender import Sender

@@ -90,13 +90,12 @@ class FakeDomain:
 
 
 def test_the_metadata_change_event_is_handed_on():
-    from masakari_introspect.virt import host as host_mod
-    if host_mod.libvirt is None:
+    from masakari_introspect.virt import event_relay
+    if event_relay.libvirt is None:
         pytest.skip('libvirt-python is not installed')
     events = []
-    host = host_mod.LibvirtHost('test:///default', on_event=events.append,
-                                on_connection=lambda up: None)
-    host._metadata(None, FakeDomain(), 2, metadata.POLICY_NAMESPACE, None)
-    host._metadata(None, FakeDomain(), 1, None, None)
+    relay = event_relay.EventRelay(events.append)
+    relay._metadata(None, FakeDomain(), 2, metadata.POLICY_NAMESPACE, None)
+    relay._metadata(None, FakeDomain(), 1, None, None)
     assert [(e.uuid, e.kind, e.detail) for e in events] == [
         ('u-1', EventKind.METADATA_CHANGED, metadata.POLICY_NAMESPACE)]

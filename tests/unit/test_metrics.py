@@ -21,7 +21,7 @@ from masakari_introspect.conf import metrics as metrics_conf
 from masakari_introspect.conf import recovery as recovery_conf
 from masakari_introspect.conf.metrics import parse_listen
 from masakari_introspect.ops.metrics import Metrics, MetricsListener
-from masakari_introspect.core.model import Delivery, DeliveryResult, Notification
+from masakari_introspect.core.notification import Delivery, DeliveryResult, Notification
 from masakari_introspect.core.model import Outcome, ProbeResult
 from masakari_introspect.ops.view import View
 from masakari_introspect.version import version_string

@@ -8,6 +8,7 @@ from tests.unit.fakes import B
 from tests.unit.fakes import InstantHypervisor
 from tests.unit.fakes import RecordingOutbox
 from tests.unit.fakes import make_monitor
+from tests.unit.fakes import ticked_until
 from tests.unit.fakes import wait_until
 
 
@@ -19,49 +20,25 @@ class RecordingStore:
         self.saves.append(threading.current_thread().name)
 
 
-class Suspects:
-    """The suspect prober: records which guests were probed on it."""
-
-    def __init__(self, hypervisor):
-        self.hypervisor = hypervisor
-        self.probed = []
-
-    def ping(self, uuid, timeout, osinfo=False):
-        self.probed.append(uuid)
-        return self.hypervisor.ping(uuid, timeout)
-
-
-def ticked_until(monitor, predicate):
-    def tick():
-        monitor.tick()
-        return monitor.query(predicate).result(2)
-    wait_until(tick)
+def test_a_failing_guest_is_reported_through_the_outbox_with_statistics(
+        reported):
+    hypervisor, monitor = reported.hypervisor, reported.monitor
+    [notification] = reported.outbox.sent
+    assert notification.instance_uuid == B
+    assert notification.reason == 'unresponsive'
+    assert hypervisor.stats_calls >= 1
+    # B missed once on the healthy lane; after that, the suspect one.
+    assert set(reported.suspects.probed) <= {B, hypervisor.domains[0].uuid}
+    assert B in reported.suspects.probed
+    snapshot = {i.uuid: encode_instance(i) for i in
+                monitor.query(monitor.snapshot).result(2)}
+    assert snapshot[B]['state'] == 'failed'
+    assert snapshot[B]['reason'] == 'unresponsive'
 
 
-def test_a_failing_guest_is_reported_through_the_outbox_with_statistics():
-    hypervisor, outbox = InstantHypervisor(), RecordingOutbox()
-    suspects = Suspects(hypervisor)
-    monitor = make_monitor(hypervisor, outbox, suspect_prober=suspects)
-    monitor.start()
-    try:
-        monitor.resync()
-        ticked_until(monitor, lambda: outbox.sent)
-        [notification] = outbox.sent
-        assert notification.instance_uuid == B
-        assert notification.reason == 'unresponsive'
-        assert hypervisor.stats_calls >= 1
-        # B missed once on the healthy lane; after that, the suspect one.
-        assert set(suspects.probed) <= {B, hypervisor.domains[0].uuid}
-        assert B in suspects.probed
-        snapshot = {i.uuid: encode_instance(i) for i in
-                    monitor.query(monitor.snapshot).result(2)}
-        assert snapshot[B]['state'] == 'failed'
-        assert snapshot[B]['reason'] == 'unresponsive'
-    finally:
-        monitor.stop(2)
-
-
-def test_the_state_is_saved_by_the_owner_thread_on_stop():
+def saving_monitor():
+    """A started monitor with a RecordingStore, after its first save (the
+    resync's); the store's record of it cleared."""
     store = RecordingStore()
     monitor = make_monitor(InstantHypervisor(), RecordingOutbox(),
                            store=store)
@@ -69,18 +46,17 @@ def test_the_state_is_saved_by_the_owner_thread_on_stop():
     monitor.resync()
     wait_until(lambda: store.saves)
     store.saves.clear()
+    return monitor, store
+
+
+def test_the_state_is_saved_by_the_owner_thread_on_stop():
+    monitor, store = saving_monitor()
     monitor.stop(2)
     assert store.saves == ['monitor']
 
 
 def test_a_stuck_owner_thread_is_not_raced_by_stop():
-    store = RecordingStore()
-    monitor = make_monitor(InstantHypervisor(), RecordingOutbox(),
-                           store=store)
-    monitor.start()
-    monitor.resync()
-    wait_until(lambda: store.saves)
-    store.saves.clear()
+    monitor, store = saving_monitor()
     release = threading.Event()
     monitor.query(release.wait)          # the owner thread is stuck
     monitor.stop(0.3)
@@ -163,17 +139,9 @@ def test_a_report_that_cannot_be_spooled_is_decided_again():
         monitor.stop(2)
 
 
-def test_a_report_withdrawn_for_maintenance_is_not_taken_as_made():
-    hypervisor, outbox = InstantHypervisor(), RecordingOutbox()
-    monitor = make_monitor(hypervisor, outbox,
-                           suspect_prober=Suspects(hypervisor))
-    monitor.start()
-    try:
-        monitor.resync()
-        ticked_until(monitor, lambda: outbox.sent)
-        assert monitor.set_maintenance(B, True).result(2) == B
-        assert [u for u, _why in outbox.withdrawn] == [B]
-        records = monitor.query(monitor.fleet.records).result(2)
-        assert not records[B].reported and records[B].reports == ()
-    finally:
-        monitor.stop(2)
+def test_a_report_withdrawn_for_maintenance_is_not_taken_as_made(reported):
+    monitor = reported.monitor
+    assert monitor.set_maintenance(B, True).result(2) == B
+    assert [u for u, _why in reported.outbox.withdrawn] == [B]
+    records = monitor.query(monitor.fleet.records).result(2)
+    assert not records[B].reported and records[B].reports == ()

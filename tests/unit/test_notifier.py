@@ -17,7 +17,7 @@ from oslo_config import cfg
 
 from masakari_introspect.conf import masakari as masakari_conf
 from masakari_introspect.recovery.masakari import MAX_MESSAGE, MasakariNotifier, classify_status
-from masakari_introspect.core.model import Delivery, Notification
+from masakari_introspect.core.notification import Delivery, Notification
 from tests.unit.fakes import Server
 
 UUID = '0f2b3c4d-1111-2222-3333-444455556666'

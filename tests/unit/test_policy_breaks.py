@@ -8,11 +8,14 @@ import dataclasses
 import pytest
 import yaml
 
-from masakari_introspect.core import model as f
+from masakari_introspect.core.actions import Probe
+from masakari_introspect.core.actions import Withdraw
+from masakari_introspect.core.actions import WithdrawCause
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import PolicyElement
+from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.policy import AgentLoss
 from masakari_introspect.core.rules import PolicyError
 from masakari_introspect.core.rules import Rules
@@ -20,7 +23,7 @@ from masakari_introspect.core.rules import metadata_overrides
 from masakari_introspect.core.rules import parse_rules
 from tests.unit import test_heartbeat
 from masakari_introspect.core.fleet import Fleet
-from tests.unit.fakes import A, B, domain
+from tests.unit.fakes import A, B, domain, wait_until
 from tests.unit.test_fleet import Bed, idle
 from tests.unit.test_fleet_policy import fleet_of, guest, rules
 
@@ -99,8 +102,8 @@ def test_excluded_with_a_report_pending_withdraws_it_and_holds_a_crash():
     bed.event(A, EventKind.CRASHED)
     assert len(bed.reports(A)) == 1
     actions = bed.do(bed.fleet.set_rules(rules(OFF)))
-    [withdraw] = [a for a in actions if isinstance(a, f.Withdraw)]
-    assert withdraw.cause is f.WithdrawCause.MAINTENANCE
+    [withdraw] = [a for a in actions if isinstance(a, Withdraw)]
+    assert withdraw.cause is WithdrawCause.MAINTENANCE
     bed.do(bed.fleet.withdrawn(withdraw))     # it was still pending
     assert bed.fleet.records()[A].reported is False
     bed.do(bed.fleet.set_rules(rules(ON)))
@@ -271,10 +274,10 @@ def test_a_restart_with_a_pending_report_of_a_now_excluded_guest_withdraws_it():
     # The policy file changed while the monitor was down.
     fleet = restarted(bed, rules(OFF))
     actions = fleet.listed([guest()])
-    assert f.Withdraw(A, 'not monitored (rule 1 (name=vm-a))',
-                      f.WithdrawCause.MAINTENANCE) in actions
+    assert Withdraw(A, 'not monitored (rule 1 (name=vm-a))',
+                      WithdrawCause.MAINTENANCE) in actions
     assert fleet.persisted().maintenance == frozenset()
-    [withdraw] = [a for a in actions if isinstance(a, f.Withdraw)]
+    [withdraw] = [a for a in actions if isinstance(a, Withdraw)]
     fleet.withdrawn(withdraw)                 # it was still pending
     assert fleet.records()[A].reported is False
     # Monitored again: the reason is not on disk, so the guest is judged
@@ -414,11 +417,11 @@ def test_longer_own_intervals_never_probe_more_at_once_than_all_at_one():
     bed.do(bed.fleet.set_rules(rules()))
     bed.listed(*infos)
     for _ in range(6):
-        sent = [a for a in bed.tick() if isinstance(a, f.Probe)]
+        sent = [a for a in bed.tick() if isinstance(a, Probe)]
         assert len(sent) <= len(infos)
         assert len({p.uuid for p in sent}) == len(sent)
         for probe in sent:
-            bed.do(bed.fleet.result(f.ProbeResult(probe.uuid, Outcome.OK),
+            bed.do(bed.fleet.result(ProbeResult(probe.uuid, Outcome.OK),
                                     probe.token))
 
 
@@ -509,33 +512,23 @@ def test_merge_keys_share_settings_and_a_rule_overrides_them(tmp_path):
 # -- the monitor's wiring: SIGHUP's rules reach the owner thread ------------------
 
 
-def test_rules_posted_to_the_monitor_withdraw_a_pending_report_once():
-    from tests.unit.fakes import InstantHypervisor, RecordingOutbox
-    from tests.unit.fakes import make_monitor, wait_until
-    from tests.unit.test_monitor import Suspects, ticked_until
-    hypervisor, outbox = InstantHypervisor(), RecordingOutbox()
-    monitor = make_monitor(hypervisor, outbox,
-                           suspect_prober=Suspects(hypervisor))
-    monitor.start()
-    try:
-        monitor.resync()
-        ticked_until(monitor, lambda: outbox.sent)
-        assert [n.instance_uuid for n in outbox.sent] == [B]
-        off = parse_rules(yaml.safe_load(
-            'rules: [{match: {name: "vm-b*"}, monitor: false}]'), 0.01)
-        name = hypervisor.domain_info(B).name
-        assert name.startswith('vm-b')
-        monitor.set_rules(off)
-        wait_until(lambda: outbox.withdrawn)
-        assert outbox.withdrawn == [(B, 'not monitored (rule 1 '
-                                     '(name=vm-b*))')]
-        state = monitor.query(lambda: monitor.fleet.records()[B]).result(2)
-        assert state.reported is False       # withdrawn while pending
-        for _ in range(5):
-            monitor.tick()
-        assert len(outbox.sent) == 1
-    finally:
-        monitor.stop(2)
+def test_rules_posted_to_the_monitor_withdraw_a_pending_report_once(
+        reported):
+    monitor, outbox = reported.monitor, reported.outbox
+    assert [n.instance_uuid for n in outbox.sent] == [B]
+    off = parse_rules(yaml.safe_load(
+        'rules: [{match: {name: "vm-b*"}, monitor: false}]'), 0.01)
+    name = reported.hypervisor.domain_info(B).name
+    assert name.startswith('vm-b')
+    monitor.set_rules(off)
+    wait_until(lambda: outbox.withdrawn)
+    assert outbox.withdrawn == [(B, 'not monitored (rule 1 '
+                                 '(name=vm-b*))')]
+    state = monitor.query(lambda: monitor.fleet.records()[B]).result(2)
+    assert state.reported is False       # withdrawn while pending
+    for _ in range(5):
+        monitor.tick()
+    assert len(outbox.sent) == 1
 
 
 def test_threshold_raised_while_awaiting_the_sample_waits_for_the_new_one():

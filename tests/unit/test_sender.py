@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from masakari_introspect.core.model import Delivery, DeliveryResult, Notification
+from masakari_introspect.core.notification import Delivery, DeliveryResult, Notification
 from masakari_introspect.recovery.sender import Sender
 from masakari_introspect.recovery.spool import Spool
 from tests.unit.fakes import FakeClock, spooled

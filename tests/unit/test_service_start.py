@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from masakari_introspect.core.model import Notification
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.recovery.spool import Spool
 from tests.unit.fakes import wait_until
 from tests.unit.test_dry_run import make_conf

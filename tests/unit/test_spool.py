@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from masakari_introspect.core.model import Notification
+from masakari_introspect.core.notification import Notification
 from masakari_introspect.recovery.spool import Spool, SpoolFull
 from tests.unit.fakes import spooled
 

@@ -1,6 +1,6 @@
 """The state file: what survives a restart."""
 
-from masakari_introspect.core.model import Remembered
+from masakari_introspect.core.actions import Remembered
 from masakari_introspect.runtime.store import StateStore
 from tests.unit.fakes import A, B
 

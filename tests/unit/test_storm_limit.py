@@ -2,8 +2,8 @@
 process, wall-clock stamps clamped when read back, its hold kept across a
 restart."""
 
+from masakari_introspect.core.actions import Remembered
 from masakari_introspect.core.model import Outcome
-from masakari_introspect.core.model import Remembered
 from masakari_introspect.runtime.store import StateStore
 from tests.unit.fakes import B, FakeClock, domain
 from tests.unit.fleet_bed import Bed, idle

@@ -3,8 +3,10 @@ fleet with fake clocks, and the alarm that wakes it."""
 
 import threading
 
-from masakari_introspect.core import model as f
-from masakari_introspect.core.fleet import STUCK_AFTER
+from masakari_introspect.core.actions import Probe
+from masakari_introspect.core.actions import Report
+from masakari_introspect.core.actions import Sample
+from masakari_introspect.core.probing import STUCK_AFTER
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
@@ -33,11 +35,11 @@ class Host:
 
     def do(self, actions):
         for action in actions:
-            if isinstance(action, f.Probe):
+            if isinstance(action, Probe):
                 self.probes.append(action)
-            elif isinstance(action, f.Report):
+            elif isinstance(action, Report):
                 self.reports.append(self.clock.now)
-            elif isinstance(action, f.Sample):
+            elif isinstance(action, Sample):
                 self.do(self.fleet.sampled([Activity(A, 0, 0),
                                             Activity(B, 0, 0)]))
 

@@ -4,7 +4,7 @@ so their heartbeat is no kernel evidence (issue 19)."""
 import json
 import types
 
-from masakari_introspect.core import model as f
+from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Phase
@@ -24,7 +24,7 @@ class OsBed(Bed):
         super().__init__(**kw)
 
     def answer(self, actions):
-        for probe in [a for a in actions if isinstance(a, f.Probe)]:
+        for probe in [a for a in actions if isinstance(a, Probe)]:
             outcome = Outcome.DISCONNECTED if probe.uuid in self.closed \
                 else Outcome.MISS if probe.uuid in self.silent \
                 else Outcome.OK

@@ -1,0 +1,81 @@
+"""Statistics samples, as the fleet sees them: when the one it waits for
+was asked for, and what a sample does to each instance (its activity, its
+starvation, its kernel heartbeat, and the activity check of a failed agent).
+
+Part of :class:`~masakari_introspect.core.fleet.Fleet`, which asks for the
+samples and carries out the verdicts; pure, the clocks passed in.
+"""
+
+from collections.abc import Callable
+
+from oslo_log import log as logging
+
+from masakari_introspect.core import kernel
+from masakari_introspect.core import misses
+from masakari_introspect.core.actions import Action
+from masakari_introspect.core.actions import Sample
+from masakari_introspect.core.actions import Unqueue
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import Phase
+from masakari_introspect.core.model import Verdict
+from masakari_introspect.core.roster import Roster
+from masakari_introspect.core.watched import Watched
+
+LOG = logging.getLogger(__name__)
+
+# A moment on both clocks: (monotonic, wall).
+Moment = tuple[float, float]
+
+
+class Asked:
+    """The first sample asked for since the last one came back (both
+    clocks): the statistics call that answers started no earlier."""
+
+    def __init__(self, clock: Callable[[], float],
+                 wall: Callable[[], float]) -> None:
+        self._clock = clock
+        self._wall = wall
+        self._first: Moment | None = None
+
+    def ask(self) -> Sample:
+        if self._first is None:
+            self._first = (self._clock(), self._wall())
+        return Sample()
+
+    def answered(self, now: float) -> Moment:
+        """A sample came back at ``now``: when it was asked for at the
+        latest (now, if it was not asked for)."""
+        first, self._first = self._first, None
+        return first or (now, self._wall())
+
+
+def apply(watched: Watched, activity: Activity | None, now: float,
+          read: Moment) -> tuple[list[Action], Verdict | None]:
+    """Apply one sample to ``watched`` (``activity`` None: it had none),
+    taken at ``read`` at the latest: what to do first (its probe unqueued)
+    and the verdict to act on (None: none)."""
+    state = watched.state
+    if activity is None and state.awaiting_sample:
+        LOG.warning('No statistics for %s (%s); its activity counts as none',
+                    state.name, state.uuid)
+    active = watched.update_activity(activity, state.work.sampled_at)
+    state.activity(now, active)
+    watched.starvation.sample(now, activity, state.name, state.uuid)
+    before = state.phase
+    # The heartbeat's age as of the call's start at the latest: a slow
+    # call (one starved QEMU delays it all) does not age every stamp.
+    verdict = kernel.judge(watched, activity, read[0], read[1], state.policy)
+    if verdict is not Verdict.NONE:
+        if not (watched.token is not None and watched.running):
+            # Queued: dropped. One inside libvirt is taken when it comes
+            # back: an answer withdraws the report.
+            Roster.void_probe(watched)
+        watched.log_phase(before, 'kernel heartbeat stale')
+        return [Unqueue(state.uuid)], verdict
+    if (state.awaiting_sample or state.phase is Phase.ACTIVE) and \
+            not watched.starvation.shields(now):
+        before = state.phase
+        verdict = misses.judge(state, now)
+        watched.log_phase(before, 'activity check')
+        return [], verdict
+    return [], None

@@ -7,9 +7,10 @@ as ``balloon.last-update``. Pure; ``now`` is monotonic, ``wall`` the wall
 clock, both passed in.
 
 A heartbeat is *live* once the stamp changed since it was (re)learned (a new
-QEMU process, a reset, a pause, a wall-clock step), and *stale* when a live
-stamp has not changed for ``2 x period + 1`` seconds. A sample without a
-stamp is no evidence either way. See ``doc/source/design.rst``, "Kernel
+QEMU process, a reset, a pause, a wall-clock step), or at once on the first
+stamp after an event (a reset, a pause) if that stamp is later than the
+event; and *stale* when a live stamp has not changed for ``2 x period + 1``
+seconds. A sample without a stamp is no evidence either way. See ``doc/source/design.rst``, "Kernel
 heartbeat".
 """
 
@@ -50,6 +51,9 @@ class Heartbeat:
         # When it was last reset (monotonic): a sample asked before then
         # may carry the old kernel's last beat, and says nothing.
         self._reset_at: float | None = None
+        # ... and a stamp later than this (monotonic; None: not known) is
+        # a beat after the reset: the new kernel's.
+        self._beats_after: float | None = None
 
     @property
     def stale(self) -> bool:
@@ -86,11 +90,13 @@ class Heartbeat:
         the stamp changes again. The stamp seen before is forgotten: the
         old kernel may have beaten once more between the last sample and
         the reset, and that beat is no sign of the new one. The first
-        stamp of a sample asked after ``now`` is the one to move from."""
+        stamp of a sample asked after ``now`` is the one to move from,
+        unless it is later than ``now``: a beat of the new kernel."""
         self.live = False
         self.stale_since = None
         self.stamp = None
         self._sampled, self._seen_at = False, None
+        self._beats_after = now
         if now is not None:
             self._reset_at = now
 
@@ -120,10 +126,18 @@ class Heartbeat:
         age = max(wall - stamp, 0.0)
         self._age = age
         if stamp != self.stamp:
-            self.live = self.stamp is not None
+            # A whole-second stamp later than the reset's wall clock came
+            # after it (its beat was no earlier than the stamp). Only with
+            # a sample before, against which the step check above ran: a
+            # step back since the old kernel's last beat would make that
+            # beat look later than the reset.
+            self.live = self.stamp is not None or (
+                self._beats_after is not None and last is not None
+                and stamp > self._beats_after + offset)
             self.stamp = stamp
             self.stale_since = None
-            return False
+        # A new stamp may be stale already: the kernel beat once after the
+        # last sample, more than 2 x period + 1 s ago (a longer interval).
         if self.stale or not self.live or age < stale_after(period):
             return False
         self.stale_since = now - (age - stale_after(period))

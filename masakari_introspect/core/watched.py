@@ -6,14 +6,12 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from masakari_introspect.core import misses
 from masakari_introspect.core.actions import Remembered
 from masakari_introspect.core.application import GuestApps
 from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.starvation import Starvation
 from masakari_introspect.core.model import DomainInfo
-from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.status import InstanceStatus
@@ -28,10 +26,6 @@ PROBES_KEPT = 10    # recent probe results, for forensics
 # Which part of the guest died (status, --json).
 KERNEL, USERSPACE, STARVED = 'kernel', 'userspace/agent', 'none (starved)'
 _KERNEL = (Reason.KERNEL_HUNG, Reason.CRASHED, Reason.WATCHDOG)
-# Outcomes that are missed intervals, and the reason they give.
-_MISSES = {Outcome.MISS: Reason.UNRESPONSIVE,
-           Outcome.DISCONNECTED: Reason.DISCONNECTED,
-           Outcome.BUSY: Reason.BUSY, Outcome.ERROR: Reason.ERROR}
 
 
 # One report: (monotonic time, wall-clock time). The storm limit counts on
@@ -143,61 +137,6 @@ class Watched:
                             'detail': result.detail,
                             'duration': round(result.duration, 3),
                             'error_code': result.error_code})
-
-    def take(self, result: ProbeResult, now: float) -> Verdict:
-        """Apply a probe's outcome (not GONE or NOT_CONFIGURED) to the
-        state machine; say what needs saying."""
-        state, outcome = self.state, result.outcome
-        had_job = state.domain_job.held
-        verdict = Verdict.NONE
-        if outcome is Outcome.OK:
-            verdict = state.success(now)
-        elif outcome is Outcome.AGENT_ERROR:
-            if not self._said_agent_error():
-                LOG.warning('The agent of instance %s (%s) answered with an '
-                            'error: %s; it is alive', state.name, state.uuid,
-                            result.detail)
-            verdict = state.success(now)
-        elif outcome is Outcome.JOB:
-            verdict = self._job(now)
-        elif outcome in _MISSES:
-            if outcome is Outcome.ERROR:
-                LOG.warning('Unexpected libvirt error probing %s (%s), code '
-                            '%s: %s; counted as a miss', state.name,
-                            state.uuid, result.error_code, result.detail)
-            verdict = misses.miss(state, now, _MISSES[outcome])
-        elif outcome is Outcome.NOT_RUNNING:
-            state.paused(now, result.pause)
-        if had_job:
-            self.say_job_ended()
-        return verdict
-
-    def say_job_ended(self) -> None:
-        """If the domain job is over now, say so."""
-        state = self.state
-        if not state.domain_job.held:
-            LOG.info('The domain job of instance %s (%s) ended: its misses '
-                     'count again, from a fresh failure window', state.name,
-                     state.uuid)
-
-    def _job(self, now: float) -> Verdict:
-        state, job = self.state, self.state.domain_job
-        first, overran = not job.held, job.overran
-        verdict = misses.job(state, now)
-        if first:
-            LOG.info('A domain job holds instance %s (%s): its agent\'s '
-                     'misses do not count for up to %.0f s', state.name,
-                     state.uuid, job.grace_max)
-        elif job.overran and not overran:
-            LOG.warning('A domain job holds instance %s (%s) for more than '
-                        '%.0f s (job_grace_max): its misses count again',
-                        state.name, state.uuid, job.grace_max)
-        return verdict
-
-    def _said_agent_error(self) -> bool:
-        """The probe before the last one was answered with an error too."""
-        return len(self.probes) > 1 and \
-            self.probes[-2]['outcome'] == Outcome.AGENT_ERROR.value
 
     def forget_report(self) -> None:
         """The last report could not be kept: it does not count."""

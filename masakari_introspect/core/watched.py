@@ -14,7 +14,6 @@ from masakari_introspect.core.starvation import Starvation
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Reason
-from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.core.tracker import InstanceState
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.tracker import Policy
@@ -23,9 +22,6 @@ from masakari_introspect.core.model import Verdict
 LOG = logging.getLogger(__name__)
 
 PROBES_KEPT = 10    # recent probe results, for forensics
-# Which part of the guest died (status, --json).
-KERNEL, USERSPACE, STARVED = 'kernel', 'userspace/agent', 'none (starved)'
-_KERNEL = (Reason.KERNEL_HUNG, Reason.CRASHED, Reason.WATCHDOG)
 
 
 # One report: (monotonic time, wall-clock time). The storm limit counts on
@@ -48,12 +44,6 @@ def from_disk(walls: tuple[float, ...], now: float, wall: float
     """
     clamped = (min(w, wall) for w in walls)
     return tuple((now - (wall - w), w) for w in clamped)
-
-
-def absent_view(uuid: str, seconds: float) -> InstanceStatus:
-    """An instance in maintenance that is not on this host (now)."""
-    return InstanceStatus(uuid, '(not on this host)', None, maintenance=True,
-                          absent_seconds=round(seconds))
 
 
 class Watched:
@@ -242,34 +232,3 @@ class Watched:
         if after is not before:
             LOG.info('Instance %s (%s): %s -> %s (%s)', self.state.name,
                      self.state.uuid, before.value, after.value, why)
-
-    def died(self, now: float) -> str | None:
-        """Which part of a failed or failing guest died, where the evidence
-        says: its kernel, its userspace or agent (the kernel heartbeat
-        beats), or none (starved of CPU); None when unknown."""
-        state, beat = self.state, self.heartbeat
-        if state.reason in _KERNEL or (
-                beat.stale and state.phase is Phase.FAILED):
-            return KERNEL
-        if self.starvation.shields(now):
-            return STARVED
-        if state.phase is Phase.AGENT_LOST or (
-                state.phase in (Phase.FAILING, Phase.FAILED, Phase.ACTIVE)
-                and beat.live and not beat.stale):
-            return USERSPACE
-        return None
-
-    def view(self, now: float) -> InstanceStatus:
-        state = self.state
-        return InstanceStatus(
-            state.uuid, state.name, state.phase, state.reason,
-            misses=state.misses,
-            seconds_since_success=None if state.last_success is None
-            else round(now - state.last_success, 3),
-            reported=state.reported, last_notification=self.last_report,
-            maintenance=state.maintenance, recovery_limited=self.limited,
-            recent_reports=len(self.reports),
-            heartbeat_age=self.heartbeat.age(),
-            starved_intervals=self.starvation.intervals,
-            died=self.died(now), monitored=state.policy.monitor,
-            rule=state.policy.rule, probes=self.apps.view())

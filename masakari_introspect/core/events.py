@@ -11,6 +11,7 @@ from masakari_introspect.core import agent_loss
 from masakari_introspect.core import app_fleet
 from masakari_introspect.core import kdump
 from masakari_introspect.core import kernel
+from masakari_introspect.core import outcomes
 from masakari_introspect.core.actions import Action
 from masakari_introspect.core.actions import Save
 from masakari_introspect.core.model import DomainEvent
@@ -78,6 +79,6 @@ def apply(watched: Watched, event: DomainEvent, now: float
         watched.heartbeat.reset(now)
         kdump.reset_seen(watched, event.kind)
     if had_job:
-        watched.say_job_ended()
+        outcomes.say_job_ended(watched)
     watched.log_phase(before, event.kind.value)
     return verdict, saved

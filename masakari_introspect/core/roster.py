@@ -11,6 +11,7 @@ from collections.abc import Callable
 from oslo_log import log as logging
 
 from masakari_introspect.core import assign
+from masakari_introspect.core import viewing
 from masakari_introspect.core.actions import Action
 from masakari_introspect.core.actions import Persisted
 from masakari_introspect.core.actions import Remembered
@@ -25,7 +26,6 @@ from masakari_introspect.core.rules import Rules
 from masakari_introspect.core.rules import policy_for
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.core.watched import Watched
-from masakari_introspect.core.watched import absent_view
 
 LOG = logging.getLogger(__name__)
 
@@ -233,10 +233,11 @@ class Roster:
     def snapshot(self) -> list[InstanceStatus]:
         now, wall = self._clock(), self._wall()
         # The operator's maintenance, not an exclusion by policy.
-        views = [dataclasses.replace(w.view(now),
+        views = [dataclasses.replace(viewing.view(w, now),
                                      maintenance=u in self.maintenance)
                  for u, w in sorted(self.watched.items(),
                                     key=lambda item: item[1].state.name)]
-        return views + [absent_view(u, wall - self.absent.get(u, wall))
-                        for u in sorted(self.maintenance - set(self.watched))]
+        return views + [
+            viewing.absent_view(u, wall - self.absent.get(u, wall))
+            for u in sorted(self.maintenance - set(self.watched))]
 

@@ -18,6 +18,7 @@ from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.roster import Roster
 from masakari_introspect.core.roster import new_process
+from masakari_introspect.core.roster import void_hold
 from masakari_introspect.core.watched import Watched
 
 LOG = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def apply(watched: Watched, event: DomainEvent, now: float
     """Apply ``event`` to ``watched``: its verdict, and what to save or
     withdraw (a new QEMU process)."""
     state, before = watched.state, watched.state.phase
-    had_job = state.domain_job.held
+    had_job, held = state.domain_job.held, state.held
     verdict = Verdict.NONE
     saved: list[Action] = []
     if event.kind is EventKind.STARTED:
@@ -77,6 +78,9 @@ def apply(watched: Watched, event: DomainEvent, now: float
     if event.kind in kernel.RESETS:
         watched.heartbeat.reset(now)
         kdump.reset_seen(watched, event.kind)
+    if state.held is None and verdict is Verdict.NONE:
+        void_hold(watched, held, 'new QEMU process'
+                  if event.kind is EventKind.STARTED else event.kind.value)
     if had_job:
         watched.say_job_ended()
     watched.log_phase(before, event.kind.value)

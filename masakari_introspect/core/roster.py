@@ -18,6 +18,7 @@ from masakari_introspect.core.actions import Save
 from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.actions import WithdrawCause
 from masakari_introspect.core.model import DomainInfo
+from masakari_introspect.core.model import Reason
 from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.policy import Settings
 from masakari_introspect.core.status import InstanceStatus
@@ -43,6 +44,30 @@ def new_process(uuid: str) -> Withdraw:
     """A notification pending for an earlier QEMU process of ``uuid`` is
     not about the one running now."""
     return Withdraw(uuid, 'new QEMU process', WithdrawCause.NEW_PROCESS)
+
+
+def void_hold(watched: Watched, held: Reason | None, why: str) -> None:
+    """Say that the failure ``watched`` held (if any) is void."""
+    if held is not None:
+        LOG.info('Instance %s (%s): its held failure (%s) is void: %s; it '
+                 'will not be reported', watched.state.name,
+                 watched.state.uuid, held.value, why)
+
+
+def _restore_hold(watched: Watched, memory: Remembered) -> Verdict:
+    """The failure held before a restart, if it is about this QEMU
+    process: held on, or reported now if no longer excluded."""
+    if memory.held is None:
+        return Verdict.NONE
+    if memory.domain_id != watched.domain_id:
+        void_hold(watched, memory.held, 'new QEMU process (domain id %d, '
+                  'was %d)' % (watched.domain_id, memory.domain_id))
+        return Verdict.NONE
+    if not watched.state.maintenance:
+        LOG.info('Instance %s (%s): its exclusion ended while the service '
+                 'was down; reporting the failure (%s) held then',
+                 watched.state.name, watched.state.uuid, memory.held.value)
+    return watched.state.restore_hold(memory.held)
 
 
 class Roster:
@@ -164,11 +189,14 @@ class Roster:
             self.watched[info.uuid] = watched
             actions.append(Save())
             actions += assign.found(watched, info.uuid in self.maintenance)
+            if memory is not None:
+                judged.append((watched, _restore_hold(watched, memory)))
             if memory is not None and memory.domain_id != info.domain_id:
                 actions.append(new_process(info.uuid))
             return actions
         if watched.domain_id != info.domain_id:
             watched.domain_id = info.domain_id
+            void_hold(watched, watched.state.held, 'new QEMU process')
             watched.state.started(now)
             self.void_probe(watched)
             actions += [Save(), new_process(info.uuid)]

@@ -75,6 +75,15 @@ class InstanceState:
             return self.report(Reason.FAILURE_PAUSE)
         return Verdict.NONE
 
+    def restore_hold(self, reason: Reason) -> Verdict:
+        """A failure held before a restart, for this same QEMU process:
+        held on while excluded, reported now if the exclusion ended while
+        the service was down."""
+        if not self.maintenance:
+            return self.report(reason)
+        self.held = self.reason = reason
+        return Verdict.NONE
+
     # -- libvirt events ------------------------------------------------------
 
     def started(self, now: float) -> None:

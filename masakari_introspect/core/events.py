@@ -9,6 +9,7 @@ from oslo_log import log as logging
 
 from masakari_introspect.core import agent_loss
 from masakari_introspect.core import app_fleet
+from masakari_introspect.core import holds
 from masakari_introspect.core import kdump
 from masakari_introspect.core import kernel
 from masakari_introspect.core.actions import Action
@@ -18,7 +19,6 @@ from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.roster import Roster
 from masakari_introspect.core.roster import new_process
-from masakari_introspect.core.roster import void_hold
 from masakari_introspect.core.watched import Watched
 
 LOG = logging.getLogger(__name__)
@@ -79,8 +79,8 @@ def apply(watched: Watched, event: DomainEvent, now: float
         watched.heartbeat.reset(now)
         kdump.reset_seen(watched, event.kind)
     if state.held is None and verdict is Verdict.NONE:
-        void_hold(watched, held, 'new QEMU process'
-                  if event.kind is EventKind.STARTED else event.kind.value)
+        holds.void(state.name, state.uuid, held, 'new QEMU process'
+                   if event.kind is EventKind.STARTED else event.kind.value)
     if had_job:
         watched.say_job_ended()
     watched.log_phase(before, event.kind.value)

@@ -8,6 +8,7 @@ import json
 import logging
 
 from masakari_introspect.core.actions import Limited
+from masakari_introspect.core.actions import Lookup
 from masakari_introspect.core.actions import Remembered
 from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.actions import WithdrawCause
@@ -280,3 +281,107 @@ def test_a_corrupt_state_file_restarts_without_a_hold(tmp_path):
     after.tick(idle(A, B))
     assert after.reports() == []              # a paused guest: not probed
     assert after.state(B)['state'] != 'maintenance'
+
+
+# -- the domain stops, disappears or is undefined while excluded --------------------
+
+STOPPED_B = domain(B, 'vm-b', domain_id=-1, running=False, reason='crashed')
+
+
+def destroyed_on_crash_in_maintenance():
+    """on_crash=destroy: the crash event, then the stop."""
+    bed = crashed_in_maintenance()
+    bed.event(B, EventKind.STOPPED, 'crashed')
+    assert B not in bed.fleet.watched and bed.reports() == []
+    return bed
+
+
+def test_a_crash_destroyed_in_maintenance_is_reported_when_it_ends():
+    bed = destroyed_on_crash_in_maintenance()
+    assert Lookup(B) in bed.maintenance(B, False)
+    bed.do(bed.fleet.looked_up(B, STOPPED_B))
+    assert reasons(bed) == ['crashed']
+    bed.maintenance(B, True)
+    bed.maintenance(B, False)
+    bed.do(bed.fleet.looked_up(B, STOPPED_B))
+    bed.listed(RUNNING_A)
+    assert reasons(bed) == ['crashed']           # once
+
+
+def test_a_crash_destroyed_in_maintenance_outlives_a_restart(tmp_path):
+    bed = destroyed_on_crash_in_maintenance()
+    after = restart(bed, tmp_path, RUNNING_A)
+    assert after.reports() == [] and Lookup(B) not in after.actions
+    assert Lookup(B) in after.maintenance(B, False)
+    after.do(after.fleet.looked_up(B, STOPPED_B))
+    assert reasons(after) == ['crashed']
+    again = restart(after, tmp_path, RUNNING_A, maintenance=set())
+    assert Lookup(B) not in again.actions
+
+
+def test_maintenance_ended_while_down_looks_a_stopped_crash_up(tmp_path):
+    bed = destroyed_on_crash_in_maintenance()
+    after = restart(bed, tmp_path, RUNNING_A, maintenance=set())
+    assert Lookup(B) in after.actions
+    after.do(after.fleet.looked_up(B, STOPPED_B))
+    assert reasons(after) == ['crashed']
+
+
+def test_a_crash_missed_while_down_is_looked_up_when_maintenance_ends(
+        tmp_path):
+    bed = crashed_in_maintenance()       # destroyed while the service was down
+    after = restart(bed, tmp_path, RUNNING_A)
+    assert Lookup(B) in after.maintenance(B, False)
+    after.do(after.fleet.looked_up(B, STOPPED_B))
+    assert reasons(after) == ['crashed']
+
+
+def test_a_hold_is_void_when_the_domain_was_undefined(caplog):
+    caplog.set_level(logging.INFO)
+    bed = destroyed_on_crash_in_maintenance()
+    bed.maintenance(B, False)
+    bed.do(bed.fleet.looked_up(B, None))
+    assert 'held failure (crashed) is void: undefined' in caplog.text
+    bed.do(bed.fleet.looked_up(B, STOPPED_B))
+    assert bed.reports() == []
+
+
+def test_a_hold_is_void_when_the_domain_was_shut_off_otherwise(caplog):
+    caplog.set_level(logging.INFO)
+    bed = destroyed_on_crash_in_maintenance()
+    bed.maintenance(B, False)
+    bed.do(bed.fleet.looked_up(B, domain(B, 'vm-b', domain_id=-1,
+                                         running=False)))
+    assert 'held failure (crashed) is void' in caplog.text
+    assert bed.reports() == []
+
+
+def test_a_hold_is_void_when_the_stopped_domain_was_started_again(caplog):
+    caplog.set_level(logging.INFO)
+    bed = destroyed_on_crash_in_maintenance()
+    bed.listed(RUNNING_A, domain(B, 'vm-b', domain_id=9))
+    assert 'held failure (crashed) is void: new QEMU process' in caplog.text
+    bed.maintenance(B, False)
+    bed.idle_intervals(2, answering=(A, B))
+    assert bed.reports() == [] and Lookup(B) not in bed.actions
+
+
+def test_a_hold_is_void_when_the_operator_stops_the_guest(caplog):
+    caplog.set_level(logging.INFO)
+    bed = crashed_in_maintenance()
+    bed.event(B, EventKind.STOPPED, 'destroyed')
+    assert 'held failure (crashed) is void' in caplog.text
+    assert Lookup(B) not in bed.maintenance(B, False)
+    assert bed.reports() == []
+
+
+def test_a_stop_after_a_crash_held_by_policy_voids_it(caplog):
+    caplog.set_level(logging.INFO)
+    bed = Bed(activity_check=False, rules=rules(SCRATCH))
+    bed.listed(guest(), guest(B, 'vm-b', domain_id=2))
+    bed.event(B, EventKind.CRASHED, 'panicked')
+    bed.event(B, EventKind.STOPPED, 'crashed')
+    assert 'held failure (crashed) is void' in caplog.text
+    bed.do(bed.fleet.set_rules(Rules()))
+    bed.listed(guest())
+    assert bed.reports() == [] and Lookup(B) not in bed.actions

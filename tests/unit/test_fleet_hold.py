@@ -7,6 +7,8 @@ twice. A restart is the fleet's persisted state written by the real
 import json
 import logging
 
+import pytest
+
 from masakari_introspect.core.actions import Limited
 from masakari_introspect.core.actions import Lookup
 from masakari_introspect.core.actions import Remembered
@@ -137,12 +139,17 @@ def test_a_pending_report_withdrawn_for_maintenance_is_held_across_restart(
     assert reasons(after) == ['crashed']
 
 
-def test_a_report_sent_before_maintenance_is_not_repeated_after_restart(
-        tmp_path):
+@pytest.mark.parametrize('maintenance_first', [True, False])
+def test_a_crash_reported_and_sent_is_not_repeated(tmp_path,
+                                                   maintenance_first):
+    """Crash reported (and sent: not withdrawn), then maintenance and a
+    restart in either order, then maintenance off: no second report."""
     bed = two_guests()
     bed.event(B, EventKind.CRASHED, 'panicked')
-    bed.maintenance(B, True)                 # already sent: not withdrawn
+    if maintenance_first:
+        bed.maintenance(B, True)
     after = restart(bed, tmp_path, RUNNING_A, CRASHED_B)
+    after.maintenance(B, True)
     after.maintenance(B, False)
     after.idle_intervals(3, answering=(A,))
     assert reasons(bed) == ['crashed'] and after.reports() == []
@@ -158,6 +165,27 @@ def test_a_crash_after_a_restart_in_maintenance_is_held_too(tmp_path):
     assert after.reports() == [] and again.reports() == []
     again.maintenance(B, False)
     assert reasons(again) == ['watchdog']
+
+
+def test_a_hold_reported_then_maintenance_again_is_not_repeated(tmp_path):
+    bed = crashed_in_maintenance()
+    bed.maintenance(B, False)                # reported (and sent)
+    bed.maintenance(B, True)
+    after = restart(bed, tmp_path, RUNNING_A, CRASHED_B)
+    after.maintenance(B, False)
+    assert reasons(bed) == ['crashed'] and after.reports() == []
+
+
+def test_a_failure_pause_held_in_maintenance_outlives_a_restart(tmp_path):
+    bed = two_guests()
+    bed.maintenance(B, True)
+    bed.event(B, EventKind.PAUSED, 'ioerror')
+    bed.idle_intervals(4, answering=(A,))    # a whole failure window
+    assert bed.reports() == []
+    paused = domain(B, 'vm-b', domain_id=2, running=False, reason='ioerror')
+    after = restart(bed, tmp_path, RUNNING_A, paused)
+    after.maintenance(B, False)
+    assert reasons(after) == ['failure_pause']
 
 
 # -- the exclusion by policy, and SIGHUP -----------------------------------------

@@ -131,7 +131,10 @@ class InstanceState:
             if self.phase is not Phase.FAILURE_PAUSE:
                 self.pause_since = now
             self.phase = Phase.FAILURE_PAUSE
-            self.reason = self.held or Reason.FAILURE_PAUSE
+            # A reported episode keeps its reason (what a report held by
+            # the recovery limit says when it is sent).
+            kept = self.reason if self.reported else None
+            self.reason = self.held or kept or Reason.FAILURE_PAUSE
             return
         self.phase = Phase.PAUSED
         self.pause_since = None

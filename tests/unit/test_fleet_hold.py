@@ -228,7 +228,54 @@ def test_maintenance_outlasting_the_policy_keeps_the_hold(tmp_path):
     assert reasons(after) == ['crashed']
 
 
+def test_maintenance_off_under_a_policy_exclusion_keeps_the_hold():
+    bed = Bed(activity_check=False, rules=rules(SCRATCH))
+    bed.listed(guest(), guest(B, 'vm-b', domain_id=2))
+    bed.maintenance(B, True)
+    bed.event(B, EventKind.WATCHDOG, 'pause')
+    bed.maintenance(B, False)                 # the policy still excludes it
+    bed.do(bed.fleet.set_rules(rules(SCRATCH)))    # SIGHUP, same rules
+    assert bed.reports() == []
+    bed.do(bed.fleet.set_rules(Rules()))
+    assert reasons(bed) == ['watchdog']
+
+
 # -- the recovery limit ------------------------------------------------------------
+
+
+def limited_crash():
+    """B reported once (the limit), started again, then crashed past the
+    limit."""
+    bed = Bed(max_recoveries=1, recovery_window=600.0)
+    bed.listed(RUNNING_A, domain(B, 'vm-b', domain_id=2))
+    bed.event(B, EventKind.CRASHED, 'panicked')
+    bed.event(B, EventKind.STARTED, 'booted', domain_id=3)
+    return bed
+
+
+def test_a_held_report_keeps_its_reason_when_the_guest_pauses():
+    bed = limited_crash()
+    bed.event(B, EventKind.CRASHED, 'panicked')
+    bed.event(B, EventKind.PAUSED, 'crashed')   # preserve: crashed state
+    assert len(bed.of(Limited)) == 1
+    for _ in range(60):
+        bed.tick()
+    assert reasons(bed) == ['crashed', 'crashed']
+
+
+def test_a_hold_past_the_limit_is_sent_once_across_maintenance():
+    bed = limited_crash()
+    bed.maintenance(B, True)
+    bed.event(B, EventKind.CRASHED, 'panicked')
+    bed.maintenance(B, False)                  # limited: held back
+    bed.maintenance(B, True)
+    for _ in range(60):
+        bed.tick()
+    assert reasons(bed) == ['crashed']         # not while in maintenance
+    bed.maintenance(B, False)
+    for _ in range(3):
+        bed.tick()
+    assert reasons(bed) == ['crashed', 'crashed']
 
 
 def test_a_hold_past_the_recovery_limit_waits_for_the_window(tmp_path):

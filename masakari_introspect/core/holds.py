@@ -78,6 +78,9 @@ def absent(uuid: str, info: DomainInfo | None, memory: Remembered,
     if info is None:
         void('(undefined)', uuid, held, 'undefined')
         return rest, None
+    if info.domain_id >= 0:
+        void(info.name, uuid, held, 'running without a guest agent channel')
+        return rest, None
     if not policy.monitor:
         void(info.name, uuid, held, 'not monitored (%s)' % (
             policy.rule or 'the configuration'))

@@ -112,7 +112,8 @@ class Roster:
         memory = self.remembered.get(uuid)
         if memory is not None and memory.held is not None and \
                 uuid not in self.watched and uuid not in self.maintenance \
-                and (info is None or info.domain_id < 0):
+                and (info is None or info.domain_id < 0
+                     or not info.has_agent_channel):
             return self._absent_hold(uuid, info, memory, judged), judged
         if info is None or info.domain_id < 0:
             return [], judged

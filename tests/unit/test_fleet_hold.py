@@ -460,3 +460,15 @@ def test_a_stop_after_a_crash_held_by_policy_voids_it(caplog):
     bed.do(bed.fleet.set_rules(Rules()))
     bed.listed(guest())
     assert bed.reports() == [] and Lookup(B) not in bed.actions
+
+
+def test_a_hold_is_void_for_a_domain_running_without_an_agent_channel(
+        tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    bed = crashed_in_maintenance()
+    after = restart(bed, tmp_path, RUNNING_A, maintenance=set())
+    after.do(after.fleet.looked_up(B, domain(B, 'vm-b', domain_id=2,
+                                             agent=False)))
+    assert 'void: running without a guest agent channel' in caplog.text
+    after.listed(RUNNING_A)
+    assert after.reports() == [] and after.actions.count(Lookup(B)) == 1

@@ -97,7 +97,8 @@ class Remembered:
     limited: bool = False  # a report is held back by the recovery limit
     held: Reason | None = None   # a failure told while excluded, reported
     # when the exclusion ends (void for another domain id)
-    reason: Reason | None = None   # ... of the report the limit holds back
+    reason: Reason | None = None   # of the reported episode (a report
+    # held back by the limit says it; withdrawn for maintenance, it is held)
 
 
 @dataclasses.dataclass(frozen=True)

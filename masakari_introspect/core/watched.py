@@ -129,8 +129,8 @@ class Watched:
                      info.uuid, ', '.join(b.value for b in info.blind_spots))
         if not info.running:
             state.paused(now, info.state_reason)
-        if watched.limited and memory is not None and memory.reason:
-            state.reason = memory.reason    # what the held report says
+        if state.reported and memory is not None and memory.reason:
+            state.reason = memory.reason    # what the report said
         return watched
 
     def remembered(self, domain_id: int | None = None) -> Remembered:
@@ -138,7 +138,8 @@ class Watched:
                           self.state.answered, self.state.reported,
                           self.state.known, tuple(w for _m, w in self.reports),
                           self.limited, self.state.held,
-                          self.state.reason if self.limited else None)
+                          self.state.reason if self.state.reported
+                          else None)
 
     def remember_probe(self, result: ProbeResult, wall: float) -> None:
         self.probes.append({'time': round(wall, 3),

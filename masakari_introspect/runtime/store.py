@@ -10,7 +10,8 @@ the QEMU process, and whether a report is held back by that limit (sent
 when the window allows, after a restart too); and a failure an event told
 while the instance was excluded (maintenance, ``monitor: false``), held for
 the end of the exclusion and void for another domain id, and the reason of
-a report the limit holds back. Report times are wall-clock
+a reported episode (what a report the limit holds back says, what is held
+if a pending one is withdrawn for maintenance). Report times are wall-clock
 stamps, read back clamped to now. Pending notifications live in the spool,
 not here.
 """

@@ -139,6 +139,24 @@ def test_a_pending_report_withdrawn_for_maintenance_is_held_across_restart(
     assert reasons(after) == ['crashed']
 
 
+@pytest.mark.parametrize('kind, detail, found', [
+    (EventKind.CRASHED, 'panicked', CRASHED_B),
+    (EventKind.WATCHDOG, 'none', domain(B, 'vm-b', domain_id=2))])
+def test_a_report_pending_over_a_restart_then_withdrawn_is_held(
+        tmp_path, kind, detail, found):
+    """Reported, still pending (Masakari down) when the service restarts;
+    maintenance after the restart withdraws it: held, with its reason."""
+    bed = two_guests()
+    bed.event(B, kind, detail)
+    after = restart(bed, tmp_path, RUNNING_A, found)
+    after.maintenance(B, True)
+    [withdraw] = [w for w in after.of(Withdraw)
+                  if w.cause is WithdrawCause.MAINTENANCE]
+    after.do(after.fleet.withdrawn(withdraw))
+    after.maintenance(B, False)
+    assert reasons(after) == reasons(bed) == [kind.value]
+
+
 @pytest.mark.parametrize('maintenance_first', [True, False])
 def test_a_crash_reported_and_sent_is_not_repeated(tmp_path,
                                                    maintenance_first):

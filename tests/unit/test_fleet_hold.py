@@ -378,7 +378,9 @@ def test_a_corrupt_state_file_restarts_without_a_hold(tmp_path):
 
 # -- the domain stops, disappears or is undefined while excluded --------------------
 
-STOPPED_B = domain(B, 'vm-b', domain_id=-1, running=False, reason='crashed')
+# As libvirt describes an inactive domain: no XML read, so no channel known.
+STOPPED_B = domain(B, 'vm-b', domain_id=-1, running=False, agent=False,
+                   reason='crashed')
 
 
 def destroyed_on_crash_in_maintenance():
@@ -444,7 +446,7 @@ def test_a_hold_is_void_when_the_domain_was_shut_off_otherwise(caplog):
     bed = destroyed_on_crash_in_maintenance()
     bed.maintenance(B, False)
     bed.do(bed.fleet.looked_up(B, domain(B, 'vm-b', domain_id=-1,
-                                         running=False)))
+                                         running=False, agent=False)))
     assert 'held failure (crashed) is void' in caplog.text
     assert bed.reports() == []
 

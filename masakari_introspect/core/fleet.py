@@ -100,6 +100,7 @@ class Fleet:
                 ) -> list[Action]:
         for watched, verdict in judged:
             actions += self._act(watched, verdict)
+            self._roster.settle(watched)
         return actions
 
     def set_maintenance(self, instance: str, on: bool
@@ -139,7 +140,8 @@ class Fleet:
         if event.kind is EventKind.STOPPED:
             keep = event.detail in events.FAILED_STOPS
             return self._roster.forget(event.uuid, 'domain stopped (%s)'
-                                       % event.detail, withdraw=not keep)
+                                       % event.detail, withdraw=not keep,
+                                       keep_hold=keep)
         watched = self.watched.get(event.uuid)
         if event.kind is EventKind.METADATA_CHANGED:
             # Its policy may have changed: read it again.

@@ -113,13 +113,17 @@ class Watched:
                      info.uuid, ', '.join(b.value for b in info.blind_spots))
         if not info.running:
             state.paused(now, info.state_reason)
+        if state.reported and memory is not None and memory.reason:
+            state.reason = memory.reason    # what the report said
         return watched
 
     def remembered(self, domain_id: int | None = None) -> Remembered:
         return Remembered(self.domain_id if domain_id is None else domain_id,
                           self.state.answered, self.state.reported,
                           self.state.known, tuple(w for _m, w in self.reports),
-                          self.limited)
+                          self.limited, self.state.held,
+                          self.state.reason if self.state.reported
+                          else None)
 
     def remember_probe(self, result: ProbeResult, wall: float) -> None:
         self.probes.append({'time': round(wall, 3),

@@ -43,7 +43,7 @@ from masakari_introspect.core.probing import STUCK_AFTER
 from masakari_introspect.runtime.app_runs import AgentExec
 from masakari_introspect.runtime.app_runs import AppRunner
 from masakari_introspect.runtime.scheduler import Alarm
-from masakari_introspect.runtime.scheduler import ProbeLane
+from masakari_introspect.runtime.lanes import Lane
 from masakari_introspect.runtime.store import StateStore
 
 LOG = logging.getLogger(__name__)
@@ -95,12 +95,12 @@ class Monitor:
             queue.SimpleQueue()
         # Guests that may be hung hold a probe for seconds: they have their
         # own lane and their own way to the hypervisor.
-        self._lanes = {False: ProbeLane('probe-healthy', lane_size,
+        self._lanes = {False: Lane('probe-healthy', lane_size,
                                         spare=app_slots),
-                       True: ProbeLane('probe-suspect', suspect_lane_size)}
+                       True: Lane('probe-suspect', suspect_lane_size)}
         self._probers: dict[bool, Prober] = {
             False: prober, True: suspect_prober or prober}
-        self._stats_lane = ProbeLane('statistics', 1)
+        self._stats_lane = Lane('statistics', 1)
         # Application probes' calls: spare jobs of the healthy lane.
         self._apps = AppRunner(
             agent_exec, self._lanes[False],

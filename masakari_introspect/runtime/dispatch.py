@@ -13,21 +13,12 @@ keeps no state of its own.
 
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.runtime.hypervisor import Prober
 from masakari_introspect.runtime.lanes import Lane
 from masakari_introspect.runtime.scheduler import Alarm
-
-
-class Prober(Protocol):
-    """Pings one guest's agent; never raises."""
-
-    def ping(self, uuid: str, timeout: int, osinfo: bool = False
-             ) -> ProbeResult:
-        """With ``osinfo``, also ask an answering agent its OS id."""
-        ...
 
 
 class Dispatcher:

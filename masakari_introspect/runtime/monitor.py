@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from oslo_log import log as logging
 
@@ -30,7 +30,6 @@ from masakari_introspect.core.app_run import AppRun
 from masakari_introspect.core.fleet import Fleet
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
-from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import HypervisorUnavailable
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.rules import Rules
@@ -43,27 +42,14 @@ from masakari_introspect.core.probing import STUCK_AFTER
 from masakari_introspect.runtime.app_runs import AgentExec
 from masakari_introspect.runtime.app_runs import AppRunner
 from masakari_introspect.runtime.dispatch import Dispatcher
-from masakari_introspect.runtime.dispatch import Prober
+from masakari_introspect.runtime.hypervisor import Hypervisor
+from masakari_introspect.runtime.hypervisor import Prober
 from masakari_introspect.runtime.lanes import Lane
 from masakari_introspect.runtime.store import StateStore
 
 LOG = logging.getLogger(__name__)
 
 OVERDUE_MARGIN = 0.25   # seconds after the probe timeout
-
-
-class Hypervisor(Protocol):
-    """The main connection: listing, lookups, statistics (no pings)."""
-
-    def list_domains(self) -> list[DomainInfo]:
-        ...
-
-    def domain_info(self, uuid: str) -> DomainInfo | None:
-        ...
-
-    def activity(self) -> list[Activity] | None:
-        """Guest work counters of every running domain; None if unknown."""
-        ...
 
 
 class Monitor:

@@ -2,7 +2,7 @@
 
 A :class:`Lane` runs jobs from a queue ordered by priority, one entry per
 key (a newer submission replaces a queued one), on at most ``size``
-threads. The monitor uses four: the healthy and the suspect probe lanes
+threads. The runtime keeps four: the healthy and the suspect probe lanes
 (so that hung guests, which hold a thread for seconds, never delay the
 probes of healthy ones; the healthy lane also runs application probes'
 agent calls as spare jobs), the statistics lane and the forensics lane.

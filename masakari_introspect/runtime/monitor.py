@@ -3,9 +3,9 @@
 One thread owns the :class:`~masakari_introspect.core.fleet.Fleet`: libvirt
 events, probe results, statistics, ticks and resyncs are queued to it and
 handled in order, so no state is shared between threads. It carries out the
-actions the fleet returns: probes go to the probe lanes, statistics to a
-worker of their own, reports to the outbox (spool and sender) and to the
-forensics recorder; it never sends anything itself.
+actions the fleet returns: probes go to the dispatcher (the probe lanes),
+statistics to a worker of their own, reports to the outbox (spool and
+sender) and to the forensics recorder; it never sends anything itself.
 """
 
 import concurrent.futures

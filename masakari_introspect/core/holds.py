@@ -94,4 +94,25 @@ def absent(uuid: str, info: DomainInfo | None, memory: Remembered,
     state = InstanceState(uuid, info.name, policy, now, known=memory.known)
     watched = Watched(state, -1)
     watched.reports = from_disk(memory.reports, now, wall)
+    watched.limited = memory.limited    # said once already
     return rest, watched
+
+
+def settled(watched: Watched) -> Remembered:
+    """The record of an instance not on this host after its held failure
+    was judged: reported, or, if the recovery limit held the report back,
+    held on (looked up again at each listing until the window allows it;
+    void if the guest is started again meanwhile)."""
+    record = watched.remembered()
+    state = watched.state
+    if not watched.limited or not state.reported:
+        return record
+    return dataclasses.replace(record, reported=False, held=state.reason,
+                               reason=None)
+
+
+def unreported(record: Remembered) -> Remembered:
+    """``record`` of an instance not on this host whose report could not
+    be kept: the report does not count, its failure is held again."""
+    return dataclasses.replace(record, reported=False, held=record.reason,
+                               reason=None, reports=record.reports[:-1])

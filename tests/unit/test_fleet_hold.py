@@ -12,6 +12,7 @@ import pytest
 from masakari_introspect.core.actions import Limited
 from masakari_introspect.core.actions import Lookup
 from masakari_introspect.core.actions import Remembered
+from masakari_introspect.core.actions import Report
 from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.actions import WithdrawCause
 from masakari_introspect.core.model import EventKind
@@ -492,3 +493,38 @@ def test_a_hold_is_void_for_a_domain_running_without_an_agent_channel(
     assert 'void: running without a guest agent channel' in caplog.text
     after.listed(RUNNING_A)
     assert after.reports() == [] and after.actions.count(Lookup(B)) == 1
+
+
+def test_a_stopped_crash_past_the_recovery_limit_is_sent_when_it_allows(
+        tmp_path):
+    """on_crash=destroy in maintenance, past the limit when maintenance
+    ends: the hold is looked up again at each listing (across a restart)
+    and reported once the window allows; the limit said once."""
+    bed = limited_crash()
+    bed.maintenance(B, True)
+    bed.event(B, EventKind.CRASHED, 'panicked')
+    bed.event(B, EventKind.STOPPED, 'crashed')
+    bed.maintenance(B, False)
+    bed.do(bed.fleet.looked_up(B, STOPPED_B))
+    after = restart(bed, tmp_path, RUNNING_A,
+                    max_recoveries=1, recovery_window=600.0)
+    for _ in range(70):
+        after.tick()
+        if Lookup(B) in after.listed(RUNNING_A):
+            after.do(after.fleet.looked_up(B, STOPPED_B))
+    assert reasons(bed) + reasons(after) == ['crashed', 'crashed']
+    assert len(bed.of(Limited) + after.of(Limited)) == 1
+    assert after.actions.count(Lookup(B)) > 1     # looked up until sent
+    assert Lookup(B) not in after.listed(RUNNING_A)
+
+
+def test_a_stopped_crash_whose_report_could_not_be_kept_is_held_again():
+    bed = destroyed_on_crash_in_maintenance()
+    bed.maintenance(B, False)
+    [report] = [a for a in bed.do(bed.fleet.looked_up(B, STOPPED_B))
+                if isinstance(a, Report)]
+    bed.do(bed.fleet.report_failed(report.notification))
+    assert Lookup(B) in bed.listed(RUNNING_A)
+    bed.do(bed.fleet.looked_up(B, STOPPED_B))
+    assert reasons(bed) == ['crashed', 'crashed']
+    assert Lookup(B) not in bed.listed(RUNNING_A)

@@ -202,8 +202,9 @@ class Roster:
         if not info.running and watched.state.probed:
             watched.state.paused(now, info.state_reason)
             self.void_probe(watched)
-        elif info.running and not watched.state.probed \
-                and not watched.state.maintenance:
+        elif info.running and not watched.state.probed and (
+                not watched.state.maintenance
+                or holds.resumed_unseen(watched)):
             watched.state.resumed(now)
 
     def _apply_policy(self, watched: Watched, info: DomainInfo,

@@ -60,6 +60,14 @@ def crashed_in_maintenance():
     return bed
 
 
+def paused_by_an_error_in_maintenance():
+    bed = two_guests()
+    bed.maintenance(B, True)
+    bed.event(B, EventKind.PAUSED, 'ioerror')
+    bed.idle_intervals(4, answering=(A,))    # a whole failure window
+    return bed
+
+
 def reasons(bed, uuid=B):
     return [n.reason for n in bed.reports(uuid)]
 
@@ -196,10 +204,7 @@ def test_a_hold_reported_then_maintenance_again_is_not_repeated(tmp_path):
 
 
 def test_a_failure_pause_held_in_maintenance_outlives_a_restart(tmp_path):
-    bed = two_guests()
-    bed.maintenance(B, True)
-    bed.event(B, EventKind.PAUSED, 'ioerror')
-    bed.idle_intervals(4, answering=(A,))    # a whole failure window
+    bed = paused_by_an_error_in_maintenance()
     assert bed.reports() == []
     paused = domain(B, 'vm-b', domain_id=2, running=False, reason='ioerror')
     after = restart(bed, tmp_path, RUNNING_A, paused)
@@ -214,7 +219,7 @@ def test_a_crash_held_by_policy_outlives_a_restart_and_a_reload(tmp_path):
     bed = Bed(activity_check=False, rules=rules(SCRATCH))
     bed.listed(guest(), guest(B, 'vm-b', domain_id=2))
     bed.event(B, EventKind.CRASHED, 'panicked')
-    after = restart(bed, tmp_path, guest(), guest(B, 'vm-b', domain_id=2),
+    after = restart(bed, tmp_path, guest(), CRASHED_B,
                     activity_check=False, rules=rules(SCRATCH))
     after.idle_intervals(3, answering=())
     assert after.reports(B) == []
@@ -230,7 +235,7 @@ def test_a_policy_dropped_while_the_service_was_down_reports_at_start(
     bed = Bed(activity_check=False, rules=rules(SCRATCH))
     bed.listed(guest(), guest(B, 'vm-b', domain_id=2))
     bed.event(B, EventKind.CRASHED, 'panicked')
-    after = restart(bed, tmp_path, guest(), guest(B, 'vm-b', domain_id=2),
+    after = restart(bed, tmp_path, guest(), CRASHED_B,
                     activity_check=False)
     assert reasons(after) == ['crashed']
 
@@ -240,7 +245,7 @@ def test_maintenance_outlasting_the_policy_keeps_the_hold(tmp_path):
     bed.listed(guest(), guest(B, 'vm-b', domain_id=2))
     bed.maintenance(B, True)
     bed.event(B, EventKind.CRASHED, 'panicked')
-    after = restart(bed, tmp_path, guest(), guest(B, 'vm-b', domain_id=2),
+    after = restart(bed, tmp_path, guest(), CRASHED_B,
                     activity_check=False)              # the rule is gone
     assert after.reports() == []                       # still maintenance
     after.maintenance(B, False)
@@ -528,3 +533,39 @@ def test_a_stopped_crash_whose_report_could_not_be_kept_is_held_again():
     bed.do(bed.fleet.looked_up(B, STOPPED_B))
     assert reasons(bed) == ['crashed', 'crashed']
     assert Lookup(B) not in bed.listed(RUNNING_A)
+
+
+# -- a resume or reset that no event told -----------------------------------------
+
+
+HELD_PAUSED = [crashed_in_maintenance, paused_by_an_error_in_maintenance]
+
+
+@pytest.mark.parametrize('held', HELD_PAUSED)
+@pytest.mark.parametrize('ended_while_down', [True, False])
+def test_a_paused_hold_found_running_after_a_restart_is_void(
+        tmp_path, caplog, held, ended_while_down):
+    """Crashed (preserved) or paused by an error, then reset or resumed in
+    the same QEMU process while the service was down: a live guest, not
+    reported."""
+    caplog.set_level(logging.INFO)
+    bed = held()
+    after = restart(bed, tmp_path, RUNNING_A, domain(B, 'vm-b', domain_id=2),
+                    maintenance=set() if ended_while_down else None)
+    after.maintenance(B, False)
+    after.idle_intervals(2, answering=(A,))
+    assert 'is void: running again' in caplog.text
+    assert after.reports() == []
+
+
+@pytest.mark.parametrize('held', HELD_PAUSED)
+def test_a_resume_no_event_told_voids_a_hold(caplog, held):
+    """The resume event missed (connection down): the next listing shows
+    the guest running in the same QEMU process."""
+    caplog.set_level(logging.INFO)
+    bed = held()
+    bed.listed(RUNNING_A, domain(B, 'vm-b', domain_id=2))
+    bed.maintenance(B, False)
+    bed.idle_intervals(2, answering=(A,))
+    assert 'is void: running again' in caplog.text
+    assert bed.reports() == []

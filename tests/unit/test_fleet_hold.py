@@ -133,6 +133,20 @@ def test_a_hold_is_void_for_a_new_qemu_process_in_maintenance(
     assert bed.reports() == [] and after.reports() == []
 
 
+def test_a_new_failure_after_a_voided_hold_is_reported_with_its_reason(
+        tmp_path):
+    """Crashed in maintenance, started again by the operator (void), then
+    its watchdog fires: the new failure is held over a restart and
+    reported once, as a watchdog."""
+    bed = crashed_in_maintenance()
+    bed.event(B, EventKind.STARTED, 'booted', domain_id=8)
+    bed.event(B, EventKind.WATCHDOG, 'none')
+    after = restart(bed, tmp_path, RUNNING_A, domain(B, 'vm-b', domain_id=8))
+    after.maintenance(B, False)
+    after.idle_intervals(3, answering=(A,))
+    assert bed.reports() == [] and reasons(after) == ['watchdog']
+
+
 def test_a_pending_report_withdrawn_for_maintenance_is_held_across_restart(
         tmp_path):
     bed = two_guests()

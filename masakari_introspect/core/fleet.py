@@ -280,7 +280,9 @@ class Fleet:
     def report_failed(self, notification: Notification) -> list[Action]:
         """The notification could not be spooled: decide again."""
         watched = self.watched.get(notification.instance_uuid)
-        return [] if watched is None else reporting.failed(watched)
+        if watched is None:     # a held failure of an instance not here
+            return self._roster.report_failed(notification.instance_uuid)
+        return reporting.failed(watched)
 
     def withdrawn(self, withdraw: Withdraw) -> list[Action]:
         """``withdraw`` found the instance's report still pending and

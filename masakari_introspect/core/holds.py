@@ -19,6 +19,7 @@ from oslo_log import log as logging
 from masakari_introspect.core.actions import Remembered
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import PauseReason
+from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.model import Verdict
 from masakari_introspect.core.policy import Policy
@@ -27,6 +28,11 @@ from masakari_introspect.core.watched import Watched
 from masakari_introspect.core.watched import from_disk
 
 LOG = logging.getLogger(__name__)
+
+# Failures that leave the guest not running (a crash preserved, a failure
+# pause): found running in the same QEMU process, it was resumed or reset.
+_STOPPING = (Reason.CRASHED, Reason.FAILURE_PAUSE)
+_PAUSES = (Phase.PAUSED, Phase.FAILURE_PAUSE)
 
 
 def void(name: str, uuid: str, held: Reason | None, why: str) -> None:
@@ -46,11 +52,28 @@ def restore(watched: Watched, memory: Remembered) -> Verdict:
         void(state.name, state.uuid, memory.held, 'new QEMU process (domain '
              'id %d, was %d)' % (watched.domain_id, memory.domain_id))
         return Verdict.NONE
+    if memory.held in _STOPPING and watched.facts is not None \
+            and watched.facts.running:
+        void(state.name, state.uuid, memory.held, 'running again (resumed '
+             'or reset while the service was down)')
+        return Verdict.NONE
     if not state.maintenance:
         LOG.info('Instance %s (%s): its exclusion ended while the service '
                  'was down; reporting the failure (%s) held then',
                  state.name, state.uuid, memory.held.value)
     return state.restore_hold(memory.held)
+
+
+def resumed_unseen(watched: Watched) -> bool:
+    """An excluded instance that a listing or lookup shows running while
+    its record has it paused: resumed (or reset) without an event seen, so
+    a failure held for the pause is void."""
+    state = watched.state
+    if state.phase not in _PAUSES:
+        return False
+    void(state.name, state.uuid, state.held, 'running again (a resume or '
+         'reset no event told)')
+    return True
 
 
 def left(watched: Watched, record: Remembered, why: str, kept: bool
@@ -94,4 +117,25 @@ def absent(uuid: str, info: DomainInfo | None, memory: Remembered,
     state = InstanceState(uuid, info.name, policy, now, known=memory.known)
     watched = Watched(state, -1)
     watched.reports = from_disk(memory.reports, now, wall)
+    watched.limited = memory.limited    # said once already
     return rest, watched
+
+
+def settled(watched: Watched) -> Remembered:
+    """The record of an instance not on this host after its held failure
+    was judged: reported, or, if the recovery limit held the report back,
+    held on (looked up again at each listing until the window allows it;
+    void if the guest is started again meanwhile)."""
+    record = watched.remembered()
+    state = watched.state
+    if not watched.limited or not state.reported:
+        return record
+    return dataclasses.replace(record, reported=False, held=state.reason,
+                               reason=None)
+
+
+def unreported(record: Remembered) -> Remembered:
+    """``record`` of an instance not on this host whose report could not
+    be kept: the report does not count, its failure is held again."""
+    return dataclasses.replace(record, reported=False, held=record.reason,
+                               reason=None, reports=record.reports[:-1])

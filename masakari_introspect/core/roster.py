@@ -202,8 +202,9 @@ class Roster:
         if not info.running and watched.state.probed:
             watched.state.paused(now, info.state_reason)
             self.void_probe(watched)
-        elif info.running and not watched.state.probed \
-                and not watched.state.maintenance:
+        elif info.running and not watched.state.probed and (
+                not watched.state.maintenance
+                or holds.resumed_unseen(watched)):
             watched.state.resumed(now)
 
     def _apply_policy(self, watched: Watched, info: DomainInfo,
@@ -257,9 +258,19 @@ class Roster:
 
     def settle(self, watched: Watched) -> None:
         """After a verdict on an instance not running here: keep what
-        became of it (its report)."""
+        became of it (its report), or the hold on, to be looked up again
+        at the next listing, if the recovery limit held the report back."""
         if watched.state.uuid not in self.watched:
-            self.remembered[watched.state.uuid] = watched.remembered()
+            self.remembered[watched.state.uuid] = holds.settled(watched)
+
+    def report_failed(self, uuid: str) -> list[Action]:
+        """The report of an instance not running here could not be kept:
+        its failure is held again, looked up at the next listing."""
+        record = self.remembered.get(uuid)
+        if uuid in self.watched or record is None or not record.reported:
+            return []
+        self.remembered[uuid] = holds.unreported(record)
+        return [Save()]
 
     @staticmethod
     def void_probe(watched: Watched) -> None:

@@ -12,6 +12,7 @@ import pytest
 from masakari_introspect.core.actions import Limited
 from masakari_introspect.core.actions import Lookup
 from masakari_introspect.core.actions import Remembered
+from masakari_introspect.core.actions import Report
 from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.actions import WithdrawCause
 from masakari_introspect.core.model import EventKind
@@ -56,6 +57,14 @@ def crashed_in_maintenance():
     bed.event(B, EventKind.CRASHED, 'panicked')
     bed.event(B, EventKind.PAUSED, 'crashed')
     assert bed.reports() == []
+    return bed
+
+
+def paused_by_an_error_in_maintenance():
+    bed = two_guests()
+    bed.maintenance(B, True)
+    bed.event(B, EventKind.PAUSED, 'ioerror')
+    bed.idle_intervals(4, answering=(A,))    # a whole failure window
     return bed
 
 
@@ -122,6 +131,20 @@ def test_a_hold_is_void_for_a_new_qemu_process_in_maintenance(
     after.maintenance(B, False)
     after.idle_intervals(2, answering=(A, B))
     assert bed.reports() == [] and after.reports() == []
+
+
+def test_a_new_failure_after_a_voided_hold_is_reported_with_its_reason(
+        tmp_path):
+    """Crashed in maintenance, started again by the operator (void), then
+    its watchdog fires: the new failure is held over a restart and
+    reported once, as a watchdog."""
+    bed = crashed_in_maintenance()
+    bed.event(B, EventKind.STARTED, 'booted', domain_id=8)
+    bed.event(B, EventKind.WATCHDOG, 'none')
+    after = restart(bed, tmp_path, RUNNING_A, domain(B, 'vm-b', domain_id=8))
+    after.maintenance(B, False)
+    after.idle_intervals(3, answering=(A,))
+    assert bed.reports() == [] and reasons(after) == ['watchdog']
 
 
 def test_a_pending_report_withdrawn_for_maintenance_is_held_across_restart(
@@ -195,10 +218,7 @@ def test_a_hold_reported_then_maintenance_again_is_not_repeated(tmp_path):
 
 
 def test_a_failure_pause_held_in_maintenance_outlives_a_restart(tmp_path):
-    bed = two_guests()
-    bed.maintenance(B, True)
-    bed.event(B, EventKind.PAUSED, 'ioerror')
-    bed.idle_intervals(4, answering=(A,))    # a whole failure window
+    bed = paused_by_an_error_in_maintenance()
     assert bed.reports() == []
     paused = domain(B, 'vm-b', domain_id=2, running=False, reason='ioerror')
     after = restart(bed, tmp_path, RUNNING_A, paused)
@@ -213,7 +233,7 @@ def test_a_crash_held_by_policy_outlives_a_restart_and_a_reload(tmp_path):
     bed = Bed(activity_check=False, rules=rules(SCRATCH))
     bed.listed(guest(), guest(B, 'vm-b', domain_id=2))
     bed.event(B, EventKind.CRASHED, 'panicked')
-    after = restart(bed, tmp_path, guest(), guest(B, 'vm-b', domain_id=2),
+    after = restart(bed, tmp_path, guest(), CRASHED_B,
                     activity_check=False, rules=rules(SCRATCH))
     after.idle_intervals(3, answering=())
     assert after.reports(B) == []
@@ -229,7 +249,7 @@ def test_a_policy_dropped_while_the_service_was_down_reports_at_start(
     bed = Bed(activity_check=False, rules=rules(SCRATCH))
     bed.listed(guest(), guest(B, 'vm-b', domain_id=2))
     bed.event(B, EventKind.CRASHED, 'panicked')
-    after = restart(bed, tmp_path, guest(), guest(B, 'vm-b', domain_id=2),
+    after = restart(bed, tmp_path, guest(), CRASHED_B,
                     activity_check=False)
     assert reasons(after) == ['crashed']
 
@@ -239,7 +259,7 @@ def test_maintenance_outlasting_the_policy_keeps_the_hold(tmp_path):
     bed.listed(guest(), guest(B, 'vm-b', domain_id=2))
     bed.maintenance(B, True)
     bed.event(B, EventKind.CRASHED, 'panicked')
-    after = restart(bed, tmp_path, guest(), guest(B, 'vm-b', domain_id=2),
+    after = restart(bed, tmp_path, guest(), CRASHED_B,
                     activity_check=False)              # the rule is gone
     assert after.reports() == []                       # still maintenance
     after.maintenance(B, False)
@@ -492,3 +512,74 @@ def test_a_hold_is_void_for_a_domain_running_without_an_agent_channel(
     assert 'void: running without a guest agent channel' in caplog.text
     after.listed(RUNNING_A)
     assert after.reports() == [] and after.actions.count(Lookup(B)) == 1
+
+
+def test_a_stopped_crash_past_the_recovery_limit_is_sent_when_it_allows(
+        tmp_path):
+    """on_crash=destroy in maintenance, past the limit when maintenance
+    ends: the hold is looked up again at each listing (across a restart)
+    and reported once the window allows; the limit said once."""
+    bed = limited_crash()
+    bed.maintenance(B, True)
+    bed.event(B, EventKind.CRASHED, 'panicked')
+    bed.event(B, EventKind.STOPPED, 'crashed')
+    bed.maintenance(B, False)
+    bed.do(bed.fleet.looked_up(B, STOPPED_B))
+    after = restart(bed, tmp_path, RUNNING_A,
+                    max_recoveries=1, recovery_window=600.0)
+    for _ in range(70):
+        after.tick()
+        if Lookup(B) in after.listed(RUNNING_A):
+            after.do(after.fleet.looked_up(B, STOPPED_B))
+    assert reasons(bed) + reasons(after) == ['crashed', 'crashed']
+    assert len(bed.of(Limited) + after.of(Limited)) == 1
+    assert after.actions.count(Lookup(B)) > 1     # looked up until sent
+    assert Lookup(B) not in after.listed(RUNNING_A)
+
+
+def test_a_stopped_crash_whose_report_could_not_be_kept_is_held_again():
+    bed = destroyed_on_crash_in_maintenance()
+    bed.maintenance(B, False)
+    [report] = [a for a in bed.do(bed.fleet.looked_up(B, STOPPED_B))
+                if isinstance(a, Report)]
+    bed.do(bed.fleet.report_failed(report.notification))
+    assert Lookup(B) in bed.listed(RUNNING_A)
+    bed.do(bed.fleet.looked_up(B, STOPPED_B))
+    assert reasons(bed) == ['crashed', 'crashed']
+    assert Lookup(B) not in bed.listed(RUNNING_A)
+
+
+# -- a resume or reset that no event told -----------------------------------------
+
+
+HELD_PAUSED = [crashed_in_maintenance, paused_by_an_error_in_maintenance]
+
+
+@pytest.mark.parametrize('held', HELD_PAUSED)
+@pytest.mark.parametrize('ended_while_down', [True, False])
+def test_a_paused_hold_found_running_after_a_restart_is_void(
+        tmp_path, caplog, held, ended_while_down):
+    """Crashed (preserved) or paused by an error, then reset or resumed in
+    the same QEMU process while the service was down: a live guest, not
+    reported."""
+    caplog.set_level(logging.INFO)
+    bed = held()
+    after = restart(bed, tmp_path, RUNNING_A, domain(B, 'vm-b', domain_id=2),
+                    maintenance=set() if ended_while_down else None)
+    after.maintenance(B, False)
+    after.idle_intervals(2, answering=(A,))
+    assert 'is void: running again' in caplog.text
+    assert after.reports() == []
+
+
+@pytest.mark.parametrize('held', HELD_PAUSED)
+def test_a_resume_no_event_told_voids_a_hold(caplog, held):
+    """The resume event missed (connection down): the next listing shows
+    the guest running in the same QEMU process."""
+    caplog.set_level(logging.INFO)
+    bed = held()
+    bed.listed(RUNNING_A, domain(B, 'vm-b', domain_id=2))
+    bed.maintenance(B, False)
+    bed.idle_intervals(2, answering=(A,))
+    assert 'is void: running again' in caplog.text
+    assert bed.reports() == []

@@ -114,7 +114,11 @@ class Heartbeat:
             self._seen_at = now
         offset, last = wall - now, self._offset
         self._offset = offset
-        self.period = period
+        if stamp != self.stamp or period > self.period:
+            # A shorter period holds from the next stamp: QEMU asks one
+            # new period after the change, and the stamp in hand may be
+            # up to the old period old by then.
+            self.period = period
         if last is not None and abs(offset - last) >= STEP:
             if self.live:
                 LOG.info('The wall clock moved %+.0f s: the kernel '
@@ -130,15 +134,17 @@ class Heartbeat:
             # after it (its beat was no earlier than the stamp). Only with
             # a sample before, against which the step check above ran: a
             # step back since the old kernel's last beat would make that
-            # beat look later than the reset.
+            # beat look later than the reset. A step under STEP passes
+            # that check; the reset's wall clock read at most the later of
+            # the two samples' offsets past it.
             self.live = self.stamp is not None or (
                 self._beats_after is not None and last is not None
-                and stamp > self._beats_after + offset)
+                and stamp > self._beats_after + max(offset, last))
             self.stamp = stamp
             self.stale_since = None
         # A new stamp may be stale already: the kernel beat once after the
         # last sample, more than 2 x period + 1 s ago (a longer interval).
-        if self.stale or not self.live or age < stale_after(period):
+        if self.stale or not self.live or age < stale_after(self.period):
             return False
-        self.stale_since = now - (age - stale_after(period))
+        self.stale_since = now - (age - stale_after(self.period))
         return True

@@ -7,11 +7,12 @@ as ``balloon.last-update``. Pure; ``now`` is monotonic, ``wall`` the wall
 clock, both passed in.
 
 A heartbeat is *live* once the stamp changed since it was (re)learned (a new
-QEMU process, a reset, a pause, a wall-clock step), or at once on the first
-stamp after an event (a reset, a pause) if that stamp is later than the
-event; and *stale* when a live stamp has not changed for ``2 x period + 1``
-seconds. A sample without a stamp is no evidence either way. See ``doc/source/design.rst``, "Kernel
-heartbeat".
+QEMU process, a reset, a pause, a wall-clock step, statistics turned off),
+or at once on the first stamp after an event (a reset, a pause) if that
+stamp is later than the event; and *stale* when a live stamp has not
+changed for ``2 x period + 1`` seconds (a shorter period from the next
+stamp). A sample without a stamp is no evidence either way. See
+``doc/source/design.rst``, "Kernel heartbeat".
 """
 
 from oslo_log import log as logging
@@ -106,6 +107,10 @@ class Heartbeat:
         heartbeat went stale on it (False while it stays stale)."""
         if self._reset_at is not None and now < self._reset_at:
             return False    # asked before the reset: the old kernel's
+        if period <= 0 and self.stamp is not None:
+            # Statistics off: QEMU stops asking, and asks again one period
+            # after they are on again; the stamp in hand says nothing then.
+            self.reset()
         self._sampled = True
         self._blank = stamp is None or period <= 0
         if stamp is None or period <= 0:

@@ -42,3 +42,19 @@ def test_a_shorter_period_keeps_the_longer_one_until_the_stamp_moves():
     assert not beat.sample(115.5, 1015.5, 1011, 2)
     assert beat.sample(117.5, 1017.5, 1011, 2)
     assert beat.stale_since == 116.0
+
+
+def test_statistics_turned_off_and_on_again_relearn_the_heartbeat():
+    # The period goes to 0: QEMU stops asking, the stamp stops. When it is
+    # set again QEMU asks one period later; the stamp in hand is a minute
+    # old then, and is no dead kernel: the heartbeat is learned again.
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, 2)
+    beat.sample(102.0, 1002.0, 1002, 2)
+    assert beat.live
+    for now in range(104, 164, 2):
+        assert not beat.sample(now, now + 900.0, 1002, 0)
+    assert not beat.sample(164.0, 1064.0, 1002, 2)
+    assert not beat.live and not beat.stale
+    beat.sample(166.0, 1066.0, 1065, 2)
+    assert beat.live

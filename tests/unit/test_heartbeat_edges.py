@@ -2,9 +2,12 @@
 period changes and late or early events (tests/unit/heartbeat_bed.py)."""
 
 from masakari_introspect.core.heartbeat import Heartbeat
+from masakari_introspect.core.heartbeat import stale_after
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Phase
 from tests.unit.fakes import A
+from tests.unit.heartbeat_bed import INTERVAL
+from tests.unit.heartbeat_bed import PERIOD
 from tests.unit.heartbeat_bed import Bed
 
 
@@ -58,3 +61,42 @@ def test_statistics_turned_off_and_on_again_relearn_the_heartbeat():
     assert not beat.live and not beat.stale
     beat.sample(166.0, 1066.0, 1065, 2)
     assert beat.live
+
+
+def test_a_sample_asked_before_a_reboot_is_no_stamp_to_move_from():
+    # The tick's sample reads the old kernel's stamp; the old kernel beats
+    # once more and the guest reboots; the sample is handled after the
+    # event. Taken as the stamp to move from, the old kernel's last beat
+    # would be a change, the heartbeat live, and the booting guest
+    # kernel_hung 3 s later.
+    bed = Bed(boot_grace=30)
+    bed.clock.advance(2)
+    bed.wall.advance(2)
+    sent = bed.do(bed.fleet.tick())
+    sample = bed.sample()
+    bed.answer(sent)
+    bed.clock.advance(1.5)
+    bed.wall.advance(1.5)
+    bed.stamps[A] = int(bed.wall())   # the old kernel's last beat
+    bed.closed.add(A)                 # no agent until the new one starts
+    bed.event(A, EventKind.REBOOTED)
+    bed.do(bed.fleet.sampled(sample))
+    bed.run(6)                        # the new kernel boots for 12 s
+    assert bed.reports() == []
+
+
+def test_a_kernel_that_beats_once_after_maintenance_and_dies_is_kernel_hung():
+    # The end of maintenance relearns the heartbeat; a stamp later than
+    # that end is a beat after it: live at once, and stale in bound.
+    bed = Bed(threshold=10)
+    bed.maintenance(True)
+    bed.run(3)
+    bed.maintenance(False)
+    bed.clock.advance(1.5)
+    bed.wall.advance(1.5)
+    bed.kill_kernel()
+    beat = bed.wall()
+    while not bed.reports() and bed.wall() - beat < 30:
+        bed.tick()
+    assert bed.reasons() == ['kernel_hung']
+    assert bed.wall() - beat <= stale_after(PERIOD) + INTERVAL + 1

@@ -7,12 +7,12 @@ as ``balloon.last-update``. Pure; ``now`` is monotonic, ``wall`` the wall
 clock, both passed in.
 
 A heartbeat is *live* once the stamp changed since it was (re)learned (a new
-QEMU process, a reset, a pause, a wall-clock step, statistics turned off),
-or at once on the first stamp after an event (a reset, a pause) if that
-stamp is later than the event; and *stale* when a live stamp has not
-changed for ``2 x period + 1`` seconds (a shorter period from the next
-stamp). A sample without a stamp is no evidence either way. See
-``doc/source/design.rst``, "Kernel heartbeat".
+QEMU process, a reset, a pause, a wall-clock step, statistics turned off,
+a shorter period), or at once on the first stamp after an event (a reset,
+a pause) if that stamp is later than the event; and *stale* when a live
+stamp has not changed for ``2 x period + 1`` seconds. A sample without a
+stamp is no evidence either way. See ``doc/source/design.rst``, "Kernel
+heartbeat".
 """
 
 from oslo_log import log as logging
@@ -119,15 +119,17 @@ class Heartbeat:
             self._seen_at = now
         offset, last = wall - now, self._offset
         self._offset = offset
-        if stamp != self.stamp or period > self.period:
-            # A shorter period holds from the next stamp: QEMU asks one
-            # new period after the change, and the stamp in hand may be
-            # up to the old period old by then.
-            self.period = period
-        if last is not None and abs(offset - last) >= STEP:
+        # A shorter period: QEMU asks one new period after the change, and
+        # the stamp in hand, or one seen first now, may be up to the old
+        # period old by then.
+        shorter, self.period = period < self.period, period
+        moved = 0.0 if last is None else offset - last
+        if shorter or abs(moved) >= STEP:
             if self.live:
-                LOG.info('The wall clock moved %+.0f s: the kernel '
-                         'heartbeat is learned again', offset - last)
+                LOG.info('The %s: the kernel heartbeat is learned again',
+                         'wall clock moved %+.0f s' % moved
+                         if abs(moved) >= STEP
+                         else 'statistics period got shorter')
             self.reset()
             self.stamp, self._age = stamp, None
             self._sampled, self._seen_at = True, now
@@ -149,7 +151,7 @@ class Heartbeat:
             self.stale_since = None
         # A new stamp may be stale already: the kernel beat once after the
         # last sample, more than 2 x period + 1 s ago (a longer interval).
-        if self.stale or not self.live or age < stale_after(self.period):
+        if self.stale or not self.live or age < stale_after(period):
             return False
-        self.stale_since = now - (age - stale_after(self.period))
+        self.stale_since = now - (age - stale_after(period))
         return True

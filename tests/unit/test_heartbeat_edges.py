@@ -29,10 +29,10 @@ def test_a_step_back_under_a_second_around_a_reboot_is_no_new_beat():
     assert bed.state().phase is Phase.GRACE
 
 
-def test_a_shorter_period_keeps_the_longer_one_until_the_stamp_moves():
+def test_a_shorter_period_relearns_the_heartbeat():
     # Period 10 (Nova's), the last beat 9 s ago; the period is set to 2:
     # QEMU asks next 2 s after the change, so the stamp is 11 s old by
-    # then, still within the old period's 21 s, not stale after 5 s.
+    # then: no dead kernel after 5 s.
     beat = Heartbeat()
     beat.sample(100.0, 1000.0, 990, 10)
     beat.sample(102.0, 1002.0, 1000, 10)
@@ -45,6 +45,19 @@ def test_a_shorter_period_keeps_the_longer_one_until_the_stamp_moves():
     assert not beat.sample(115.5, 1015.5, 1011, 2)
     assert beat.sample(117.5, 1017.5, 1011, 2)
     assert beat.stale_since == 116.0
+
+
+def test_a_stamp_first_seen_with_a_shorter_period_is_not_aged_by_it():
+    # Samples 30 s apart: the first one with period 2 sees a beat made
+    # under period 10 (1020), 11 s old; the change came after it.
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 990, 10)
+    beat.sample(130.0, 1030.0, 1020, 10)
+    assert beat.live
+    assert not beat.sample(160.0, 1060.0, 1049, 2)
+    assert not beat.stale
+    beat.sample(190.0, 1090.0, 1089, 2)
+    assert beat.live and not beat.stale
 
 
 def test_statistics_turned_off_and_on_again_relearn_the_heartbeat():

@@ -113,3 +113,30 @@ def test_a_kernel_that_beats_once_after_maintenance_and_dies_is_kernel_hung():
         bed.tick()
     assert bed.reasons() == ['kernel_hung']
     assert bed.wall() - beat <= stale_after(PERIOD) + INTERVAL + 1
+
+
+def test_a_stamp_of_the_resets_own_whole_second_is_no_new_beat():
+    # Reset at wall 1002.0: a stamp of 1002 may be a beat at 1002.0, the
+    # old kernel's; only a later whole second is surely after the reset.
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat.reset(102.0)
+    assert not beat.sample(103.0, 1003.0, 1002, PERIOD)
+    assert not beat.live
+    assert not beat.sample(106.0, 1006.0, 1002, PERIOD)
+    assert not beat.stale
+    beat.sample(107.0, 1007.0, 1003, PERIOD)
+    assert beat.live
+
+
+def test_a_wall_clock_step_just_over_a_second_relearns_the_heartbeat():
+    # The last beat at 1001.99 (stamp 1001); the clock steps 1.2 s ahead:
+    # at 1002.9 the stamp looks 3.1 s old, more than 2 x 1 + 1.
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    assert not beat.sample(102.9, 1004.1, 1001, PERIOD)
+    assert not beat.stale and not beat.live
+    beat.sample(103.5, 1004.7, 1004, PERIOD)
+    assert beat.live

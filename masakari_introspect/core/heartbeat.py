@@ -55,6 +55,9 @@ class Heartbeat:
         # ... and a stamp later than this (monotonic; None: not known) is
         # a beat after the reset: the new kernel's.
         self._beats_after: float | None = None
+        # The stamp of the last sample, kept across resets: it may predate
+        # a wall-clock step learned since, so it is no beat after a reset.
+        self._last: int | None = None
 
     @property
     def stale(self) -> bool:
@@ -119,6 +122,7 @@ class Heartbeat:
             self._seen_at = now
         offset, last = wall - now, self._offset
         self._offset = offset
+        before, self._last = self._last, stamp
         # A shorter period: QEMU asks one new period after the change, and
         # the stamp in hand, or one seen first now, may be up to the old
         # period old by then.
@@ -143,9 +147,11 @@ class Heartbeat:
             # step back since the old kernel's last beat would make that
             # beat look later than the reset. A step under STEP passes
             # that check; the reset's wall clock read at most the later of
-            # the two samples' offsets past it.
+            # the two samples' offsets past it. The stamp sampled before
+            # may be older than a step learned then: no beat since.
             self.live = self.stamp is not None or (
                 self._beats_after is not None and last is not None
+                and stamp != before
                 and stamp > self._beats_after + max(offset, last))
             self.stamp = stamp
             self.stale_since = None

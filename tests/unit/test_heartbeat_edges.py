@@ -140,3 +140,22 @@ def test_a_wall_clock_step_just_over_a_second_relearns_the_heartbeat():
     assert not beat.stale and not beat.live
     beat.sample(103.5, 1004.7, 1004, PERIOD)
     assert beat.live
+
+
+def test_a_stamp_from_before_a_step_back_is_no_beat_after_a_later_reset():
+    # The guest reboots (its last beat 1001); while the new kernel boots
+    # the host's clock steps back 30 s, which a sample learns; then the
+    # guest resets again. The old stamp 1001 is later than that reset's
+    # wall clock (976) but older than it: no new kernel's beat.
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat.reset(101.5)
+    beat.sample(103.0, 1003.0, 1001, PERIOD)
+    beat.sample(105.0, 975.0, 1001, PERIOD)          # the step, learned
+    beat.reset(106.0)                                # wall 976
+    assert not beat.sample(108.0, 978.0, 1001, PERIOD)
+    assert not beat.live
+    assert not beat.sample(110.0, 980.0, 1001, PERIOD)
+    beat.sample(112.0, 982.0, 981, PERIOD)           # the new kernel
+    assert beat.live

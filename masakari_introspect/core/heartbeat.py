@@ -110,9 +110,10 @@ class Heartbeat:
         heartbeat went stale on it (False while it stays stale)."""
         if self._reset_at is not None and now < self._reset_at:
             return False    # asked before the reset: the old kernel's
-        if period <= 0 and self.stamp is not None:
+        if period <= 0:
             # Statistics off: QEMU stops asking, and asks again one period
-            # after they are on again; the stamp in hand says nothing then.
+            # after they are on again; a stamp seen then, even one later
+            # than a reset, may be as old as the pause: no evidence.
             self.reset()
         self._sampled = True
         self._blank = stamp is None or period <= 0

@@ -159,3 +159,18 @@ def test_a_stamp_from_before_a_step_back_is_no_beat_after_a_later_reset():
     assert not beat.sample(110.0, 980.0, 1001, PERIOD)
     beat.sample(112.0, 982.0, 981, PERIOD)           # the new kernel
     assert beat.live
+
+
+def test_statistics_turned_off_after_a_reset_and_on_again_relearn_it():
+    # The new kernel beats once after the reset (1005) and statistics are
+    # turned off before any sample saw a stamp: that beat, later than the
+    # reset, is a minute old when they are on again; no beat of a dead
+    # kernel, QEMU only asks one period later.
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, 2)
+    beat.sample(102.0, 1002.0, 1002, 2)
+    beat.reset(103.0)
+    for now in range(106, 172, 2):
+        assert not beat.sample(now, now + 900.0, 1005, 0)
+    assert not beat.sample(172.0, 1072.0, 1005, 2)
+    assert not beat.live and not beat.stale

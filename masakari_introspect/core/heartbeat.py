@@ -110,10 +110,16 @@ class Heartbeat:
         heartbeat went stale on it (False while it stays stale)."""
         if self._reset_at is not None and now < self._reset_at:
             return False    # asked before the reset: the old kernel's
-        if period <= 0:
+        # The clocks are compared on every sample, with a stamp or not:
+        # steps (a small one each) add up however long a job hides it.
+        offset, last = wall - now, self._offset
+        self._offset = offset
+        moved = 0.0 if last is None else offset - last
+        if period <= 0 or stamp is None and abs(moved) >= STEP:
             # Statistics off: QEMU stops asking, and asks again one period
             # after they are on again; a stamp seen then, even one later
-            # than a reset, may be as old as the pause: no evidence.
+            # than a reset, may be as old as the pause: no evidence. A
+            # step while hidden: the stamp in hand is aged wrong.
             self.reset()
         self._sampled = True
         self._blank = stamp is None or period <= 0
@@ -121,14 +127,11 @@ class Heartbeat:
             return False    # no evidence either way
         if self._seen_at is None:
             self._seen_at = now
-        offset, last = wall - now, self._offset
-        self._offset = offset
         before, self._last = self._last, stamp
         # A shorter period: QEMU asks one new period after the change, and
         # the stamp in hand, or one seen first now, may be up to the old
         # period old by then.
         shorter, self.period = period < self.period, period
-        moved = 0.0 if last is None else offset - last
         if shorter or abs(moved) >= STEP:
             if self.live:
                 LOG.info('The %s: the kernel heartbeat is learned again',

@@ -174,3 +174,23 @@ def test_statistics_turned_off_after_a_reset_and_on_again_relearn_it():
         assert not beat.sample(now, now + 900.0, 1005, 0)
     assert not beat.sample(172.0, 1072.0, 1005, 2)
     assert not beat.live and not beat.stale
+
+
+def test_a_step_while_the_stamp_is_hidden_is_learned():
+    # A job hides the balloon fields for a minute; the clock steps 0.9 s
+    # ahead meanwhile, then the guest reboots (the old kernel's last beat
+    # at 1051.35: stamp 1051) and the clock steps 0.85 s back. Against the
+    # last sample with a stamp the clock moved 0.05 s: the old beat looked
+    # later than the reset (1051.4), unless the hidden samples count.
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    for now in range(103, 130, 2):
+        beat.sample(now, now + 900.0, None, PERIOD)
+    for now in range(131, 150, 2):
+        beat.sample(now, now + 900.9, None, PERIOD)
+    beat.reset(150.5)
+    assert not beat.sample(152.0, 1052.05, 1051, PERIOD)
+    assert not beat.live
+    assert not beat.sample(156.0, 1056.05, 1051, PERIOD)
+    assert not beat.stale

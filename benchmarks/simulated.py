@@ -197,7 +197,7 @@ class SimulatedHypervisor:
                           running=True, has_agent_channel=True,
                           domain_id=self._ids[uuid])
 
-    # -- the Hypervisor protocol of masakari_introspect.runtime.monitor -------------
+    # -- the Hypervisor protocol of masakari_introspect.runtime.hypervisor ----------
 
     def list_domains(self) -> list[DomainInfo]:
         return [self._info(uuid) for uuid in self.uuids]

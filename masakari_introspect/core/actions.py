@@ -13,6 +13,7 @@ import dataclasses
 import enum
 
 from masakari_introspect.core.app_run import AppRun
+from masakari_introspect.core.model import Reason
 from masakari_introspect.core.notification import Notification
 
 
@@ -100,6 +101,10 @@ class Remembered:
     known: bool = False    # the agent answered in some boot on this host
     reports: tuple[float, ...] = ()   # wall-clock times of recent reports
     limited: bool = False  # a report is held back by the recovery limit
+    held: Reason | None = None   # a failure told while excluded, reported
+    # when the exclusion ends (void for another domain id)
+    reason: Reason | None = None   # of the reported episode (a report
+    # held back by the limit says it; withdrawn for maintenance, it is held)
 
 
 @dataclasses.dataclass(frozen=True)

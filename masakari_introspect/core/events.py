@@ -9,8 +9,10 @@ from oslo_log import log as logging
 
 from masakari_introspect.core import agent_loss
 from masakari_introspect.core import app_fleet
+from masakari_introspect.core import holds
 from masakari_introspect.core import kdump
 from masakari_introspect.core import kernel
+from masakari_introspect.core import outcomes
 from masakari_introspect.core.actions import Action
 from masakari_introspect.core.actions import Save
 from masakari_introspect.core.model import DomainEvent
@@ -35,7 +37,7 @@ def apply(watched: Watched, event: DomainEvent, now: float
     """Apply ``event`` to ``watched``: its verdict, and what to save or
     withdraw (a new QEMU process)."""
     state, before = watched.state, watched.state.phase
-    had_job = state.domain_job.held
+    had_job, held = state.domain_job.held, state.held
     verdict = Verdict.NONE
     saved: list[Action] = []
     if event.kind is EventKind.STARTED:
@@ -77,7 +79,10 @@ def apply(watched: Watched, event: DomainEvent, now: float
     if event.kind in kernel.RESETS:
         watched.heartbeat.reset(now)
         kdump.reset_seen(watched, event.kind)
+    if state.held is None and verdict is Verdict.NONE:
+        holds.void(state.name, state.uuid, held, 'new QEMU process'
+                   if event.kind is EventKind.STARTED else event.kind.value)
     if had_job:
-        watched.say_job_ended()
+        outcomes.say_job_ended(watched)
     watched.log_phase(before, event.kind.value)
     return verdict, saved

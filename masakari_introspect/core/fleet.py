@@ -103,6 +103,7 @@ class Fleet:
                 ) -> list[Action]:
         for watched, verdict in judged:
             actions += self._act(watched, verdict)
+            self._roster.settle(watched)
         return actions
 
     def set_maintenance(self, instance: str, on: bool
@@ -142,7 +143,8 @@ class Fleet:
         if event.kind is EventKind.STOPPED:
             keep = event.detail in events.FAILED_STOPS
             return self._roster.forget(event.uuid, 'domain stopped (%s)'
-                                       % event.detail, withdraw=not keep)
+                                       % event.detail, withdraw=not keep,
+                                       keep_hold=keep)
         watched = self.watched.get(event.uuid)
         if event.kind is EventKind.METADATA_CHANGED:
             # Its policy may have changed: read it again.
@@ -294,7 +296,9 @@ class Fleet:
     def report_failed(self, notification: Notification) -> list[Action]:
         """The notification could not be spooled: decide again."""
         watched = self.watched.get(notification.instance_uuid)
-        return [] if watched is None else reporting.failed(watched)
+        if watched is None:     # a held failure of an instance not here
+            return self._roster.report_failed(notification.instance_uuid)
+        return reporting.failed(watched)
 
     def withdrawn(self, withdraw: Withdraw) -> list[Action]:
         """``withdraw`` found the instance's report still pending and

@@ -7,7 +7,9 @@ as ``balloon.last-update``. Pure; ``now`` is monotonic, ``wall`` the wall
 clock, both passed in.
 
 A heartbeat is *live* once the stamp changed since it was (re)learned (a new
-QEMU process, a reset, a pause, a wall-clock step), and *stale* when a live
+QEMU process, a reset, a pause, a wall-clock step, statistics turned off,
+a shorter period), or at once on the first stamp after an event (a reset,
+a pause) if that stamp is later than the event; and *stale* when a live
 stamp has not changed for ``2 x period + 1`` seconds. A sample without a
 stamp is no evidence either way. See ``doc/source/design.rst``, "Kernel
 heartbeat".
@@ -50,6 +52,12 @@ class Heartbeat:
         # When it was last reset (monotonic): a sample asked before then
         # may carry the old kernel's last beat, and says nothing.
         self._reset_at: float | None = None
+        # ... and a stamp later than this (monotonic; None: not known) is
+        # a beat after the reset: the new kernel's.
+        self._beats_after: float | None = None
+        # The stamp of the last sample, kept across resets: it may predate
+        # a wall-clock step learned since, so it is no beat after a reset.
+        self._last: int | None = None
 
     @property
     def stale(self) -> bool:
@@ -86,11 +94,13 @@ class Heartbeat:
         the stamp changes again. The stamp seen before is forgotten: the
         old kernel may have beaten once more between the last sample and
         the reset, and that beat is no sign of the new one. The first
-        stamp of a sample asked after ``now`` is the one to move from."""
+        stamp of a sample asked after ``now`` is the one to move from,
+        unless it is later than ``now``: a beat of the new kernel."""
         self.live = False
         self.stale_since = None
         self.stamp = None
         self._sampled, self._seen_at = False, None
+        self._beats_after = now
         if now is not None:
             self._reset_at = now
 
@@ -100,19 +110,34 @@ class Heartbeat:
         heartbeat went stale on it (False while it stays stale)."""
         if self._reset_at is not None and now < self._reset_at:
             return False    # asked before the reset: the old kernel's
+        # The clocks are compared on every sample, with a stamp or not:
+        # steps (a small one each) add up however long a job hides it.
+        offset, last = wall - now, self._offset
+        self._offset = offset
+        moved = 0.0 if last is None else offset - last
+        if period <= 0 or stamp is None and abs(moved) >= STEP:
+            # Statistics off: QEMU stops asking, and asks again one period
+            # after they are on again; a stamp seen then, even one later
+            # than a reset, may be as old as the pause: no evidence. A
+            # step while hidden: the stamp in hand is aged wrong.
+            self.reset()
         self._sampled = True
         self._blank = stamp is None or period <= 0
         if stamp is None or period <= 0:
             return False    # no evidence either way
         if self._seen_at is None:
             self._seen_at = now
-        offset, last = wall - now, self._offset
-        self._offset = offset
-        self.period = period
-        if last is not None and abs(offset - last) >= STEP:
+        before, self._last = self._last, stamp
+        # A shorter period: QEMU asks one new period after the change, and
+        # the stamp in hand, or one seen first now, may be up to the old
+        # period old by then.
+        shorter, self.period = period < self.period, period
+        if shorter or abs(moved) >= STEP:
             if self.live:
-                LOG.info('The wall clock moved %+.0f s: the kernel '
-                         'heartbeat is learned again', offset - last)
+                LOG.info('The %s: the kernel heartbeat is learned again',
+                         'wall clock moved %+.0f s' % moved
+                         if abs(moved) >= STEP
+                         else 'statistics period got shorter')
             self.reset()
             self.stamp, self._age = stamp, None
             self._sampled, self._seen_at = True, now
@@ -120,10 +145,22 @@ class Heartbeat:
         age = max(wall - stamp, 0.0)
         self._age = age
         if stamp != self.stamp:
-            self.live = self.stamp is not None
+            # A whole-second stamp later than the reset's wall clock came
+            # after it (its beat was no earlier than the stamp). Only with
+            # a sample before, against which the step check above ran: a
+            # step back since the old kernel's last beat would make that
+            # beat look later than the reset. A step under STEP passes
+            # that check; the reset's wall clock read at most the later of
+            # the two samples' offsets past it. The stamp sampled before
+            # may be older than a step learned then: no beat since.
+            self.live = self.stamp is not None or (
+                self._beats_after is not None and last is not None
+                and stamp != before
+                and stamp > self._beats_after + max(offset, last))
             self.stamp = stamp
             self.stale_since = None
-            return False
+        # A new stamp may be stale already: the kernel beat once after the
+        # last sample, more than 2 x period + 1 s ago (a longer interval).
         if self.stale or not self.live or age < stale_after(period):
             return False
         self.stale_since = now - (age - stale_after(period))

@@ -13,6 +13,7 @@ from masakari_introspect.core import agent_loss
 from masakari_introspect.core import cadence
 from masakari_introspect.core import kernel
 from masakari_introspect.core import misses
+from masakari_introspect.core import outcomes
 from masakari_introspect.core.actions import Action
 from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.actions import Unqueue
@@ -76,7 +77,7 @@ def came_back(watched: Watched, result: ProbeResult, token: int, now: float
             agent_loss.found_closed(watched, watched.state.policy, now):
         watched.log_phase(before, 'agent port closed, kernel alive')
         return Verdict.NONE, False
-    verdict = watched.take(result, now)
+    verdict = outcomes.take(watched, result, now)
     watched.log_phase(before, result.detail or result.outcome.value)
     return verdict, True
 

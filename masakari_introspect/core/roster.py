@@ -11,7 +11,10 @@ from collections.abc import Callable
 from oslo_log import log as logging
 
 from masakari_introspect.core import assign
+from masakari_introspect.core import holds
+from masakari_introspect.core import viewing
 from masakari_introspect.core.actions import Action
+from masakari_introspect.core.actions import Lookup
 from masakari_introspect.core.actions import Persisted
 from masakari_introspect.core.actions import Remembered
 from masakari_introspect.core.actions import Save
@@ -25,13 +28,13 @@ from masakari_introspect.core.rules import Rules
 from masakari_introspect.core.rules import policy_for
 from masakari_introspect.core.tracker import Policy
 from masakari_introspect.core.watched import Watched
-from masakari_introspect.core.watched import absent_view
 
 LOG = logging.getLogger(__name__)
 
 # A verdict on one instance that the fleet acts on (a failure held while it
 # was excluded, reported when it is monitored again).
 Judged = tuple[Watched, Verdict]
+_NOTHING = Remembered(-1, False, False)
 
 
 def _not_monitored(info: DomainInfo) -> None:
@@ -80,8 +83,11 @@ class Roster:
             seen.add(info.uuid)
             actions += self._reconcile(info, judged)
         for uuid in [u for u in self.watched if u not in seen]:
-            actions += self.forget(uuid, 'domain no longer running')
+            actions += self.forget(uuid, 'domain no longer running',
+                                   keep_hold=True)
         self._expire_absent()
+        actions += [Lookup(u) for u, m in self.remembered.items()
+                    if m.held is not None and u not in self.maintenance]
         return actions + [Save()], judged
 
     def _expire_absent(self) -> None:
@@ -103,6 +109,12 @@ class Roster:
     def looked_up(self, uuid: str, info: DomainInfo | None
                   ) -> tuple[list[Action], list[Judged]]:
         judged: list[Judged] = []
+        memory = self.remembered.get(uuid)
+        if memory is not None and memory.held is not None and \
+                uuid not in self.watched and uuid not in self.maintenance \
+                and (info is None or info.domain_id < 0
+                     or not info.has_agent_channel):
+            return self._absent_hold(uuid, info, memory, judged), judged
         if info is None or info.domain_id < 0:
             return [], judged
         if not info.has_agent_channel:
@@ -138,6 +150,8 @@ class Roster:
         if watched is not None:
             done, verdict = assign.exclude(watched, on, self._clock())
             actions += done
+        elif not on and self.remembered.get(uuid, _NOTHING).held is not None:
+            actions.append(Lookup(uuid))    # still shut off by its crash?
         LOG.info('Instance %s %s maintenance', uuid,
                  'put in' if on else 'taken out of')
         return uuid, actions, verdict
@@ -164,11 +178,15 @@ class Roster:
             self.watched[info.uuid] = watched
             actions.append(Save())
             actions += assign.found(watched, info.uuid in self.maintenance)
+            if memory is not None:
+                judged.append((watched, holds.restore(watched, memory)))
             if memory is not None and memory.domain_id != info.domain_id:
                 actions.append(new_process(info.uuid))
             return actions
         if watched.domain_id != info.domain_id:
             watched.domain_id = info.domain_id
+            holds.void(info.name, info.uuid, watched.state.held,
+                       'new QEMU process')
             watched.state.started(now)
             self.void_probe(watched)
             actions += [Save(), new_process(info.uuid)]
@@ -184,8 +202,9 @@ class Roster:
         if not info.running and watched.state.probed:
             watched.state.paused(now, info.state_reason)
             self.void_probe(watched)
-        elif info.running and not watched.state.probed \
-                and not watched.state.maintenance:
+        elif info.running and not watched.state.probed and (
+                not watched.state.maintenance
+                or holds.resumed_unseen(watched)):
             watched.state.resumed(now)
 
     def _apply_policy(self, watched: Watched, info: DomainInfo,
@@ -203,20 +222,55 @@ class Roster:
             judged.append((watched, verdict))
         return actions
 
-    def forget(self, uuid: str, why: str, withdraw: bool = True
-               ) -> list[Action]:
+    def forget(self, uuid: str, why: str, withdraw: bool = True,
+               keep_hold: bool = False) -> list[Action]:
+        """``uuid`` is not monitored here any more; a failure held in the
+        operator's maintenance outlives it if ``keep_hold`` (a stop by the
+        failure, a stop not seen)."""
         watched = self.watched.pop(uuid, None)
         if watched is None:
             return []
         LOG.info('No longer monitoring %s (%s): %s', watched.state.name,
                  uuid, why)
-        # What outlives this QEMU process: known agent, recent reports.
-        self.remembered[uuid] = watched.remembered(domain_id=-1)
+        # What outlives this QEMU process: known agent, recent reports, a
+        # failure held in maintenance.
+        self.remembered[uuid] = holds.left(
+            watched, watched.remembered(domain_id=-1), why,
+            keep_hold and uuid in self.maintenance)
         actions: list[Action] = [Save()]
         if withdraw:
             actions.append(Withdraw(uuid, 'left the host: ' + why,
                                     WithdrawCause.LEFT_HOST))
         return actions
+
+    def _absent_hold(self, uuid: str, info: DomainInfo | None,
+                     memory: Remembered, judged: list[Judged]
+                     ) -> list[Action]:
+        """A failure held for an instance not running here, looked up
+        when its maintenance ended: reported if it still holds."""
+        policy = self.policy if info is None else \
+            policy_for(self.policy, self.rules, info)[0]
+        self.remembered[uuid], watched = holds.absent(
+            uuid, info, memory, policy, self._clock(), self._wall())
+        if watched is not None and memory.held is not None:
+            judged.append((watched, watched.state.report(memory.held)))
+        return [Save()]
+
+    def settle(self, watched: Watched) -> None:
+        """After a verdict on an instance not running here: keep what
+        became of it (its report), or the hold on, to be looked up again
+        at the next listing, if the recovery limit held the report back."""
+        if watched.state.uuid not in self.watched:
+            self.remembered[watched.state.uuid] = holds.settled(watched)
+
+    def report_failed(self, uuid: str) -> list[Action]:
+        """The report of an instance not running here could not be kept:
+        its failure is held again, looked up at the next listing."""
+        record = self.remembered.get(uuid)
+        if uuid in self.watched or record is None or not record.reported:
+            return []
+        self.remembered[uuid] = holds.unreported(record)
+        return [Save()]
 
     @staticmethod
     def void_probe(watched: Watched) -> None:
@@ -233,10 +287,11 @@ class Roster:
     def snapshot(self) -> list[InstanceStatus]:
         now, wall = self._clock(), self._wall()
         # The operator's maintenance, not an exclusion by policy.
-        views = [dataclasses.replace(w.view(now),
+        views = [dataclasses.replace(viewing.view(w, now),
                                      maintenance=u in self.maintenance)
                  for u, w in sorted(self.watched.items(),
                                     key=lambda item: item[1].state.name)]
-        return views + [absent_view(u, wall - self.absent.get(u, wall))
-                        for u in sorted(self.maintenance - set(self.watched))]
+        return views + [
+            viewing.absent_view(u, wall - self.absent.get(u, wall))
+            for u in sorted(self.maintenance - set(self.watched))]
 

@@ -1,9 +1,9 @@
 """What the core tells operators about one instance, as a plain value.
 
 Built on the monitor's owner thread by
-:meth:`~masakari_introspect.core.watched.Watched.view` (and for an instance
+:func:`~masakari_introspect.core.viewing.view` (and for an instance
 in maintenance that is not on this host, by
-:func:`~masakari_introspect.core.watched.absent_view`); read by the status
+:func:`~masakari_introspect.core.viewing.absent_view`); read by the status
 socket, the metrics and the check (see :mod:`masakari_introspect.ops.snapshot`).
 """
 

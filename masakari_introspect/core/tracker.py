@@ -75,6 +75,15 @@ class InstanceState:
             return self.report(Reason.FAILURE_PAUSE)
         return Verdict.NONE
 
+    def restore_hold(self, reason: Reason) -> Verdict:
+        """A failure held before a restart, for this same QEMU process:
+        held on while excluded, reported now if the exclusion ended while
+        the service was down."""
+        if not self.maintenance:
+            return self.report(reason)
+        self.held = self.reason = reason
+        return Verdict.NONE
+
     # -- libvirt events ------------------------------------------------------
 
     def started(self, now: float) -> None:
@@ -122,7 +131,10 @@ class InstanceState:
             if self.phase is not Phase.FAILURE_PAUSE:
                 self.pause_since = now
             self.phase = Phase.FAILURE_PAUSE
-            self.reason = self.held or Reason.FAILURE_PAUSE
+            # A reported episode keeps its reason (what a report held by
+            # the recovery limit says when it is sent).
+            kept = self.reason if self.reported else None
+            self.reason = self.held or kept or Reason.FAILURE_PAUSE
             return
         self.phase = Phase.PAUSED
         self.pause_since = None

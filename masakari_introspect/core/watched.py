@@ -6,17 +6,14 @@ from typing import Any
 
 from oslo_log import log as logging
 
-from masakari_introspect.core import misses
 from masakari_introspect.core.actions import Remembered
 from masakari_introspect.core.application import GuestApps
 from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.starvation import Starvation
 from masakari_introspect.core.model import DomainInfo
-from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.model import Reason
-from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.core.tracker import InstanceState
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.tracker import Policy
@@ -25,13 +22,6 @@ from masakari_introspect.core.model import Verdict
 LOG = logging.getLogger(__name__)
 
 PROBES_KEPT = 10    # recent probe results, for forensics
-# Which part of the guest died (status, --json).
-KERNEL, USERSPACE, STARVED = 'kernel', 'userspace/agent', 'none (starved)'
-_KERNEL = (Reason.KERNEL_HUNG, Reason.CRASHED, Reason.WATCHDOG)
-# Outcomes that are missed intervals, and the reason they give.
-_MISSES = {Outcome.MISS: Reason.UNRESPONSIVE,
-           Outcome.DISCONNECTED: Reason.DISCONNECTED,
-           Outcome.BUSY: Reason.BUSY, Outcome.ERROR: Reason.ERROR}
 
 
 # One report: (monotonic time, wall-clock time). The storm limit counts on
@@ -54,12 +44,6 @@ def from_disk(walls: tuple[float, ...], now: float, wall: float
     """
     clamped = (min(w, wall) for w in walls)
     return tuple((now - (wall - w), w) for w in clamped)
-
-
-def absent_view(uuid: str, seconds: float) -> InstanceStatus:
-    """An instance in maintenance that is not on this host (now)."""
-    return InstanceStatus(uuid, '(not on this host)', None, maintenance=True,
-                          absent_seconds=round(seconds))
 
 
 class Watched:
@@ -129,13 +113,17 @@ class Watched:
                      info.uuid, ', '.join(b.value for b in info.blind_spots))
         if not info.running:
             state.paused(now, info.state_reason)
+        if state.reported and memory is not None and memory.reason:
+            state.reason = memory.reason    # what the report said
         return watched
 
     def remembered(self, domain_id: int | None = None) -> Remembered:
         return Remembered(self.domain_id if domain_id is None else domain_id,
                           self.state.answered, self.state.reported,
                           self.state.known, tuple(w for _m, w in self.reports),
-                          self.limited)
+                          self.limited, self.state.held,
+                          self.state.reason if self.state.reported
+                          else None)
 
     def remember_probe(self, result: ProbeResult, wall: float) -> None:
         self.probes.append({'time': round(wall, 3),
@@ -143,61 +131,6 @@ class Watched:
                             'detail': result.detail,
                             'duration': round(result.duration, 3),
                             'error_code': result.error_code})
-
-    def take(self, result: ProbeResult, now: float) -> Verdict:
-        """Apply a probe's outcome (not GONE or NOT_CONFIGURED) to the
-        state machine; say what needs saying."""
-        state, outcome = self.state, result.outcome
-        had_job = state.domain_job.held
-        verdict = Verdict.NONE
-        if outcome is Outcome.OK:
-            verdict = state.success(now)
-        elif outcome is Outcome.AGENT_ERROR:
-            if not self._said_agent_error():
-                LOG.warning('The agent of instance %s (%s) answered with an '
-                            'error: %s; it is alive', state.name, state.uuid,
-                            result.detail)
-            verdict = state.success(now)
-        elif outcome is Outcome.JOB:
-            verdict = self._job(now)
-        elif outcome in _MISSES:
-            if outcome is Outcome.ERROR:
-                LOG.warning('Unexpected libvirt error probing %s (%s), code '
-                            '%s: %s; counted as a miss', state.name,
-                            state.uuid, result.error_code, result.detail)
-            verdict = misses.miss(state, now, _MISSES[outcome])
-        elif outcome is Outcome.NOT_RUNNING:
-            state.paused(now, result.pause)
-        if had_job:
-            self.say_job_ended()
-        return verdict
-
-    def say_job_ended(self) -> None:
-        """If the domain job is over now, say so."""
-        state = self.state
-        if not state.domain_job.held:
-            LOG.info('The domain job of instance %s (%s) ended: its misses '
-                     'count again, from a fresh failure window', state.name,
-                     state.uuid)
-
-    def _job(self, now: float) -> Verdict:
-        state, job = self.state, self.state.domain_job
-        first, overran = not job.held, job.overran
-        verdict = misses.job(state, now)
-        if first:
-            LOG.info('A domain job holds instance %s (%s): its agent\'s '
-                     'misses do not count for up to %.0f s', state.name,
-                     state.uuid, job.grace_max)
-        elif job.overran and not overran:
-            LOG.warning('A domain job holds instance %s (%s) for more than '
-                        '%.0f s (job_grace_max): its misses count again',
-                        state.name, state.uuid, job.grace_max)
-        return verdict
-
-    def _said_agent_error(self) -> bool:
-        """The probe before the last one was answered with an error too."""
-        return len(self.probes) > 1 and \
-            self.probes[-2]['outcome'] == Outcome.AGENT_ERROR.value
 
     def forget_report(self) -> None:
         """The last report could not be kept: it does not count."""
@@ -303,34 +236,3 @@ class Watched:
         if after is not before:
             LOG.info('Instance %s (%s): %s -> %s (%s)', self.state.name,
                      self.state.uuid, before.value, after.value, why)
-
-    def died(self, now: float) -> str | None:
-        """Which part of a failed or failing guest died, where the evidence
-        says: its kernel, its userspace or agent (the kernel heartbeat
-        beats), or none (starved of CPU); None when unknown."""
-        state, beat = self.state, self.heartbeat
-        if state.reason in _KERNEL or (
-                beat.stale and state.phase is Phase.FAILED):
-            return KERNEL
-        if self.starvation.shields(now):
-            return STARVED
-        if state.phase is Phase.AGENT_LOST or (
-                state.phase in (Phase.FAILING, Phase.FAILED, Phase.ACTIVE)
-                and beat.live and not beat.stale):
-            return USERSPACE
-        return None
-
-    def view(self, now: float) -> InstanceStatus:
-        state = self.state
-        return InstanceStatus(
-            state.uuid, state.name, state.phase, state.reason,
-            misses=state.misses,
-            seconds_since_success=None if state.last_success is None
-            else round(now - state.last_success, 3),
-            reported=state.reported, last_notification=self.last_report,
-            maintenance=state.maintenance, recovery_limited=self.limited,
-            recent_reports=len(self.reports),
-            heartbeat_age=self.heartbeat.age(),
-            starved_intervals=self.starvation.intervals,
-            died=self.died(now), monitored=state.policy.monitor,
-            rule=state.policy.rule, probes=self.apps.view())

@@ -1,7 +1,7 @@
 """Prometheus metrics, in a registry of the service's own.
 
 Counters and the probe latency histogram are fed as things happen: by the
-monitor (as its :class:`~masakari_introspect.runtime.monitor.Observer`), by the
+monitor (as its :class:`~masakari_introspect.runtime.reporter.Observer`), by the
 sender (``on_result``) and by the dry-run outbox. What describes the present
 (each instance's state, the spool depth, the libvirt connection) is read at
 scrape time from a :class:`Source` (:mod:`~masakari_introspect.ops.gauges`),

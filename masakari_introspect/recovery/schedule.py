@@ -5,9 +5,13 @@ entry off alone, exponentially from ``retry_interval`` to
 ``retry_interval_max`` (:meth:`Schedule.back_off`); refusals (400, 401,
 403) and "host on maintenance" (409) retry it every ``retry_interval_max``
 (:meth:`Schedule.hold`). Other entries are sent as soon as they are due.
+
+:class:`Schedules` keeps the sender's schedules, one per entry it has seen
+and not finished; operators read them from any thread.
 """
 
 import dataclasses
+import threading
 
 from masakari_introspect.core.notification import Notification
 from masakari_introspect.recovery.outbox import PendingNotification
@@ -59,3 +63,38 @@ class Schedule:
             age=max(now - self.seen, 0.0), attempts=self.attempts,
             last_error=self.last_error,
             next_attempt=max(self.not_before - now, 0.0))
+
+
+class Schedules:
+    """The schedule of each entry a sender has seen and not finished, by
+    notification id; safe from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_id: dict[str, Schedule] = {}
+
+    def keep(self, ids: set[str]) -> None:
+        """Forget the entries not among ``ids`` (gone from the spool)."""
+        with self._lock:
+            for stale in set(self._by_id) - ids:
+                del self._by_id[stale]
+
+    def of(self, notification: Notification, now: float) -> Schedule:
+        """The schedule of ``notification``, as last read from the spool
+        (a new one, first seen ``now``, if it was not known)."""
+        with self._lock:
+            schedule = self._by_id.setdefault(
+                notification.id, Schedule(notification, seen=now))
+            schedule.notification = notification
+        return schedule
+
+    def drop(self, notification_id: str) -> None:
+        """The entry is finished or withdrawn."""
+        with self._lock:
+            self._by_id.pop(notification_id, None)
+
+    def pending(self, now: float) -> tuple[PendingNotification, ...]:
+        """The entries as operators see them ``now``, oldest first."""
+        with self._lock:
+            schedules = sorted(self._by_id.values(), key=lambda s: s.seen)
+        return tuple(s.pending(now) for s in schedules)

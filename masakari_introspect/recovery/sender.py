@@ -42,6 +42,7 @@ from masakari_introspect.recovery.own_effects import LINGER
 from masakari_introspect.recovery.own_effects import OwnEffects
 from masakari_introspect.recovery.schedule import Backoff
 from masakari_introspect.recovery.schedule import Schedule
+from masakari_introspect.recovery.schedule import Schedules
 from masakari_introspect.recovery.spool import Entry
 from masakari_introspect.recovery.spool import Spool
 
@@ -71,8 +72,7 @@ class Sender:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()   # the dicts below
-        self._entries: dict[str, Schedule] = {}   # by notification id
+        self._schedules = Schedules()
         self._done: set[str] = set()   # done, but the removal failed
         self._outage = logs.Outage(driver, self._backoff.high)
 
@@ -117,8 +117,7 @@ class Sender:
             return False
         if withdrawn is None:
             return False
-        with self._lock:
-            self._entries.pop(withdrawn.id, None)
+        self._schedules.drop(withdrawn.id)
         acting = self._own.in_flight(instance_uuid)
         LOG.info('Withdrew the pending notification for %s: %s%s',
                  instance_uuid, why, '; an attempt under way may still take '
@@ -132,10 +131,7 @@ class Sender:
     def pending_view(self) -> tuple[PendingNotification, ...]:
         """The entries this sender has seen and not finished, oldest
         first; safe from any thread."""
-        now = self._clock()
-        with self._lock:
-            schedules = sorted(self._entries.values(), key=lambda s: s.seen)
-        return tuple(s.pending(now) for s in schedules)
+        return self._schedules.pending(self._clock())
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -151,21 +147,15 @@ class Sender:
         """Try each entry whose time has come; seconds to wait next."""
         entries = self._spool.entries()
         now = self._clock()
-        with self._lock:
-            known = {entry.notification.id for entry in entries}
-            for stale in set(self._entries) - known:
-                del self._entries[stale]
-            self._done &= known
+        known = {entry.notification.id for entry in entries}
+        self._schedules.keep(known)
+        self._done &= known
         self._own.forget_past()
         waits = []
         for entry in entries:
             if self._stop.is_set():
                 return None
-            with self._lock:
-                schedule = self._entries.setdefault(
-                    entry.notification.id,
-                    Schedule(entry.notification, seen=now))
-                schedule.notification = entry.notification
+            schedule = self._schedules.of(entry.notification, now)
             if self._clock() >= schedule.not_before and \
                     not self._attempt_alone(entry, schedule):
                 continue
@@ -282,8 +272,7 @@ class Sender:
             self._duplicates.accepted.record(notification.instance_uuid,
                                              notification.generated_time)
             self._remove(original)
-            with self._lock:
-                self._entries.pop(original.id, None)
+            self._schedules.drop(original.id)
             return False
         schedule.condition = result.delivery.value
         schedule.last_error = logs.describe(result)

@@ -6,7 +6,7 @@ guest-exec, then guest-exec-status until the process exits or the probe's
 timeout passes, at most once a second. Each call is a spare job of the
 healthy probe lane: it takes a worker-budget slot only when no ping waits,
 and at most a quarter of the budget (see
-:class:`~masakari_introspect.runtime.scheduler.ProbeLane`). Between calls a
+:class:`~masakari_introspect.runtime.lanes.Lane`). Between calls a
 run holds no slot: a timer thread queues its next call when due.
 
 Runs in flight are forgotten when the service stops; the processes they
@@ -28,7 +28,7 @@ from masakari_introspect.core.app_run import ExecReply
 from masakari_introspect.core.app_run import ReplyKind
 from masakari_introspect.core.app_run import RunOutcome
 from masakari_introspect.core.app_run import RunResult
-from masakari_introspect.runtime.scheduler import ProbeLane
+from masakari_introspect.runtime.lanes import Lane
 
 LOG = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ class AppRunner:
     Without an ``agent`` (no guest-exec wired) every run comes back
     unjudged at once."""
 
-    def __init__(self, agent: AgentExec | None, lane: ProbeLane,
+    def __init__(self, agent: AgentExec | None, lane: Lane,
                  post: Callable[[RunResult], None], *,
                  clock: Callable[[], float] = time.monotonic,
                  later: Later | None = None,

@@ -3,10 +3,10 @@
 One thread owns the :class:`~masakari_introspect.core.fleet.Fleet`: libvirt
 events, probe results, statistics, ticks and resyncs are queued to it and
 handled in order, so no state is shared between threads. It carries out the
-actions the fleet returns: probes go to the probe lanes, the bulk
-statistics call and the vCPU statistics call to a worker each, reports to
-the outbox (spool and sender) and to the forensics recorder; it never sends
-anything itself.
+actions the fleet returns: probes go to the dispatcher (the probe lanes),
+the bulk statistics call and the vCPU statistics call to a worker each,
+reports to the outbox (spool and sender) and to the forensics recorder; it
+never sends anything itself.
 """
 
 import concurrent.futures
@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from oslo_log import log as logging
 
@@ -30,13 +30,10 @@ from masakari_introspect.core.actions import Unqueue
 from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.app_run import AppRun
 from masakari_introspect.core.fleet import Fleet
-from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
-from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import HypervisorUnavailable
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.rules import Rules
-from masakari_introspect.core.starvation import VcpuTimes
 from masakari_introspect.core.status import InstanceStatus
 from masakari_introspect.runtime.reporter import Forensics
 from masakari_introspect.runtime.reporter import Observer
@@ -45,41 +42,15 @@ from masakari_introspect.recovery.outbox import Outbox
 from masakari_introspect.core.probing import STUCK_AFTER
 from masakari_introspect.runtime.app_runs import AgentExec
 from masakari_introspect.runtime.app_runs import AppRunner
-from masakari_introspect.runtime.scheduler import Alarm
-from masakari_introspect.runtime.scheduler import ProbeLane
+from masakari_introspect.runtime.dispatch import Dispatcher
+from masakari_introspect.runtime.hypervisor import Hypervisor
+from masakari_introspect.runtime.hypervisor import Prober
+from masakari_introspect.runtime.lanes import Lane
 from masakari_introspect.runtime.store import StateStore
 
 LOG = logging.getLogger(__name__)
 
 OVERDUE_MARGIN = 0.25   # seconds after the probe timeout
-
-
-class Prober(Protocol):
-    """Pings one guest's agent; never raises."""
-
-    def ping(self, uuid: str, timeout: int, osinfo: bool = False
-             ) -> ProbeResult:
-        """With ``osinfo``, also ask an answering agent its OS id."""
-        ...
-
-
-class Hypervisor(Protocol):
-    """The main connection: listing, lookups, statistics (no pings)."""
-
-    def list_domains(self) -> list[DomainInfo]:
-        ...
-
-    def domain_info(self, uuid: str) -> DomainInfo | None:
-        ...
-
-    def activity(self) -> list[Activity] | None:
-        """Guest work counters of every running domain; None if unknown."""
-        ...
-
-    def vcpus(self) -> dict[str, VcpuTimes] | None:
-        """Each running domain's vCPU run time and run delay, by UUID, in
-        a call that does not wait for QEMU; None if unknown."""
-        ...
 
 
 class Monitor:
@@ -101,27 +72,27 @@ class Monitor:
         self._inbox: queue.SimpleQueue[tuple[Callable[..., Any],
                                              tuple[Any, ...]]] = \
             queue.SimpleQueue()
-        # Guests that may be hung hold a probe for seconds: they have their
-        # own lane and their own way to the hypervisor.
-        self._lanes = {False: ProbeLane('probe-healthy', lane_size,
-                                        spare=app_slots),
-                       True: ProbeLane('probe-suspect', suspect_lane_size)}
-        self._probers: dict[bool, Prober] = {
-            False: prober, True: suspect_prober or prober}
+        self._probes = Dispatcher(
+            timeout=probe_timeout,
+            stuck_after=probe_timeout + STUCK_AFTER + OVERDUE_MARGIN,
+            prober=prober, suspect_prober=suspect_prober,
+            lane_size=lane_size, suspect_lane_size=suspect_lane_size,
+            app_slots=app_slots,
+            started=lambda uuid, token: self._post(self.fleet.started, uuid,
+                                                   token),
+            finished=lambda result, token: self._post(self._on_result,
+                                                      result, token),
+            overdue=lambda: self._post(self.fleet.overdue))
         # The two statistics calls each have a thread: the vCPU call must
         # not wait behind a bulk call that a starved QEMU holds up.
-        self._stats_lanes = {'bulk': ProbeLane('statistics', 1),
-                             'vcpu': ProbeLane('vcpu-statistics', 1)}
+        self._stats_lanes = {'bulk': Lane('statistics', 1),
+                             'vcpu': Lane('vcpu-statistics', 1)}
         # Application probes' calls: spare jobs of the healthy lane.
         self._apps = AppRunner(
-            agent_exec, self._lanes[False],
+            agent_exec, self._probes.healthy,
             lambda run: self._post(self.fleet.app_result, run),
             started=lambda app: self._post(self.fleet.app_started, app.uuid,
                                            app.probe.name, app.token))
-        # A call still inside libvirt after the timeout plus STUCK_AFTER is
-        # its guest's miss: the fleet hears of it when it is due.
-        self._stuck = Alarm('stuck-calls',
-                            lambda: self._post(self.fleet.overdue))
         self._reading: set[str] = set()   # statistics calls not back yet
         self._unsaved = False    # the fleet said Save; not written yet
         self._stopped = threading.Event()
@@ -153,11 +124,7 @@ class Monitor:
     def calls(self) -> dict[str, tuple[int, int]]:
         """Agent calls in flight and queued, per lane (any thread);
         application probes' calls apart from the healthy lane's."""
-        healthy, suspect = self._lanes[False], self._lanes[True]
-        spare = healthy.spares
-        return {'healthy': (healthy.busy - spare[0], healthy.backlog),
-                'suspect': (suspect.busy, suspect.backlog),
-                'application': spare}
+        return self._probes.calls()
 
     def query(self, func: Callable[..., Any], *args: Any
               ) -> 'concurrent.futures.Future[Any]':
@@ -200,7 +167,7 @@ class Monitor:
         """
         deadline = time.monotonic() + timeout
         self._inbox.put((self._halt, ()))
-        self._stuck.close()
+        self._probes.stop_watching()
         self._apps.close()    # runs in flight are forgotten
         if self._thread is not None:
             self._thread.join(max(deadline - time.monotonic(), 0.1))
@@ -208,8 +175,8 @@ class Monitor:
                 LOG.warning('The monitor thread did not stop within %.0f s; '
                             'its state is saved as of its last burst',
                             timeout)
-        for lane in (*self._lanes.values(), *self._stats_lanes.values(),
-                     self._reporter.lane):
+        for lane in (self._probes.healthy, self._probes.suspect,
+                     *self._stats_lanes.values(), self._reporter.lane):
             if not lane.close(max(deadline - time.monotonic(), 0)):
                 LOG.warning('Probes still in flight after %.0f s; not '
                             'waiting for them', timeout)
@@ -275,7 +242,7 @@ class Monitor:
     def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Probe):
-                self._dispatch(action)
+                self._probes.dispatch(action)
             elif isinstance(action, Lookup):
                 self._lookup(action.uuid)
             elif isinstance(action, Sample):
@@ -299,25 +266,8 @@ class Monitor:
             elif isinstance(action, AppRun):
                 self._apps.run(action)
             elif isinstance(action, Unqueue):
-                for lane in self._lanes.values():
-                    lane.drop(action.uuid)
+                self._probes.drop(action.uuid)
                 self._apps.drop(action.uuid)
-
-    def _dispatch(self, probe: Probe) -> None:
-        prober, timeout = self._probers[probe.suspect], self._timeout
-        stuck_after = timeout + STUCK_AFTER + OVERDUE_MARGIN
-
-        def run() -> None:
-            self._post(self.fleet.started, probe.uuid, probe.token)
-            self._stuck.set(probe.token, time.monotonic() + stuck_after)
-            try:
-                result = prober.ping(probe.uuid, timeout, probe.osinfo)
-            finally:
-                self._stuck.clear(probe.token)
-            self._post(self._on_result, result, probe.token)
-
-        self._lanes[probe.suspect].submit(run, key=probe.uuid,
-                                          priority=probe.priority)
 
     def _lookup(self, uuid: str) -> None:
         try:

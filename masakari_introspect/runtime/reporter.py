@@ -15,7 +15,7 @@ from masakari_introspect.core.actions import Report
 from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.recovery.outbox import Outbox
-from masakari_introspect.runtime.scheduler import ProbeLane
+from masakari_introspect.runtime.lanes import Lane
 
 LOG = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Reporter:
         self._outbox = outbox
         self._forensics = forensics
         self._observer = observer
-        self.lane = ProbeLane('forensics', 1)
+        self.lane = Lane('forensics', 1)
 
     def report(self, report: Report) -> bool:
         """Save forensics, spool the notification; False if it could not

@@ -75,7 +75,9 @@ def lifecycle(event: int, detail: int) -> EventKind | None:
 
 # virDomainState values, and the reasons of the paused state.
 STATE_PAUSED = 3
+STATE_SHUTOFF = 5
 STATE_CRASHED = 6
+SHUTOFF_CRASHED = 3    # virDomainShutoffReason: destroyed on a crash
 _PAUSED_REASONS = ('unknown', 'user', 'migration', 'save', 'dump', 'ioerror',
                    'watchdog', 'from_snapshot', 'shutting_down', 'snapshot',
                    'crashed', 'starting_up', 'postcopy', 'postcopy_failed',
@@ -95,8 +97,10 @@ _SUSPENDED_REASONS = {
 
 
 def state_reason(state: int, reason: int) -> PauseReason:
-    """Why a domain is not running (NONE when it runs or is shut off)."""
-    if state == STATE_CRASHED:
+    """Why a domain is not running (NONE when it runs, or is shut off
+    other than by a crash: ``on_crash=destroy`` gives CRASHED)."""
+    if state == STATE_CRASHED or (state == STATE_SHUTOFF
+                                  and reason == SHUTOFF_CRASHED):
         return PauseReason.CRASHED
     if state == STATE_PAUSED and 0 <= reason < len(_PAUSED_REASONS):
         return PauseReason(_PAUSED_REASONS[reason])

@@ -40,11 +40,17 @@ def show(label: str, samples) -> None:
 
 
 def assert_alive(guest, label: str) -> None:
-    """last-update advanced about once a second and its age stayed small."""
+    """last-update kept advancing and its age stayed below the monitor's
+    stale bound (2 x period + 1 = 3 s). On a loaded host a guest's answers
+    drift against the sampling second, so a stamp may be seen twice in a
+    row (seen in CI: 69 69 71 71 72 74): the advance is counted in the
+    stamp's own seconds, not in changes between samples."""
     from tests.bed.heartbeat import stamp_changes, watch_heartbeat
     samples = watch_heartbeat(guest, WATCH)
     show(label, samples)
-    assert stamp_changes(samples) >= WATCH - 2, samples
+    assert stamp_changes(samples) >= 2, samples
+    assert samples[-1].last_update - samples[0].last_update >= WATCH - 3, \
+        samples
     assert all(s.age is not None and s.age < 3 for s in samples), samples
 
 

@@ -118,11 +118,12 @@ class InstantHypervisor:
 
 
 def make_fleet(policy=None, clock=None, wall=None, remembered=None,
-               **settings):
+               maintenance=(), absent=None, rules=None, **settings):
     settings.setdefault('hostname', HOST)
     return Fleet(policy or Policy(failure_threshold=3, boot_grace_period=0,
                                   probe_interval=10),
                  Settings(**settings), remembered=remembered,
+                 maintenance=maintenance, absent=absent, rules=rules,
                  clock=clock or FakeClock(), wall=wall or FakeClock(1.7e9))
 
 

@@ -11,7 +11,7 @@ from masakari_introspect.core.app_run import RunOutcome
 from masakari_introspect.core.policy import AppProbe
 from masakari_introspect.runtime.app_runs import AppRunner
 from masakari_introspect.runtime.budget import Budget
-from masakari_introspect.runtime.scheduler import ProbeLane
+from masakari_introspect.runtime.lanes import Lane
 from tests.unit.fakes import FakeClock
 from tests.unit.fakes import wait_until
 
@@ -168,7 +168,7 @@ def test_the_budget_gives_application_probes_a_quarter():
 
 
 def test_a_spare_job_waits_while_a_ping_waits():
-    lane = ProbeLane('test', 1, spare=1)
+    lane = Lane('test', 1, spare=1)
     gate = threading.Event()
     order = []
     done = threading.Event()
@@ -183,7 +183,7 @@ def test_a_spare_job_waits_while_a_ping_waits():
 
 
 def test_spare_jobs_take_at_most_their_share_of_the_threads():
-    lane = ProbeLane('test', 3, spare=1)
+    lane = Lane('test', 3, spare=1)
     gate = threading.Event()
     lock = threading.Lock()
     seen = {'now': 0, 'most': 0, 'done': 0}

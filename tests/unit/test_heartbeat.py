@@ -12,7 +12,7 @@ from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.policy import AgentLoss
 from tests.unit.fakes import A, B
-from tests.unit.heartbeat_bed import PERIOD, Bed
+from tests.unit.heartbeat_bed import INTERVAL, PERIOD, Bed
 
 
 # -- the heartbeat alone -------------------------------------------------------
@@ -36,6 +36,18 @@ def test_a_changed_stamp_is_live_and_an_unchanged_one_goes_stale_once():
     assert beat.age() == 5.0
     beat.sample(107.0, 1007.0, 1007, PERIOD)              # back
     assert beat.live and not beat.stale
+
+
+def test_a_new_stamp_already_stale_when_sampled_goes_stale_at_once():
+    # A probe interval longer than 2 x period + 1: the kernel beat once
+    # after the last sample and died; the next sample sees that beat
+    # already 8 s old. Stale there, not an interval later.
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    assert beat.sample(110.0, 1010.0, 1002, PERIOD)
+    assert beat.stale_since == 105.0
+    assert not beat.sample(120.0, 1020.0, 1002, PERIOD)   # still stale
 
 
 def test_stale_after_follows_the_period():
@@ -103,6 +115,28 @@ def test_a_sample_asked_before_a_reset_says_nothing_after_it():
     assert not beat.live                   # the stamp to move from
     beat.sample(112.0, 1012.0, 1012, PERIOD)
     assert beat.live
+
+
+def test_a_first_stamp_after_a_reset_from_after_it_is_the_new_kernel():
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat.reset(101.5)                       # wall 1001.5
+    # The new kernel beat at 1003, before the first sample after the
+    # reset: a beat after the reset, not the old kernel's last one.
+    assert not beat.sample(103.5, 1003.5, 1003, PERIOD)
+    assert beat.live and beat.age() == 0.5
+    assert beat.sample(106.5, 1006.5, 1003, PERIOD)     # then it died
+
+
+def test_a_first_stamp_after_a_reset_without_a_sample_before_is_learned():
+    # No sample before the reset to check the wall clock against: it may
+    # have stepped back since the old kernel's last beat (1000), which
+    # would then look later than the reset.
+    beat = Heartbeat()
+    beat.reset(100.0)
+    assert not beat.sample(103.0, 943.0, 1000, PERIOD)
+    assert not beat.live
 
 
 # -- the fleet -------------------------------------------------------------------
@@ -201,12 +235,39 @@ def test_a_reboot_right_after_a_beat_the_sample_missed_is_not_kernel_hung():
     bed.run(6)                        # the new kernel boots for 12 s
     assert bed.reports() == []
     assert bed.state().phase is Phase.GRACE
+    [view] = [s for s in bed.fleet.snapshot() if s.uuid == A]
+    assert view.heartbeat_age is None    # not the old kernel's, as live
     bed.stamps[A] = None              # its balloon driver is loaded
     bed.closed.discard(A)
     bed.event(A, EventKind.AGENT_CONNECTED)
     bed.run(2)
     assert bed.reports() == []
     assert bed.state().phase is Phase.HEALTHY
+
+
+@pytest.mark.parametrize('delay, interval', [
+    (1.0, INTERVAL), (2.5, INTERVAL), (1.0, 6.0)])
+def test_a_new_kernel_that_beats_once_before_the_first_sample_and_dies(
+        delay, interval):
+    # The new kernel loads its balloon driver soon after the reset event,
+    # beats once before the first sample after it, and dies: its one beat
+    # is after the reset, so the heartbeat is live, and stale in bound
+    # (with samples further apart than 2 x period + 1 s, on the first one).
+    bed = Bed(boot_grace=30, threshold=10)
+    bed.closed.add(A)                 # no agent until the new one starts
+    bed.stamps[A] = int(bed.wall())   # the old kernel's last beat
+    bed.clock.advance(0.2)
+    bed.wall.advance(0.2)
+    bed.event(A, EventKind.REBOOTED)
+    bed.clock.advance(delay)
+    bed.wall.advance(delay)
+    bed.stamps[A] = int(bed.wall())   # the new kernel's one beat
+    beat = bed.wall()
+    bed.silent.add(A)
+    while not bed.reports() and bed.wall() - beat < 30:
+        bed.tick(interval)
+    assert bed.reasons() == ['kernel_hung']
+    assert bed.wall() - beat <= stale_after(PERIOD) + interval + 1
 
 
 def test_a_pause_and_resume_do_not_make_the_heartbeat_stale():

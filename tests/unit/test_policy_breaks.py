@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from masakari_introspect.core.actions import Probe
+from masakari_introspect.core.actions import Report
 from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.actions import WithdrawCause
 from masakari_introspect.core.model import EventKind
@@ -280,10 +281,13 @@ def test_a_restart_with_a_pending_report_of_a_now_excluded_guest_withdraws_it():
     [withdraw] = [a for a in actions if isinstance(a, Withdraw)]
     fleet.withdrawn(withdraw)                 # it was still pending
     assert fleet.records()[A].reported is False
-    # Monitored again: the reason is not on disk, so the guest is judged
-    # afresh (a known agent silent after its grace is a boot hang).
-    fleet.set_rules(Rules())
-    assert fleet.watched[A].state.phase is Phase.GRACE
+    # Monitored again: the crash (its reason kept on disk) was never
+    # reported, as it was withdrawn: it is reported now, once.
+    actions = fleet.set_rules(Rules())
+    assert [a.notification.reason for a in actions
+            if isinstance(a, Report)] == ['crashed']
+    assert fleet.watched[A].state.phase is Phase.FAILED
+    assert not any(isinstance(a, Report) for a in fleet.set_rules(Rules()))
 
 
 def test_a_restart_keeps_a_policy_exclusion_out_of_the_maintenance_file():

@@ -217,6 +217,9 @@ def test_failure_pauses():
         PauseReason.CRASHED}
     assert t.state_reason(t.STATE_CRASHED, 0) is PauseReason.CRASHED
     assert t.state_reason(1, 0) is PauseReason.NONE
+    assert t.state_reason(t.STATE_SHUTOFF, t.SHUTOFF_CRASHED) \
+        is PauseReason.CRASHED                  # on_crash=destroy
+    assert t.state_reason(t.STATE_SHUTOFF, 2) is PauseReason.NONE  # destroyed
 
 
 def _xml(devices):

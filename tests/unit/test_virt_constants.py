@@ -133,6 +133,8 @@ def test_balloon_affect_live_matches_libvirt():
 def test_paused_reasons_and_watchdog_actions_match_libvirt():
     assert translate.STATE_PAUSED == libvirt.VIR_DOMAIN_PAUSED
     assert translate.STATE_CRASHED == libvirt.VIR_DOMAIN_CRASHED
+    assert translate.STATE_SHUTOFF == libvirt.VIR_DOMAIN_SHUTOFF
+    assert translate.SHUTOFF_CRASHED == libvirt.VIR_DOMAIN_SHUTOFF_CRASHED
     for word in ('user', 'ioerror', 'watchdog', 'api_error', 'migration',
                  'save', 'snapshot', 'from_snapshot'):
         number = getattr(libvirt, 'VIR_DOMAIN_PAUSED_' + word.upper(), None)

@@ -3,6 +3,7 @@ driven tick by tick on fake clocks (tests/unit/test_heartbeat*.py)."""
 
 from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.actions import Report
+from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
@@ -14,6 +15,15 @@ from tests.unit.fakes import A, B, FakeClock, domain, make_fleet
 
 INTERVAL = 2.0
 PERIOD = 1
+
+
+def live_heartbeat():
+    """A heartbeat made live by two samples: monotonic 100 and 101, wall
+    1000 and 1001, stamps 1000 and 1001, period 1."""
+    beat = Heartbeat()
+    beat.sample(100.0, 1000.0, 1000, PERIOD)
+    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    return beat
 
 
 class Bed:
@@ -117,6 +127,17 @@ class Bed:
 
     def maintenance(self, on, uuid=A):
         self.do(self.fleet.set_maintenance(uuid, on)[1])
+
+    def reboot_after_a_missed_beat(self, after, wall_step=0.0):
+        """Guest A's old kernel beats ``after`` seconds past the last tick,
+        then the host's clock steps by ``wall_step`` and A reboots (its
+        REBOOTED event): the new kernel sends no stamp and no agent yet."""
+        self.clock.advance(after)
+        self.wall.advance(after)
+        self.stamps[A] = int(self.wall())   # the old kernel's last beat
+        self.closed.add(A)                  # no agent until the new one
+        self.wall.advance(wall_step)
+        self.event(A, EventKind.REBOOTED)
 
     def lose_agent(self, uuid=A, reason='channel'):
         """The agent's port closes; the kernel lives on."""

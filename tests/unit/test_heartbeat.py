@@ -12,7 +12,7 @@ from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
 from masakari_introspect.core.policy import AgentLoss
 from tests.unit.fakes import A, B
-from tests.unit.heartbeat_bed import INTERVAL, PERIOD, Bed
+from tests.unit.heartbeat_bed import INTERVAL, PERIOD, Bed, live_heartbeat
 
 
 # -- the heartbeat alone -------------------------------------------------------
@@ -25,9 +25,7 @@ def test_a_first_stamp_is_learned_not_live():
 
 
 def test_a_changed_stamp_is_live_and_an_unchanged_one_goes_stale_once():
-    beat = Heartbeat()
-    beat.sample(100.0, 1000.0, 1000, PERIOD)
-    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat = live_heartbeat()
     assert beat.live and beat.age() == 0.0
     assert not beat.sample(103.0, 1003.0, 1001, PERIOD)   # age 2 < 3
     assert beat.sample(104.5, 1004.5, 1001, PERIOD)       # age 3.5
@@ -42,9 +40,7 @@ def test_a_new_stamp_already_stale_when_sampled_goes_stale_at_once():
     # A probe interval longer than 2 x period + 1: the kernel beat once
     # after the last sample and died; the next sample sees that beat
     # already 8 s old. Stale there, not an interval later.
-    beat = Heartbeat()
-    beat.sample(100.0, 1000.0, 1000, PERIOD)
-    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat = live_heartbeat()
     assert beat.sample(110.0, 1010.0, 1002, PERIOD)
     assert beat.stale_since == 105.0
     assert not beat.sample(120.0, 1020.0, 1002, PERIOD)   # still stale
@@ -57,18 +53,14 @@ def test_stale_after_follows_the_period():
 
 
 def test_a_sample_without_a_stamp_or_period_is_no_evidence():
-    beat = Heartbeat()
-    beat.sample(100.0, 1000.0, 1000, PERIOD)
-    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat = live_heartbeat()
     assert not beat.sample(120.0, 1020.0, None, PERIOD)
     assert not beat.sample(121.0, 1021.0, 1001, 0)
     assert not beat.stale
 
 
 def test_a_wall_clock_step_relearns_the_heartbeat():
-    beat = Heartbeat()
-    beat.sample(100.0, 1000.0, 1000, PERIOD)
-    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat = live_heartbeat()
     # The wall clock jumps 30 s ahead: the old stamp looks 32 s old.
     assert not beat.sample(103.0, 1033.0, 1001, PERIOD)
     assert not beat.live and not beat.stale
@@ -78,9 +70,7 @@ def test_a_wall_clock_step_relearns_the_heartbeat():
 
 
 def test_a_reset_makes_it_not_live_until_the_stamp_changes():
-    beat = Heartbeat()
-    beat.sample(100.0, 1000.0, 1000, PERIOD)
-    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat = live_heartbeat()
     beat.reset()
     assert not beat.sample(110.0, 1010.0, 1001, PERIOD)
     assert not beat.live
@@ -89,9 +79,7 @@ def test_a_reset_makes_it_not_live_until_the_stamp_changes():
 
 
 def test_a_beat_between_the_last_sample_and_a_reset_is_not_the_new_kernel():
-    beat = Heartbeat()
-    beat.sample(100.0, 1000.0, 1000, PERIOD)
-    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat = live_heartbeat()
     # The old kernel beats once more (1002), then the guest resets; the
     # new kernel has not loaded its balloon driver yet.
     beat.reset(102.5)
@@ -104,9 +92,7 @@ def test_a_beat_between_the_last_sample_and_a_reset_is_not_the_new_kernel():
 
 
 def test_a_sample_asked_before_a_reset_says_nothing_after_it():
-    beat = Heartbeat()
-    beat.sample(100.0, 1000.0, 1000, PERIOD)
-    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat = live_heartbeat()
     beat.reset(110.0)
     # Asked at 109.5 (the old kernel's last beat), handled after the reset.
     assert not beat.sample(109.5, 1009.5, 1009, PERIOD)
@@ -118,9 +104,7 @@ def test_a_sample_asked_before_a_reset_says_nothing_after_it():
 
 
 def test_a_first_stamp_after_a_reset_from_after_it_is_the_new_kernel():
-    beat = Heartbeat()
-    beat.sample(100.0, 1000.0, 1000, PERIOD)
-    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat = live_heartbeat()
     beat.reset(101.5)                       # wall 1001.5
     # The new kernel beat at 1003, before the first sample after the
     # reset: a beat after the reset, not the old kernel's last one.
@@ -227,11 +211,7 @@ def test_a_reboot_right_after_a_beat_the_sample_missed_is_not_kernel_hung():
     # driver; that last beat made the heartbeat live again at once, and
     # stale two seconds later: a rebooting guest reported kernel_hung.
     bed = Bed(boot_grace=30)
-    bed.clock.advance(1.5)
-    bed.wall.advance(1.5)
-    bed.stamps[A] = int(bed.wall())   # the old kernel's last beat
-    bed.closed.add(A)                 # no agent until the new one starts
-    bed.event(A, EventKind.REBOOTED)
+    bed.reboot_after_a_missed_beat(1.5)
     bed.run(6)                        # the new kernel boots for 12 s
     assert bed.reports() == []
     assert bed.state().phase is Phase.GRACE

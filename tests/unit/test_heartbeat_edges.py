@@ -8,6 +8,7 @@ from masakari_introspect.core.model import Phase
 from tests.unit.fakes import A
 from tests.unit.heartbeat_bed import INTERVAL
 from tests.unit.heartbeat_bed import PERIOD
+from tests.unit.heartbeat_bed import live_heartbeat
 from tests.unit.heartbeat_bed import Bed
 
 
@@ -18,12 +19,7 @@ def test_a_step_back_under_a_second_around_a_reboot_is_no_new_beat():
     # the reset, the heartbeat live with the old kernel's beat, and the
     # booting guest was reported kernel_hung 4 s later.
     bed = Bed(boot_grace=30)
-    bed.clock.advance(0.6)
-    bed.wall.advance(0.6)
-    bed.stamps[A] = int(bed.wall())   # the old kernel's last beat
-    bed.closed.add(A)                 # no agent until the new one starts
-    bed.wall.advance(-0.8)
-    bed.event(A, EventKind.REBOOTED)
+    bed.reboot_after_a_missed_beat(0.6, wall_step=-0.8)
     bed.run(6)                        # the new kernel boots for 12 s
     assert bed.reports() == []
     assert bed.state().phase is Phase.GRACE
@@ -118,9 +114,7 @@ def test_a_kernel_that_beats_once_after_maintenance_and_dies_is_kernel_hung():
 def test_a_stamp_of_the_resets_own_whole_second_is_no_new_beat():
     # Reset at wall 1002.0: a stamp of 1002 may be a beat at 1002.0, the
     # old kernel's; only a later whole second is surely after the reset.
-    beat = Heartbeat()
-    beat.sample(100.0, 1000.0, 1000, PERIOD)
-    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat = live_heartbeat()
     beat.reset(102.0)
     assert not beat.sample(103.0, 1003.0, 1002, PERIOD)
     assert not beat.live
@@ -133,9 +127,7 @@ def test_a_stamp_of_the_resets_own_whole_second_is_no_new_beat():
 def test_a_wall_clock_step_just_over_a_second_relearns_the_heartbeat():
     # The last beat at 1001.99 (stamp 1001); the clock steps 1.2 s ahead:
     # at 1002.9 the stamp looks 3.1 s old, more than 2 x 1 + 1.
-    beat = Heartbeat()
-    beat.sample(100.0, 1000.0, 1000, PERIOD)
-    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat = live_heartbeat()
     assert not beat.sample(102.9, 1004.1, 1001, PERIOD)
     assert not beat.stale and not beat.live
     beat.sample(103.5, 1004.7, 1004, PERIOD)
@@ -147,9 +139,7 @@ def test_a_stamp_from_before_a_step_back_is_no_beat_after_a_later_reset():
     # the host's clock steps back 30 s, which a sample learns; then the
     # guest resets again. The old stamp 1001 is later than that reset's
     # wall clock (976) but older than it: no new kernel's beat.
-    beat = Heartbeat()
-    beat.sample(100.0, 1000.0, 1000, PERIOD)
-    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat = live_heartbeat()
     beat.reset(101.5)
     beat.sample(103.0, 1003.0, 1001, PERIOD)
     beat.sample(105.0, 975.0, 1001, PERIOD)          # the step, learned
@@ -182,9 +172,7 @@ def test_a_step_while_the_stamp_is_hidden_is_learned():
     # at 1051.35: stamp 1051) and the clock steps 0.85 s back. Against the
     # last sample with a stamp the clock moved 0.05 s: the old beat looked
     # later than the reset (1051.4), unless the hidden samples count.
-    beat = Heartbeat()
-    beat.sample(100.0, 1000.0, 1000, PERIOD)
-    beat.sample(101.0, 1001.0, 1001, PERIOD)
+    beat = live_heartbeat()
     for now in range(103, 130, 2):
         beat.sample(now, now + 900.0, None, PERIOD)
     for now in range(131, 150, 2):

@@ -20,9 +20,15 @@ VcpuTimes = tuple[tuple[int, int], ...]
 
 WAITED = 0.5     # of the span, at least, waiting for a host CPU
 RAN = 0.1        # of the span, at most, running
-# Consecutive spans not starved that end an episode: a starved vCPU that
-# gets a burst of CPU for one span is still on an overcommitted host.
-CALM = 2
+# An episode ends after CALM spans in a row that are not starved and in
+# which, taken together, no vCPU waited more than QUIET of their length
+# while running less than RAN of it. A starved idle vCPU is not always
+# runnable: measured on the bed, its wait went 0.00-4.27 s in 2 s spans
+# while it ran nothing, so one span, or two, with little wait do not
+# show that the host has CPU for it again; a healthy idle guest waits
+# about 0.5 % of a span.
+CALM = 3
+QUIET = 0.1
 
 
 class Starvation:
@@ -33,7 +39,9 @@ class Starvation:
         self.intervals = 0                 # starved spans seen
         self.since: float | None = None    # this episode began
         self.starved = False               # in the last span
-        self._calm = 0                     # spans not starved, in a row
+        # Spans not starved since the last starved one (at most CALM):
+        # (length, per vCPU (ran, waited)), s.
+        self._calm: list[tuple[float, tuple[tuple[float, float], ...]]] = []
         self._last: tuple[float, VcpuTimes] | None = None
 
     def sample(self, now: float, vcpus: VcpuTimes, name: str, uuid: str
@@ -42,34 +50,57 @@ class Starvation:
         the next span starts from the next reading)."""
         last, self._last = self._last, (now, vcpus) if vcpus else None
         if last is None or not vcpus or len(vcpus) != len(last[1]):
+            if last is not None and vcpus:
+                self._calm = []            # vCPUs added or removed
             self.starved = False
             return
         span = now - last[0]
-        starved = span > 0 and any(
-            (delay - delay0) / 1e9 > WAITED * span and
-            (time - time0) / 1e9 < RAN * span
-            for (time, delay), (time0, delay0) in zip(vcpus, last[1],
-                                                      strict=True))
+        if span <= 0:
+            self.starved = False
+            return
+        grew = tuple(((time - time0) / 1e9, (delay - delay0) / 1e9)
+                     for (time, delay), (time0, delay0)
+                     in zip(vcpus, last[1], strict=True))
+        starved = _wanting(span, grew, WAITED)
         self.starved = starved
         if not starved:
-            self._calm += 1
-            if self.since is not None and self._calm >= CALM:
+            self._calm = (self._calm + [(span, grew)])[-CALM:]
+            if self.since is not None and self._quiet():
                 LOG.info('Instance %s (%s) is no longer starved of CPU',
                          name, uuid)
                 self.since = None
             return
-        self._calm = 0
+        self._calm = []
         self.intervals += 1
         if self.since is None:
             self.since = now - span
-            steal = max((d - d0) / 1e9 for (_t, d), (_t0, d0)
-                        in zip(vcpus, last[1], strict=True))
+            steal = max(waited for _ran, waited in grew)
             LOG.warning('Instance %s (%s) is starved of CPU: its vCPU waited '
                         '%.1f s of %.1f s for a host CPU (steal time); its '
                         'misses do not count for up to %.0f s', name, uuid,
                         steal, span, self.grace)
 
+    def _quiet(self) -> bool:
+        """The last :data:`CALM` spans, together, show the vCPUs getting
+        a host CPU when they want one."""
+        if len(self._calm) < CALM:
+            return False
+        length = sum(span for span, _grew in self._calm)
+        together = tuple(
+            (sum(ran for ran, _w in each), sum(waited for _r, waited in each))
+            for each in zip(*(grew for _span, grew in self._calm),
+                            strict=True))
+        return not _wanting(length, together, QUIET)
+
     def shields(self, now: float) -> bool:
-        """In an episode (starved, and not yet :data:`CALM` spans in a row
-        without), within its grace."""
+        """In an episode (a starved span, and not yet :data:`CALM` quiet
+        spans after it), within its grace."""
         return self.since is not None and now - self.since < self.grace
+
+
+def _wanting(span: float, grew: tuple[tuple[float, float], ...],
+             waited_share: float) -> bool:
+    """Some vCPU waited more than ``waited_share`` of ``span`` for a host
+    CPU while it ran less than :data:`RAN` of it."""
+    return any(waited > waited_share * span and ran < RAN * span
+               for ran, waited in grew)

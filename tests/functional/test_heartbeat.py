@@ -231,13 +231,6 @@ def test_a_hung_agent_then_a_frozen_userspace_are_unresponsive(
     assert f"{guest.uuid}) failed: kernel_hung" not in monitor.log_text()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "the vCPU figures now come every interval from /proc (the bulk call "
-    "took 10.5 s, the vCPU call 3 ms) and the first starved span is seen "
-    "before the window closes, but a starved idle vCPU is not always "
-    "runnable: some 2 s spans show less than half waited (0.00-0.72 s "
-    "measured) though it runs nothing, two such spans end the episode and "
-    "the guest is reported unresponsive (issue 19 item 4)"))
 def test_a_starved_idle_guest_is_not_reported(fleet, api, monitor):
     from tests.bed.heartbeat import Starvation
     guest = fleet["hb-starve"]

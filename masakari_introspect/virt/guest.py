@@ -254,13 +254,16 @@ def vcpu_times_local(conn: 'libvirt.virConnect', sched: SchedStats
     """
     domains = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
     found = {}
+    names = []
     for dom in domains:
         try:
-            times = sched.read(dom.name())
+            names.append(dom.name())
+            times = sched.read(names[-1])
             if times is not None:
                 found[dom.UUIDString()] = times
         except libvirt.libvirtError:
             continue
+    sched.keep(names)
     return found if found or not domains else None
 
 

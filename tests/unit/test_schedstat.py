@@ -13,18 +13,27 @@ from masakari_introspect.virt.statistics import StatisticsReader
 from tests.unit.fakes import A, B
 
 
-def qemu(root, name, pid, threads):
+def qemu(root, name, pid, threads, clock=None):
     """A QEMU process in a fake /proc and /run/libvirt/qemu: ``threads``
-    maps a thread id to (comm, schedstat line)."""
+    maps a thread id to (comm, schedstat line[, state letter])."""
     run, proc = root / 'run', root / 'proc'
     run.mkdir(exist_ok=True)
     (run / ('%s.pid' % name)).write_text(str(pid))
-    for tid, (comm, stat) in threads.items():
+    for tid, (comm, stat, *state) in threads.items():
         task = proc / str(pid) / 'task' / str(tid)
         task.mkdir(parents=True)
-        (task / 'comm').write_text(comm + '\n')
-        (task / 'schedstat').write_text(stat + '\n')
-    return SchedStats(proc, run)
+        set_thread(task, comm, stat, *state)
+    if clock is None:
+        return SchedStats(proc, run)
+    return SchedStats(proc, run, clock)
+
+
+def set_thread(task, comm, stat, state='S'):
+    (task / 'comm').write_text(comm + '\n')
+    (task / 'schedstat').write_text(stat + '\n')
+    # The name in parentheses may hold spaces and parentheses.
+    (task / 'stat').write_text('%s (%s) %s 1 2 3 4\n' % (task.name, comm,
+                                                         state))
 
 
 @pytest.mark.parametrize('uri, expected', [
@@ -200,3 +209,91 @@ def test_from_proc_the_vcpu_call_does_not_wait_for_the_bulk_call(tmp_path):
     finally:
         conn.release.set()
         bulk.join(5)
+
+
+# -- a wait still going on ---------------------------------------------------
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def vcpu0(tmp_path, stat, state, clock):
+    """(re)write vm-a's only vCPU thread; the reader on first call."""
+    task = tmp_path / 'proc' / '100' / 'task' / '101'
+    if task.exists():
+        set_thread(task, 'CPU 0/TCG', stat, state)
+        return None
+    return qemu(tmp_path, 'vm-a', 100, {101: ('CPU 0/TCG', stat, state)},
+                clock)
+
+
+def test_a_thread_runnable_throughout_without_running_has_waited(tmp_path):
+    # The kernel adds the wait to run_delay only when the thread runs.
+    clock = Clock()
+    sched = vcpu0(tmp_path, '500 700 9', 'R', clock)
+    assert sched.read('vm-a') == ((500, 700),)
+    clock.now += 2.0
+    assert sched.read('vm-a') == ((500, 700 + 2_000_000_000),)
+    clock.now += 2.0
+    assert sched.read('vm-a') == ((500, 700 + 4_000_000_000),)
+    # It runs at last: run_delay holds the whole 4.5 s wait; the figure
+    # given goes on from there and never back.
+    vcpu0(tmp_path, '600 %d 10' % (700 + 4_500_000_000), 'S', clock)
+    clock.now += 2.0
+    assert sched.read('vm-a') == ((600, 700 + 4_500_000_000),)
+
+
+def test_the_figure_given_never_goes_back(tmp_path):
+    clock = Clock()
+    sched = vcpu0(tmp_path, '500 700 9', 'R', clock)
+    sched.read('vm-a')
+    clock.now += 3.0
+    assert sched.read('vm-a') == ((500, 700 + 3_000_000_000),)
+    # It ran after a wait shorter than counted (it was woken within).
+    vcpu0(tmp_path, '600 %d 10' % (700 + 1_000_000_000), 'S', clock)
+    clock.now += 2.0
+    assert sched.read('vm-a') == ((600, 700 + 3_000_000_000),)
+
+
+@pytest.mark.parametrize('first, second, stat2', [
+    ('S', 'R', '500 700 9'),      # woken within: the wait is unknown
+    ('R', 'S', '500 700 9'),      # asleep now: it ran (cannot tell when)
+    ('R', 'R', '900 700 9'),      # running on its CPU: it ran
+    ('R', 'R', '500 700 10'),     # it got a CPU in between
+])
+def test_no_wait_is_counted_unless_runnable_throughout_without_running(
+        tmp_path, first, second, stat2):
+    clock = Clock()
+    sched = vcpu0(tmp_path, '500 700 9', first, clock)
+    sched.read('vm-a')
+    vcpu0(tmp_path, stat2, second, clock)
+    clock.now += 2.0
+    ran = int(stat2.split()[0])
+    assert sched.read('vm-a') == ((ran, 700),)
+
+
+def test_a_new_qemu_process_starts_afresh(tmp_path):
+    clock = Clock()
+    sched = vcpu0(tmp_path, '500 700 9', 'R', clock)
+    sched.read('vm-a')
+    clock.now += 2.0
+    sched.read('vm-a')
+    (tmp_path / 'run' / 'vm-a.pid').write_text('200')
+    task = tmp_path / 'proc' / '200' / 'task' / '201'
+    task.mkdir(parents=True)
+    set_thread(task, 'CPU 0/TCG', '5 6 1', 'R')
+    clock.now += 2.0
+    assert sched.read('vm-a') == ((5, 6),)
+
+
+def test_domains_gone_are_forgotten(tmp_path):
+    clock = Clock()
+    sched = vcpu0(tmp_path, '500 700 9', 'R', clock)
+    sched.read('vm-a')
+    sched.keep(['vm-b'])
+    clock.now += 2.0
+    assert sched.read('vm-a') == ((500, 700),)

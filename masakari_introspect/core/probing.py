@@ -142,17 +142,21 @@ def close(watched: Watched, now: float, settings: Settings) -> Verdict:
     # past its deadline. A healthy-lane probe waiting behind others
     # says nothing about its guest: a hung guest's call comes back
     # as a miss after the timeout.
+    # Starved of CPU: the interval is not missed (an agent call may then
+    # wait in libvirt past the deadline) and is not judged.
+    starved = watched.starvation.shields(now)
     outstanding = watched.token is not None and (
         watched.suspect or inside(watched, now) > settings.probe_timeout) \
-        and not watched.starvation.shields(now)
+        and not starved
     if watched.token is not None and watched.running and \
             now - watched.started_at > settings.probe_deadline:
         LOG.warning('The probe of %s (%s) is not back after %.0f s;'
                     ' abandoning it', watched.state.name,
                     watched.state.uuid, now - watched.started_at)
         watched.token = None
-        outstanding = True
+        outstanding = not starved
     before = watched.state.phase
-    verdict = misses.interval_end(watched.state, now, outstanding)
+    verdict = misses.interval_end(watched.state, now, outstanding,
+                                  judge_idle=not starved)
     watched.log_phase(before, 'no answer in the interval')
     return verdict

@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from masakari_introspect.core import actions as f
+from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.heartbeat import stale_after
 from masakari_introspect.core.model import EventKind
@@ -652,4 +653,53 @@ def test_one_span_with_a_burst_of_cpu_does_not_end_the_episode():
     bed.tick()
     bed.starved.add(A)
     bed.run(10)
+    assert bed.reports() == []
+
+
+def test_a_starved_guests_probe_abandoned_in_libvirt_is_not_a_miss():
+    # Seen on the bed: a starved guest's agent call stayed in libvirt past
+    # the probe deadline; abandoning it counted a miss, the third one, and
+    # the idle guest was reported unresponsive within the episode.
+    bed = Bed()
+    bed.silent.add(A)
+    bed.run(2)                              # two misses before it is seen
+    assert bed.state().misses == 2
+    starve(bed)
+    bed.silent.discard(A)
+    stuck = []
+    for _ in range(45):                     # 90 s: past the probe deadline
+        bed.clock.advance(INTERVAL)
+        bed.wall.advance(INTERVAL)
+        bed.spend()
+        sent = bed.do(bed.fleet.tick())
+        bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
+        for probe in [a for a in sent if isinstance(a, Probe)]:
+            if probe.uuid == A:
+                bed.do(bed.fleet.started(A, probe.token))
+                stuck.append(probe)
+            else:
+                bed.answer([probe])
+        bed.do(bed.fleet.overdue())
+    assert stuck
+    assert bed.reports() == []
+
+
+def test_a_starved_guest_without_statistics_is_not_judged_idle():
+    # Its misses reached the threshold before the first starved span was
+    # seen; the starved guest's QEMU holds the bulk statistics call, and a
+    # whole interval without a sample does not judge it inactive meanwhile.
+    bed = Bed(threshold=2)
+    bed.silent.add(A)
+    bed.tick()
+    bed.clock.advance(INTERVAL)
+    bed.wall.advance(INTERVAL)
+    bed.answer(bed.do(bed.fleet.tick()))   # second miss: awaits a sample
+    assert bed.state().awaiting_sample
+    starve(bed)
+    for _ in range(20):
+        bed.clock.advance(INTERVAL)
+        bed.wall.advance(INTERVAL)
+        bed.spend()
+        bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
+        bed.answer(bed.do(bed.fleet.tick()))
     assert bed.reports() == []

@@ -142,9 +142,10 @@ def close(watched: Watched, now: float, settings: Settings) -> Verdict:
     # past its deadline. A healthy-lane probe waiting behind others
     # says nothing about its guest: a hung guest's call comes back
     # as a miss after the timeout.
+    starved = watched.starvation.shields(now)
     outstanding = watched.token is not None and (
         watched.suspect or inside(watched, now) > settings.probe_timeout) \
-        and not watched.starvation.shields(now)
+        and not starved
     if watched.token is not None and watched.running and \
             now - watched.started_at > settings.probe_deadline:
         LOG.warning('The probe of %s (%s) is not back after %.0f s;'
@@ -153,6 +154,9 @@ def close(watched: Watched, now: float, settings: Settings) -> Verdict:
         watched.token = None
         outstanding = True
     before = watched.state.phase
-    verdict = misses.interval_end(watched.state, now, outstanding)
+    # A judgement that waits for a sample waits on while starved, as on
+    # the samples (core/sampling.py).
+    verdict = misses.interval_end(watched.state, now, outstanding,
+                                  judging=not starved)
     watched.log_phase(before, 'no answer in the interval')
     return verdict

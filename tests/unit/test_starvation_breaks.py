@@ -1,0 +1,132 @@
+"""Starved is not dead (issue 19, item 4), combined with what else happens
+to a guest: hangs and dead kernels, resets, agent loss, restarts of the
+monitor, missing or odd vCPU figures (core/starvation.py through the
+fleet)."""
+
+from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Phase
+from tests.unit.fakes import A
+from tests.unit.heartbeat_bed import Bed
+from tests.unit.test_heartbeat import starve
+
+WARNED = 'starved of CPU: its vCPU waited'
+
+
+def warnings(caplog):
+    return [r for r in caplog.records if WARNED in r.getMessage()]
+
+
+def in_episode(bed, uuid=A):
+    return bed.fleet.watched[uuid].starvation.shields(bed.clock())
+
+
+def tick_vcpus_late(bed):
+    """One interval whose probe comes back (a miss: its timeout) before
+    the vCPU call answers: through libvirt a starved guest's vCPU figures
+    come 0.6-3.3 s after they were asked (design guide)."""
+    bed.clock.advance(2)
+    bed.wall.advance(2)
+    bed.spend(2)
+    sent = bed.do(bed.fleet.tick())
+    figures = bed.vcpus()
+    bed.answer(sent)
+    bed.do(bed.fleet.vcpus_sampled(figures))
+    bed.do(bed.fleet.sampled(bed.sample()))
+
+
+# -- a judgement that waits for a sample ----------------------------------------
+
+
+def test_a_judgement_waiting_when_starvation_is_seen_waits_for_its_end():
+    # Two missed intervals, then the guest is starved; the third miss is
+    # back before the vCPU figures that show the starvation, and reaches
+    # the threshold: the judgement waits for a sample. The samples that
+    # follow are shielded, and so is the end of the interval.
+    bed = Bed()
+    bed.silent.add(A)
+    bed.run(2)
+    assert bed.state().misses == 2
+    starve(bed)
+    tick_vcpus_late(bed)
+    assert in_episode(bed)
+    bed.run(20)
+    assert bed.reports() == []
+    bed.starved.discard(A)                  # CPU back: it answers
+    bed.silent.discard(A)
+    bed.stamps[A] = None
+    bed.run(5)
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.HEALTHY
+
+
+def test_a_judgement_waiting_in_an_episode_is_made_after_the_grace():
+    bed = Bed()
+    bed.silent.add(A)
+    bed.run(2)
+    starve(bed, grace=20.0)
+    tick_vcpus_late(bed)
+    bed.run(15)
+    assert len(bed.reports()) == 1
+
+
+# -- agent loss and resets ------------------------------------------------------
+
+
+def test_an_agent_that_closes_its_port_while_starved_is_not_reported():
+    # Its heartbeat is stale (starved), so the agent is not "lost, kernel
+    # alive": its probes find the port closed. Those are missed intervals,
+    # and in a starved interval none counts.
+    bed = Bed()
+    starve(bed)
+    bed.run(3)
+    assert bed.fleet.watched[A].heartbeat.stale
+    bed.lose_agent()
+    bed.run(20)
+    assert bed.reports() == []
+
+
+def test_an_agent_that_closes_its_port_while_starved_is_judged_after_the_grace():
+    bed = Bed()
+    starve(bed, grace=20.0)
+    bed.run(3)
+    bed.lose_agent()
+    bed.run(10)
+    assert len(bed.reports()) == 1
+
+
+def test_a_starved_guest_that_reboots_is_no_boot_hang_within_the_grace():
+    # The new boot is slow (starved): its agent has not connected when the
+    # boot grace ends. Its probes find the port closed.
+    bed = Bed(boot_grace=10)
+    starve(bed)
+    bed.run(3)
+    bed.closed.add(A)
+    bed.event(A, EventKind.REBOOTED)
+    bed.run(20)
+    assert bed.reports() == []
+    bed.starved.discard(A)                  # CPU back, the boot goes on
+    bed.run(5)                              # not connected yet: boot hang?
+    bed.closed.discard(A)
+    bed.silent.discard(A)
+    bed.stamps[A] = None
+    bed.event(A, EventKind.AGENT_CONNECTED)
+    bed.run(3)
+    assert bed.state().phase is Phase.HEALTHY
+
+
+def test_an_agent_that_closed_its_port_while_starved_is_lost_once_cpu_is_back(
+        caplog):
+    # Starved, the guest's agent stops (its port closed); the CPU comes
+    # back and the kernel beats again: agent gone, kernel alive, not
+    # reported (agent_loss = warn); the closed port while starved was no
+    # miss to judge it by.
+    bed = Bed()
+    starve(bed)
+    bed.run(3)
+    bed.lose_agent()
+    bed.run(5)
+    bed.starved.discard(A)
+    bed.stamps[A] = None
+    bed.run(10)
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.AGENT_LOST

@@ -4,7 +4,9 @@ monitor, missing or odd vCPU figures (core/starvation.py through the
 fleet)."""
 
 from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Phase
+from masakari_introspect.core.model import ProbeResult
 from tests.unit.fakes import A
 from tests.unit.heartbeat_bed import Bed
 from tests.unit.test_heartbeat import starve
@@ -112,6 +114,26 @@ def test_a_starved_guest_that_reboots_is_no_boot_hang_within_the_grace():
     bed.event(A, EventKind.AGENT_CONNECTED)
     bed.run(3)
     assert bed.state().phase is Phase.HEALTHY
+
+
+def test_a_busy_or_failing_agent_call_in_a_starved_interval_is_no_miss():
+    for outcome in (Outcome.BUSY, Outcome.ERROR, Outcome.DISCONNECTED):
+        bed = Bed()
+        starve(bed)
+        bed.run(2)
+        for _ in range(6):
+            bed.clock.advance(2)
+            bed.wall.advance(2)
+            bed.spend(2)
+            sent = bed.do(bed.fleet.tick())
+            bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
+            bed.do(bed.fleet.sampled(bed.sample()))
+            for probe in sent:
+                if getattr(probe, 'token', None) and probe.uuid == A:
+                    bed.do(bed.fleet.result(ProbeResult(A, outcome),
+                                            probe.token))
+        assert bed.state().misses == 0, outcome
+        assert bed.reports() == [], outcome
 
 
 def test_an_agent_that_closed_its_port_while_starved_is_lost_once_cpu_is_back(

@@ -49,9 +49,13 @@ class Starvation:
         """The guest's vCPU figures read at ``now`` (() when not read:
         the next span starts from the next reading)."""
         last, self._last = self._last, (now, vcpus) if vcpus else None
-        if last is None or not vcpus or len(vcpus) != len(last[1]):
+        if last is None or not vcpus or len(vcpus) != len(last[1]) or \
+                _went_back(vcpus, last[1]):
             if last is not None and vcpus:
-                self._calm = []            # vCPUs added or removed
+                # vCPUs added or removed, or figures that start again (a
+                # new QEMU process or vCPU thread): no span, and the quiet
+                # ones before say nothing of the new figures.
+                self._calm = []
             self.starved = False
             return
         span = now - last[0]
@@ -96,6 +100,14 @@ class Starvation:
         """In an episode (a starved span, and not yet :data:`CALM` quiet
         spans after it), within its grace."""
         return self.since is not None and now - self.since < self.grace
+
+
+def _went_back(vcpus: VcpuTimes, before: VcpuTimes) -> bool:
+    """Some figure is lower than the one read before it: counted again
+    from 0, not a span's growth."""
+    return any(time < time0 or delay < delay0
+               for (time, delay), (time0, delay0)
+               in zip(vcpus, before, strict=True))
 
 
 def _wanting(span: float, grew: tuple[tuple[float, float], ...],

@@ -3,13 +3,17 @@ to a guest: hangs and dead kernels, resets, agent loss, restarts of the
 monitor, missing or odd vCPU figures (core/starvation.py through the
 fleet)."""
 
+import logging
+
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.starvation import Starvation
 from tests.unit.fakes import A
 from tests.unit.heartbeat_bed import Bed
 from tests.unit.test_heartbeat import starve
+from tests.unit.test_starvation import BED_WAITS
 
 WARNED = 'starved of CPU: its vCPU waited'
 
@@ -152,3 +156,56 @@ def test_an_agent_that_closed_its_port_while_starved_is_lost_once_cpu_is_back(
     bed.run(10)
     assert bed.reports() == []
     assert bed.state().phase is Phase.AGENT_LOST
+
+
+# -- counters that go back ------------------------------------------------------
+
+
+class Counters:
+    """One vCPU's cumulative figures, read every 2 s."""
+
+    def __init__(self, ran=0.0, waited=0.0):
+        self.starvation = Starvation(grace=120.0)
+        self.now = 100.0
+        self.ran, self.waited = int(ran * 1e9), int(waited * 1e9)
+        self.read()
+
+    def read(self):
+        self.starvation.sample(self.now, ((self.ran, self.waited),),
+                               'g', 'u')
+
+    def span(self, ran, waited):
+        self.now += 2.0
+        self.ran += int(ran * 1e9)
+        self.waited += int(waited * 1e9)
+        self.read()
+        return self.starvation.shields(self.now)
+
+
+def test_counters_that_start_again_from_zero_do_not_end_an_episode(caplog):
+    # A QEMU process started again under the same domain (its stop not
+    # seen), a vCPU thread made again: the figures start from 0. Taken as
+    # a span, the wait "went back" by hours and the spans after it looked
+    # quiet together: the episode ended, and a second WARNING and a fresh
+    # grace followed.
+    caplog.set_level(logging.INFO)
+    counters = Counters(ran=3600.0, waited=900.0)   # hours of figures
+    assert counters.span(0.0, 1.8)
+    counters.ran = counters.waited = 0              # starts again
+    # Spans each under half waited, but a third together, running nothing.
+    shielded = [counters.span(0.0, 0.7) for _ in range(6)]
+    assert all(shielded)
+    shielded = [counters.span(0.0, waited) for waited in BED_WAITS]
+    assert all(shielded)
+    assert counters.starvation.since == 100.0
+    assert len(warnings(caplog)) == 1
+    assert not any('no longer starved' in r.getMessage()
+                   for r in caplog.records)
+
+
+def test_a_span_whose_figures_went_back_is_no_span():
+    counters = Counters(ran=50.0, waited=50.0)
+    counters.waited -= int(10e9)                   # read back by 10 s
+    counters.span(0.0, 1.8)
+    assert counters.starvation.intervals == 0
+    assert counters.span(0.0, 1.8)                 # from the new figures

@@ -43,12 +43,16 @@ class Starvation:
         # (length, per vCPU (ran, waited)), s.
         self._calm: list[tuple[float, tuple[tuple[float, float], ...]]] = []
         self._last: tuple[float, VcpuTimes] | None = None
+        # Samples in a row without its figures (the call failed, the
+        # guest left out): at CALM, no evidence that it is still starved.
+        self._blind = 0
 
     def sample(self, now: float, vcpus: VcpuTimes, name: str, uuid: str
                ) -> None:
         """The guest's vCPU figures read at ``now`` (() when not read:
         the next span starts from the next reading)."""
         last, self._last = self._last, (now, vcpus) if vcpus else None
+        self._blind = 0 if vcpus else self._blind + 1
         if last is None or not vcpus or len(vcpus) != len(last[1]) or \
                 _went_back(vcpus, last[1]):
             if last is not None and vcpus:
@@ -98,8 +102,12 @@ class Starvation:
 
     def shields(self, now: float) -> bool:
         """In an episode (a starved span, and not yet :data:`CALM` quiet
-        spans after it), within its grace."""
-        return self.since is not None and now - self.since < self.grace
+        spans after it), within its grace, and its figures not missing
+        for :data:`CALM` samples in a row: a failing vCPU call cannot
+        shield a hang. The episode goes on (and its grace runs) while
+        they are missing."""
+        return self.since is not None and now - self.since < self.grace \
+            and self._blind < CALM
 
 
 def _went_back(vcpus: VcpuTimes, before: VcpuTimes) -> bool:

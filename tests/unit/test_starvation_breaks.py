@@ -209,3 +209,63 @@ def test_a_span_whose_figures_went_back_is_no_span():
     counters.span(0.0, 1.8)
     assert counters.starvation.intervals == 0
     assert counters.span(0.0, 1.8)                 # from the new figures
+
+
+# -- vCPU figures missing --------------------------------------------------------
+
+
+def ticks_without_vcpus(bed, ticks, found=None):
+    """Ticks whose vCPU call fails (``found`` None) or leaves guest A out
+    (``found`` a dict without it)."""
+    for _ in range(ticks):
+        bed.clock.advance(2)
+        bed.wall.advance(2)
+        bed.spend(2)
+        sent = bed.do(bed.fleet.tick())
+        bed.do(bed.fleet.vcpus_sampled(found))
+        bed.do(bed.fleet.sampled(bed.sample()))
+        bed.answer(sent)
+
+
+def test_an_episode_does_not_shield_a_guest_while_its_figures_are_missing():
+    # Starved, then its vCPU figures cannot be read any more (the call
+    # fails each interval): no evidence that it is still starved. A hung
+    # statistics call cannot shield a hang: it is judged on its misses
+    # (here a heartbeat gone stale while starved: kernel_hung), not
+    # 120 s later.
+    for found in (None, {}):
+        bed = Bed()
+        starve(bed)
+        bed.run(3)
+        ticks_without_vcpus(bed, 8, found)
+        assert len(bed.reports()) == 1, found
+
+
+def test_one_failed_vcpu_call_does_not_end_an_episode():
+    bed = Bed()
+    starve(bed)
+    bed.run(3)
+    for _ in range(5):
+        ticks_without_vcpus(bed, 1)
+        bed.run(2)
+    assert bed.reports() == []
+    assert in_episode(bed)
+
+
+def test_figures_back_after_missing_ones_resume_the_episode_not_a_new_one(
+        caplog):
+    # The episode went on while its figures were missing: no second
+    # WARNING, and its grace is not given again.
+    bed = Bed()
+    starve(bed, grace=30.0)
+    bed.run(3)
+    ticks_without_vcpus(bed, 3)
+    assert not in_episode(bed)
+    bed.silent.discard(A)                   # its agent got through
+    bed.run(2)
+    assert in_episode(bed)
+    assert len(warnings(caplog)) == 1
+    bed.silent.add(A)
+    bed.run(8)                              # 32 s since it began
+    assert not in_episode(bed)
+    assert len(bed.reports()) == 1

@@ -84,9 +84,11 @@ class Starvation:
             self.since = now - span
             steal = max(waited for _ran, waited in grew)
             LOG.warning('Instance %s (%s) is starved of CPU: its vCPU waited '
-                        '%.1f s of %.1f s for a host CPU (steal time); its '
-                        'misses do not count for up to %.0f s', name, uuid,
-                        steal, span, self.grace)
+                        '%.1f s of %.1f s for a host CPU (steal time); %s',
+                        name, uuid, steal, span,
+                        'its misses do not count for up to %.0f s'
+                        % self.grace if self.grace > 0 else
+                        'it is judged as usual (starvation_grace is 0)')
 
     def _quiet(self) -> bool:
         """The last :data:`CALM` spans, together, show the vCPUs getting

@@ -269,3 +269,17 @@ def test_figures_back_after_missing_ones_resume_the_episode_not_a_new_one(
     bed.run(8)                              # 32 s since it began
     assert not in_episode(bed)
     assert len(bed.reports()) == 1
+
+
+# -- starvation_grace 0 ------------------------------------------------------------
+
+
+def test_a_grace_of_0_shields_nothing_and_its_warning_says_so(caplog):
+    bed = Bed()
+    starve(bed, grace=0.0)
+    bed.run(4)
+    assert bed.reasons() == ['kernel_hung']
+    [warning] = warnings(caplog)
+    assert 'do not count' not in warning.getMessage()
+    assert 'judged as usual' in warning.getMessage()
+    assert bed.fleet.watched[A].starvation.intervals == 4

@@ -283,3 +283,227 @@ def test_a_grace_of_0_shields_nothing_and_its_warning_says_so(caplog):
     assert 'do not count' not in warning.getMessage()
     assert 'judged as usual' in warning.getMessage()
     assert bed.fleet.watched[A].starvation.intervals == 4
+
+
+# -- a real hang or a dead kernel in or after an episode ------------------------------
+
+
+def test_a_hung_agent_is_reported_once_the_episode_ends():
+    # The CPU comes back, the kernel beats, the agent stays hung: three
+    # quiet spans end the episode, then the failure window as usual.
+    bed = Bed()
+    starve(bed)
+    bed.run(5)
+    bed.starved.discard(A)
+    bed.stamps[A] = None
+    bed.run(3)
+    assert not in_episode(bed)
+    assert bed.reports() == []
+    bed.run(4)
+    assert bed.reasons() == ['unresponsive']
+
+
+def test_a_kernel_dead_through_the_whole_grace_is_reported_at_its_end(caplog):
+    # Starved all along, just above the quiet line (one starved span,
+    # then spans that wait a third of the time and run nothing): the
+    # episode never ends; the guest is judged once the grace is over.
+    bed = Bed()
+    starve(bed, grace=20.0)
+    bed.run(1)
+    bed.starved.discard(A)
+    for _ in range(12):
+        vcpu = bed.vcpu[A]
+        bed.tick()
+        bed.vcpu[A] = (vcpu[0], vcpu[1] + int(0.7e9))
+    assert bed.fleet.watched[A].starvation.since is not None   # still on
+    assert bed.reasons() == ['kernel_hung']
+    assert len(warnings(caplog)) == 1
+    [view] = [v for v in bed.fleet.snapshot() if v.uuid == A]
+    assert view.starved_intervals == 1
+
+
+def test_a_crash_while_starved_is_reported_at_once():
+    bed = Bed()
+    starve(bed)
+    bed.run(3)
+    bed.event(A, EventKind.CRASHED)
+    assert bed.reasons() == ['crashed']
+
+
+def test_a_crash_held_in_maintenance_while_starved_is_reported_after_it():
+    bed = Bed()
+    starve(bed)
+    bed.run(3)
+    bed.maintenance(True)
+    bed.event(A, EventKind.CRASHED)
+    bed.run(3)
+    assert bed.reports() == []
+    bed.maintenance(False)
+    assert bed.reasons() == ['crashed']
+
+
+def test_maintenance_in_an_episode_neither_ends_it_nor_gives_a_new_grace():
+    bed = Bed()
+    starve(bed, grace=30.0)
+    bed.run(3)
+    bed.maintenance(True)
+    bed.run(5)
+    bed.maintenance(False)
+    bed.run(3)
+    assert bed.reports() == []
+    assert in_episode(bed)
+    bed.run(8)                              # the grace, from its start
+    assert len(bed.reports()) == 1
+
+
+def test_a_domain_job_on_a_starved_guest_is_not_reported():
+    bed = Bed()
+    starve(bed)
+    bed.run(2)
+    for _ in range(10):
+        bed.clock.advance(2)
+        bed.wall.advance(2)
+        bed.spend(2)
+        sent = bed.do(bed.fleet.tick())
+        bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
+        bed.do(bed.fleet.sampled(bed.sample()))
+        for probe in sent:
+            if getattr(probe, 'token', None) and probe.uuid == A:
+                bed.do(bed.fleet.result(ProbeResult(A, Outcome.JOB),
+                                        probe.token))
+    assert bed.reports() == []
+
+
+# -- the monitor restarts, the clocks step ----------------------------------------
+
+
+def test_a_restart_of_the_monitor_in_an_episode_does_not_get_it_reported():
+    # The episode is not kept on disk: after the restart the first span
+    # is seen an interval later, and that interval's miss counts (one of
+    # the three of the threshold); the new episode has its own WARNING.
+    from tests.unit.fakes import B, domain, make_fleet
+    bed = Bed()
+    starve(bed)
+    bed.run(5)
+    records = bed.fleet.persisted().records
+    bed.fleet = make_fleet(bed.policy, bed.clock, bed.wall,
+                           remembered=records)
+    bed.do(bed.fleet.listed([domain(A, 'vm-a', domain_id=1),
+                             domain(B, 'vm-b', domain_id=2)]))
+    bed.fleet.watched[A].starvation.grace = 120.0
+    bed.run(20)
+    assert bed.reports() == []
+    assert bed.state().misses <= 1
+
+
+def test_wall_clock_steps_in_an_episode_change_nothing(caplog):
+    # The episode runs on the monotonic clock; the heartbeat is learned
+    # again after each step.
+    bed = Bed()
+    starve(bed, grace=30.0)
+    bed.run(3)
+    bed.wall.advance(3600)
+    bed.run(3)
+    bed.wall.advance(-7200)
+    bed.run(3)
+    assert bed.reports() == []
+    assert in_episode(bed)
+    assert len(warnings(caplog)) == 1
+    bed.run(6)                              # the grace is over: the
+    assert bed.reports() == []              # misses count from there
+    bed.run(4)
+    assert bed.reasons() == ['unresponsive']
+
+
+def test_a_stalled_owner_thread_gives_one_long_span():
+    # Nothing ran for 60 s (the owner thread or the host stood still):
+    # one 60 s span, starved, then the episode goes on.
+    bed = Bed()
+    starve(bed)
+    bed.run(3)
+    bed.tick(60.0)
+    assert in_episode(bed)
+    bed.run(3)
+    assert bed.reports() == []
+    assert bed.fleet.watched[A].starvation.intervals == 7
+
+
+# -- the domain goes, comes back, changes ---------------------------------------
+
+
+def test_a_new_domain_under_the_same_uuid_starts_afresh(caplog):
+    from masakari_introspect.core.model import DomainEvent
+    from tests.unit.fakes import domain
+    bed = Bed()
+    starve(bed)
+    bed.run(3)
+    bed.do(bed.fleet.event(DomainEvent(A, 'vm-a', EventKind.STOPPED,
+                                       'destroyed')))
+    assert A not in bed.fleet.watched
+    bed.vcpu[A] = (0, 0)
+    bed.do(bed.fleet.looked_up(A, domain(A, 'vm-a', domain_id=7)))
+    assert not in_episode(bed)
+    bed.run(3)
+    assert in_episode(bed)                  # still starved: a new episode
+    assert len(warnings(caplog)) == 2
+    assert bed.reports() == []
+
+
+def test_a_new_qemu_process_found_by_a_listing_keeps_the_episode(caplog):
+    # Its stop not seen: the listing finds another domain id; the vCPU
+    # figures start again from 0.
+    from tests.unit.fakes import B, domain
+    bed = Bed()
+    starve(bed)
+    bed.run(3)
+    bed.vcpu[A] = (0, 0)
+    bed.do(bed.fleet.listed([domain(A, 'vm-a', domain_id=9),
+                             domain(B, 'vm-b', domain_id=2)]))
+    bed.run(10)
+    assert bed.reports() == []
+    assert in_episode(bed)
+    assert len(warnings(caplog)) == 1
+
+
+def test_vcpus_hot_plugged_in_an_episode_keep_it():
+    bed = Bed()
+    starve(bed)
+    bed.run(3)
+    real = bed.vcpus
+
+    def two():
+        found = real()
+        found[A] = found[A] + ((0, 0),)
+        return found
+    bed.vcpus = two
+    bed.run(5)
+    assert bed.reports() == []
+    assert in_episode(bed)
+
+
+# -- not starved -----------------------------------------------------------------
+
+
+def test_a_healthy_idle_guest_with_a_little_wait_is_never_starved():
+    bed = Bed()
+    for _ in range(30):
+        vcpu = bed.vcpu[A]
+        bed.tick()
+        # idle: runs 1 ms, waits 10 ms (0.5 %) a span
+        bed.vcpu[A] = (vcpu[0] + int(1e6), vcpu[1] + int(1e7))
+    assert bed.fleet.watched[A].starvation.intervals == 0
+    assert bed.fleet.watched[A].starvation.since is None
+
+
+def test_a_panicked_kernel_spinning_on_one_vcpu_of_two_is_not_starved():
+    # The panicking vCPU spins (it gets 30 % of a loaded host CPU, waiting
+    # the rest); the others were stopped by the panic and halt: they
+    # neither run nor wait.
+    starvation = Starvation(grace=120.0)
+    starvation.sample(100.0, ((0, 0), (0, 0)), 'g', 'u')
+    for n in range(1, 6):
+        starvation.sample(100.0 + 2 * n,
+                          ((int(n * 0.6e9), int(n * 1.4e9)), (0, 0)),
+                          'g', 'u')
+    assert starvation.intervals == 0
+    assert not starvation.shields(110.0)

@@ -507,3 +507,28 @@ def test_a_panicked_kernel_spinning_on_one_vcpu_of_two_is_not_starved():
                           'g', 'u')
     assert starvation.intervals == 0
     assert not starvation.shields(110.0)
+
+
+# -- application probes ------------------------------------------------------------
+
+
+def test_application_runs_that_time_out_while_starved_are_no_failure():
+    # Starved, the guest still answers its pings now and then (a ping is
+    # cheap; a miss is none while starved), so it stays healthy and its
+    # application probe runs: a run that needs CPU for longer times out.
+    from masakari_introspect.core.app_run import RunOutcome
+    from masakari_introspect.core.policy import AppProbe
+    from tests.unit.test_application import INTERVAL as SPAN
+    from tests.unit.test_application import Bed as AppBed
+    bed = AppBed(AppProbe('web', ('/bin/true',), timeout=1, threshold=2))
+    bed.tick()                              # healthy
+    ran = waited = 0
+    for n in range(10):                     # 100 s, within the grace
+        ran, waited = ran + int(0.02 * SPAN * 1e9), \
+            waited + int(0.9 * SPAN * 1e9)
+        runs = bed.tick(answer=n % 2 == 0)
+        bed.do(bed.fleet.vcpus_sampled({A: ((ran, waited),)}))
+        for run in runs:
+            bed.back(run, RunOutcome.TIMEOUT)
+    assert bed.fleet.watched[A].starvation.intervals >= 8
+    assert bed.reports() == []

@@ -156,7 +156,7 @@ def close(watched: Watched, now: float, settings: Settings) -> Verdict:
                     ' abandoning it', watched.state.name,
                     watched.state.uuid, now - watched.started_at)
         watched.token = None
-        outstanding = True
+        outstanding = not starved
     before = watched.state.phase
     # A judgement that waits for a sample waits on while starved, as on
     # the samples (core/sampling.py).

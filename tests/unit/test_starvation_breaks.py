@@ -532,3 +532,29 @@ def test_application_runs_that_time_out_while_starved_are_no_failure():
             bed.back(run, RunOutcome.TIMEOUT)
     assert bed.fleet.watched[A].starvation.intervals >= 8
     assert bed.reports() == []
+
+
+# -- a probe that does not come back ---------------------------------------------
+
+
+def test_a_probe_abandoned_while_starved_is_no_miss():
+    # Inside libvirt past probe_deadline (60 s): abandoned and sent again.
+    # While the guest is starved that interval is no miss either.
+    from masakari_introspect.core.actions import Probe
+    bed = Bed()
+    starve(bed)
+    bed.run(2)
+    for _ in range(35):                     # 70 s; A's probe never back
+        bed.clock.advance(2)
+        bed.wall.advance(2)
+        bed.spend(2)
+        sent = bed.do(bed.fleet.tick())
+        bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
+        bed.do(bed.fleet.sampled(bed.sample()))
+        for probe in sent:
+            if isinstance(probe, Probe) and probe.uuid == A:
+                bed.do(bed.fleet.started(A, probe.token))
+        bed.do(bed.fleet.overdue())
+    assert len(bed.probes()) >= 2            # abandoned, sent again
+    assert bed.state().misses == 0
+    assert bed.reports() == []

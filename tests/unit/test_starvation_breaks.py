@@ -558,3 +558,42 @@ def test_a_probe_abandoned_while_starved_is_no_miss():
     assert len(bed.probes()) >= 2            # abandoned, sent again
     assert bed.state().misses == 0
     assert bed.reports() == []
+
+
+def test_a_lost_agent_whose_guest_is_then_starved_stays_lost():
+    # Agent gone, kernel alive (not reported); then the host starves the
+    # guest, so its heartbeat stops: not judged a dead kernel within the
+    # grace, and lost again once the CPU is back.
+    bed = Bed()
+    bed.lose_agent()
+    bed.run(2)
+    assert bed.state().phase is Phase.AGENT_LOST
+    starve(bed)
+    bed.closed.add(A)
+    bed.run(20)
+    assert bed.reports() == []
+    bed.starved.discard(A)
+    bed.stamps[A] = None
+    bed.run(10)
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.AGENT_LOST
+
+
+def test_a_vcpu_answer_handled_twice_counts_once():
+    bed = Bed()
+    starve(bed)
+    for n in range(10):                             # a tick every 2 s
+        bed.clock.advance(1.5 if n else 2)
+        bed.wall.advance(1.5 if n else 2)
+        bed.spend(2)
+        sent = bed.do(bed.fleet.tick())
+        figures = bed.vcpus()
+        bed.do(bed.fleet.vcpus_sampled(figures))
+        bed.clock.advance(0.5)
+        bed.wall.advance(0.5)
+        bed.do(bed.fleet.vcpus_sampled(figures))    # again, 0.5 s later
+        bed.do(bed.fleet.sampled(bed.sample()))
+        bed.answer(sent)
+    assert bed.fleet.watched[A].starvation.intervals == 10
+    assert in_episode(bed)
+    assert bed.reports() == []

@@ -330,6 +330,20 @@ def test_a_crash_while_starved_is_reported_at_once():
     assert bed.reasons() == ['crashed']
 
 
+def test_a_crash_loaded_while_starved_is_crashed_at_the_kdump_timeout():
+    # The crash is no miss: starvation does not stretch the wait for the
+    # dump (kdump_timeout) nor shield its end.
+    from tests.unit.test_heartbeat import crash_loaded
+    bed = Bed()
+    starve(bed)
+    bed.run(3)
+    crash_loaded(bed, timeout=20.0)
+    bed.run(9)
+    assert bed.reports() == []
+    bed.run(2)
+    assert bed.reasons() == ['crashed']
+
+
 def test_a_crash_held_in_maintenance_while_starved_is_reported_after_it():
     bed = Bed()
     starve(bed)

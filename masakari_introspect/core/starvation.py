@@ -54,7 +54,7 @@ class Starvation:
         last, self._last = self._last, (now, vcpus) if vcpus else None
         self._blind = 0 if vcpus else self._blind + 1
         if last is None or not vcpus or len(vcpus) != len(last[1]) or \
-                _went_back(vcpus, last[1]):
+                now > last[0] and _went_back(vcpus, last[1]):
             if last is not None and vcpus:
                 # vCPUs added or removed, or figures that start again (a
                 # new QEMU process or vCPU thread): no span, and the quiet

@@ -611,3 +611,17 @@ def test_a_vcpu_answer_handled_twice_counts_once():
     assert bed.fleet.watched[A].starvation.intervals == 10
     assert in_episode(bed)
     assert bed.reports() == []
+
+
+def test_a_sample_out_of_order_neither_spans_nor_restarts_the_quiet_count():
+    # An older reading handled after a newer one (not made by the fleet,
+    # which dates each answer when it was asked, one call at a time): no
+    # span, and the quiet spans before still count.
+    counters = Counters()
+    assert counters.span(0.0, 1.8)
+    assert counters.span(0.0, 0.0)
+    assert counters.span(0.0, 0.0)
+    older = (counters.now - 1.0, ((counters.ran, counters.waited - 1),))
+    counters.starvation.sample(*older, 'g', 'u')
+    assert not counters.starvation.starved
+    assert not counters.span(0.0, 0.0)      # the third quiet span

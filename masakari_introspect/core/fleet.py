@@ -244,6 +244,11 @@ class Fleet:
                                           self.policy.probe_interval,
                                           self._tokens, now)
             actions += runs + app_fleet.act(watched, judged, self._report)
+        if self._vcpus_asked.pending:
+            # The last vCPU call is not back: an interval without figures,
+            # as one that failed (a hung call cannot shield a hang).
+            for watched in self.watched.values():
+                watched.starvation.unanswered()
         if self.watched:
             actions += [self._vcpus_asked.ask(), self._asked.ask()]
         return actions

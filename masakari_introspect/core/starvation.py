@@ -43,8 +43,9 @@ class Starvation:
         # (length, per vCPU (ran, waited)), s.
         self._calm: list[tuple[float, tuple[tuple[float, float], ...]]] = []
         self._last: tuple[float, VcpuTimes] | None = None
-        # Samples in a row without its figures (the call failed, the
-        # guest left out): at CALM, no evidence that it is still starved.
+        # Samples in a row without its figures (the call failed or is not
+        # back, the guest left out): at CALM, no evidence that it is still
+        # starved.
         self._blind = 0
 
     def sample(self, now: float, vcpus: VcpuTimes, name: str, uuid: str
@@ -89,6 +90,12 @@ class Starvation:
                         'its misses do not count for up to %.0f s'
                         % self.grace if self.grace > 0 else
                         'it is judged as usual (starvation_grace is 0)')
+
+    def unanswered(self) -> None:
+        """An interval passed without the guest's figures (the vCPU call
+        asked at its start is not back): as a sample without them, but the
+        figures, when they come, still span from the last ones."""
+        self._blind += 1
 
     def _quiet(self) -> bool:
         """The last :data:`CALM` spans, together, show the vCPUs getting

@@ -625,3 +625,41 @@ def test_a_sample_out_of_order_neither_spans_nor_restarts_the_quiet_count():
     counters.starvation.sample(*older, 'g', 'u')
     assert not counters.starvation.starved
     assert not counters.span(0.0, 0.0)      # the third quiet span
+
+
+def test_a_vcpu_call_that_never_comes_back_does_not_shield_for_the_grace():
+    # The vCPU call hangs (its one thread never answers): each tick finds
+    # the last one still out, and no figures come. As with a call that
+    # fails, three such intervals lift the shield: the dead kernel is
+    # reported, not 120 s later.
+    bed = Bed()
+    starve(bed)
+    bed.run(3)
+    for _ in range(8):
+        bed.clock.advance(2)
+        bed.wall.advance(2)
+        bed.spend(2)
+        sent = bed.do(bed.fleet.tick())
+        bed.do(bed.fleet.sampled(bed.sample()))
+        bed.answer(sent)
+    assert len(bed.reports()) == 1
+
+
+def test_a_late_vcpu_answer_each_interval_keeps_the_shield():
+    # Through libvirt a starved guest's figures may come after the next
+    # tick (0.6-3.3 s): one interval without them is no blindness.
+    bed = Bed()
+    starve(bed)
+    bed.run(2)
+    for _ in range(10):                     # a call every other tick
+        for late in (True, False):
+            bed.clock.advance(2)
+            bed.wall.advance(2)
+            bed.spend(2)
+            sent = bed.do(bed.fleet.tick())
+            if not late:
+                bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
+            bed.do(bed.fleet.sampled(bed.sample()))
+            bed.answer(sent)
+    assert bed.reports() == []
+    assert in_episode(bed)

@@ -5,13 +5,23 @@ fleet)."""
 
 import logging
 
+from masakari_introspect.core.actions import Probe
+from masakari_introspect.core.app_run import RunOutcome
+from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.policy import AppProbe
 from masakari_introspect.core.starvation import Starvation
 from tests.unit.fakes import A
+from tests.unit.fakes import B
+from tests.unit.fakes import domain
+from tests.unit.fakes import make_fleet
 from tests.unit.heartbeat_bed import Bed
+from tests.unit.test_application import INTERVAL as APP_INTERVAL
+from tests.unit.test_application import Bed as AppBed
+from tests.unit.test_heartbeat import crash_loaded
 from tests.unit.test_heartbeat import starve
 from tests.unit.test_starvation import BED_WAITS
 
@@ -133,7 +143,7 @@ def test_a_busy_or_failing_agent_call_in_a_starved_interval_is_no_miss():
             bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
             bed.do(bed.fleet.sampled(bed.sample()))
             for probe in sent:
-                if getattr(probe, 'token', None) and probe.uuid == A:
+                if isinstance(probe, Probe) and probe.uuid == A:
                     bed.do(bed.fleet.result(ProbeResult(A, outcome),
                                             probe.token))
         assert bed.state().misses == 0, outcome
@@ -333,7 +343,6 @@ def test_a_crash_while_starved_is_reported_at_once():
 def test_a_crash_loaded_while_starved_is_crashed_at_the_kdump_timeout():
     # The crash is no miss: starvation does not stretch the wait for the
     # dump (kdump_timeout) nor shield its end.
-    from tests.unit.test_heartbeat import crash_loaded
     bed = Bed()
     starve(bed)
     bed.run(3)
@@ -382,7 +391,7 @@ def test_a_domain_job_on_a_starved_guest_is_not_reported():
         bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
         bed.do(bed.fleet.sampled(bed.sample()))
         for probe in sent:
-            if getattr(probe, 'token', None) and probe.uuid == A:
+            if isinstance(probe, Probe) and probe.uuid == A:
                 bed.do(bed.fleet.result(ProbeResult(A, Outcome.JOB),
                                         probe.token))
     assert bed.reports() == []
@@ -395,7 +404,6 @@ def test_a_restart_of_the_monitor_in_an_episode_does_not_get_it_reported():
     # The episode is not kept on disk: after the restart the first span
     # is seen an interval later, and that interval's miss counts (one of
     # the three of the threshold); the new episode has its own WARNING.
-    from tests.unit.fakes import B, domain, make_fleet
     bed = Bed()
     starve(bed)
     bed.run(5)
@@ -446,8 +454,6 @@ def test_a_stalled_owner_thread_gives_one_long_span():
 
 
 def test_a_new_domain_under_the_same_uuid_starts_afresh(caplog):
-    from masakari_introspect.core.model import DomainEvent
-    from tests.unit.fakes import domain
     bed = Bed()
     starve(bed)
     bed.run(3)
@@ -466,7 +472,6 @@ def test_a_new_domain_under_the_same_uuid_starts_afresh(caplog):
 def test_a_new_qemu_process_found_by_a_listing_keeps_the_episode(caplog):
     # Its stop not seen: the listing finds another domain id; the vCPU
     # figures start again from 0.
-    from tests.unit.fakes import B, domain
     bed = Bed()
     starve(bed)
     bed.run(3)
@@ -530,16 +535,12 @@ def test_application_runs_that_time_out_while_starved_are_no_failure():
     # Starved, the guest still answers its pings now and then (a ping is
     # cheap; a miss is none while starved), so it stays healthy and its
     # application probe runs: a run that needs CPU for longer times out.
-    from masakari_introspect.core.app_run import RunOutcome
-    from masakari_introspect.core.policy import AppProbe
-    from tests.unit.test_application import INTERVAL as SPAN
-    from tests.unit.test_application import Bed as AppBed
     bed = AppBed(AppProbe('web', ('/bin/true',), timeout=1, threshold=2))
     bed.tick()                              # healthy
     ran = waited = 0
     for n in range(10):                     # 100 s, within the grace
-        ran, waited = ran + int(0.02 * SPAN * 1e9), \
-            waited + int(0.9 * SPAN * 1e9)
+        ran, waited = ran + int(0.02 * APP_INTERVAL * 1e9), \
+            waited + int(0.9 * APP_INTERVAL * 1e9)
         runs = bed.tick(answer=n % 2 == 0)
         bed.do(bed.fleet.vcpus_sampled({A: ((ran, waited),)}))
         for run in runs:
@@ -554,7 +555,6 @@ def test_application_runs_that_time_out_while_starved_are_no_failure():
 def test_a_probe_abandoned_while_starved_is_no_miss():
     # Inside libvirt past probe_deadline (60 s): abandoned and sent again.
     # While the guest is starved that interval is no miss either.
-    from masakari_introspect.core.actions import Probe
     bed = Bed()
     starve(bed)
     bed.run(2)

@@ -242,8 +242,13 @@ class Fleet:
                 actions.append(self._probe(watched))
             runs, judged = app_fleet.turn(watched, self._ticks,
                                           self.policy.probe_interval,
-                                          self._tokens)
+                                          self._tokens, now)
             actions += runs + app_fleet.act(watched, judged, self._report)
+        if self._vcpus_asked.pending:
+            # The last vCPU call is not back: an interval without figures,
+            # as one that failed (a hung call cannot shield a hang).
+            for watched in self.watched.values():
+                watched.starvation.unanswered()
         if self.watched:
             actions += [self._vcpus_asked.ask(), self._asked.ask()]
         return actions
@@ -253,7 +258,8 @@ class Fleet:
         watched = self.watched.get(run.uuid)
         if watched is None:
             return []
-        return app_fleet.act(watched, app_fleet.result(watched, run),
+        return app_fleet.act(watched, app_fleet.result(watched, run,
+                                                       self._clock()),
                              self._report)
 
     def app_started(self, uuid: str, probe: str, token: int

@@ -50,11 +50,10 @@ def job(state: InstanceState, now: float) -> Verdict:
 
 
 def interval_end(state: InstanceState, now: float, outstanding: bool,
-                 judge_idle: bool = True) -> Verdict:
+                 judging: bool = True) -> Verdict:
     """Close the current probe interval; ``outstanding`` is True when a
-    probe of this instance is still in flight or queued; ``judge_idle``
-    False: a failed agent is not judged on this interval's activity (the
-    guest is starved of CPU)."""
+    probe of this instance is still in flight or queued; ``judging``
+    False while a judgement must wait (the guest is starved of CPU)."""
     verdict = Verdict.NONE
     was_awaiting = state.awaiting_sample
     if state.phase is Phase.FAILURE_PAUSE:
@@ -67,7 +66,7 @@ def interval_end(state: InstanceState, now: float, outstanding: bool,
                 else _grace_end(state, now)
         stalled = now - state.interval_start > \
             STALLED * state.policy.probe_interval
-        if verdict is Verdict.NONE and not stalled and judge_idle and (
+        if verdict is Verdict.NONE and not stalled and judging and (
                 was_awaiting or state.phase is Phase.ACTIVE):
             # A whole interval without statistics counts as inactive
             # (unless nobody asked for one: the sample due now judges).

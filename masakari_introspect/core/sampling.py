@@ -48,6 +48,11 @@ class Asked:
             self._first = (self._clock(), self._wall())
         return self._action()
 
+    @property
+    def pending(self) -> bool:
+        """Asked for, and not come back yet."""
+        return self._first is not None
+
     def answered(self, now: float) -> Moment:
         """A sample came back at ``now``: when it was asked for at the
         latest (now, if it was not asked for)."""

@@ -22,13 +22,14 @@ WAITED = 0.5     # of the span, at least, waiting for a host CPU
 RAN = 0.1        # of the span, at most, running
 # An episode ends after CALM spans in a row that are not starved and in
 # which, taken together, no vCPU waited more than QUIET of their length
-# while running less than RAN of it. A starved idle vCPU is not always
-# runnable: measured on the bed, its wait went 0.00-4.27 s in 2 s spans
-# while it ran nothing, so one span, or two, with little wait do not
-# show that the host has CPU for it again; a healthy idle guest waits
-# about 0.5 % of a span.
+# while running less than RAN of it. The wait a span shows is lumpy:
+# measured on the bed, a starved vCPU that ran nothing showed 0.00-4.27 s
+# in 2 s spans, so one span, or two, with little wait do not show that the
+# host has CPU for it again. A healthy idle guest waits about 0.5 % of a
+# span, one on a busy host that is not overcommitted a few per cent: a
+# quarter keeps an episode from outliving the starvation on such a host.
 CALM = 3
-QUIET = 0.1
+QUIET = 0.25
 
 
 class Starvation:
@@ -43,15 +44,24 @@ class Starvation:
         # (length, per vCPU (ran, waited)), s.
         self._calm: list[tuple[float, tuple[tuple[float, float], ...]]] = []
         self._last: tuple[float, VcpuTimes] | None = None
+        # Samples in a row without its figures (the call failed or is not
+        # back, the guest left out): at CALM, no evidence that it is still
+        # starved.
+        self._blind = 0
 
     def sample(self, now: float, vcpus: VcpuTimes, name: str, uuid: str
                ) -> None:
         """The guest's vCPU figures read at ``now`` (() when not read:
         the next span starts from the next reading)."""
         last, self._last = self._last, (now, vcpus) if vcpus else None
-        if last is None or not vcpus or len(vcpus) != len(last[1]):
+        self._blind = 0 if vcpus else self._blind + 1
+        if last is None or not vcpus or len(vcpus) != len(last[1]) or \
+                now > last[0] and _went_back(vcpus, last[1]):
             if last is not None and vcpus:
-                self._calm = []            # vCPUs added or removed
+                # vCPUs added or removed, or figures that start again (a
+                # new QEMU process or vCPU thread): no span, and the quiet
+                # ones before say nothing of the new figures.
+                self._calm = []
             self.starved = False
             return
         span = now - last[0]
@@ -76,9 +86,17 @@ class Starvation:
             self.since = now - span
             steal = max(waited for _ran, waited in grew)
             LOG.warning('Instance %s (%s) is starved of CPU: its vCPU waited '
-                        '%.1f s of %.1f s for a host CPU (steal time); its '
-                        'misses do not count for up to %.0f s', name, uuid,
-                        steal, span, self.grace)
+                        '%.1f s of %.1f s for a host CPU (steal time); %s',
+                        name, uuid, steal, span,
+                        'its misses do not count for up to %.0f s'
+                        % self.grace if self.grace > 0 else
+                        'it is judged as usual (starvation_grace is 0)')
+
+    def unanswered(self) -> None:
+        """An interval passed without the guest's figures (the vCPU call
+        asked at its start is not back): as a sample without them, but the
+        figures, when they come, still span from the last ones."""
+        self._blind += 1
 
     def _quiet(self) -> bool:
         """The last :data:`CALM` spans, together, show the vCPUs getting
@@ -94,8 +112,20 @@ class Starvation:
 
     def shields(self, now: float) -> bool:
         """In an episode (a starved span, and not yet :data:`CALM` quiet
-        spans after it), within its grace."""
-        return self.since is not None and now - self.since < self.grace
+        spans after it), within its grace, and its figures not missing
+        for :data:`CALM` samples in a row: a failing vCPU call cannot
+        shield a hang. The episode goes on (and its grace runs) while
+        they are missing."""
+        return self.since is not None and now - self.since < self.grace \
+            and self._blind < CALM
+
+
+def _went_back(vcpus: VcpuTimes, before: VcpuTimes) -> bool:
+    """Some figure is lower than the one read before it: counted again
+    from 0, not a span's growth."""
+    return any(time < time0 or delay < delay0
+               for (time, delay), (time0, delay0)
+               in zip(vcpus, before, strict=True))
 
 
 def _wanting(span: float, grew: tuple[tuple[float, float], ...],

@@ -49,6 +49,15 @@ def test_two_spans_without_wait_do_not_end_an_episode():
     assert feed.starvation.since is not None
 
 
+def test_spans_that_wait_a_little_together_end_an_episode():
+    # A busy host that is not overcommitted: a fifth of each span waited.
+    feed = Feed()
+    assert feed.span_of((0.0, 1.8))
+    for _ in range(2):
+        assert feed.span_of((0.0, 0.4))
+    assert not feed.span_of((0.0, 0.4))
+
+
 def test_three_quiet_spans_end_an_episode(caplog):
     caplog.set_level(logging.INFO)
     feed = Feed()
@@ -82,7 +91,7 @@ def test_one_waiting_vcpu_of_two_keeps_an_episode():
     feed = Feed(vcpus=2)
     assert feed.span_of((0.0, 1.8), (0.5, 0.0))
     for _ in range(5):
-        assert feed.span_of((0.0, 0.5), (0.5, 0.0))
+        assert feed.span_of((0.0, 0.8), (0.5, 0.0))
 
 
 def test_a_starved_span_starts_the_quiet_count_again():

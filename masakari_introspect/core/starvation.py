@@ -85,8 +85,9 @@ class Starvation:
         if self.since is None:
             self.since = now - span
             steal = max(waited for _ran, waited in grew)
-            LOG.warning('Instance %s (%s) is starved of CPU: its vCPU waited '
-                        '%.1f s of %.1f s for a host CPU (steal time); %s',
+            LOG.warning('Instance %s (%s) is starved of CPU: its vCPU or '
+                        'QEMU main thread waited %.1f s of %.1f s for a '
+                        'host CPU (steal time); %s',
                         name, uuid, steal, span,
                         'its misses do not count for up to %.0f s'
                         % self.grace if self.grace > 0 else

@@ -11,6 +11,12 @@ domain's QEMU process from libvirt's pid file, its vCPU threads by name
 ``schedstat`` (run time and time waiting for a host CPU, ns). Nothing here
 waits for QEMU or libvirtd's jobs.
 
+QEMU's main thread comes last, as one more entry: it carries the guest
+agent's channel, and on the bed a starved QEMU showed it first: its main
+thread waited while the idle guest's vCPU, never woken by the ping that
+did not arrive, waited for nothing (the agent call timed out and the
+statistics call took 6 s before any vCPU span looked starved).
+
 The kernel adds a wait to a thread's ``run_delay`` only when the thread
 gets a CPU at last, so a vCPU thread that waits for seconds shows no wait
 until it runs; measured on the bed, a starved idle vCPU showed 0.00 s of
@@ -34,6 +40,7 @@ from masakari_introspect.core.starvation import VcpuTimes
 PROC = pathlib.Path('/proc')
 RUN = pathlib.Path('/run/libvirt/qemu')    # the system daemon's pid files
 _VCPU_THREAD = re.compile(r'CPU (\d+)/')
+MAIN = 1 << 30      # QEMU's main thread, after the vCPUs
 
 
 def local(uri: str) -> bool:
@@ -69,26 +76,29 @@ class SchedStats:
         self._last: dict[str, dict[int, _Thread]] = {}
 
     def read(self, name: str) -> VcpuTimes | None:
-        """Per vCPU (run time, wait for a host CPU), ns, in vCPU order;
-        None if they cannot be read (no pid file, a process gone, a host
+        """Per vCPU (run time, wait for a host CPU), ns, in vCPU order,
+        then QEMU's main thread's; None if they cannot be read (no pid file, a process gone, a host
         kernel without scheduler statistics)."""
         try:
             pid = int((self._run / ('%s.pid' % name)).read_text())
             found = {}
             for task in (self._proc / str(pid) / 'task').iterdir():
                 match = _VCPU_THREAD.match((task / 'comm').read_text())
-                if match is None:
+                if task.name == str(pid):
+                    number = MAIN
+                elif match is None:
                     continue
+                else:
+                    number = int(match.group(1))
                 ran, waited, slices = (
                     int(f) for f in
                     (task / 'schedstat').read_text().split()[:3])
                 state = (task / 'stat').read_text().rsplit(')', 1)[1].split()
-                found[int(match.group(1))] = (ran, waited, slices,
-                                              state[:1] == ['R'])
+                found[number] = (ran, waited, slices, state[:1] == ['R'])
         except (OSError, ValueError):
             self._last.pop(name, None)
             return None
-        if not found:
+        if set(found) <= {MAIN}:
             self._last.pop(name, None)
             return None
         now = self._clock()

@@ -54,7 +54,8 @@ def test_each_vcpu_thread_gives_its_run_time_and_wait(tmp_path):
         104: ('CPU 1/KVM', '20 4 7'),
         103: ('CPU 0/KVM', '10 3 5'),
     })
-    assert sched.read('vm-a') == ((10, 3), (20, 4))
+    # QEMU's main thread (the thread id is the process id) comes last.
+    assert sched.read('vm-a') == ((10, 3), (20, 4), (9, 9))
 
 
 def test_tcg_vcpu_threads_are_read_too(tmp_path):
@@ -297,3 +298,22 @@ def test_domains_gone_are_forgotten(tmp_path):
     sched.keep(['vm-b'])
     clock.now += 2.0
     assert sched.read('vm-a') == ((500, 700),)
+
+
+def test_a_starved_main_thread_shows_while_the_idle_vcpu_sleeps(tmp_path):
+    # Seen on the bed: the starved QEMU's main thread (the agent's
+    # channel) waited while the idle vCPU, never woken, waited nothing.
+    clock = Clock()
+    sched = qemu(tmp_path, 'vm-a', 100, {
+        100: ('qemu-system-x86', '900 800 50', 'R'),
+        101: ('CPU 0/TCG', '500 700 9', 'S'),
+    }, clock)
+    assert sched.read('vm-a') == ((500, 700), (900, 800))
+    clock.now += 2.0
+    assert sched.read('vm-a') == ((500, 700), (900, 800 + 2_000_000_000))
+
+
+def test_a_main_thread_alone_is_no_figure(tmp_path):
+    sched = qemu(tmp_path, 'vm-a', 100, {
+        100: ('qemu-system-x86', '900 800 50')})
+    assert sched.read('vm-a') is None

@@ -25,7 +25,8 @@ from tests.unit.test_heartbeat import crash_loaded
 from tests.unit.test_heartbeat import starve
 from tests.unit.test_starvation import BED_WAITS
 
-WARNED = 'starved of CPU: its vCPU waited'
+WARNED = ('starved of CPU: its vCPU or QEMU main thread '
+          'waited')
 
 
 def warnings(caplog):

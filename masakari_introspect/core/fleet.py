@@ -19,6 +19,7 @@ from masakari_introspect.core import cadence
 from masakari_introspect.core import events
 from masakari_introspect.core import kdump
 from masakari_introspect.core import probing
+from masakari_introspect.core import recheck
 from masakari_introspect.core import reporting
 from masakari_introspect.core import sampling
 from masakari_introspect.core.actions import Action
@@ -79,6 +80,8 @@ class Fleet:
         self._last_tick: float | None = None
         self._asked = sampling.Asked(clock, wall)
         self._vcpus_asked = sampling.Asked(clock, wall, SampleVcpus)
+        self._rechecks = recheck.Rechecks()
+        self._last_read: float | None = None   # the last bulk sample's ask
 
     # -- membership (the roster's) -----------------------------------------------
 
@@ -181,9 +184,10 @@ class Fleet:
         if result.outcome in (Outcome.GONE, Outcome.NOT_CONFIGURED):
             return self._roster.forget(result.uuid, result.detail)
         verdict, taken = probing.came_back(watched, result, token, now)
+        later = self._rechecks.probed(watched, result.outcome, now)
         if verdict is None:
-            return []
-        actions = self._act(watched, verdict)
+            return later
+        actions = self._act(watched, verdict) + later
         if taken and state.awaiting_sample:
             actions.append(self._asked.ask())   # judge it now
         return actions
@@ -274,14 +278,52 @@ class Fleet:
         """One statistics sample; None if it could not be taken."""
         now = self._clock()
         read = self._asked.answered(now)
+        self._last_read = read[0]
         found = {a.uuid: a for a in activities or ()}
         actions: list[Action] = []
         for uuid, watched in self.watched.items():
-            first, verdict = sampling.apply(watched, found.get(uuid), now,
-                                            read)
+            actions += self._apply(watched, found.get(uuid), now, read)
+        return actions
+
+    def recheck(self) -> list[Action]:
+        """A late heartbeat's moment came (:class:`SampleLater`): the
+        samples of single guests due now (see :mod:`recheck`)."""
+        return self._rechecks.due(self.watched, self._clock(), self._wall())
+
+    def guests_sampled(self, uuids: tuple[str, ...],
+                       activities: list[Activity] | None) -> list[Action]:
+        """The sample of ``uuids`` alone (:class:`SampleGuests`); None if
+        it could not be taken. Each guest's heartbeat is judged as in a
+        bulk sample, dated when it was asked (its counters are left to the
+        next bulk sample: :func:`sampling.apply_alone`); a guest without one (stopped,
+        gone) waits for the next bulk sample, and so does one replaced by
+        another QEMU process meanwhile or sampled by a bulk call asked
+        later (the calls run in order: never, but cheap to rule out)."""
+        found = {a.uuid: a for a in activities or ()}
+        actions: list[Action] = []
+        for uuid in uuids:
+            asked = self._rechecks.answered(uuid)
+            activity = found.get(uuid)
+            if asked is None or activity is None:
+                continue
+            watched, read = asked
+            if self.watched.get(uuid) is not watched or (
+                    self._last_read is not None
+                    and read[0] < self._last_read):
+                continue
+            first, verdict = sampling.apply_alone(watched, activity, read)
             if verdict is not None:
                 actions += first + self._act(watched, verdict)
+            actions += self._rechecks.sampled(watched, read)
         return actions
+
+    def _apply(self, watched: Watched, activity: Activity | None,
+               now: float, read: sampling.Moment) -> list[Action]:
+        """One guest's record of a sample asked at ``read``."""
+        first, verdict = sampling.apply(watched, activity, now, read)
+        actions = [] if verdict is None else \
+            first + self._act(watched, verdict)
+        return actions + self._rechecks.sampled(watched, read)
 
     def vcpus_sampled(self, found: dict[str, VcpuTimes] | None
                       ) -> list[Action]:

@@ -31,6 +31,18 @@ def stale_after(period: int) -> float:
     return 2.0 * period + 1.0
 
 
+def late_after(period: int) -> float:
+    """A live stamp this old is late: its next beat is overdue by half a
+    period. QEMU asks the guest one period after each answer, so a guest
+    that answers within ``lag`` seconds stamps every ``period + lag``
+    seconds, and a sample (which reads the stamp no earlier than it was
+    asked) finds it less than ``period + 1 + lag`` seconds old (stamps are
+    whole seconds): a guest less than half a period late is never late.
+    Half-way between the oldest a punctual stamp can be (``period + 1``)
+    and stale (``2 x period + 1``)."""
+    return 1.5 * period + 1.0
+
+
 class Heartbeat:
     """One guest's kernel heartbeat."""
 
@@ -72,6 +84,23 @@ class Heartbeat:
         if self.stale_since is None:
             return None
         return self.stale_since - stale_after(self.period) + self.period + 1
+
+    @property
+    def late(self) -> bool:
+        """The last sample found a live stamp late (see :func:`late_after`),
+        not stale yet."""
+        return self.live and not self.stale and not self._blank and \
+            self._age is not None and self._age >= late_after(self.period)
+
+    def stale_at(self) -> float | None:
+        """When a live heartbeat goes stale if its stamp does not move
+        (monotonic, on the last sample's offset between the clocks; a step
+        since relearns it); None if not live, stale already, or unknown
+        (the last sample had no stamp: a job holds the domain)."""
+        if not self.live or self.stale or self.stamp is None \
+                or self._blank or self._offset is None or self.period <= 0:
+            return None
+        return self.stamp + stale_after(self.period) - self._offset
 
     def age(self) -> float | None:
         """Seconds since the last stamp at the last sample, if in use."""

@@ -88,16 +88,18 @@ def port_closed(watched: Watched, detail: str, now: float) -> None:
 
 
 def judge(watched: Watched, activity: Activity | None, now: float,
-          wall: float, policy: Policy) -> Verdict:
+          wall: float, policy: Policy, decide: bool = True) -> Verdict:
     """Take the sample's heartbeat (after its activity was taken); report a
     dead kernel: stale, and no agent answer and no work since its next
-    beat was due."""
+    beat was due (``decide`` False: the heartbeat only, no verdict)."""
     state, heartbeat = watched.state, watched.heartbeat
     if not policy.kernel_heartbeat or activity is None \
             or state.phase in _NOT_RUNNING or heartbeat.os_id == WINDOWS:
         return Verdict.NONE
     went = heartbeat.sample(now, wall, activity.heartbeat,
                             activity.heartbeat_period)
+    if not decide:
+        return Verdict.NONE
     return _decide(watched, now, went)
 
 

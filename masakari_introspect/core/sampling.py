@@ -89,3 +89,25 @@ def apply(watched: Watched, activity: Activity | None, now: float,
         watched.log_phase(before, 'activity check')
         return [], verdict
     return [], None
+
+
+def apply_alone(watched: Watched, activity: Activity, read: Moment
+                ) -> tuple[list[Action], Verdict | None]:
+    """Apply a sample of this guest alone, taken between two bulk ones (a
+    late heartbeat's, :mod:`~masakari_introspect.core.recheck`), asked at
+    ``read``. Its heartbeat is judged as in a bulk sample; its counters
+    are left to the next bulk sample, so that work is judged over spans
+    as long as between two bulk samples (a guest that works in bursts is
+    not idle between two of them). Counters that moved since the last bulk
+    sample are work since: no kernel verdict on this sample (the next bulk
+    one judges it on its whole span)."""
+    state = watched.state
+    before = state.phase
+    verdict = kernel.judge(watched, activity, read[0], read[1], state.policy,
+                           decide=not watched.moved(activity))
+    if verdict is Verdict.NONE:
+        return [], None
+    if not (watched.token is not None and watched.running):
+        Roster.void_probe(watched)
+    watched.log_phase(before, 'kernel heartbeat stale')
+    return [Unqueue(state.uuid)], verdict

@@ -37,6 +37,12 @@ class Hypervisor(Protocol):
         """Guest work counters of every running domain; None if unknown."""
         ...
 
+    def guests_activity(self, uuids: tuple[str, ...]
+                        ) -> list[Activity] | None:
+        """The same figures of these running domains only (those gone or
+        not running are left out); None if unknown."""
+        ...
+
     def vcpus(self) -> dict[str, VcpuTimes] | None:
         """Each running domain's vCPU run time and run delay, by UUID, in
         a call that does not wait for QEMU; None if unknown."""

@@ -4,12 +4,15 @@ One thread owns the :class:`~masakari_introspect.core.fleet.Fleet`: libvirt
 events, probe results, statistics, ticks and resyncs are queued to it and
 handled in order, so no state is shared between threads. It carries out the
 actions the fleet returns: probes go to the dispatcher (the probe lanes),
-the bulk statistics call and the vCPU statistics call to a worker each,
+the bulk statistics call and the vCPU statistics call to a worker each
+(a late heartbeat's sample of a few guests, at its moment, to the bulk
+call's worker),
 reports to the outbox (spool and sender) and to the forensics recorder; it
 never sends anything itself.
 """
 
 import concurrent.futures
+import itertools
 import queue
 import threading
 import time
@@ -24,6 +27,8 @@ from masakari_introspect.core.actions import Lookup
 from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.actions import Report
 from masakari_introspect.core.actions import Sample
+from masakari_introspect.core.actions import SampleGuests
+from masakari_introspect.core.actions import SampleLater
 from masakari_introspect.core.actions import SampleVcpus
 from masakari_introspect.core.actions import Save
 from masakari_introspect.core.actions import Unqueue
@@ -46,6 +51,7 @@ from masakari_introspect.runtime.dispatch import Dispatcher
 from masakari_introspect.runtime.hypervisor import Hypervisor
 from masakari_introspect.runtime.hypervisor import Prober
 from masakari_introspect.runtime.lanes import Lane
+from masakari_introspect.runtime.scheduler import Alarm
 from masakari_introspect.runtime.store import StateStore
 
 LOG = logging.getLogger(__name__)
@@ -87,6 +93,12 @@ class Monitor:
         # not wait behind a bulk call that a starved QEMU holds up.
         self._stats_lanes = {'bulk': Lane('statistics', 1),
                              'vcpu': Lane('vcpu-statistics', 1)}
+        # A late heartbeat's sample (SampleLater): the fleet is asked which
+        # guests are due when the moment comes; their call (SampleGuests)
+        # runs on the bulk call's lane, in order with the bulk calls.
+        self._rechecks = Alarm('heartbeat-recheck',
+                               lambda: self._post(self.fleet.recheck))
+        self._recheck_keys = itertools.count()
         # Application probes' calls: spare jobs of the healthy lane.
         self._apps = AppRunner(
             agent_exec, self._probes.healthy,
@@ -168,6 +180,7 @@ class Monitor:
         deadline = time.monotonic() + timeout
         self._inbox.put((self._halt, ()))
         self._probes.stop_watching()
+        self._rechecks.close()
         self._apps.close()    # runs in flight are forgotten
         if self._thread is not None:
             self._thread.join(max(deadline - time.monotonic(), 0.1))
@@ -248,6 +261,10 @@ class Monitor:
             elif isinstance(action, Sample):
                 self._read('bulk', self._hypervisor.activity,
                            self.fleet.sampled)
+            elif isinstance(action, SampleLater):
+                self._rechecks.set(next(self._recheck_keys), action.at)
+            elif isinstance(action, SampleGuests):
+                self._read_guests(action.uuids)
             elif isinstance(action, SampleVcpus):
                 self._read('vcpu', self._hypervisor.vcpus,
                            self.fleet.vcpus_sampled)
@@ -294,6 +311,22 @@ class Monitor:
             self._post(self._on_read, call, handle, found)
 
         self._stats_lanes[call].submit(run, key=call)
+
+    def _read_guests(self, uuids: tuple[str, ...]) -> None:
+        """The statistics of ``uuids`` alone, on the bulk call's thread:
+        after a bulk call asked before, never beside one (both read the
+        balloon through the domain's job), and answered in that order."""
+        def run() -> None:
+            try:
+                found = self._hypervisor.guests_activity(uuids)
+            except Exception:
+                LOG.exception('Cannot read the statistics of %d guest(s)',
+                              len(uuids))
+                found = None
+            self._post(self.fleet.guests_sampled, uuids, found)
+
+        self._stats_lanes['bulk'].submit(
+            run, key='guests-%d' % next(self._recheck_keys))
 
     def _flush(self) -> None:
         if not self._unsaved or self._store is None:

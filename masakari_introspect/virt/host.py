@@ -272,6 +272,14 @@ class LibvirtHost:
             return None
         return self._statistics.read(conn, self._lose)
 
+    def guests_activity(self, uuids: tuple[str, ...]
+                        ) -> list[Activity] | None:
+        """The same of these running domains only; None if unknown."""
+        conn = self._conn
+        if conn is None:
+            return None
+        return self._statistics.read_guests(conn, self._lose, uuids)
+
     def vcpus(self) -> dict[str, VcpuTimes] | None:
         """Each running domain's vCPU run time and run delay; None if
         unknown."""

@@ -2,7 +2,9 @@
 
 The bulk call: every running domain's work counters and its balloon
 heartbeat (``getAllDomainStats``; its block and balloon groups ask each
-QEMU, so a starved QEMU holds it up). The vCPU call: each domain's vCPU
+QEMU, so a starved QEMU holds it up); the same of a few domains
+(``domainListGetStats``) when a late heartbeat would go stale between two
+bulk calls, never beside one. The vCPU call: each domain's vCPU
 run and wait times, the starvation evidence, which must come in time
 however starved a QEMU is: read from the host's scheduler statistics where
 the guests run here (:mod:`masakari_introspect.virt.schedstat`), else
@@ -61,6 +63,16 @@ class StatisticsReader:
             with self._libvirt:
                 return guest.activities(conn, self._balloons)
         return self._call('bulk', conn, lose, bulk)
+
+    def read_guests(self, conn: 'libvirt.virConnect', lose: guest.Lose,
+                    uuids: tuple[str, ...]) -> list[Activity] | None:
+        """The same counters of these running domains only (a late
+        heartbeat's sample); None if unknown. Never beside another call
+        that reads the balloon through the domain's job."""
+        def some() -> list[Activity]:
+            with self._libvirt:
+                return guest.activities_of(conn, uuids, self._balloons)
+        return self._call('guests', conn, lose, some)
 
     def vcpus(self, conn: 'libvirt.virConnect', lose: guest.Lose
               ) -> dict[str, VcpuTimes] | None:

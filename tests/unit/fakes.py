@@ -93,6 +93,7 @@ class InstantHypervisor:
         self.answered_b = threading.Event()
         self.stats_calls = 0
         self.vcpu_calls = 0
+        self.guest_calls = []
 
     def list_domains(self):
         return list(self.domains)
@@ -111,6 +112,11 @@ class InstantHypervisor:
     def activity(self):
         self.stats_calls += 1
         return [Activity(d.uuid, 0, 0) for d in self.domains]
+
+    def guests_activity(self, uuids):
+        self.guest_calls.append(uuids)
+        return [Activity(d.uuid, 0, 0) for d in self.domains
+                if d.uuid in uuids]
 
     def vcpus(self):
         self.vcpu_calls += 1

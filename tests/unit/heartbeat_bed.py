@@ -1,8 +1,12 @@
 """A fleet judging two guests by their kernel heartbeat and their agent,
 driven tick by tick on fake clocks (tests/unit/test_heartbeat*.py)."""
 
+import math
+
 from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.actions import Report
+from masakari_introspect.core.actions import SampleGuests
+from masakari_introspect.core.actions import SampleLater
 from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
@@ -31,18 +35,25 @@ class Bed:
     and send their heartbeat until told otherwise."""
 
     def __init__(self, kernel_heartbeat=True, threshold=3,
-                 agent_loss=AgentLoss.WARN, boot_grace=0):
+                 agent_loss=AgentLoss.WARN, boot_grace=0, interval=INTERVAL,
+                 period=PERIOD):
         self.clock = FakeClock()
         self.wall = FakeClock(1.7e9)
+        self.interval = interval
         self.policy = Policy(failure_threshold=threshold,
                              boot_grace_period=boot_grace,
-                             probe_interval=INTERVAL,
+                             probe_interval=interval,
                              kernel_heartbeat=kernel_heartbeat,
                              agent_loss=agent_loss)
         self.fleet = make_fleet(self.policy, self.clock, self.wall)
         self.actions = []
         self.stamps = {A: None, B: None}     # None: live (wall clock)
-        self.period = {A: PERIOD, B: PERIOD}
+        # Live guests beating as QEMU asks: (first answer, wall clock; the
+        # answer's lag after each period), instead of every instant.
+        self.beats = {}
+        self.read_delay = 0.0    # the stamps are read this long after asked
+        self.later = []          # SampleLater moments not handled yet
+        self.period = {A: period, B: period}
         self.hidden = set()                  # balloon fields missing
         self.work = {A: 0, B: 0}
         self.silent = set()                  # agents that do not answer
@@ -55,7 +66,33 @@ class Bed:
 
     def do(self, actions):
         self.actions += actions
+        self.later += [a.at for a in actions if isinstance(a, SampleLater)]
         return actions
+
+    def asked(self, kind=SampleLater):
+        """The late heartbeats' samples asked so far (or ``SampleGuests``)."""
+        return [a for a in self.actions if isinstance(a, kind)]
+
+    def wait(self, seconds):
+        """``seconds`` pass without a tick; the late heartbeats' samples
+        due meanwhile are asked and taken at their moment."""
+        end = self.clock() + seconds
+        while self.later and min(self.later) <= end:
+            at = min(self.later)
+            self.later.remove(at)
+            step = max(at - self.clock(), 0.0)
+            self.clock.advance(step)
+            self.wall.advance(step)
+            self.take(self.do(self.fleet.recheck()))
+        step = max(end - self.clock(), 0.0)
+        self.clock.advance(step)
+        self.wall.advance(step)
+
+    def take(self, actions):
+        """Answer the ``SampleGuests`` among ``actions`` now."""
+        for ask in [a for a in actions if isinstance(a, SampleGuests)]:
+            found = [a for a in self.sample() if a.uuid in ask.uuids]
+            self.do(self.fleet.guests_sampled(ask.uuids, found))
 
     def reports(self, uuid=A):
         return [a.notification for a in self.actions
@@ -70,7 +107,21 @@ class Bed:
         if uuid in self.hidden:
             return None
         frozen = self.stamps[uuid]
-        return int(self.wall()) if frozen is None else frozen
+        if frozen is not None:
+            return frozen
+        read = self.wall() + self.read_delay
+        if uuid not in self.beats:
+            return int(read)
+        first, lag = self.beats[uuid]
+        step = self.period[uuid] + lag
+        return math.floor(first + math.floor((read - first) / step) * step)
+
+    def beat(self, uuid, lag, first=None):
+        """``uuid`` answers QEMU ``lag`` s after each period, first at the
+        wall clock ``first`` (default: 0.999 s past the current second, the
+        stamp's worst case)."""
+        self.beats[uuid] = (math.floor(self.wall()) + 0.999
+                            if first is None else first, lag)
 
     def sample(self):
         return [Activity(u, self.work[u], 0, heartbeat=self.stamp(u),
@@ -93,9 +144,11 @@ class Bed:
         self.stamps[uuid] = int(self.wall())
         self.silent.add(uuid)
 
-    def tick(self, seconds=INTERVAL):
-        self.clock.advance(seconds)
-        self.wall.advance(seconds)
+    def tick(self, seconds=None):
+        """One tick, ``seconds`` (default: the interval) after now; the
+        late heartbeats' samples due before it are taken first."""
+        seconds = self.interval if seconds is None else seconds
+        self.wait(seconds)
         self.spend(seconds)
         sent = self.do(self.fleet.tick())
         self.do(self.fleet.vcpus_sampled(self.vcpus()))

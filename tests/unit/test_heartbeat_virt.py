@@ -172,3 +172,59 @@ def test_the_vcpu_figures_come_from_a_call_of_their_own():
     [(groups, _flags)] = conn.calls
     assert not groups & guest.STATS_VCPU
     assert groups & guest.STATS_BLOCK
+
+
+class ListConn:
+    """domainListGetStats of the domains looked up; one is gone."""
+
+    def __init__(self, gone=()):
+        self.gone = set(gone)
+        self.calls = []
+
+    def lookupByUUIDString(self, uuid):
+        if uuid in self.gone:
+            raise _no_domain()
+        return StatsDomain(uuid)
+
+    def domainListGetStats(self, domains, groups, flags):
+        self.calls.append(([d.UUIDString() for d in domains], groups, flags))
+        return [(d, {'block.count': 1, 'block.0.rd.reqs': 2,
+                     'balloon.last-update': 1_700_000_005})
+                for d in domains]
+
+
+class StatsDomain(FakeDomain):
+    def __init__(self, uuid):
+        super().__init__(1)
+        self.uuid = uuid
+
+    def UUIDString(self):
+        return self.uuid
+
+
+def _no_domain():
+    import libvirt
+
+    from masakari_introspect.virt import errors
+
+    class Error(libvirt.libvirtError):
+        def __init__(self):
+            Exception.__init__(self, 'no domain')
+
+        def get_error_code(self):
+            return errors.ERR_NO_DOMAIN
+
+    return Error()
+
+
+def test_a_few_guests_are_read_in_one_call_with_their_heartbeat():
+    conn = ListConn(gone={B})
+    found = guest.activities_of(conn, (A, B), BalloonPeriods(0))
+    assert [(a.uuid, a.disk_requests, a.heartbeat, a.heartbeat_period)
+            for a in found] == [(A, 2, 1_700_000_005, 1)]
+    uuids, groups, flags = conn.calls[0]
+    assert uuids == [A]
+    assert groups == guest.STATS_BLOCK | guest.STATS_INTERFACE | \
+        guest.STATS_BALLOON
+    assert flags == guest.STATS_ACTIVE | guest.STATS_NOWAIT
+    assert guest.activities_of(ListConn(gone={A}), (A,)) == []

@@ -8,7 +8,7 @@ clock, both passed in.
 
 A heartbeat is *live* once the stamp changed since it was (re)learned (a new
 QEMU process, a reset, a pause, a wall-clock step, statistics turned off,
-a shorter period), or at once on the first stamp after an event (a reset,
+another period), or at once on the first stamp after an event (a reset,
 a pause) if that stamp is later than the event; and *stale* when a live
 stamp has not changed for ``2 x period + 1`` seconds. A sample without a
 stamp is no evidence either way. See ``doc/source/design.rst``, "Kernel
@@ -157,16 +157,18 @@ class Heartbeat:
         if self._seen_at is None:
             self._seen_at = now
         before, self._last = self._last, stamp
-        # A shorter period: QEMU asks one new period after the change, and
-        # the stamp in hand, or one seen first now, may be up to the old
-        # period old by then.
-        shorter, self.period = period < self.period, period
-        if shorter or abs(moved) >= STEP:
+        # Another period (set live by anyone): QEMU asks one new period
+        # after the change, so the stamp in hand, or one seen first now,
+        # may be up to the old period old by then; and a stamp judged by
+        # the old period would be stale early when the new one is longer.
+        changed = self.period > 0 and period != self.period
+        self.period = period
+        if changed or abs(moved) >= STEP:
             if self.live:
                 LOG.info('The %s: the kernel heartbeat is learned again',
                          'wall clock moved %+.0f s' % moved
                          if abs(moved) >= STEP
-                         else 'statistics period got shorter')
+                         else 'statistics period changed')
             self.reset()
             self.stamp, self._age = stamp, None
             self._sampled, self._seen_at = True, now

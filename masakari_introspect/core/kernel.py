@@ -7,6 +7,7 @@ Called by the fleet for every monitored instance on each statistics sample
 
 from oslo_log import log as logging
 
+from masakari_introspect.core import agent_loss
 from masakari_introspect.core.agent_loss import CHANNEL
 from masakari_introspect.core.heartbeat import WINDOWS
 from masakari_introspect.core.model import Activity
@@ -98,6 +99,8 @@ def judge(watched: Watched, activity: Activity | None, now: float,
         return Verdict.NONE
     went = heartbeat.sample(now, wall, activity.heartbeat,
                             activity.heartbeat_period)
+    if activity.heartbeat_period <= 0:
+        agent_loss.heartbeat_gone(watched, now)
     if not decide:
         return Verdict.NONE
     return _decide(watched, now, went)

@@ -231,11 +231,14 @@ def activities_of(conn: 'libvirt.virConnect', uuids: tuple[str, ...],
 
 def _activities(records: list[tuple[Any, dict[str, Any]]],
                 balloons: 'BalloonPeriods | None') -> list[Activity]:
+    # No earlier than any stamp's sampling: a stamp this old is late.
+    wall = time.time()
     found = []
     for dom, stats in records:
         try:
             uuid = dom.UUIDString()
-            period = balloons.period(dom, uuid) if balloons else 0
+            period = balloons.period(dom, uuid, heartbeat(stats), wall) \
+                if balloons else 0
             found.append(activity(uuid, stats, period))
         except libvirt.libvirtError:
             continue
@@ -249,10 +252,15 @@ def activity(uuid: str, stats: dict[str, Any], period: int = 0) -> Activity:
                for op in ('rd', 'wr'))
     sent = sum(int(stats.get('net.%d.tx.pkts' % i, 0))
                for i in range(int(stats.get('net.count', 0))))
+    return Activity(uuid, disk, sent, heartbeat=heartbeat(stats),
+                    heartbeat_period=period)
+
+
+def heartbeat(stats: dict[str, Any]) -> int | None:
+    """``balloon.last-update`` (None: missing, e.g. while a job holds the
+    domain, or 0: never answered)."""
     stamp = stats.get('balloon.last-update')
-    return Activity(uuid, disk, sent,
-                    heartbeat=int(stamp) if isinstance(stamp, int) and stamp
-                    else None, heartbeat_period=period)
+    return int(stamp) if isinstance(stamp, int) and stamp else None
 
 
 def vcpu_times(conn: 'libvirt.virConnect') -> dict[str, VcpuTimes]:

@@ -29,6 +29,7 @@ from masakari_introspect.core.model import HypervisorUnavailable
 from masakari_introspect.core.starvation import VcpuTimes
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import guest
+from masakari_introspect.virt import loop
 from masakari_introspect.virt import schedstat
 from masakari_introspect.virt.balloon import BalloonPeriods
 from masakari_introspect.virt.event_relay import EventRelay
@@ -56,7 +57,8 @@ class LibvirtHost:
         # vCPU figures from /proc where the guests run here.
         self._statistics = StatisticsReader(
             balloons, on_statistics,
-            schedstat.SchedStats() if schedstat.local(uri) else None)
+            schedstat.SchedStats() if schedstat.local(uri) else None,
+            settle=loop.settle)
         self._opener = opener or (lambda uri: libvirt.open(uri))
         self._events = EventRelay(on_event)
         self._on_connection = on_connection

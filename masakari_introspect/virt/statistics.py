@@ -14,6 +14,14 @@ it can (to ask QEMU), and a bulk call that finds a domain's job taken
 as 0 would look like work on the next sample), so through libvirt the two
 calls are never made at once: the vCPU call then waits for a bulk call in
 flight, as it did when it was part of it.
+
+The bulk call's answer is handed on only after every libvirt event sent
+before it (a reset's REBOOTED among them) has been handed on: one more round
+trip on the connection (libvirtd writes its events and answers on it in
+order), then libvirt's event loop is let run the callbacks of what came in
+(``settle``). A reset before the call reached QEMU came before its answer:
+the heartbeat is reset before it judges the stamp, and the old kernel's
+last beat, stale while the new kernel boots, is no dead kernel.
 """
 
 import threading
@@ -39,6 +47,10 @@ LOG = logging.getLogger(__name__)
 
 T = TypeVar('T')
 
+# Seconds a sample waits for libvirt's event loop to hand on the events
+# that came before it (it takes well under a millisecond).
+SETTLE_TIMEOUT = 5.0
+
 
 class StatisticsReader:
     """Makes the statistics calls; says once when the host keeps no vCPU
@@ -46,8 +58,12 @@ class StatisticsReader:
 
     def __init__(self, balloons: BalloonPeriods | None = None,
                  on_statistics: Callable[[float, str], None] | None = None,
-                 sched: SchedStats | None = None) -> None:
+                 sched: SchedStats | None = None,
+                 settle: Callable[[float], bool] | None = None) -> None:
         self._balloons = balloons          # None: no kernel heartbeat
+        # Runs the event callbacks of what came in (None: not waited for).
+        self._settle = settle
+        self._unsettled = False            # said once
         # A call's duration, s, and which: bulk or vcpu.
         self._on_statistics = on_statistics
         self._sched = sched                # None: through libvirt
@@ -62,7 +78,28 @@ class StatisticsReader:
         def bulk() -> list[Activity]:
             with self._libvirt:
                 return guest.activities(conn, self._balloons)
-        return self._call('bulk', conn, lose, bulk)
+        found = self._call('bulk', conn, lose, bulk)
+        if found is not None and self._settle is not None:
+            self._after_events(conn, self._settle)
+        return found
+
+    def _after_events(self, conn: 'libvirt.virConnect',
+                      settle: Callable[[float], bool]) -> None:
+        """Return once the events libvirtd sent before the call's answer
+        have been handed on (see the module's docstring)."""
+        try:
+            conn.getLibVersion()
+        except libvirt.libvirtError as exc:
+            # The connection's loss is seen by the next call.
+            LOG.debug('No round trip after the statistics call: %s',
+                      exc.get_error_message())
+        if settle(SETTLE_TIMEOUT):
+            self._unsettled = False
+        elif not self._unsettled:
+            self._unsettled = True
+            LOG.warning('libvirt\'s event loop did not run for %.0f s: '
+                        'statistics are judged without waiting for the '
+                        'events that came before them', SETTLE_TIMEOUT)
 
     def read_guests(self, conn: 'libvirt.virConnect', lose: guest.Lose,
                     uuids: tuple[str, ...]) -> list[Activity] | None:
@@ -72,7 +109,10 @@ class StatisticsReader:
         def some() -> list[Activity]:
             with self._libvirt:
                 return guest.activities_of(conn, uuids, self._balloons)
-        return self._call('guests', conn, lose, some)
+        found = self._call('guests', conn, lose, some)
+        if found is not None and self._settle is not None:
+            self._after_events(conn, self._settle)
+        return found
 
     def vcpus(self, conn: 'libvirt.virConnect', lose: guest.Lose
               ) -> dict[str, VcpuTimes] | None:

@@ -11,10 +11,12 @@ BED_CACHE=${MASAKARI_BED_CACHE:-$HOME/.cache/masakari-introspect-bed}
 BED_PYTHON=${MASAKARI_BED_PYTHON:-/usr/bin/python3}
 
 # The Debian packages needed to create virtual environments, to download from
-# PyPI and to build libvirt-python: installed if missing (as root, with apt).
+# PyPI, to build libvirt-python and to install this tree (pbr takes its version
+# from git: without git, "pip install ." fails): installed if missing (as root,
+# with apt).
 ensure_build_prereqs() {
     local need=() pkg
-    for pkg in python3 python3-venv python3-dev ca-certificates libvirt-dev pkg-config gcc; do
+    for pkg in python3 python3-venv python3-dev ca-certificates git libvirt-dev pkg-config gcc; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     [ "${#need[@]}" -eq 0 ] && return 0

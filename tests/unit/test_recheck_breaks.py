@@ -1,0 +1,341 @@
+"""Combinations where the late heartbeat's extra sample (core/recheck.py)
+and the followed balloon period (virt/balloon.py) could go wrong: events,
+exclusions, clock steps, lost agents and many guests around them."""
+
+import pytest
+
+from masakari_introspect.core.actions import SampleGuests
+from masakari_introspect.core.model import Activity
+from masakari_introspect.core.model import EventKind
+from masakari_introspect.core.model import Phase
+from masakari_introspect.core.model import Reason
+from tests.unit.fakes import A, B, domain
+from tests.unit.heartbeat_bed import Bed
+from tests.unit.test_heartbeat_period import FollowBed
+
+
+def hung(bed, uuid=A):
+    return [r for r in bed.reports(uuid)
+            if r.reason == Reason.KERNEL_HUNG.value]
+
+
+def late_dead(bed, uuid=A):
+    """Kill ``uuid``'s kernel half-way into an interval, then tick: its
+    stamp is late, and its extra sample planned (not taken yet)."""
+    bed.wait(0.5)
+    bed.kill_kernel(uuid)
+    bed.tick()
+    assert bed.fleet._rechecks.pending(uuid) is not None
+
+
+# -- the extra sample and the events around it --------------------------------
+
+
+@pytest.mark.parametrize('kind', [EventKind.REBOOTED, EventKind.CRASHED,
+                                  EventKind.SHUTTING_DOWN,
+                                  EventKind.MIGRATING])
+def test_an_event_between_ask_and_answer_voids_the_sample(kind):
+    bed = Bed()
+    late_dead(bed)
+    at = bed.fleet._rechecks.pending(A)
+    step = at - bed.clock() + 0.01
+    bed.clock.advance(step)
+    bed.wall.advance(step)
+    asks = bed.do(bed.fleet.recheck())
+    assert asks == [SampleGuests((A,))]
+    bed.event(A, kind)
+    bed.take(asks)
+    assert hung(bed) == []
+
+
+# -- a lost agent whose heartbeat is learned again as its kernel dies --------
+
+
+def test_a_lost_agent_whose_kernel_dies_as_the_period_changes_is_reported():
+    # The agent is lost (kernel alive), then the period goes 1 -> 10 and
+    # the kernel dies at once: the heartbeat, learned again, never moves.
+    bed = FollowBed()
+    bed.lose_agent()
+    bed.run(3)
+    assert bed.state().phase is Phase.AGENT_LOST
+    bed.balloon.change(10)
+    bed.balloon.dead = True
+    bed.silent.add(A)
+    bed.run(60)
+    assert len(bed.reports()) == 1
+
+
+@pytest.mark.parametrize('step', [-30.0, 30.0])
+def test_a_lost_agent_whose_kernel_dies_at_a_clock_step_is_reported(step):
+    bed = Bed()
+    bed.lose_agent()
+    bed.run(3)
+    assert bed.state().phase is Phase.AGENT_LOST
+    bed.wall.advance(step)
+    bed.kill_kernel()
+    bed.run(60)
+    assert len(bed.reports()) == 1
+
+
+@pytest.mark.parametrize('step', [-30.0, -0.6, 0.6, 30.0])
+def test_a_lost_agent_whose_kernel_lives_through_a_clock_step_is_spared(step):
+    bed = Bed()
+    bed.lose_agent()
+    bed.run(3)
+    bed.wall.advance(step)
+    bed.run(60)
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.AGENT_LOST
+
+
+@pytest.mark.parametrize('period', [10, 2, 0])
+def test_a_lost_agent_whose_kernel_lives_through_a_period_change(period):
+    bed = FollowBed()
+    bed.lose_agent()
+    bed.run(3)
+    bed.balloon.change(period)
+    bed.run(60)
+    if period:
+        assert bed.reports() == []
+        assert bed.state().phase is Phase.AGENT_LOST
+    else:
+        assert bed.reasons() == ['disconnected']
+
+
+# -- answers out of order, twice, or for another process ----------------------
+
+
+def ask_due(bed):
+    """Advance to guest A's extra sample and ask it (not answered yet)."""
+    step = bed.fleet._rechecks.pending(A) - bed.clock() + 0.01
+    bed.clock.advance(step)
+    bed.wall.advance(step)
+    bed.later.clear()
+    asks = bed.do(bed.fleet.recheck())
+    assert asks == [SampleGuests((A,))]
+    return asks
+
+
+def test_an_answer_handled_twice_reports_once():
+    bed = Bed()
+    late_dead(bed)
+    asks = ask_due(bed)
+    bed.take(asks)
+    bed.take(asks)
+    assert len(hung(bed)) == 1
+    bed.run(10)
+    assert len(hung(bed)) == 1
+
+
+def test_an_answer_for_a_new_domain_of_the_same_uuid_says_nothing():
+    bed = Bed()
+    late_dead(bed)
+    asks = ask_due(bed)
+    # A stops and starts again (a new QEMU process), before the answer.
+    bed.event(A, EventKind.STOPPED, 'destroyed')
+    bed.do(bed.fleet.looked_up(A, domain(A, 'vm-a', domain_id=7)))
+    bed.take(asks)
+    assert hung(bed) == []
+    assert A in bed.fleet.watched
+
+
+def test_an_answer_after_a_later_bulk_sample_is_dropped():
+    bed = Bed()
+    late_dead(bed)
+    asks = ask_due(bed)
+    bed.stamps[A] = None            # it beats again (a stall of the guest)
+    bed.silent.discard(A)
+    bed.tick(0.5)                   # a bulk sample asked and taken after
+    bed.stamps[A] = bed.stamps[B] = 1   # an answer that would be stale
+    bed.take(asks)
+    assert hung(bed) == []
+
+
+def test_a_failed_extra_sample_leaves_it_to_the_next_tick():
+    bed = Bed()
+    late_dead(bed)
+    asks = ask_due(bed)
+    bed.do(bed.fleet.guests_sampled(asks[0].uuids, None))
+    assert hung(bed) == []
+    bed.tick()
+    assert len(hung(bed)) == 1
+
+
+def test_a_guest_gone_before_its_extra_sample_is_not_asked():
+    bed = Bed()
+    late_dead(bed)
+    bed.event(A, EventKind.STOPPED, 'destroyed')
+    step = 2.0
+    bed.clock.advance(step)
+    bed.wall.advance(step)
+    assert bed.fleet.recheck() == []
+
+
+# -- exclusions around the extra sample ---------------------------------------
+
+
+def test_maintenance_drops_it_and_its_end_judges_again():
+    bed = Bed()
+    late_dead(bed)
+    bed.maintenance(True)
+    bed.wait(2.0)
+    assert bed.asked(SampleGuests) == []
+    bed.run(5)
+    assert bed.reports() == []
+    bed.maintenance(False)
+    bed.run(10)
+    assert len(bed.reports()) == 1
+
+
+def test_maintenance_between_ask_and_answer_reports_nothing():
+    bed = Bed()
+    late_dead(bed)
+    asks = ask_due(bed)
+    bed.maintenance(True)
+    bed.take(asks)
+    assert bed.reports() == []
+
+
+@pytest.mark.parametrize('kind', [EventKind.PAUSED])
+def test_a_pause_between_ask_and_answer_reports_nothing(kind):
+    bed = Bed()
+    late_dead(bed)
+    asks = ask_due(bed)
+    bed.event(A, kind)
+    bed.take(asks)
+    assert bed.reports() == []
+
+
+def test_a_paused_then_resumed_live_guest_is_not_reported():
+    bed = Bed()
+    late_dead(bed)
+    bed.event(A, EventKind.PAUSED)
+    bed.wait(1.0)
+    bed.stamps[A] = None       # resumed: its kernel beats again
+    bed.silent.discard(A)
+    bed.event(A, EventKind.RESUMED)
+    bed.run(10)
+    assert bed.reports() == []
+
+
+def test_a_job_hiding_the_stamp_at_the_extra_sample_reports_nothing_yet():
+    bed = Bed()
+    late_dead(bed)
+    asks = ask_due(bed)
+    bed.hidden.add(A)
+    bed.take(asks)
+    assert bed.reports() == []
+    bed.hidden.discard(A)
+    bed.run(3)
+    assert len(hung(bed)) == 1
+
+
+def test_kernel_heartbeat_off_asks_no_extra_sample():
+    bed = Bed(kernel_heartbeat=False)
+    bed.wait(0.5)
+    bed.kill_kernel()
+    bed.run(10)
+    assert bed.asked() == [] and bed.asked(SampleGuests) == []
+    assert hung(bed) == []
+
+
+# -- a live kernel at period 1 is never reported -------------------------------
+
+
+@pytest.mark.parametrize('lag', [0.0, 0.3, 0.6, 0.9])
+@pytest.mark.parametrize('first', [0.001, 0.5, 0.999])
+@pytest.mark.parametrize('read_delay', [0.0, 1.0, 2.0, 3.0])
+@pytest.mark.parametrize('interval', [2.0, 1.3])
+def test_a_live_kernel_at_period_1_is_never_kernel_hung(lag, first,
+                                                        read_delay,
+                                                        interval):
+    bed = Bed(interval=interval)
+    bed.silent.add(A)               # its agent hung: only the heartbeat
+    bed.beat(A, lag, first=int(bed.wall()) + first)
+    bed.read_delay = read_delay
+    for i in range(60):
+        # Ticks land anywhere within a second.
+        bed.tick(interval + (0.37 * i) % 0.5)
+    assert hung(bed) == []
+
+
+@pytest.mark.parametrize('after', [0.0, 0.2, 0.5, 0.8, 0.999])
+@pytest.mark.parametrize('interval', [2.0, 1.0, 5.0])
+def test_a_dead_kernel_at_period_1_is_reported_once_in_bound(after,
+                                                            interval):
+    bed = Bed(interval=interval)
+    bed.wait(after)
+    bed.kill_kernel()
+    died = bed.wall()
+    next_tick = bed.clock() + interval - after
+    while not hung(bed) and bed.wall() - died < 30:
+        bed.wait(0.05)
+        if bed.clock() >= next_tick - 1e-9:
+            bed.tick(0)
+            next_tick += interval
+    # Whole-second stamps: the kernel's last beat is up to 1 s before.
+    assert bed.wall() - int(died) <= 2 * 1 + 1 + interval + 1
+    assert len(hung(bed)) == 1
+    bed.run(10)
+    assert len(hung(bed)) == 1 and bed.reports(B) == []
+
+
+# -- many guests ---------------------------------------------------------------
+
+
+class ManyBed(Bed):
+    """``count`` guests beyond A and B, all beating and answering."""
+
+    count = 0
+
+    def __init__(self, count, **kwargs):
+        self.count = count
+        self.others = ['00000000-0000-0000-0001-%012d' % i
+                       for i in range(count)]
+        super().__init__(**kwargs)
+
+    def do(self, actions):
+        if self.others and not hasattr(self, '_listed'):
+            self._listed = True
+            for uuid in self.others:
+                self.stamps[uuid] = None
+                self.period[uuid] = self.period[A]
+                self.work[uuid] = 0
+                self.vcpu[uuid] = (0, 0)
+            actions = list(actions) + self.fleet.listed(
+                [domain(A, 'vm-a', domain_id=1),
+                 domain(B, 'vm-b', domain_id=2)] +
+                [domain(u, 'vm-%d' % i, domain_id=10 + i)
+                 for i, u in enumerate(self.others)])
+        return super().do(actions)
+
+    def sample(self):
+        return [Activity(u, self.work[u], 0, heartbeat=self.stamp(u),
+                         heartbeat_period=self.period[u])
+                for u in [A, B] + self.others]
+
+    def vcpus(self):
+        return {u: (self.vcpu[u],) for u in [A, B] + self.others}
+
+
+def test_200_dead_kernels_among_healthy_guests():
+    bed = ManyBed(400)
+    bed.run(3)
+    dead = bed.others[:200]
+    bed.wait(0.6)
+    for uuid in dead:
+        bed.kill_kernel(uuid)
+    for _ in range(3):
+        bed.tick()
+    for uuid in dead:
+        assert [r.reason for r in bed.reports(uuid)] == ['kernel_hung']
+    for uuid in [A, B] + bed.others[200:]:
+        assert bed.reports(uuid) == []
+    asked = [u for a in bed.asked(SampleGuests) for u in a.uuids]
+    assert set(asked) <= set(dead)
+    assert len(asked) <= 2 * len(dead)
+    # No agent call to a dead kernel after its report.
+    bed.actions.clear()
+    bed.run(5)
+    assert not any(bed.probes(uuid) for uuid in dead)
+    assert bed.asked(SampleGuests) == []

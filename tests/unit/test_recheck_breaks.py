@@ -9,7 +9,7 @@ from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Phase
 from masakari_introspect.core.model import Reason
-from tests.unit.fakes import A, B, domain
+from tests.unit.fakes import A, B, domain, make_fleet
 from tests.unit.heartbeat_bed import Bed
 from tests.unit.test_heartbeat_period import FollowBed
 
@@ -339,3 +339,112 @@ def test_200_dead_kernels_among_healthy_guests():
     bed.run(5)
     assert not any(bed.probes(uuid) for uuid in dead)
     assert bed.asked(SampleGuests) == []
+
+
+# -- starvation, stalls, and periods seen first by the extra sample -----------
+
+
+def test_a_guest_starved_after_its_sample_was_planned_is_not_reported():
+    # Its stamp is late because its vCPUs wait for a host CPU: the next
+    # intervals show it starved, before and after the extra sample.
+    bed = Bed()
+    bed.wait(0.5)
+    bed.starved.add(A)
+    bed.kill_kernel()         # starved: no beat, no answer
+    bed.tick()
+    for _ in range(30):       # a minute, within the grace
+        bed.tick()
+    assert bed.reports() == []
+
+
+def test_a_recheck_fired_late_by_a_stalled_owner_thread():
+    # The owner thread stalls 20 s: the alarm's moment passed long ago;
+    # the sample asked then judges a live guest live, and a dead one dead.
+    for dead in (False, True):
+        bed = Bed()
+        late_dead(bed)
+        if not dead:
+            bed.stamps[A] = None
+            bed.silent.discard(A)
+        bed.later.clear()
+        bed.clock.advance(20.0)
+        bed.wall.advance(20.0)
+        bed.take(bed.do(bed.fleet.recheck()))
+        bed.run(3)
+        assert len(hung(bed)) == (1 if dead else 0)
+
+
+@pytest.mark.parametrize('new', [10, 2, 0])
+def test_a_period_change_first_seen_by_the_extra_sample(new):
+    # The agent hangs, the stamp is late at period 1: the period was
+    # changed live (1 -> new) and the extra sample is the first to read it.
+    bed = FollowBed()
+    bed.silent.add(A)
+    bed.run(3)
+    bed.wait(0.3)
+    bed.balloon.change(new)
+    bed.run(30)
+    assert hung(bed) == []
+
+
+def test_a_reboot_racing_a_period_change_is_no_dead_kernel():
+    bed = FollowBed()
+    bed.run(3)
+    bed.balloon.change(10)
+    bed.event(A, EventKind.REBOOTED)
+    bed.run(40)
+    assert bed.reports() == []
+    heartbeat = bed.fleet.watched[A].heartbeat
+    assert heartbeat.live and heartbeat.period == 10
+
+
+def test_a_lost_agent_with_statistics_off_then_dead_is_reported_once():
+    bed = FollowBed()
+    bed.lose_agent()
+    bed.run(3)
+    bed.balloon.change(0)
+    bed.silent.add(A)
+    bed.run(40)
+    assert bed.reasons() == ['disconnected']
+
+
+def restart(bed):
+    """The monitor restarts from its state file: a new fleet, the same
+    records; the SampleLater alarms of the old one are gone."""
+    state = bed.fleet.persisted()
+    bed.fleet = make_fleet(bed.policy, bed.clock, bed.wall,
+                           remembered=state.records,
+                           maintenance=state.maintenance,
+                           absent=state.absent)
+    bed.later.clear()
+    bed.do(bed.fleet.listed([domain(A, 'vm-a', domain_id=1),
+                             domain(B, 'vm-b', domain_id=2)]))
+
+
+def test_a_restart_with_a_sample_pending_reports_the_dead_kernel_once():
+    bed = Bed()
+    late_dead(bed)
+    restart(bed)
+    bed.run(40)
+    assert len(bed.reports()) == 1
+    assert bed.reports(B) == []
+
+
+def test_a_restart_with_a_sample_asked_drops_its_answer():
+    bed = Bed()
+    late_dead(bed)
+    asks = ask_due(bed)
+    restart(bed)
+    bed.take(asks)
+    assert bed.reports() == []
+    bed.run(40)
+    assert len(bed.reports()) == 1
+
+
+def test_a_restart_spares_a_lost_agent_whose_kernel_lives():
+    bed = Bed()
+    bed.lose_agent()
+    bed.run(3)
+    restart(bed)
+    bed.run(40)
+    assert bed.reports() == []

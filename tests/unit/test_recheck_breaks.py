@@ -448,3 +448,56 @@ def test_a_restart_spares_a_lost_agent_whose_kernel_lives():
     restart(bed)
     bed.run(40)
     assert bed.reports() == []
+
+
+# -- wall-clock steps on a live kernel ------------------------------------------
+
+
+class SteppingBed(Bed):
+    """Guest A's kernel beats every ``1 + lag`` s of monotonic time (as
+    QEMU's timer does), each beat stamped with the whole seconds of the
+    host's wall clock then; the wall clock steps by ``step`` at the
+    monotonic moment ``at``."""
+
+    def setup(self, lag, step, at):
+        self.lag, self.step, self.at = lag, step, at
+        self.base = self.wall() - self.clock()      # offset before the step
+        self.first = self.clock() + 0.37
+        self.silent.add(A)
+
+    def offset(self, mono):
+        return self.base + (self.step if mono >= self.at else 0.0)
+
+    def wait(self, seconds):
+        # The wall clock follows the monotonic one, plus the step.
+        if not hasattr(self, 'base'):
+            return super().wait(seconds)
+        end = self.clock() + seconds
+        while self.later and min(self.later) <= end:
+            at = min(self.later)
+            self.later.remove(at)
+            self.clock.advance(max(at - self.clock(), 0.0))
+            self.wall.now = self.clock() + self.offset(self.clock())
+            self.take(self.do(self.fleet.recheck()))
+        self.clock.advance(max(end - self.clock(), 0.0))
+        self.wall.now = self.clock() + self.offset(self.clock())
+
+    def stamp(self, uuid):
+        if uuid != A or not hasattr(self, 'lag'):
+            return super().stamp(uuid)
+        now = self.clock()
+        every = 1 + self.lag
+        beat = self.first + ((now - self.first) // every) * every
+        return int(beat + self.offset(beat))
+
+
+@pytest.mark.parametrize('lag', [0.0, 0.5, 0.9])
+@pytest.mark.parametrize('step', [-30.0, -0.9, -0.5, 0.5, 0.9, 30.0])
+@pytest.mark.parametrize('phase', [0.1, 0.6, 1.1, 1.7])
+def test_a_live_kernel_through_a_wall_clock_step_is_never_kernel_hung(
+        lag, step, phase):
+    bed = SteppingBed()
+    bed.setup(lag, step, bed.clock() + 10 + phase)
+    for _ in range(30):
+        bed.tick()
+    assert hung(bed) == []

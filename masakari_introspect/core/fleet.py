@@ -228,6 +228,7 @@ class Fleet:
             return []
         self._last_tick = now
         self._ticks += 1
+        self._rechecks.keep(self.watched)
         actions: list[Action] = []
         for watched in self.watched.values():
             # A guest with a longer interval of its own: every k-th tick.

@@ -501,3 +501,41 @@ def test_a_live_kernel_through_a_wall_clock_step_is_never_kernel_hung(
     for _ in range(30):
         bed.tick()
     assert hung(bed) == []
+
+
+# -- the period read again: an early read does not stand for a late one -------
+
+
+def test_a_period_lengthened_right_after_an_early_read_is_followed():
+    # 10 s (left alone) -> 2 s: the stamp moves early and the XML is read
+    # at that stamp. Then, before the next beat, 2 -> 10 s again: that
+    # stamp turns late by the 2 s period, and the XML must be read again,
+    # or the live guest (agent lost) is judged dead by the old period.
+    bed = FollowBed.__new__(FollowBed)
+    bed.wanted, bed.start_period = 0, 10
+    Bed.__init__(bed)
+    bed.lose_agent()
+    bed.run(10)
+    bed.balloon.change(2)
+    while bed.fleet.watched[A].heartbeat.period != 2:
+        bed.tick(0.5)
+    bed.balloon.change(10)
+    bed.run(30)
+    assert hung(bed) == []
+    assert bed.fleet.watched[A].heartbeat.period == 10
+
+
+# -- what the extra samples keep ----------------------------------------------
+
+
+def test_a_guest_gone_after_a_missed_probe_is_not_kept():
+    # Its agent timed out (an extra sample planned for that), then the
+    # guest stopped for good: nothing of it stays behind in the fleet.
+    bed = Bed()
+    bed.silent.add(A)
+    bed.tick()
+    assert bed.fleet._rechecks._missed
+    bed.event(A, EventKind.STOPPED, 'destroyed')
+    bed.run(3)
+    assert A not in bed.fleet.watched
+    assert bed.fleet._rechecks._missed == {}

@@ -539,3 +539,77 @@ def test_a_guest_gone_after_a_missed_probe_is_not_kept():
     bed.run(3)
     assert A not in bed.fleet.watched
     assert bed.fleet._rechecks._missed == {}
+
+
+@pytest.mark.parametrize('event', [(EventKind.CRASHED, ''),
+                                   (EventKind.WATCHDOG, 'none')])
+def test_a_failure_held_in_maintenance_is_reported_once_not_twice(event):
+    # The kernel dies late in an interval (its extra sample planned), the
+    # operator starts maintenance, a panic is told then (held): when
+    # maintenance ends one report, the held one, not a kernel_hung too.
+    bed = Bed()
+    late_dead(bed)
+    bed.maintenance(True)
+    bed.event(A, *event)
+    bed.run(5)
+    assert bed.reports() == []
+    bed.maintenance(False)
+    bed.run(20)
+    assert len(bed.reports()) == 1
+    assert bed.reasons() != ['kernel_hung']
+
+
+def test_a_crash_loaded_between_ask_and_answer_waits_for_kdump():
+    bed = Bed()
+    late_dead(bed)
+    asks = ask_due(bed)
+    bed.event(A, EventKind.CRASH_LOADED)
+    bed.take(asks)
+    bed.run(20)
+    assert bed.reports() == []
+
+
+def test_windows_told_between_ask_and_answer_reports_no_kernel_hung():
+    from masakari_introspect.core import kernel
+    bed = Bed()
+    late_dead(bed)
+    asks = ask_due(bed)
+    kernel.os_told(bed.fleet.watched[A], 'mswindows')
+    bed.take(asks)
+    assert hung(bed) == []
+
+
+# -- periods changed with the agent answering, hung or lost --------------------
+
+
+@pytest.mark.parametrize('periods', [(10, 1), (0, 1), (0, 2), (10, 0, 1)])
+def test_periods_changed_with_the_agent_answering_then_the_kernel_dies(
+        periods):
+    bed = FollowBed()
+    bed.run(3)
+    for period in periods:
+        bed.balloon.change(period)
+        bed.run(15)
+    assert bed.reports() == []
+    heartbeat = bed.fleet.watched[A].heartbeat
+    assert heartbeat.live and heartbeat.period == periods[-1]
+    bed.balloon.dead = True
+    bed.silent.add(A)
+    start = bed.wall()
+    while not bed.reports() and bed.wall() - start < 60:
+        bed.tick()
+    assert bed.reasons() == ['kernel_hung']
+    last = periods[-1]
+    assert bed.wall() - start <= last + 2 * last + 1 + bed.interval + 1
+    bed.run(10)
+    assert len(bed.reports()) == 1
+
+
+@pytest.mark.parametrize('period', [10, 0, 2])
+def test_a_hung_agent_through_a_period_change_is_unresponsive_once(period):
+    bed = FollowBed()
+    bed.run(3)
+    bed.silent.add(A)
+    bed.balloon.change(period)
+    bed.run(40)
+    assert bed.reasons() == ['unresponsive']

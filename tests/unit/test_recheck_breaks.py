@@ -613,3 +613,21 @@ def test_a_hung_agent_through_a_period_change_is_unresponsive_once(period):
     bed.balloon.change(period)
     bed.run(40)
     assert bed.reasons() == ['unresponsive']
+
+
+def test_a_job_hiding_a_relearned_heartbeat_of_a_lost_agent_is_no_evidence():
+    # A sample without a stamp says nothing either way: a lost agent
+    # whose heartbeat is learned again (a clock step) stays spared while a
+    # job hides its stamp, as one whose heartbeat is live does.
+    bed = Bed()
+    bed.lose_agent()
+    bed.run(3)
+    bed.wall.advance(30.0)
+    bed.hidden.add(A)
+    bed.run(30)
+    assert bed.reports() == []
+    assert bed.state().phase is Phase.AGENT_LOST
+    bed.hidden.discard(A)
+    bed.run(30)
+    assert bed.reports() == []
+    assert bed.fleet.watched[A].heartbeat.live

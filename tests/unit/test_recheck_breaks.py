@@ -19,6 +19,18 @@ def hung(bed, uuid=A):
             if r.reason == Reason.KERNEL_HUNG.value]
 
 
+def advance(bed, seconds):
+    """``seconds`` pass with the bed's ticks every interval (from the last
+    one) and the extra samples at their moments."""
+    end = bed.clock() + seconds
+    while True:
+        due = bed.fleet._last_tick + bed.interval
+        if due > end:
+            bed.wait(end - bed.clock())
+            return
+        bed.tick(due - bed.clock())
+
+
 def late_dead(bed, uuid=A):
     """Kill ``uuid``'s kernel half-way into an interval, then tick: its
     stamp is late, and its extra sample planned (not taken yet)."""
@@ -631,3 +643,29 @@ def test_a_job_hiding_a_relearned_heartbeat_of_a_lost_agent_is_no_evidence():
     bed.run(30)
     assert bed.reports() == []
     assert bed.fleet.watched[A].heartbeat.live
+
+
+# -- a reboot or shutdown from inside, its event late -------------------------
+
+
+@pytest.mark.parametrize('delay', [0.5, 2.0, 4.0, 6.0, 9.0])
+@pytest.mark.parametrize('kind', [EventKind.REBOOTED, EventKind.STOPPED])
+def test_a_reboot_from_inside_whose_event_is_late_is_not_reported(delay,
+                                                                  kind):
+    # The agent stops first (its port closed), then the kernel shuts its
+    # devices down (no more beats); the reset or stop event comes
+    # ``delay`` s after the last beat, the extra sample before it.
+    bed = Bed()
+    bed.wait(0.3)
+    bed.lose_agent()
+    bed.wait(0.5)
+    bed.kill_kernel()
+    advance(bed, delay)
+    detail = 'shutdown' if kind is EventKind.STOPPED else ''
+    if kind is EventKind.REBOOTED:
+        bed.stamps[A] = None      # the new kernel beats
+        bed.silent.discard(A)
+        bed.closed.discard(A)
+    bed.event(A, kind, detail)
+    bed.run(10)
+    assert bed.reports() == []

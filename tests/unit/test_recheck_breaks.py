@@ -669,3 +669,18 @@ def test_a_reboot_from_inside_whose_event_is_late_is_not_reported(delay,
     bed.event(A, kind, detail)
     bed.run(10)
     assert bed.reports() == []
+
+
+@pytest.mark.parametrize('interval', [2.0, 5.0, 10.0])
+def test_a_guest_starved_late_in_an_interval_is_not_reported(interval):
+    # Its vCPUs wait for a host CPU from 1.6 s before a tick: that
+    # interval does not show it starved (less than half of it), but its
+    # stamp is late at the tick. The next interval shows it starved; the
+    # extra sample between must not report it dead meanwhile.
+    bed = Bed(interval=interval)
+    bed.wait(interval - 1.6)
+    bed.kill_kernel()          # no beat, no answer: starved
+    bed.tick(1.6)
+    bed.starved.add(A)
+    advance(bed, 60)
+    assert bed.reports() == []

@@ -684,3 +684,36 @@ def test_a_guest_starved_late_in_an_interval_is_not_reported(interval):
     bed.starved.add(A)
     advance(bed, 60)
     assert bed.reports() == []
+
+
+def test_many_guests_beating_a_little_late_ask_no_extra_sample():
+    # 100 live guests answering QEMU up to 0.45 s after each period
+    # (less than half a period late), their beats anywhere in a second:
+    # never late, so no extra sample at all, and none reported.
+    bed = ManyBed(100)
+    for i, uuid in enumerate(bed.others):
+        bed.beat(uuid, lag=(i % 10) * 0.045,
+                 first=int(bed.wall()) + (i * 0.137) % 1)
+    for _ in range(30):
+        bed.tick()
+    assert bed.asked() == [] and bed.asked(SampleGuests) == []
+    assert not any(bed.reports(u) for u in bed.others)
+
+
+def test_a_starved_crowd_and_dead_kernels_together():
+    # 50 guests starved from late in an interval (stamps late, no
+    # answers) beside 50 dead kernels: the dead reported once each, in
+    # few calls, the starved never.
+    bed = ManyBed(100, interval=5.0)
+    starved, dead = bed.others[:50], bed.others[50:]
+    bed.wait(5.0 - 1.6)
+    for uuid in starved + dead:
+        bed.kill_kernel(uuid)
+    bed.tick(1.6)
+    bed.starved.update(starved)
+    advance(bed, 40)
+    for uuid in dead:
+        assert [r.reason for r in bed.reports(uuid)] == ['kernel_hung']
+    for uuid in starved:
+        assert bed.reports(uuid) == []
+    assert len(bed.asked(SampleGuests)) <= 4

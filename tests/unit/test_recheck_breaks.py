@@ -717,3 +717,27 @@ def test_a_starved_crowd_and_dead_kernels_together():
     for uuid in starved:
         assert bed.reports(uuid) == []
     assert len(bed.asked(SampleGuests)) <= 4
+
+
+@pytest.mark.parametrize('after', [0.0, 0.4, 0.9, 1.3, 1.9])
+@pytest.mark.parametrize('probe_back', [True, False])
+def test_a_dead_kernel_at_the_default_period_is_reported_in_bound(
+        after, probe_back):
+    # Period 2 (the default), interval 2: within 2 x 2 + 1 + 2 + 1 = 8 s
+    # of its last beat, its agent's timeouts seen or not.
+    bed = Bed(period=2)
+    bed.run(10)
+    bed.wait(after)
+    bed.kill_kernel()
+    if not probe_back:
+        bed.silent.discard(A)
+        bed.closed.add(A)          # its probes come back without a timeout
+    last = int(bed.wall())
+    next_tick = bed.fleet._last_tick + bed.interval
+    while not hung(bed) and bed.wall() - last < 30:
+        bed.wait(0.05)
+        if bed.clock() >= next_tick - 1e-9:
+            bed.tick(0)
+            next_tick += bed.interval
+    assert len(hung(bed)) == 1
+    assert bed.wall() - last <= 2 * 2 + 1 + bed.interval + 1

@@ -228,6 +228,7 @@ class Fleet:
             return []
         self._last_tick = now
         self._ticks += 1
+        self._rechecks.keep(self.watched)
         actions: list[Action] = []
         for watched in self.watched.values():
             # A guest with a longer interval of its own: every k-th tick.
@@ -291,14 +292,19 @@ class Fleet:
         return self._rechecks.due(self.watched, self._clock(), self._wall())
 
     def guests_sampled(self, uuids: tuple[str, ...],
-                       activities: list[Activity] | None) -> list[Action]:
+                       activities: list[Activity] | None,
+                       vcpus: dict[str, VcpuTimes] | None = None
+                       ) -> list[Action]:
         """The sample of ``uuids`` alone (:class:`SampleGuests`); None if
         it could not be taken. Each guest's heartbeat is judged as in a
         bulk sample, dated when it was asked (its counters are left to the
         next bulk sample: :func:`sampling.apply_alone`); a guest without one (stopped,
         gone) waits for the next bulk sample, and so does one replaced by
         another QEMU process meanwhile or sampled by a bulk call asked
-        later (the calls run in order: never, but cheap to rule out)."""
+        later (the calls run in order: never, but cheap to rule out).
+        ``vcpus``: every running guest's vCPU figures, read with it (None:
+        not read); a guest whose vCPUs were starved since the last vCPU
+        sample gets no verdict from it (the next interval's tells)."""
         found = {a.uuid: a for a in activities or ()}
         actions: list[Action] = []
         for uuid in uuids:
@@ -311,7 +317,12 @@ class Fleet:
                     self._last_read is not None
                     and read[0] < self._last_read):
                 continue
-            first, verdict = sampling.apply_alone(watched, activity, read)
+            # vCPUs read with it, starved since the interval's vCPU
+            # sample: no verdict before the next one tells.
+            starved = watched.starvation.peek(
+                read[0], (vcpus or {}).get(uuid, ()))
+            first, verdict = sampling.apply_alone(watched, activity, read,
+                                                  starved)
             if verdict is not None:
                 actions += first + self._act(watched, verdict)
             actions += self._rechecks.sampled(watched, read)

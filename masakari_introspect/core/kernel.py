@@ -100,7 +100,15 @@ def judge(watched: Watched, activity: Activity | None, now: float,
     went = heartbeat.sample(now, wall, activity.heartbeat,
                             activity.heartbeat_period)
     if activity.heartbeat_period <= 0:
-        agent_loss.heartbeat_gone(watched, now)
+        agent_loss.heartbeat_gone(watched, now, 'its balloon statistics '
+                                  'are off')
+    elif activity.heartbeat is not None and not heartbeat.live \
+            and not heartbeat.learning(now):
+        # Learned again (another period, a clock step) and not moved
+        # since within 2 x period + 1 s: no sign the kernel lives (a
+        # sample without a stamp says nothing either way).
+        agent_loss.heartbeat_gone(watched, now, 'its kernel heartbeat, '
+                                  'learned again, has not moved')
     if not decide:
         return Verdict.NONE
     return _decide(watched, now, went)

@@ -141,6 +141,14 @@ class Rechecks:
             uuids.append(uuid)
         return [SampleGuests(tuple(uuids))] if uuids else []
 
+    def keep(self, watched: dict[str, Watched]) -> None:
+        """Forget the missed probes of guests no longer ``watched`` (gone,
+        or replaced by another process): with guests come and gone, the
+        record would only grow."""
+        for uuid, instance in list(self._missed.items()):
+            if watched.get(uuid) is not instance:
+                del self._missed[uuid]
+
     def answered(self, uuid: str) -> tuple[Watched, Moment] | None:
         """The asked sample of ``uuid`` came back (or failed): the
         instance it was asked for and when."""

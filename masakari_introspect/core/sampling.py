@@ -91,7 +91,8 @@ def apply(watched: Watched, activity: Activity | None, now: float,
     return [], None
 
 
-def apply_alone(watched: Watched, activity: Activity, read: Moment
+def apply_alone(watched: Watched, activity: Activity, read: Moment,
+                starved: bool = False
                 ) -> tuple[list[Action], Verdict | None]:
     """Apply a sample of this guest alone, taken between two bulk ones (a
     late heartbeat's, :mod:`~masakari_introspect.core.recheck`), asked at
@@ -100,11 +101,14 @@ def apply_alone(watched: Watched, activity: Activity, read: Moment
     as long as between two bulk samples (a guest that works in bursts is
     not idle between two of them). Counters that moved since the last bulk
     sample are work since: no kernel verdict on this sample (the next bulk
-    one judges it on its whole span)."""
+    one judges it on its whole span). So are vCPUs that waited for a host
+    CPU since the last vCPU sample (``starved``): the interval's vCPU
+    sample tells whether the guest is starved or its kernel dead."""
     state = watched.state
     before = state.phase
     verdict = kernel.judge(watched, activity, read[0], read[1], state.policy,
-                           decide=not watched.moved(activity))
+                           decide=not watched.moved(activity)
+                           and not starved)
     if verdict is Verdict.NONE:
         return [], None
     if not (watched.token is not None and watched.running):

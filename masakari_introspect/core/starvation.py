@@ -93,6 +93,22 @@ class Starvation:
                         % self.grace if self.grace > 0 else
                         'it is judged as usual (starvation_grace is 0)')
 
+    def peek(self, now: float, vcpus: VcpuTimes) -> bool:
+        """The figures read at ``now`` show the guest starved since the
+        last reading (a span shorter than an interval, not taken: the next
+        sample spans from the last reading as before). False without a
+        basis (no figures, no last reading, figures that start again) or
+        with ``starvation_grace`` 0: a missing figure cannot shield."""
+        last = self._last
+        if self.grace <= 0 or last is None or not vcpus or \
+                len(vcpus) != len(last[1]) or now <= last[0] or \
+                _went_back(vcpus, last[1]):
+            return False
+        grew = tuple(((time - time0) / 1e9, (delay - delay0) / 1e9)
+                     for (time, delay), (time0, delay0)
+                     in zip(vcpus, last[1], strict=True))
+        return _wanting(now - last[0], grew, WAITED)
+
     def unanswered(self) -> None:
         """An interval passed without the guest's figures (the vCPU call
         asked at its start is not back): as a sample without them, but the

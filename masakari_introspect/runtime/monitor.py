@@ -317,13 +317,21 @@ class Monitor:
         after a bulk call asked before, never beside one (both read the
         balloon through the domain's job), and answered in that order."""
         def run() -> None:
+            # The vCPU figures first: a starved guest's QEMU answers the
+            # balloon late, and its starvation is what they tell.
+            try:
+                vcpus = self._hypervisor.vcpus()
+            except Exception:
+                LOG.exception('Cannot read the vCPU figures of %d guest(s)',
+                              len(uuids))
+                vcpus = None
             try:
                 found = self._hypervisor.guests_activity(uuids)
             except Exception:
                 LOG.exception('Cannot read the statistics of %d guest(s)',
                               len(uuids))
                 found = None
-            self._post(self.fleet.guests_sampled, uuids, found)
+            self._post(self.fleet.guests_sampled, uuids, found, vcpus)
 
         self._stats_lanes['bulk'].submit(
             run, key='guests-%d' % next(self._recheck_keys))

@@ -60,6 +60,7 @@ class Bed:
         self.closed = set()                  # agents whose port is closed
         self.starved = set()                 # waiting for a host CPU
         self.vcpu = {A: (0, 0), B: (0, 0)}   # (run time, delay), ns
+        self._spent_at = self.clock()        # vcpu counted up to then
         self.do(self.fleet.listed([domain(A, 'vm-a', domain_id=1),
                                    domain(B, 'vm-b', domain_id=2)]))
         self.run(3)
@@ -89,10 +90,21 @@ class Bed:
         self.wall.advance(step)
 
     def take(self, actions):
-        """Answer the ``SampleGuests`` among ``actions`` now."""
+        """Answer the ``SampleGuests`` among ``actions`` now (with the
+        vCPU figures as of now)."""
         for ask in [a for a in actions if isinstance(a, SampleGuests)]:
             found = [a for a in self.sample() if a.uuid in ask.uuids]
-            self.do(self.fleet.guests_sampled(ask.uuids, found))
+            self.do(self.fleet.guests_sampled(ask.uuids, found,
+                                              self.vcpus_now()))
+
+    def vcpus_now(self):
+        """The vCPU figures as of now: those of the last tick, plus the
+        time spent since (not kept: the next tick counts it)."""
+        saved = dict(self.vcpu), self._spent_at
+        self.spend(self.clock() - self._spent_at)
+        found = self.vcpus()
+        self.vcpu, self._spent_at = saved
+        return found
 
     def reports(self, uuid=A):
         return [a.notification for a in self.actions
@@ -135,6 +147,7 @@ class Bed:
     def spend(self, seconds=INTERVAL):
         """``seconds`` pass on the vCPUs: a starved one waits 90 % and
         runs 2 %, the others run 30 % and wait 1 %."""
+        self._spent_at = self.clock()
         for uuid, (ran, waited) in self.vcpu.items():
             share = (0.02, 0.9) if uuid in self.starved else (0.3, 0.01)
             self.vcpu[uuid] = (ran + int(share[0] * seconds * 1e9),

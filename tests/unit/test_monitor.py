@@ -196,6 +196,7 @@ class RecheckingFleet:
         self._fleet = fleet
         self.order = order
         self.rechecked = []
+        self.vcpus = []     # the vCPU figures read with each guests call
 
     def __getattr__(self, name):
         return getattr(self._fleet, name)
@@ -209,9 +210,10 @@ class RecheckingFleet:
         self.order.append('bulk')
         return []
 
-    def guests_sampled(self, uuids, activities):
+    def guests_sampled(self, uuids, activities, vcpus=None):
         self.order.append(('guests', uuids,
                            [a.uuid for a in activities or ()]))
+        self.vcpus.append(vcpus)
         return []
 
 
@@ -236,6 +238,8 @@ def test_a_late_heartbeat_is_sampled_alone_at_its_moment():
         assert hypervisor.guest_calls == [(A,)]
         assert order == [('guests', (A,), [A])]
         assert hypervisor.stats_calls == 0
+        # With the vCPU figures (a starved guest gets no verdict from it).
+        assert fleet.vcpus == [hypervisor.vcpus()]
     finally:
         monitor.stop(2)
 

@@ -18,6 +18,7 @@ from masakari_introspect.core.tracker import Policy
 from tests.unit.fakes import A, B, FakeClock, domain, make_fleet
 
 INTERVAL = 2.0
+READ, NOT_BACK = 'read', 'not back'    # a tick's vCPU call (Bed.tick)
 PERIOD = 1
 
 
@@ -59,6 +60,8 @@ class Bed:
         self.silent = set()                  # agents that do not answer
         self.closed = set()                  # agents whose port is closed
         self.starved = set()                 # waiting for a host CPU
+        self.answers = {}                    # an agent's outcome, forced
+        self.stuck = set()                   # probes that never come back
         self.vcpu = {A: (0, 0), B: (0, 0)}   # (run time, delay), ns
         self._spent_at = self.clock()        # vcpu counted up to then
         self.do(self.fleet.listed([domain(A, 'vm-a', domain_id=1),
@@ -157,22 +160,32 @@ class Bed:
         self.stamps[uuid] = int(self.wall())
         self.silent.add(uuid)
 
-    def tick(self, seconds=None):
+    def tick(self, seconds=None, vcpus=READ):
         """One tick, ``seconds`` (default: the interval) after now; the
-        late heartbeats' samples due before it are taken first."""
+        late heartbeats' samples due before it are taken first. The vCPU
+        call's answer: read (:data:`READ`), ``None`` (the call failed), a
+        dict of figures, or :data:`NOT_BACK` (no answer this interval)."""
         seconds = self.interval if seconds is None else seconds
         self.wait(seconds)
         self.spend(seconds)
         sent = self.do(self.fleet.tick())
-        self.do(self.fleet.vcpus_sampled(self.vcpus()))
+        if vcpus is not NOT_BACK:
+            self.do(self.fleet.vcpus_sampled(
+                self.vcpus() if vcpus is READ else vcpus))
         self.do(self.fleet.sampled(self.sample()))
         self.answer(sent)
+        if self.stuck:
+            self.do(self.fleet.overdue())
 
     def answer(self, actions):
         for probe in [a for a in actions if isinstance(a, Probe)]:
-            outcome = Outcome.DISCONNECTED if probe.uuid in self.closed \
-                else Outcome.MISS if probe.uuid in self.silent \
-                else Outcome.OK
+            if probe.uuid in self.stuck:    # runs in libvirt, never back
+                self.do(self.fleet.started(probe.uuid, probe.token))
+                continue
+            outcome = self.answers.get(probe.uuid) or (
+                Outcome.DISCONNECTED if probe.uuid in self.closed
+                else Outcome.MISS if probe.uuid in self.silent
+                else Outcome.OK)
             self.do(self.fleet.result(ProbeResult(probe.uuid, outcome),
                                       probe.token))
 

@@ -5,7 +5,6 @@ import dataclasses
 import pytest
 
 from masakari_introspect.core import actions as f
-from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.heartbeat import stale_after
 from masakari_introspect.core.model import EventKind
@@ -667,21 +666,10 @@ def test_a_starved_guests_probe_abandoned_in_libvirt_is_not_a_miss():
     assert bed.state().misses == 2
     starve(bed)
     bed.silent.discard(A)
-    stuck = []
-    for _ in range(45):                     # 90 s: past the probe deadline
-        bed.clock.advance(INTERVAL)
-        bed.wall.advance(INTERVAL)
-        bed.spend()
-        sent = bed.do(bed.fleet.tick())
-        bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
-        for probe in [a for a in sent if isinstance(a, Probe)]:
-            if probe.uuid == A:
-                bed.do(bed.fleet.started(A, probe.token))
-                stuck.append(probe)
-            else:
-                bed.answer([probe])
-        bed.do(bed.fleet.overdue())
-    assert stuck
+    before = len(bed.probes())
+    bed.stuck.add(A)
+    bed.run(45)                             # 90 s: past the probe deadline
+    assert len(bed.probes()) >= before + 2  # abandoned, sent again
     assert bed.reports() == []
 
 

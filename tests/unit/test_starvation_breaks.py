@@ -5,19 +5,18 @@ fleet)."""
 
 import logging
 
-from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.app_run import RunOutcome
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import EventKind
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import Phase
-from masakari_introspect.core.model import ProbeResult
 from masakari_introspect.core.policy import AppProbe
 from masakari_introspect.core.starvation import Starvation
 from tests.unit.fakes import A
 from tests.unit.fakes import B
 from tests.unit.fakes import domain
 from tests.unit.fakes import make_fleet
+from tests.unit.heartbeat_bed import NOT_BACK
 from tests.unit.heartbeat_bed import Bed
 from tests.unit.test_application import INTERVAL as APP_INTERVAL
 from tests.unit.test_application import Bed as AppBed
@@ -136,17 +135,8 @@ def test_a_busy_or_failing_agent_call_in_a_starved_interval_is_no_miss():
         bed = Bed()
         starve(bed)
         bed.run(2)
-        for _ in range(6):
-            bed.clock.advance(2)
-            bed.wall.advance(2)
-            bed.spend(2)
-            sent = bed.do(bed.fleet.tick())
-            bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
-            bed.do(bed.fleet.sampled(bed.sample()))
-            for probe in sent:
-                if isinstance(probe, Probe) and probe.uuid == A:
-                    bed.do(bed.fleet.result(ProbeResult(A, outcome),
-                                            probe.token))
+        bed.answers[A] = outcome
+        bed.run(6)
         assert bed.state().misses == 0, outcome
         assert bed.reports() == [], outcome
 
@@ -229,13 +219,7 @@ def ticks_without_vcpus(bed, ticks, found=None):
     """Ticks whose vCPU call fails (``found`` None) or leaves guest A out
     (``found`` a dict without it)."""
     for _ in range(ticks):
-        bed.clock.advance(2)
-        bed.wall.advance(2)
-        bed.spend(2)
-        sent = bed.do(bed.fleet.tick())
-        bed.do(bed.fleet.vcpus_sampled(found))
-        bed.do(bed.fleet.sampled(bed.sample()))
-        bed.answer(sent)
+        bed.tick(vcpus=found)
 
 
 def test_an_episode_does_not_shield_a_guest_while_its_figures_are_missing():
@@ -384,17 +368,8 @@ def test_a_domain_job_on_a_starved_guest_is_not_reported():
     bed = Bed()
     starve(bed)
     bed.run(2)
-    for _ in range(10):
-        bed.clock.advance(2)
-        bed.wall.advance(2)
-        bed.spend(2)
-        sent = bed.do(bed.fleet.tick())
-        bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
-        bed.do(bed.fleet.sampled(bed.sample()))
-        for probe in sent:
-            if isinstance(probe, Probe) and probe.uuid == A:
-                bed.do(bed.fleet.result(ProbeResult(A, Outcome.JOB),
-                                        probe.token))
+    bed.answers[A] = Outcome.JOB
+    bed.run(10)
     assert bed.reports() == []
 
 
@@ -559,17 +534,8 @@ def test_a_probe_abandoned_while_starved_is_no_miss():
     bed = Bed()
     starve(bed)
     bed.run(2)
-    for _ in range(35):                     # 70 s; A's probe never back
-        bed.clock.advance(2)
-        bed.wall.advance(2)
-        bed.spend(2)
-        sent = bed.do(bed.fleet.tick())
-        bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
-        bed.do(bed.fleet.sampled(bed.sample()))
-        for probe in sent:
-            if isinstance(probe, Probe) and probe.uuid == A:
-                bed.do(bed.fleet.started(A, probe.token))
-        bed.do(bed.fleet.overdue())
+    bed.stuck.add(A)
+    bed.run(35)                             # 70 s; A's probe never back
     assert len(bed.probes()) >= 2            # abandoned, sent again
     assert bed.state().misses == 0
     assert bed.reports() == []
@@ -637,12 +603,7 @@ def test_a_vcpu_call_that_never_comes_back_does_not_shield_for_the_grace():
     starve(bed)
     bed.run(3)
     for _ in range(8):
-        bed.clock.advance(2)
-        bed.wall.advance(2)
-        bed.spend(2)
-        sent = bed.do(bed.fleet.tick())
-        bed.do(bed.fleet.sampled(bed.sample()))
-        bed.answer(sent)
+        bed.tick(vcpus=NOT_BACK)
     assert len(bed.reports()) == 1
 
 
@@ -653,14 +614,7 @@ def test_a_late_vcpu_answer_each_interval_keeps_the_shield():
     starve(bed)
     bed.run(2)
     for _ in range(10):                     # a call every other tick
-        for late in (True, False):
-            bed.clock.advance(2)
-            bed.wall.advance(2)
-            bed.spend(2)
-            sent = bed.do(bed.fleet.tick())
-            if not late:
-                bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
-            bed.do(bed.fleet.sampled(bed.sample()))
-            bed.answer(sent)
+        bed.tick(vcpus=NOT_BACK)
+        bed.tick()
     assert bed.reports() == []
     assert in_episode(bed)

@@ -38,7 +38,9 @@ def lose(conn, why):
     raise AssertionError(why)
 
 
-def test_the_bulk_sample_is_handed_on_after_the_events_before_it():
+def event_loop():
+    """Events received, not handed on yet; those handed on; the calls
+    made; and a settle that hands on what was received."""
     pending, handed, calls = [], [], []
 
     def settle(timeout):
@@ -46,7 +48,11 @@ def test_the_bulk_sample_is_handed_on_after_the_events_before_it():
         handed.extend(pending)
         pending.clear()
         return True
+    return pending, handed, calls, settle
 
+
+def test_the_bulk_sample_is_handed_on_after_the_events_before_it():
+    pending, handed, calls, settle = event_loop()
     reader = StatisticsReader(settle=settle)
     [found] = reader.read(EventConn(pending, calls), lose)
     assert found.uuid == A
@@ -111,14 +117,7 @@ class GuestsConn(EventConn):
 
 
 def test_a_late_heartbeats_sample_is_handed_on_after_the_events_before_it():
-    pending, handed, calls = [], [], []
-
-    def settle(timeout):
-        calls.append('settle')
-        handed.extend(pending)
-        pending.clear()
-        return True
-
+    pending, handed, calls, settle = event_loop()
     reader = StatisticsReader(settle=settle)
     [found] = reader.read_guests(GuestsConn(pending, calls), lose, (A,))
     assert found.uuid == A

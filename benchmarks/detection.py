@@ -64,11 +64,12 @@ def notification_limit(interval: int, timeout: int) -> float:
 
 def run_episode(bed: bedlib.Bed, monitor: str, interval: int, rep: int,
                 guests: dict[str, Guest], rng: random.Random,
-                samples: list[Sample]) -> None:
+                samples: list[Sample],
+                faults: tuple[str, ...] = bedlib.FAULTS) -> None:
     """One fresh monitor process, the three faults in turn; appends to
     ``samples`` as it goes."""
     timeout = TIMEOUTS.get(interval, 2)
-    targets = [guests[fault] for fault in bedlib.FAULTS]
+    targets = [guests[fault] for fault in faults]
     bed.ensure_healthy(targets)
     contention = bed.quiet()
     bed.api.reset()
@@ -99,7 +100,7 @@ def run_episode(bed: bedlib.Bed, monitor: str, interval: int, rep: int,
     first = len(samples)
     try:
         seen_healthy(targets, None)
-        for fault in bedlib.FAULTS:
+        for fault in faults:
             guest = guests[fault]
             time.sleep(rng.uniform(0, interval))
             try:
@@ -129,12 +130,13 @@ def run_episode(bed: bedlib.Bed, monitor: str, interval: int, rep: int,
             sample.contention = sorted(set(sample.contention) | set(late))
 
 
-def summarise(samples: list[Sample], intervals: list[int]
+def summarise(samples: list[Sample], intervals: list[int],
+              faults: tuple[str, ...] = bedlib.FAULTS
               ) -> tuple[list[Table], list[Target]]:
     rows = []
     targets = []
     for interval in intervals:
-        for fault in bedlib.FAULTS:
+        for fault in faults:
             cells = ['%d / %d' % (interval, TIMEOUTS.get(interval, 2)),
                      bedlib.FAULT_LABELS[fault]]
             medians = {}
@@ -191,7 +193,12 @@ def summarise(samples: list[Sample], intervals: list[int]
 
 
 def run(bed: bedlib.Bed, *, intervals: list[int], reps: int,
-        seed: int) -> PartResult:
+        seed: int, faults: tuple[str, ...] | None = None) -> PartResult:
+    """``faults``: these only (default: every one of ``bedlib.FAULTS``)."""
+    faults = faults or bedlib.FAULTS
+    unknown = set(faults) - set(bedlib.FAULTS)
+    if unknown:
+        raise ValueError('unknown faults: %s' % ', '.join(sorted(unknown)))
     started = time.monotonic()
     rng = random.Random(seed)
     guests = dict(zip(bedlib.FAULTS, bed.guests, strict=False))
@@ -202,14 +209,14 @@ def run(bed: bedlib.Bed, *, intervals: list[int], reps: int,
             for monitor in order:
                 try:
                     run_episode(bed, monitor, interval, rep, guests, rng,
-                                samples)
+                                samples, faults)
                 except Exception:
                     LOG.exception('%s, interval %d, repetition %d: episode '
                                   'failed', monitor, interval, rep)
                     bed.incidents.append(
                         '%s, interval %d, repetition %d: episode failed '
                         '(see the log)' % (monitor, interval, rep))
-    tables, targets = summarise(samples, intervals)
+    tables, targets = summarise(samples, intervals, faults)
     contention = sorted({item for s in samples for item in s.contention})
     if contention:
         shared = sum(1 for s in samples

@@ -69,6 +69,7 @@ class Plan:
     cost_seconds: float
     scale_diagnostics: bool
     wait_for_others: float    # seconds, whole run
+    faults: tuple[str, ...] = ()   # detection: these only (default: all)
 
     def settings(self) -> dict[str, str]:
         facts = {'parts': ', '.join(self.parts),
@@ -112,6 +113,10 @@ def parser() -> argparse.ArgumentParser:
                    help='1 repetition and short windows, for iteration')
     p.add_argument('--intervals', default='2,10',
                    help='detection probe intervals (default 2,10)')
+    p.add_argument('--faults', default='',
+                   help='detection: comma-separated faults to inject '
+                        '(default: all): kill, hang, panic, balloon-panic, '
+                        'balloon-kill')
     p.add_argument('--seed', type=int, default=1,
                    help='seed of the random fault delays (default 1)')
     p.add_argument('--scale-diagnostics', action='store_true',
@@ -149,6 +154,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         reps=args.reps if args.reps is not None else (1 if args.quick
                                                       else 3),
         intervals=[int(i) for i in args.intervals.split(',') if i.strip()],
+        faults=tuple(f.strip() for f in args.faults.split(',') if f.strip()),
         seed=args.seed, quick=args.quick,
         quiet_window=10.0 if args.quick else 15.0,
         hung_window=20.0 if args.quick else 30.0,
@@ -205,6 +211,7 @@ def run_parts(plan: Plan, rundir: pathlib.Path,
             from benchmarks import detection
             finished(attempt('detection', lambda: detection.run(
                 bed, intervals=plan.intervals, reps=plan.reps,
+                faults=plan.faults or None,
                 seed=plan.seed)))
         if 'isolation' in plan.parts:
             from benchmarks import isolation

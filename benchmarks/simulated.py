@@ -152,6 +152,7 @@ class SimulatedHypervisor:
         self.dead_kernels = dead_kernels
         self._frozen: int | None = None       # the dead kernels' last stamp
         self.dead_pings: list[tuple[str, float]] = []   # after the hang
+        self.guest_samples = 0    # calls of a few guests (late heartbeats)
 
     def prober(self, slots: int, connections: int) -> Connections:
         """A lane's prober: ``connections`` with ``slots`` calls each."""
@@ -211,9 +212,18 @@ class SimulatedHypervisor:
 
     def activity(self) -> list[Activity]:
         """No guest does disk or network work: the agent alone decides."""
+        return self._activity(self.uuids)
+
+    def guests_activity(self, uuids: tuple[str, ...]) -> list[Activity]:
+        """The same, of these guests only."""
+        self.guest_samples += 1
+        return self._activity([u for u in uuids if u in self._ids])
+
+    def _activity(self, uuids: list[str] | tuple[str, ...]
+                  ) -> list[Activity]:
         if not self.heartbeat_period:
             return self.libvirtd.statistics_call(
-                lambda: [Activity(uuid, 0, 0) for uuid in self.uuids])
+                lambda: [Activity(uuid, 0, 0) for uuid in uuids])
 
         def sample() -> list[Activity]:
             live, period = self._stamp(), self.heartbeat_period
@@ -221,8 +231,13 @@ class SimulatedHypervisor:
             return [Activity(uuid, 0, 0, heartbeat=dead if dead is not None
                              and uuid in self.hung else live,
                              heartbeat_period=period)
-                    for uuid in self.uuids]
+                    for uuid in uuids]
         return self.libvirtd.statistics_call(sample)
+
+    def vcpus(self) -> dict[str, tuple[tuple[int, int], ...]]:
+        """No guest is starved: every vCPU runs and waits for nothing."""
+        return self.libvirtd.statistics_call(
+            lambda: {uuid: ((0, 0),) for uuid in self.uuids})
 
     def _ping(self, uuid: str, timeout: int) -> ProbeResult:
         started = time.monotonic()

@@ -5,20 +5,22 @@ libvirtd serves RPCs on ``max_workers`` threads (20 by default); a call
 waits in its queue until a worker is free and holds the worker until it
 returns (an agent call: until the agent answers or the timeout passes). On
 one client connection at most ``max_client_requests`` (5) calls are read at
-once. The statistics call takes a worker too. :class:`Libvirtd` counts the
-monitor's agent calls in flight (from the moment a lane thread makes the
-call until it returns, waiting included) and how long the statistics call
-waited for a worker.
+once. The statistics calls (the bulk one and the vCPU one) take a worker
+too. :class:`Libvirtd` counts the monitor's agent calls in flight (from the
+moment a lane thread makes the call until it returns, waiting included) and
+how long a statistics call waited for a worker.
 """
 
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from masakari_introspect.core.model import ProbeResult
 
 Ping = Callable[[str, int], ProbeResult]
+T = TypeVar('T')
 
 
 class Libvirtd:
@@ -54,7 +56,7 @@ class Libvirtd:
             with self._lock:
                 self.in_flight -= 1
 
-    def statistics_call(self, read: Callable[[], list]) -> list:
+    def statistics_call(self, read: Callable[[], T]) -> T:
         with self.worker() as waited:
             if waited > self.stats_wait_max:
                 self.stats_wait_max = waited

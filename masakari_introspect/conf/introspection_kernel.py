@@ -43,7 +43,10 @@ Related options:
 Balloon statistics period, in seconds, set live (once per QEMU process, not
 in the persistent definition) on every running guest with a virtio balloon
 whose period is 0 (statistics off) or longer. A dead kernel is seen within
-``2 x period + 1`` seconds plus one probe interval.
+``2 x period + 1`` seconds plus one probe interval. A period changed live
+later by anyone else (``virsh dommemstat --period N --live``, Nova) is
+followed, not set again; statistics turned off then leave the guest without
+a heartbeat until they are on again.
 
 Possible values:
 

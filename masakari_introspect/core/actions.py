@@ -1,10 +1,11 @@
 """What the core asks the runtime to do, and what survives a restart.
 
 :class:`~masakari_introspect.core.fleet.Fleet` returns :data:`Action`
-values (probe, look up, sample, unqueue, report, withdraw, limited, save,
-run an application probe); the monitor carries each out. A :class:`Save`
-asks the monitor to write :class:`Persisted`, whose :class:`Remembered`
-records come back to the fleet after a restart.
+values (probe, look up, sample every guest or a few, later or now,
+unqueue, report, withdraw, limited, save, run an application probe); the
+monitor carries each out. A :class:`Save` asks the monitor to write
+:class:`Persisted`, whose :class:`Remembered` records come back to the
+fleet after a restart.
 
 Only frozen dataclasses and enums live here; no I/O.
 """
@@ -37,6 +38,30 @@ class Lookup:
 @dataclasses.dataclass(frozen=True)
 class Sample:
     """Read the activity counters of every running guest."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleLater:
+    """Call :meth:`~masakari_introspect.core.fleet.Fleet.recheck` at the
+    monotonic time ``at`` (or at once if it passed): a late kernel
+    heartbeat goes stale then (see :mod:`masakari_introspect.core.recheck`).
+    """
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleGuests:
+    """Read the activity counters (and heartbeat) of these guests only,
+    now, in the order of the bulk calls: queued behind a bulk call already
+    asked, never beside one; the answer goes to
+    :meth:`~masakari_introspect.core.fleet.Fleet.guests_sampled`."""
+    uuids: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleVcpus:
+    """Read every running guest's vCPU run time and run delay, in a call
+    of its own (see :mod:`masakari_introspect.core.starvation`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,5 +136,5 @@ class Persisted:
 
 
 # Everything the fleet may ask of the monitor.
-Action = Probe | Lookup | Sample | Report | Withdraw | Limited | Save | \
-    AppRun | Unqueue
+Action = Probe | Lookup | Sample | SampleLater | SampleGuests | \
+    SampleVcpus | Report | Withdraw | Limited | Save | AppRun | Unqueue

@@ -54,6 +54,21 @@ def found_closed(watched: Watched, policy: Policy, now: float) -> bool:
     return True
 
 
+def heartbeat_gone(watched: Watched, now: float, why: str) -> None:
+    """A sample with statistics off (period 0: an operator turned them off
+    live), or a heartbeat learned again that did not move in time, while
+    the agent is lost: nothing tells any more that the kernel lives, so
+    its misses count again, as a guest's without a heartbeat (lost again
+    if its heartbeat lives again when a probe finds the port closed)."""
+    state = watched.state
+    if state.phase is not Phase.AGENT_LOST:
+        return
+    state.agent_counts(now)
+    LOG.warning('Instance %s (%s): %s, so its kernel heartbeat no longer '
+                'tells its kernel lives: its lost agent counts its misses '
+                'again', state.name, state.uuid, why)
+
+
 def policy_changed(watched: Watched, old: Policy, now: float) -> None:
     """The instance's policy changed (reload, metadata): a lost agent
     the new policy no longer spares counts its misses again; a failing

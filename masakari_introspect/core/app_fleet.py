@@ -27,11 +27,14 @@ _VOIDING = (EventKind.PAUSED, EventKind.MIGRATING, EventKind.SHUTTING_DOWN,
 Reporting = Callable[[Watched, Reason, dict[str, Any]], list[Action]]
 
 
-def healthy(watched: Watched) -> bool:
+def healthy(watched: Watched, now: float) -> bool:
     """Probes run, and their results count, only on a guest whose agent
-    answered its last ping."""
+    answered its last ping, and that is not starved of CPU (its pings'
+    misses do not count then, so it stays healthy; a run that needs CPU
+    for longer times out: no failure of the application)."""
     state = watched.state
-    return state.phase is Phase.HEALTHY and state.probed
+    return state.phase is Phase.HEALTHY and state.probed and \
+        not watched.starvation.shields(now)
 
 
 def event(watched: Watched, kind: EventKind) -> None:
@@ -45,21 +48,22 @@ def event(watched: Watched, kind: EventKind) -> None:
 
 
 def turn(watched: Watched, tick: int, base_interval: float,
-         tokens: Iterator[int]) -> tuple[list[AppRun], list[Judged]]:
-    """At tick number ``tick`` (every ``base_interval`` s): the runs to
-    start and the verdicts of runs still out at their turn."""
+         tokens: Iterator[int], now: float
+         ) -> tuple[list[AppRun], list[Judged]]:
+    """At tick number ``tick`` (every ``base_interval`` s, at ``now``): the
+    runs to start and the verdicts of runs still out at their turn."""
     policy = watched.state.policy
     ended = watched.apps.sync(policy.probes if policy.monitor else ())
     if not watched.apps.probes:
         return [], ended
     ratio = max(1, round(policy.probe_interval / base_interval))
-    runs, judged = watched.apps.turn(tick, ratio, healthy(watched), tokens,
-                                     base_interval)
+    runs, judged = watched.apps.turn(tick, ratio, healthy(watched, now),
+                                     tokens, base_interval)
     return runs, ended + judged
 
 
-def result(watched: Watched, run: RunResult) -> list[Judged]:
-    judged = watched.apps.result(run, healthy(watched))
+def result(watched: Watched, run: RunResult, now: float) -> list[Judged]:
+    judged = watched.apps.result(run, healthy(watched, now))
     if watched.limited and not watched.state.reported and \
             not watched.apps.wants_report():
         # The report the limit held was an application's, whose episode

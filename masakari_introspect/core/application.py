@@ -10,9 +10,9 @@ withdrawal of one).
 The rules:
 
 * A probe runs only while its guest is healthy (its agent answered the
-  last ping); a dead guest is judged by the ping, whatever its probes say.
-  A result that comes back once the guest is no longer healthy is not
-  judged.
+  last ping) and not starved of CPU; a dead guest is judged by the ping,
+  whatever its probes say. A result that comes back once the guest is no
+  longer healthy, or while it is starved, is not judged.
 * Never two runs of one probe at once: a run still out at the probe's next
   turn, past its timeout, counts as failed and no new run starts; its own result, when it
   comes, is not judged again. A run that timed out leaves its process

@@ -19,6 +19,7 @@ from masakari_introspect.core import cadence
 from masakari_introspect.core import events
 from masakari_introspect.core import kdump
 from masakari_introspect.core import probing
+from masakari_introspect.core import recheck
 from masakari_introspect.core import reporting
 from masakari_introspect.core import sampling
 from masakari_introspect.core.actions import Action
@@ -26,6 +27,7 @@ from masakari_introspect.core.actions import Lookup
 from masakari_introspect.core.actions import Persisted
 from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.actions import Remembered
+from masakari_introspect.core.actions import SampleVcpus
 from masakari_introspect.core.actions import Save
 from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.app_run import RunResult
@@ -44,6 +46,7 @@ from masakari_introspect.core.policy import Settings
 from masakari_introspect.core.roster import Judged
 from masakari_introspect.core.roster import Roster
 from masakari_introspect.core.rules import Rules
+from masakari_introspect.core.starvation import VcpuTimes
 from masakari_introspect.core.watched import Watched
 
 LOG = logging.getLogger(__name__)
@@ -76,6 +79,9 @@ class Fleet:
         self._ticks = 0
         self._last_tick: float | None = None
         self._asked = sampling.Asked(clock, wall)
+        self._vcpus_asked = sampling.Asked(clock, wall, SampleVcpus)
+        self._rechecks = recheck.Rechecks()
+        self._last_read: float | None = None   # the last bulk sample's ask
 
     # -- membership (the roster's) -----------------------------------------------
 
@@ -178,9 +184,10 @@ class Fleet:
         if result.outcome in (Outcome.GONE, Outcome.NOT_CONFIGURED):
             return self._roster.forget(result.uuid, result.detail)
         verdict, taken = probing.came_back(watched, result, token, now)
+        later = self._rechecks.probed(watched, result.outcome, now)
         if verdict is None:
-            return []
-        actions = self._act(watched, verdict)
+            return later
+        actions = self._act(watched, verdict) + later
         if taken and state.awaiting_sample:
             actions.append(self._asked.ask())   # judge it now
         return actions
@@ -221,6 +228,7 @@ class Fleet:
             return []
         self._last_tick = now
         self._ticks += 1
+        self._rechecks.keep(self.watched)
         actions: list[Action] = []
         for watched in self.watched.values():
             # A guest with a longer interval of its own: every k-th tick.
@@ -239,10 +247,15 @@ class Fleet:
                 actions.append(self._probe(watched))
             runs, judged = app_fleet.turn(watched, self._ticks,
                                           self.policy.probe_interval,
-                                          self._tokens)
+                                          self._tokens, now)
             actions += runs + app_fleet.act(watched, judged, self._report)
+        if self._vcpus_asked.pending:
+            # The last vCPU call is not back: an interval without figures,
+            # as one that failed (a hung call cannot shield a hang).
+            for watched in self.watched.values():
+                watched.starvation.unanswered()
         if self.watched:
-            actions.append(self._asked.ask())
+            actions += [self._vcpus_asked.ask(), self._asked.ask()]
         return actions
 
     def app_result(self, run: RunResult) -> list[Action]:
@@ -250,7 +263,8 @@ class Fleet:
         watched = self.watched.get(run.uuid)
         if watched is None:
             return []
-        return app_fleet.act(watched, app_fleet.result(watched, run),
+        return app_fleet.act(watched, app_fleet.result(watched, run,
+                                                       self._clock()),
                              self._report)
 
     def app_started(self, uuid: str, probe: str, token: int
@@ -265,14 +279,75 @@ class Fleet:
         """One statistics sample; None if it could not be taken."""
         now = self._clock()
         read = self._asked.answered(now)
+        self._last_read = read[0]
         found = {a.uuid: a for a in activities or ()}
         actions: list[Action] = []
         for uuid, watched in self.watched.items():
-            first, verdict = sampling.apply(watched, found.get(uuid), now,
-                                            read)
+            actions += self._apply(watched, found.get(uuid), now, read)
+        return actions
+
+    def recheck(self) -> list[Action]:
+        """A late heartbeat's moment came (:class:`SampleLater`): the
+        samples of single guests due now (see :mod:`recheck`)."""
+        return self._rechecks.due(self.watched, self._clock(), self._wall())
+
+    def guests_sampled(self, uuids: tuple[str, ...],
+                       activities: list[Activity] | None,
+                       vcpus: dict[str, VcpuTimes] | None = None
+                       ) -> list[Action]:
+        """The sample of ``uuids`` alone (:class:`SampleGuests`); None if
+        it could not be taken. Each guest's heartbeat is judged as in a
+        bulk sample, dated when it was asked (its counters are left to the
+        next bulk sample: :func:`sampling.apply_alone`); a guest without one (stopped,
+        gone) waits for the next bulk sample, and so does one replaced by
+        another QEMU process meanwhile or sampled by a bulk call asked
+        later (the calls run in order: never, but cheap to rule out).
+        ``vcpus``: every running guest's vCPU figures, read with it (None:
+        not read); a guest whose vCPUs were starved since the last vCPU
+        sample gets no verdict from it (the next interval's tells)."""
+        found = {a.uuid: a for a in activities or ()}
+        actions: list[Action] = []
+        for uuid in uuids:
+            asked = self._rechecks.answered(uuid)
+            activity = found.get(uuid)
+            if asked is None or activity is None:
+                continue
+            watched, read = asked
+            if self.watched.get(uuid) is not watched or (
+                    self._last_read is not None
+                    and read[0] < self._last_read):
+                continue
+            # vCPUs read with it, starved since the interval's vCPU
+            # sample: no verdict before the next one tells.
+            starved = watched.starvation.peek(
+                read[0], (vcpus or {}).get(uuid, ()))
+            first, verdict = sampling.apply_alone(watched, activity, read,
+                                                  starved)
             if verdict is not None:
                 actions += first + self._act(watched, verdict)
+            actions += self._rechecks.sampled(watched, read)
         return actions
+
+    def _apply(self, watched: Watched, activity: Activity | None,
+               now: float, read: sampling.Moment) -> list[Action]:
+        """One guest's record of a sample asked at ``read``."""
+        first, verdict = sampling.apply(watched, activity, now, read)
+        actions = [] if verdict is None else \
+            first + self._act(watched, verdict)
+        return actions + self._rechecks.sampled(watched, read)
+
+    def vcpus_sampled(self, found: dict[str, VcpuTimes] | None
+                      ) -> list[Action]:
+        """Every running guest's vCPU run time and run delay, from the
+        call of their own (None if it could not be taken): the starvation
+        evidence, each interval even while the bulk statistics call is
+        late (a starved guest's QEMU answers that one late). Dated when
+        the call was asked: its figures are read no earlier."""
+        read, _wall = self._vcpus_asked.answered(self._clock())
+        for uuid, watched in self.watched.items():
+            watched.starvation.sample(read, (found or {}).get(uuid, ()),
+                                      watched.state.name, uuid)
+        return []
 
     def _probe(self, watched: Watched) -> Probe:
         return probing.send(watched, next(self._tokens), self._clock())

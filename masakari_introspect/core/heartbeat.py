@@ -8,7 +8,7 @@ clock, both passed in.
 
 A heartbeat is *live* once the stamp changed since it was (re)learned (a new
 QEMU process, a reset, a pause, a wall-clock step, statistics turned off,
-a shorter period), or at once on the first stamp after an event (a reset,
+another period), or at once on the first stamp after an event (a reset,
 a pause) if that stamp is later than the event; and *stale* when a live
 stamp has not changed for ``2 x period + 1`` seconds. A sample without a
 stamp is no evidence either way. See ``doc/source/design.rst``, "Kernel
@@ -29,6 +29,18 @@ WINDOWS = 'mswindows'
 def stale_after(period: int) -> float:
     """Seconds without a new stamp after which a live heartbeat is stale."""
     return 2.0 * period + 1.0
+
+
+def late_after(period: int) -> float:
+    """A live stamp this old is late: its next beat is overdue by half a
+    period. QEMU asks the guest one period after each answer, so a guest
+    that answers within ``lag`` seconds stamps every ``period + lag``
+    seconds, and a sample (which reads the stamp no earlier than it was
+    asked) finds it less than ``period + 1 + lag`` seconds old (stamps are
+    whole seconds): a guest less than half a period late is never late.
+    Half-way between the oldest a punctual stamp can be (``period + 1``)
+    and stale (``2 x period + 1``)."""
+    return 1.5 * period + 1.0
 
 
 class Heartbeat:
@@ -72,6 +84,23 @@ class Heartbeat:
         if self.stale_since is None:
             return None
         return self.stale_since - stale_after(self.period) + self.period + 1
+
+    @property
+    def late(self) -> bool:
+        """The last sample found a live stamp late (see :func:`late_after`),
+        not stale yet."""
+        return self.live and not self.stale and not self._blank and \
+            self._age is not None and self._age >= late_after(self.period)
+
+    def stale_at(self) -> float | None:
+        """When a live heartbeat goes stale if its stamp does not move
+        (monotonic, on the last sample's offset between the clocks; a step
+        since relearns it); None if not live, stale already, or unknown
+        (the last sample had no stamp: a job holds the domain)."""
+        if not self.live or self.stale or self.stamp is None \
+                or self._blank or self._offset is None or self.period <= 0:
+            return None
+        return self.stamp + stale_after(self.period) - self._offset
 
     def age(self) -> float | None:
         """Seconds since the last stamp at the last sample, if in use."""
@@ -128,16 +157,18 @@ class Heartbeat:
         if self._seen_at is None:
             self._seen_at = now
         before, self._last = self._last, stamp
-        # A shorter period: QEMU asks one new period after the change, and
-        # the stamp in hand, or one seen first now, may be up to the old
-        # period old by then.
-        shorter, self.period = period < self.period, period
-        if shorter or abs(moved) >= STEP:
+        # Another period (set live by anyone): QEMU asks one new period
+        # after the change, so the stamp in hand, or one seen first now,
+        # may be up to the old period old by then; and a stamp judged by
+        # the old period would be stale early when the new one is longer.
+        changed = self.period > 0 and period != self.period
+        self.period = period
+        if changed or abs(moved) >= STEP:
             if self.live:
                 LOG.info('The %s: the kernel heartbeat is learned again',
                          'wall clock moved %+.0f s' % moved
                          if abs(moved) >= STEP
-                         else 'statistics period got shorter')
+                         else 'statistics period changed')
             self.reset()
             self.stamp, self._age = stamp, None
             self._sampled, self._seen_at = True, now

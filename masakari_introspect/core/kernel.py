@@ -7,6 +7,7 @@ Called by the fleet for every monitored instance on each statistics sample
 
 from oslo_log import log as logging
 
+from masakari_introspect.core import agent_loss
 from masakari_introspect.core.agent_loss import CHANNEL
 from masakari_introspect.core.heartbeat import WINDOWS
 from masakari_introspect.core.model import Activity
@@ -88,16 +89,28 @@ def port_closed(watched: Watched, detail: str, now: float) -> None:
 
 
 def judge(watched: Watched, activity: Activity | None, now: float,
-          wall: float, policy: Policy) -> Verdict:
+          wall: float, policy: Policy, decide: bool = True) -> Verdict:
     """Take the sample's heartbeat (after its activity was taken); report a
     dead kernel: stale, and no agent answer and no work since its next
-    beat was due."""
+    beat was due (``decide`` False: the heartbeat only, no verdict)."""
     state, heartbeat = watched.state, watched.heartbeat
     if not policy.kernel_heartbeat or activity is None \
             or state.phase in _NOT_RUNNING or heartbeat.os_id == WINDOWS:
         return Verdict.NONE
     went = heartbeat.sample(now, wall, activity.heartbeat,
                             activity.heartbeat_period)
+    if activity.heartbeat_period <= 0:
+        agent_loss.heartbeat_gone(watched, now, 'its balloon statistics '
+                                  'are off')
+    elif activity.heartbeat is not None and not heartbeat.live \
+            and not heartbeat.learning(now):
+        # Learned again (another period, a clock step) and not moved
+        # since within 2 x period + 1 s: no sign the kernel lives (a
+        # sample without a stamp says nothing either way).
+        agent_loss.heartbeat_gone(watched, now, 'its kernel heartbeat, '
+                                  'learned again, has not moved')
+    if not decide:
+        return Verdict.NONE
     return _decide(watched, now, went)
 
 

@@ -49,10 +49,11 @@ def job(state: InstanceState, now: float) -> Verdict:
     return _miss(state, now, Reason.UNRESPONSIVE)
 
 
-def interval_end(state: InstanceState, now: float, outstanding: bool
-                 ) -> Verdict:
+def interval_end(state: InstanceState, now: float, outstanding: bool,
+                 judging: bool = True) -> Verdict:
     """Close the current probe interval; ``outstanding`` is True when a
-    probe of this instance is still in flight or queued."""
+    probe of this instance is still in flight or queued; ``judging``
+    False while a judgement must wait (the guest is starved of CPU)."""
     verdict = Verdict.NONE
     was_awaiting = state.awaiting_sample
     if state.phase is Phase.FAILURE_PAUSE:
@@ -65,7 +66,7 @@ def interval_end(state: InstanceState, now: float, outstanding: bool
                 else _grace_end(state, now)
         stalled = now - state.interval_start > \
             STALLED * state.policy.probe_interval
-        if verdict is Verdict.NONE and not stalled and (
+        if verdict is Verdict.NONE and not stalled and judging and (
                 was_awaiting or state.phase is Phase.ACTIVE):
             # A whole interval without statistics counts as inactive
             # (unless nobody asked for one: the sample due now judges).

@@ -185,8 +185,6 @@ class Activity:
     # balloon statistics period (0: no balloon or statistics off).
     heartbeat: int | None = None
     heartbeat_period: int = 0
-    # Per vCPU: (run time, wait for a host CPU), ns; () when not read.
-    vcpus: tuple[tuple[int, int], ...] = ()
 
 
 class HypervisorUnavailable(Exception):

@@ -28,6 +28,10 @@ from masakari_introspect.core.watched import Watched
 
 LOG = logging.getLogger(__name__)
 
+# Outcomes that are missed intervals (core/outcomes.py): none is one while
+# the guest is starved of CPU (a timeout, a port its slow boot has not
+# opened yet, an agent another caller's slow call holds).
+_MISSES = (Outcome.MISS, Outcome.DISCONNECTED, Outcome.BUSY, Outcome.ERROR)
 # A call inside libvirt longer than the probe timeout plus this is stuck.
 STUCK_AFTER = 1.0
 
@@ -66,7 +70,7 @@ def came_back(watched: Watched, result: ProbeResult, token: int, now: float
     starved of CPU), and whether the state machine took the result (a
     judgement may then wait for a sample)."""
     before = watched.state.phase
-    if result.outcome is Outcome.MISS and watched.starvation.shields(now):
+    if result.outcome in _MISSES and watched.starvation.shields(now):
         return None, False    # starved of CPU: not a miss
     kernel.os_told(watched, result.os_id)
     verdict = kernel.came_back(watched, token, result.outcome, now)
@@ -142,17 +146,21 @@ def close(watched: Watched, now: float, settings: Settings) -> Verdict:
     # past its deadline. A healthy-lane probe waiting behind others
     # says nothing about its guest: a hung guest's call comes back
     # as a miss after the timeout.
+    starved = watched.starvation.shields(now)
     outstanding = watched.token is not None and (
         watched.suspect or inside(watched, now) > settings.probe_timeout) \
-        and not watched.starvation.shields(now)
+        and not starved
     if watched.token is not None and watched.running and \
             now - watched.started_at > settings.probe_deadline:
         LOG.warning('The probe of %s (%s) is not back after %.0f s;'
                     ' abandoning it', watched.state.name,
                     watched.state.uuid, now - watched.started_at)
         watched.token = None
-        outstanding = True
+        outstanding = not starved
     before = watched.state.phase
-    verdict = misses.interval_end(watched.state, now, outstanding)
+    # A judgement that waits for a sample waits on while starved, as on
+    # the samples (core/sampling.py).
+    verdict = misses.interval_end(watched.state, now, outstanding,
+                                  judging=not starved)
     watched.log_phase(before, 'no answer in the interval')
     return verdict

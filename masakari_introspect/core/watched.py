@@ -170,6 +170,13 @@ class Watched:
                 before.get('packets_sent_since_failure', 0) + max(delta_net, 0)
         return delta_disk > 0 or delta_net > 0
 
+    def moved(self, activity: Activity) -> bool:
+        """``activity``'s counters differ from the last sample's (or that
+        one had none)."""
+        return not self._activity_known or \
+            activity.disk_requests != self.counters.get('disk_requests') or \
+            activity.packets_sent != self.counters.get('packets_sent')
+
     def describe_activity(self) -> str:
         return '%d disk requests, %d packets sent' % (
             self.counters.get('disk_requests_since_failure', 0),

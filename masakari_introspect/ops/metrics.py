@@ -45,6 +45,10 @@ DRY_RUN = 'dry_run'
 # timeout plus libvirt's five-second re-synchronisation.
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                  7.5, 10.0, 30.0)
+# The statistics calls (virt/host.py): the bulk one, the vCPU one, and the
+# one of a few guests whose late heartbeat would go stale between two bulk
+# calls.
+STATISTICS_CALLS = ('bulk', 'vcpu', 'guests')
 
 
 class Metrics:
@@ -66,9 +70,16 @@ class Metrics:
             buckets=PROBE_BUCKETS, registry=self.registry)
         self._statistics = Histogram(
             PREFIX + 'statistics_duration_seconds',
-            'Duration of the per-interval bulk statistics call (activity '
-            'and kernel heartbeat of every running guest).',
-            buckets=PROBE_BUCKETS, registry=self.registry)
+            'Duration of the per-interval statistics calls, by call: bulk '
+            '(activity and kernel heartbeat of every running guest; it waits'
+            ' for each QEMU) and vcpu (vCPU run time and run delay, the '
+            'starvation evidence; it should not wait for QEMU), and guests '
+            '(the same as bulk, of the few guests whose late kernel heartbeat'
+            ' would go stale before the next bulk call; its count is the '
+            'number of such samples).',
+            ['call'], buckets=PROBE_BUCKETS, registry=self.registry)
+        for call in STATISTICS_CALLS:
+            self._statistics.labels(call)
         self._probes = self._counter(
             'probes', 'Guest-ping probes by outcome.',
             'outcome', [outcome.value for outcome in Outcome])
@@ -108,9 +119,10 @@ class Metrics:
         self._probes.labels(result.outcome.value).inc()
         self._latency.observe(max(result.duration, 0.0))
 
-    def statistics_read(self, seconds: float) -> None:
-        """The statistics call took ``seconds`` (the statistics thread)."""
-        self._statistics.observe(max(seconds, 0.0))
+    def statistics_read(self, seconds: float, call: str = 'bulk') -> None:
+        """The statistics call ``call`` (bulk, vcpu, guests) took ``seconds``
+        (its statistics thread)."""
+        self._statistics.labels(call).observe(max(seconds, 0.0))
 
     def reported(self, uuid: str, reason: str) -> None:
         self._reports.labels(reason).inc()

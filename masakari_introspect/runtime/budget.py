@@ -4,8 +4,12 @@ libvirtd (or virtqemud) serves RPCs on ``max_workers`` threads (20 unless
 changed in ``libvirtd.conf``), and an agent call holds its worker until the
 agent answers or libvirt gives up on it: a hung agent holds one for the probe
 timeout, then five seconds for every later call. Were the probes to take them
-all, healthy guests' probes, the statistics call, Nova and Masakari's own
-stop and start on this host would wait behind hung guests.
+all, healthy guests' probes, the statistics calls, Nova and Masakari's own
+stop and start on this host would wait behind hung guests. (The statistics
+calls are not counted in the budget: they are what it leaves workers for.
+Each interval brings the bulk call, which holds a worker while it waits for
+each QEMU, and the vCPU call, one short RPC that waits for no QEMU; both
+run on the main connection, never behind agent calls.)
 
 So the monitor's agent calls in flight never exceed the budget
 ``B = max(2, floor(max_workers x worker_share))``: a call counts from the

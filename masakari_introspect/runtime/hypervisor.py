@@ -12,6 +12,7 @@ from typing import Protocol
 from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.starvation import VcpuTimes
 
 
 class Prober(Protocol):
@@ -34,4 +35,15 @@ class Hypervisor(Protocol):
 
     def activity(self) -> list[Activity] | None:
         """Guest work counters of every running domain; None if unknown."""
+        ...
+
+    def guests_activity(self, uuids: tuple[str, ...]
+                        ) -> list[Activity] | None:
+        """The same figures of these running domains only (those gone or
+        not running are left out); None if unknown."""
+        ...
+
+    def vcpus(self) -> dict[str, VcpuTimes] | None:
+        """Each running domain's vCPU run time and run delay, by UUID, in
+        a call that does not wait for QEMU; None if unknown."""
         ...

@@ -4,11 +4,15 @@ One thread owns the :class:`~masakari_introspect.core.fleet.Fleet`: libvirt
 events, probe results, statistics, ticks and resyncs are queued to it and
 handled in order, so no state is shared between threads. It carries out the
 actions the fleet returns: probes go to the dispatcher (the probe lanes),
-statistics to a worker of their own, reports to the outbox (spool and
-sender) and to the forensics recorder; it never sends anything itself.
+the bulk statistics call and the vCPU statistics call to a worker each
+(a late heartbeat's sample of a few guests, at its moment, to the bulk
+call's worker),
+reports to the outbox (spool and sender) and to the forensics recorder; it
+never sends anything itself.
 """
 
 import concurrent.futures
+import itertools
 import queue
 import threading
 import time
@@ -23,12 +27,14 @@ from masakari_introspect.core.actions import Lookup
 from masakari_introspect.core.actions import Probe
 from masakari_introspect.core.actions import Report
 from masakari_introspect.core.actions import Sample
+from masakari_introspect.core.actions import SampleGuests
+from masakari_introspect.core.actions import SampleLater
+from masakari_introspect.core.actions import SampleVcpus
 from masakari_introspect.core.actions import Save
 from masakari_introspect.core.actions import Unqueue
 from masakari_introspect.core.actions import Withdraw
 from masakari_introspect.core.app_run import AppRun
 from masakari_introspect.core.fleet import Fleet
-from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import HypervisorUnavailable
 from masakari_introspect.core.model import ProbeResult
@@ -45,6 +51,7 @@ from masakari_introspect.runtime.dispatch import Dispatcher
 from masakari_introspect.runtime.hypervisor import Hypervisor
 from masakari_introspect.runtime.hypervisor import Prober
 from masakari_introspect.runtime.lanes import Lane
+from masakari_introspect.runtime.scheduler import Alarm
 from masakari_introspect.runtime.store import StateStore
 
 LOG = logging.getLogger(__name__)
@@ -82,14 +89,23 @@ class Monitor:
             finished=lambda result, token: self._post(self._on_result,
                                                       result, token),
             overdue=lambda: self._post(self.fleet.overdue))
-        self._stats_lane = Lane('statistics', 1)
+        # The two statistics calls each have a thread: the vCPU call must
+        # not wait behind a bulk call that a starved QEMU holds up.
+        self._stats_lanes = {'bulk': Lane('statistics', 1),
+                             'vcpu': Lane('vcpu-statistics', 1)}
+        # A late heartbeat's sample (SampleLater): the fleet is asked which
+        # guests are due when the moment comes; their call (SampleGuests)
+        # runs on the bulk call's lane, in order with the bulk calls.
+        self._rechecks = Alarm('heartbeat-recheck',
+                               lambda: self._post(self.fleet.recheck))
+        self._recheck_keys = itertools.count()
         # Application probes' calls: spare jobs of the healthy lane.
         self._apps = AppRunner(
             agent_exec, self._probes.healthy,
             lambda run: self._post(self.fleet.app_result, run),
             started=lambda app: self._post(self.fleet.app_started, app.uuid,
                                            app.probe.name, app.token))
-        self._sampling = False
+        self._reading: set[str] = set()   # statistics calls not back yet
         self._unsaved = False    # the fleet said Save; not written yet
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -164,6 +180,7 @@ class Monitor:
         deadline = time.monotonic() + timeout
         self._inbox.put((self._halt, ()))
         self._probes.stop_watching()
+        self._rechecks.close()
         self._apps.close()    # runs in flight are forgotten
         if self._thread is not None:
             self._thread.join(max(deadline - time.monotonic(), 0.1))
@@ -172,7 +189,7 @@ class Monitor:
                             'its state is saved as of its last burst',
                             timeout)
         for lane in (self._probes.healthy, self._probes.suspect,
-                     self._stats_lane, self._reporter.lane):
+                     *self._stats_lanes.values(), self._reporter.lane):
             if not lane.close(max(deadline - time.monotonic(), 0)):
                 LOG.warning('Probes still in flight after %.0f s; not '
                             'waiting for them', timeout)
@@ -222,10 +239,10 @@ class Monitor:
             self._observer.probe_finished(result)
         return self.fleet.result(result, token)
 
-    def _on_sample(self, activities: list[Activity] | None
-                   ) -> list[Action]:
-        self._sampling = False
-        return self.fleet.sampled(activities)
+    def _on_read(self, call: str, handle: Callable[[Any], list[Action]],
+                 found: Any) -> list[Action]:
+        self._reading.discard(call)
+        return handle(found)
 
     def _set_maintenance(self, instance: str, on: bool) -> str | None:
         uuid, actions = self.fleet.set_maintenance(instance, on)
@@ -242,7 +259,15 @@ class Monitor:
             elif isinstance(action, Lookup):
                 self._lookup(action.uuid)
             elif isinstance(action, Sample):
-                self._sample()
+                self._read('bulk', self._hypervisor.activity,
+                           self.fleet.sampled)
+            elif isinstance(action, SampleLater):
+                self._rechecks.set(next(self._recheck_keys), action.at)
+            elif isinstance(action, SampleGuests):
+                self._read_guests(action.uuids)
+            elif isinstance(action, SampleVcpus):
+                self._read('vcpu', self._hypervisor.vcpus,
+                           self.fleet.vcpus_sampled)
             elif isinstance(action, Report):
                 if not self._reporter.report(action):
                     self._carry_out(
@@ -268,20 +293,48 @@ class Monitor:
             return
         self._carry_out(self.fleet.looked_up(uuid, info))
 
-    def _sample(self) -> None:
-        if self._sampling:
+    def _read(self, call: str, read: Callable[[], Any],
+              handle: Callable[[Any], list[Action]]) -> None:
+        """One statistics call (``bulk`` or ``vcpu``) on its own thread;
+        ``handle`` takes its answer (None if it failed) on the owner
+        thread."""
+        if call in self._reading:
             return   # the last one is not back yet: it will do
-        self._sampling = True
+        self._reading.add(call)
 
         def run() -> None:
             try:
-                activities = self._hypervisor.activity()
+                found = read()
             except Exception:
-                LOG.exception('Cannot read guest statistics')
-                activities = None
-            self._post(self._on_sample, activities)
+                LOG.exception('Cannot read guest statistics (%s call)', call)
+                found = None
+            self._post(self._on_read, call, handle, found)
 
-        self._stats_lane.submit(run, key='statistics')
+        self._stats_lanes[call].submit(run, key=call)
+
+    def _read_guests(self, uuids: tuple[str, ...]) -> None:
+        """The statistics of ``uuids`` alone, on the bulk call's thread:
+        after a bulk call asked before, never beside one (both read the
+        balloon through the domain's job), and answered in that order."""
+        def run() -> None:
+            # The vCPU figures first: a starved guest's QEMU answers the
+            # balloon late, and its starvation is what they tell.
+            try:
+                vcpus = self._hypervisor.vcpus()
+            except Exception:
+                LOG.exception('Cannot read the vCPU figures of %d guest(s)',
+                              len(uuids))
+                vcpus = None
+            try:
+                found = self._hypervisor.guests_activity(uuids)
+            except Exception:
+                LOG.exception('Cannot read the statistics of %d guest(s)',
+                              len(uuids))
+                found = None
+            self._post(self.fleet.guests_sampled, uuids, found, vcpus)
+
+        self._stats_lanes['bulk'].submit(
+            run, key='guests-%d' % next(self._recheck_keys))
 
     def _flush(self) -> None:
         if not self._unsaved or self._store is None:

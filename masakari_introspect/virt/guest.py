@@ -26,10 +26,12 @@ from masakari_introspect.core.model import GUEST_PING
 from masakari_introspect.core.model import Outcome
 from masakari_introspect.core.model import PauseReason
 from masakari_introspect.core.model import ProbeResult
+from masakari_introspect.core.starvation import VcpuTimes
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import metadata
 from masakari_introspect.virt import translate
 from masakari_introspect.virt.balloon import BalloonPeriods
+from masakari_introspect.virt.schedstat import SchedStats
 
 LOG = logging.getLogger(__name__)
 
@@ -187,24 +189,59 @@ def describe(dom: 'libvirt.virDomain') -> DomainInfo:
 def activities(conn: 'libvirt.virConnect',
                balloons: 'BalloonPeriods | None' = None) -> list[Activity]:
     """Disk requests and packets sent of every active domain, in one call;
-    with ``balloons``, also each guest's kernel heartbeat.
+    with ``balloons``, also each guest's kernel heartbeat. (The vCPU
+    figures come from a call of their own: :func:`vcpu_times`.)
 
     Raises libvirtError.
     """
-    groups = STATS_BLOCK | STATS_INTERFACE | STATS_VCPU
+    groups = STATS_BLOCK | STATS_INTERFACE
     if balloons is not None:
         groups |= STATS_BALLOON
     records = conn.getAllDomainStats(groups, STATS_ACTIVE | STATS_NOWAIT)
+    found = _activities(records, balloons)
+    if balloons is not None:
+        balloons.keep({a.uuid for a in found})
+    return found
+
+
+def activities_of(conn: 'libvirt.virConnect', uuids: tuple[str, ...],
+                  balloons: 'BalloonPeriods | None' = None
+                  ) -> list[Activity]:
+    """The same figures as :func:`activities`, of these domains only, in
+    one call (``domainListGetStats``, NOWAIT); those gone or not running
+    are left out.
+
+    Raises libvirtError (a connection error; a domain gone is left out).
+    """
+    domains = []
+    for uuid in uuids:
+        try:
+            domains.append(conn.lookupByUUIDString(uuid))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != errors.ERR_NO_DOMAIN:
+                raise
+    if not domains:
+        return []
+    groups = STATS_BLOCK | STATS_INTERFACE
+    if balloons is not None:
+        groups |= STATS_BALLOON
+    return _activities(conn.domainListGetStats(
+        domains, groups, STATS_ACTIVE | STATS_NOWAIT), balloons)
+
+
+def _activities(records: list[tuple[Any, dict[str, Any]]],
+                balloons: 'BalloonPeriods | None') -> list[Activity]:
+    # No earlier than any stamp's sampling: a stamp this old is late.
+    wall = time.time()
     found = []
     for dom, stats in records:
         try:
             uuid = dom.UUIDString()
-            period = balloons.period(dom, uuid) if balloons else 0
+            period = balloons.period(dom, uuid, heartbeat(stats), wall) \
+                if balloons else 0
             found.append(activity(uuid, stats, period))
         except libvirt.libvirtError:
             continue
-    if balloons is not None:
-        balloons.keep({a.uuid for a in found})
     return found
 
 
@@ -215,10 +252,62 @@ def activity(uuid: str, stats: dict[str, Any], period: int = 0) -> Activity:
                for op in ('rd', 'wr'))
     sent = sum(int(stats.get('net.%d.tx.pkts' % i, 0))
                for i in range(int(stats.get('net.count', 0))))
+    return Activity(uuid, disk, sent, heartbeat=heartbeat(stats),
+                    heartbeat_period=period)
+
+
+def heartbeat(stats: dict[str, Any]) -> int | None:
+    """``balloon.last-update`` (None: missing, e.g. while a job holds the
+    domain, or 0: never answered)."""
     stamp = stats.get('balloon.last-update')
-    vcpus = tuple((int(stats.get('vcpu.%d.time' % i, 0)),
-                   int(stats.get('vcpu.%d.delay' % i, 0)))
-                  for i in range(int(stats.get('vcpu.current', 0))))
-    return Activity(uuid, disk, sent,
-                    heartbeat=int(stamp) if isinstance(stamp, int) and stamp
-                    else None, heartbeat_period=period, vcpus=vcpus)
+    return int(stamp) if isinstance(stamp, int) and stamp else None
+
+
+def vcpu_times(conn: 'libvirt.virConnect') -> dict[str, VcpuTimes]:
+    """Each active domain's vCPU run time and run delay, by UUID, in one
+    call of the ``VCPU`` group alone (NOWAIT). Where the host's scheduler
+    statistics cannot be read (:func:`vcpu_times_local`): libvirt 8.10 and
+    later also ask a QEMU that has ``query-stats`` in that group, unless
+    another job holds the domain, so a starved guest's figures may come
+    late.
+
+    Raises libvirtError.
+    """
+    records = conn.getAllDomainStats(STATS_VCPU, STATS_ACTIVE | STATS_NOWAIT)
+    found = {}
+    for dom, stats in records:
+        try:
+            found[dom.UUIDString()] = vcpus(stats)
+        except libvirt.libvirtError:
+            continue
+    return found
+
+
+def vcpu_times_local(conn: 'libvirt.virConnect', sched: SchedStats
+                     ) -> dict[str, VcpuTimes] | None:
+    """Each active domain's vCPU figures from the host's scheduler
+    statistics (listing the domains takes no job and asks no QEMU); None
+    if running domains were found but none could be read there.
+
+    Raises libvirtError.
+    """
+    domains = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+    found = {}
+    names = []
+    for dom in domains:
+        try:
+            names.append(dom.name())
+            times = sched.read(names[-1])
+            if times is not None:
+                found[dom.UUIDString()] = times
+        except libvirt.libvirtError:
+            continue
+    sched.keep(names)
+    return found if found or not domains else None
+
+
+def vcpus(stats: dict[str, Any]) -> VcpuTimes:
+    """Per vCPU (run time, wait for a host CPU), ns, from one record."""
+    return tuple((int(stats.get('vcpu.%d.time' % i, 0)),
+                  int(stats.get('vcpu.%d.delay' % i, 0)))
+                 for i in range(int(stats.get('vcpu.current', 0))))

@@ -3,7 +3,7 @@
 One long-lived connection. libvirt's default event loop is registered before
 the first connection and runs in a daemon thread. The domain events are
 registered on each connection by an :class:`EventRelay`, which turns them
-into :class:`DomainEvent` values; the statistics call is a
+into :class:`DomainEvent` values; the statistics calls are a
 :class:`StatisticsReader`'s. When the connection dies (close callback,
 keepalive, or an RPC error seen by a call), a reconnect thread opens a new
 one with exponential backoff, registers the callbacks again and says so
@@ -26,8 +26,11 @@ from masakari_introspect.core.model import Activity
 from masakari_introspect.core.model import DomainEvent
 from masakari_introspect.core.model import DomainInfo
 from masakari_introspect.core.model import HypervisorUnavailable
+from masakari_introspect.core.starvation import VcpuTimes
 from masakari_introspect.virt import errors
 from masakari_introspect.virt import guest
+from masakari_introspect.virt import loop
+from masakari_introspect.virt import schedstat
 from masakari_introspect.virt.balloon import BalloonPeriods
 from masakari_introspect.virt.event_relay import EventRelay
 from masakari_introspect.virt.event_relay import hand_on
@@ -48,10 +51,14 @@ class LibvirtHost:
                  reconnect_interval_max: float = 30.0,
                  opener: Callable[[str], 'libvirt.virConnect'] | None = None,
                  balloons: BalloonPeriods | None = None,
-                 on_statistics: Callable[[float], None] | None = None
+                 on_statistics: Callable[[float, str], None] | None = None
                  ) -> None:
         self._uri = uri
-        self._statistics = StatisticsReader(balloons, on_statistics)
+        # vCPU figures from /proc where the guests run here.
+        self._statistics = StatisticsReader(
+            balloons, on_statistics,
+            schedstat.SchedStats() if schedstat.local(uri) else None,
+            settle=loop.settle)
         self._opener = opener or (lambda uri: libvirt.open(uri))
         self._events = EventRelay(on_event)
         self._on_connection = on_connection
@@ -266,3 +273,19 @@ class LibvirtHost:
         if conn is None:
             return None
         return self._statistics.read(conn, self._lose)
+
+    def guests_activity(self, uuids: tuple[str, ...]
+                        ) -> list[Activity] | None:
+        """The same of these running domains only; None if unknown."""
+        conn = self._conn
+        if conn is None:
+            return None
+        return self._statistics.read_guests(conn, self._lose, uuids)
+
+    def vcpus(self) -> dict[str, VcpuTimes] | None:
+        """Each running domain's vCPU run time and run delay; None if
+        unknown."""
+        conn = self._conn
+        if conn is None:
+            return None
+        return self._statistics.vcpus(conn, self._lose)

@@ -45,3 +45,24 @@ def _run_event_loop() -> None:
         except Exception:
             LOG.exception('libvirt event loop iteration failed')
             time.sleep(0.1)
+
+
+def settle(timeout: float) -> bool:
+    """Wait until libvirt's event loop has run the callbacks of every event
+    this process has received so far; False if it did not within
+    ``timeout`` seconds.
+
+    A received event waits for the loop in a zero timeout of its own, added
+    when it came in; a zero timeout added now is dispatched after it (the
+    loop runs due timeouts in the order they were added).
+    """
+    done = threading.Event()
+
+    def ran(timer: int, _opaque: object) -> None:
+        try:
+            libvirt.virEventRemoveTimeout(timer)
+        finally:
+            done.set()
+
+    libvirt.virEventAddTimeout(0, ran, None)
+    return done.wait(timeout)

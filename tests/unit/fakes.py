@@ -92,6 +92,8 @@ class InstantHypervisor:
                         domain(B, 'vm-b', domain_id=2)]
         self.answered_b = threading.Event()
         self.stats_calls = 0
+        self.vcpu_calls = 0
+        self.guest_calls = []
 
     def list_domains(self):
         return list(self.domains)
@@ -110,6 +112,15 @@ class InstantHypervisor:
     def activity(self):
         self.stats_calls += 1
         return [Activity(d.uuid, 0, 0) for d in self.domains]
+
+    def guests_activity(self, uuids):
+        self.guest_calls.append(uuids)
+        return [Activity(d.uuid, 0, 0) for d in self.domains
+                if d.uuid in uuids]
+
+    def vcpus(self):
+        self.vcpu_calls += 1
+        return {d.uuid: ((0, 0),) for d in self.domains}
 
 
 def make_fleet(policy=None, clock=None, wall=None, remembered=None,

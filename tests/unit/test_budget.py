@@ -93,6 +93,9 @@ class Domains:
     def activity(self):
         return []
 
+    def vcpus(self):
+        return {}
+
     def ping(self, uuid, timeout, osinfo=False):
         raise AssertionError('probes go to the lanes\' probers')
 

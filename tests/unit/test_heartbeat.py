@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 
+from masakari_introspect.core import actions as f
 from masakari_introspect.core.heartbeat import Heartbeat
 from masakari_introspect.core.heartbeat import stale_after
 from masakari_introspect.core.model import EventKind
@@ -476,7 +477,8 @@ def test_a_starved_guest_is_not_reported_within_the_grace(caplog):
         bed.tick()
     assert bed.reports() == []
     warnings = [r for r in caplog.records
-                if 'starved of CPU: its vCPU waited' in r.getMessage()]
+                if 'starved of CPU: its vCPU or QEMU main thread waited'
+                in r.getMessage()]
     assert len(warnings) == 1
     [view] = [v for v in bed.fleet.snapshot() if v.uuid == A]
     assert view.starved_intervals >= 29
@@ -516,6 +518,89 @@ def test_a_spinning_panicked_kernel_is_not_starved():
     bed.tick()
     bed.tick()
     assert bed.reasons() == ['kernel_hung']
+
+
+def late_bulk_ticks(bed, ticks, vcpus=True):
+    """Ticks while the bulk statistics call does not come back; the vCPU
+    call answers each one (``vcpus``) or fails (None)."""
+    for _ in range(ticks):
+        bed.clock.advance(2)
+        bed.wall.advance(2)
+        bed.spend(2)
+        sent = bed.do(bed.fleet.tick())
+        bed.do(bed.fleet.vcpus_sampled(bed.vcpus() if vcpus else None))
+        bed.answer(sent)
+
+
+def test_a_panicked_kernel_is_not_shielded_while_the_bulk_call_is_late():
+    # A panicked kernel spins and gets its CPU share: its vCPU figures,
+    # on time, show no starvation, so its misses count while the bulk
+    # call (the heartbeat) is late.
+    bed = Bed()
+    bed.kill_kernel()
+    late_bulk_ticks(bed, 5)
+    assert bed.reasons() == ['unresponsive']
+    assert not bed.fleet.watched[A].starvation.shields(bed.clock())
+
+
+def test_a_failed_vcpu_call_shields_nothing():
+    # A silent guest whose vCPU figures cannot be read (the call fails
+    # each interval, the bulk call is late) is judged on its misses.
+    bed = Bed()
+    starve(bed)
+    late_bulk_ticks(bed, 5, vcpus=False)
+    assert bed.reasons() == ['unresponsive']
+
+
+def test_only_the_vcpu_call_feeds_the_starvation_rule():
+    # Bulk samples alone (no vCPU call back) give no starved span.
+    bed = Bed()
+    starve(bed)
+    for _ in range(3):
+        bed.clock.advance(2)
+        bed.wall.advance(2)
+        bed.spend(2)
+        bed.answer(bed.do(bed.fleet.tick()))
+        bed.do(bed.fleet.sampled(bed.sample()))
+    assert bed.fleet.watched[A].starvation.intervals == 0
+    bed.tick()
+    bed.tick()
+    assert bed.fleet.watched[A].starvation.intervals >= 1
+
+
+def test_a_late_vcpu_answer_is_dated_when_it_was_asked():
+    # The vCPU call answers 0.1 s after one tick and 1.9 s after the next
+    # (a busy libvirtd): its figures are of the time it was asked, so each
+    # span is the 2 s interval, starved (1.8 s waited); dated by their
+    # arrival the second span would be 3.8 s, not waited half of it.
+    bed = Bed()
+    starve(bed)
+    before = 0.0
+    for late in (0.1, 1.9, 0.1, 1.9):
+        bed.clock.advance(2 - before)     # a tick every 2 s
+        bed.wall.advance(2 - before)
+        bed.spend(2)
+        sent = bed.do(bed.fleet.tick())
+        figures = bed.vcpus()             # read when asked
+        bed.clock.advance(late)
+        bed.wall.advance(late)
+        bed.do(bed.fleet.vcpus_sampled(figures))
+        bed.answer(sent)
+        before = late
+    assert bed.fleet.watched[A].starvation.intervals == 4
+
+
+def test_each_tick_asks_for_the_vcpu_figures_once():
+    # Each tick asks for both calls; the extra bulk samples that judge a
+    # guest at once (a miss at the threshold) ask for no vCPU figures: a
+    # span between vCPU samples is an interval.
+    bed = Bed(threshold=2)
+    bed.actions.clear()
+    bed.silent.add(A)
+    bed.run(4)
+    kinds = [type(a) for a in bed.actions]
+    assert kinds.count(f.SampleVcpus) == 4
+    assert kinds.count(f.Sample) > 4
 
 
 # -- which part died -------------------------------------------------------------------
@@ -568,4 +653,25 @@ def test_one_span_with_a_burst_of_cpu_does_not_end_the_episode():
     bed.tick()
     bed.starved.add(A)
     bed.run(10)
+    assert bed.reports() == []
+
+
+def test_a_starved_guest_without_statistics_is_not_judged_idle():
+    # Its misses reached the threshold before the first starved span was
+    # seen; the starved guest's QEMU holds the bulk statistics call, and a
+    # whole interval without a sample does not judge it inactive meanwhile.
+    bed = Bed(threshold=2)
+    bed.silent.add(A)
+    bed.tick()
+    bed.clock.advance(INTERVAL)
+    bed.wall.advance(INTERVAL)
+    bed.answer(bed.do(bed.fleet.tick()))   # second miss: awaits a sample
+    assert bed.state().awaiting_sample
+    starve(bed)
+    for _ in range(20):
+        bed.clock.advance(INTERVAL)
+        bed.wall.advance(INTERVAL)
+        bed.spend()
+        bed.do(bed.fleet.vcpus_sampled(bed.vcpus()))
+        bed.answer(bed.do(bed.fleet.tick()))
     assert bed.reports() == []

@@ -107,7 +107,15 @@ def test_heartbeat_age_gauge_and_statistics_duration():
         'masakari_introspect_instance_heartbeat_age_seconds',
         {'uuid': B}) is None
     assert registry.get_sample_value(
-        'masakari_introspect_statistics_duration_seconds_count') == 1
+        'masakari_introspect_statistics_duration_seconds_count',
+        {'call': 'bulk'}) == 1
+    assert registry.get_sample_value(
+        'masakari_introspect_statistics_duration_seconds_count',
+        {'call': 'vcpu'}) == 0
+    metrics.statistics_read(0.001, 'vcpu')
+    assert registry.get_sample_value(
+        'masakari_introspect_statistics_duration_seconds_count',
+        {'call': 'vcpu'}) == 1
     assert registry.get_sample_value(
         'masakari_introspect_reports_total', {'reason': 'kernel_hung'}) == 0
 
@@ -127,5 +135,96 @@ def test_vcpu_run_time_and_delay_are_read_per_vcpu():
     stats = {'vcpu.current': 2, 'vcpu.maximum': 2,
              'vcpu.0.time': 10, 'vcpu.0.delay': 3,
              'vcpu.1.time': 20}
-    assert guest.activity(A, stats).vcpus == ((10, 3), (20, 0))
-    assert guest.activity(A, {}).vcpus == ()
+    assert guest.vcpus(stats) == ((10, 3), (20, 0))
+    assert guest.vcpus({}) == ()
+
+
+class StatsConn:
+    """Records each getAllDomainStats call: (groups, flags)."""
+
+    def __init__(self, records):
+        self.records = records
+        self.calls = []
+
+    def getAllDomainStats(self, groups, flags):
+        self.calls.append((groups, flags))
+        return self.records
+
+
+class UUIDDomain:
+    def __init__(self, uuid):
+        self.uuid = uuid
+
+    def UUIDString(self):
+        return self.uuid
+
+
+def test_the_vcpu_figures_come_from_a_call_of_their_own():
+    # The bulk call's groups ask each QEMU (a starved one answers late);
+    # the vCPU figures are read in a call of the VCPU group alone, NOWAIT.
+    conn = StatsConn([(UUIDDomain(A), {'vcpu.current': 1, 'vcpu.0.time': 5,
+                                       'vcpu.0.delay': 7})])
+    assert guest.vcpu_times(conn) == {A: ((5, 7),)}
+    assert conn.calls == [(guest.STATS_VCPU,
+                           guest.STATS_ACTIVE | guest.STATS_NOWAIT)]
+    conn.calls.clear()
+    guest.activities(conn)
+    [(groups, _flags)] = conn.calls
+    assert not groups & guest.STATS_VCPU
+    assert groups & guest.STATS_BLOCK
+
+
+class ListConn:
+    """domainListGetStats of the domains looked up; one is gone."""
+
+    def __init__(self, gone=()):
+        self.gone = set(gone)
+        self.calls = []
+
+    def lookupByUUIDString(self, uuid):
+        if uuid in self.gone:
+            raise _no_domain()
+        return StatsDomain(uuid)
+
+    def domainListGetStats(self, domains, groups, flags):
+        self.calls.append(([d.UUIDString() for d in domains], groups, flags))
+        return [(d, {'block.count': 1, 'block.0.rd.reqs': 2,
+                     'balloon.last-update': 1_700_000_005})
+                for d in domains]
+
+
+class StatsDomain(FakeDomain):
+    def __init__(self, uuid):
+        super().__init__(1)
+        self.uuid = uuid
+
+    def UUIDString(self):
+        return self.uuid
+
+
+def _no_domain():
+    import libvirt
+
+    from masakari_introspect.virt import errors
+
+    class Error(libvirt.libvirtError):
+        def __init__(self):
+            Exception.__init__(self, 'no domain')
+
+        def get_error_code(self):
+            return errors.ERR_NO_DOMAIN
+
+    return Error()
+
+
+def test_a_few_guests_are_read_in_one_call_with_their_heartbeat():
+    conn = ListConn(gone={B})
+    found = guest.activities_of(conn, (A, B), BalloonPeriods(0))
+    assert [(a.uuid, a.disk_requests, a.heartbeat, a.heartbeat_period)
+            for a in found] == [(A, 2, 1_700_000_005, 1)]
+    uuids, groups, flags = conn.calls[0]
+    assert uuids == [A]
+    assert groups == guest.STATS_BLOCK | guest.STATS_INTERFACE | \
+        guest.STATS_BALLOON
+    assert flags == guest.STATS_ACTIVE | guest.STATS_NOWAIT
+    assert guest.activities_of(ListConn(gone={A}), (A,)) == []

@@ -2,14 +2,20 @@
 synchronously in test_fleet.py."""
 
 import threading
+import time
 
+from masakari_introspect.core.actions import Sample
+from masakari_introspect.core.actions import SampleGuests
+from masakari_introspect.core.actions import SampleLater
 from masakari_introspect.ops.snapshot import encode_instance
+from tests.unit.fakes import A
 from tests.unit.fakes import B
 from tests.unit.fakes import InstantHypervisor
 from tests.unit.fakes import RecordingOutbox
 from tests.unit.fakes import make_monitor
 from tests.unit.fakes import ticked_until
 from tests.unit.fakes import wait_until
+from masakari_introspect.runtime.monitor import Monitor
 
 
 class RecordingStore:
@@ -145,3 +151,111 @@ def test_a_report_withdrawn_for_maintenance_is_not_taken_as_made(reported):
     assert [u for u, _why in reported.outbox.withdrawn] == [B]
     records = monitor.query(monitor.fleet.records).result(2)
     assert not records[B].reported and records[B].reports == ()
+
+
+class StuckStatistics(InstantHypervisor):
+    """The bulk statistics call does not come back until released (a
+    starved QEMU); the vCPU call answers at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+
+    def activity(self):
+        self.stats_calls += 1
+        self.release.wait(5)
+        return super().activity()
+
+
+def test_the_vcpu_call_is_not_held_up_by_a_stuck_bulk_call():
+    hypervisor = StuckStatistics()
+    monitor = make_monitor(hypervisor, RecordingOutbox())
+    monitor.start()
+    try:
+        monitor.resync()
+        monitor.tick()
+        wait_until(lambda: hypervisor.stats_calls == 1)
+        # ticks go on while the bulk call is stuck: each gets its vCPU
+        # figures, and no second bulk call is made meanwhile
+        # (a tick too soon after the last one closes nothing: tick until)
+        first = hypervisor.vcpu_calls
+        for calls in (first + 1, first + 2, first + 3):
+            wait_until(lambda c=calls: monitor.tick() or
+                       hypervisor.vcpu_calls >= c)
+        assert hypervisor.stats_calls == 1
+    finally:
+        hypervisor.release.set()
+        monitor.stop(2)
+
+
+class RecheckingFleet:
+    """Stands in for the fleet's late-heartbeat side: its recheck asks a
+    sample of A alone; records what comes back, and on which thread."""
+
+    def __init__(self, fleet, order):
+        self._fleet = fleet
+        self.order = order
+        self.rechecked = []
+        self.vcpus = []     # the vCPU figures read with each guests call
+
+    def __getattr__(self, name):
+        return getattr(self._fleet, name)
+
+    def recheck(self):
+        self.rechecked.append((time.monotonic(),
+                               threading.current_thread().name))
+        return [SampleGuests((A,))]
+
+    def sampled(self, activities):
+        self.order.append('bulk')
+        return []
+
+    def guests_sampled(self, uuids, activities, vcpus=None):
+        self.order.append(('guests', uuids,
+                           [a.uuid for a in activities or ()]))
+        self.vcpus.append(vcpus)
+        return []
+
+
+def _rechecking_monitor(hypervisor):
+    order = []
+    plain = make_monitor(hypervisor, RecordingOutbox())
+    fleet = RecheckingFleet(plain.fleet, order)
+    return Monitor(hypervisor, fleet, RecordingOutbox(), probe_timeout=1,
+                   prober=hypervisor), fleet, order
+
+
+def test_a_late_heartbeat_is_sampled_alone_at_its_moment():
+    hypervisor = InstantHypervisor()
+    monitor, fleet, order = _rechecking_monitor(hypervisor)
+    monitor.start()
+    try:
+        at = time.monotonic() + 0.2
+        monitor.query(monitor._carry_out, [SampleLater(at)]).result(2)
+        wait_until(lambda: order)
+        assert fleet.rechecked[0][0] >= at
+        assert fleet.rechecked[0][1] == 'monitor'    # the owner thread
+        assert hypervisor.guest_calls == [(A,)]
+        assert order == [('guests', (A,), [A])]
+        assert hypervisor.stats_calls == 0
+        # With the vCPU figures (a starved guest gets no verdict from it).
+        assert fleet.vcpus == [hypervisor.vcpus()]
+    finally:
+        monitor.stop(2)
+
+
+def test_a_guest_sample_waits_behind_a_bulk_call_asked_before():
+    hypervisor = StuckStatistics()
+    monitor, _fleet, order = _rechecking_monitor(hypervisor)
+    monitor.start()
+    try:
+        monitor.query(monitor._carry_out,
+                      [Sample(), SampleGuests((A,))]).result(2)
+        wait_until(lambda: hypervisor.stats_calls == 1)
+        assert hypervisor.guest_calls == []     # never beside it
+        hypervisor.release.set()
+        wait_until(lambda: len(order) == 2)
+        assert order == ['bulk', ('guests', (A,), [A])]
+    finally:
+        hypervisor.release.set()
+        monitor.stop(2)

@@ -10,11 +10,24 @@ BED_CACHE=${MASAKARI_BED_CACHE:-$HOME/.cache/masakari-introspect-bed}
 # The interpreter virtualenvs are built with, as in tests/bed/venv.py.
 BED_PYTHON=${MASAKARI_BED_PYTHON:-/usr/bin/python3}
 
+# pbr runs git in this tree. Run as root in a checkout that another user owns
+# (sudo tools/sandbox), git refuses the repository ("detected dubious
+# ownership") and the install fails as if there were no git: this tree is made
+# a safe.directory for git run by these tools and by tox (tox.ini passes
+# GIT_CONFIG_*), through git's environment, for this run only.
+git_config_index=${GIT_CONFIG_COUNT:-0}
+export "GIT_CONFIG_KEY_$git_config_index=safe.directory"
+export "GIT_CONFIG_VALUE_$git_config_index=$PWD"
+export GIT_CONFIG_COUNT=$((git_config_index + 1))
+unset git_config_index
+
 # The Debian packages needed to create virtual environments, to download from
-# PyPI and to build libvirt-python: installed if missing (as root, with apt).
+# PyPI, to build libvirt-python and to install this tree (pbr takes its version
+# from git: without git, "pip install ." fails): installed if missing (as root,
+# with apt).
 ensure_build_prereqs() {
     local need=() pkg
-    for pkg in python3 python3-venv python3-dev ca-certificates libvirt-dev pkg-config gcc; do
+    for pkg in python3 python3-venv python3-dev ca-certificates git libvirt-dev pkg-config gcc; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     [ "${#need[@]}" -eq 0 ] && return 0

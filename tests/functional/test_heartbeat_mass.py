@@ -1,0 +1,76 @@
+"""Four of eight kernels panic at once (issue 19): each dead kernel is told
+by its heartbeat alone, reported once as ``kernel_hung`` within
+``2 x period + 1 + probe_interval + 1`` s, and gets no agent call once it
+is judged (no libvirtd worker spent on it); the healthy four are never
+reported."""
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import time
+
+import pytest
+
+from tests.functional.conftest import (
+    notifications_for,
+    wait_for,
+    watching,
+)
+from tests.functional.test_heartbeat import BOUND, INTERVAL, PERIOD
+
+DEAD = [f"dead{i}" for i in range(4)]
+HEALTHY = [f"live{i}" for i in range(4)]
+GUESTS = {role: {"balloon_period": PERIOD} for role in DEAD + HEALTHY}
+# From the command that panics a guest to the notification listed by
+# masakari-api: the detection bound, plus the command's and the listing's
+# own latency on the bed (under a second each).
+SLACK = 2
+
+
+@pytest.fixture(scope="module")
+def monitor(fleet, api, tmp_path_factory):
+    from tests.functional.test_heartbeat import heartbeat_age
+    with watching(fleet.values(), api, tmp_path_factory) as proc:
+        for guest in fleet.values():
+            wait_for(lambda g=guest: heartbeat_age(proc, g) is not None, 30,
+                     what=f"heartbeat of {guest.name}")
+        yield proc
+
+
+def test_four_of_eight_kernels_dead_at_once_are_kernel_hung_once(
+        fleet, api, monitor, timings):
+    dead = [fleet[role] for role in DEAD]
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(len(dead)) as pool:
+        list(pool.map(lambda guest: guest.panic_without_pvpanic(), dead))
+    seen: dict[str, float] = {}
+
+    def all_reported():
+        for guest in dead:
+            if guest.uuid not in seen and notifications_for(api, guest.uuid):
+                seen[guest.uuid] = time.monotonic() - started
+        return len(seen) == len(dead)
+
+    wait_for(all_reported, 60, what="a notification for each dead kernel")
+    worst = max(seen.values())
+    timings["4 of 8 kernels dead at once, worst"] = worst
+    for guest in dead:
+        monitor.wait_log(rf"{guest.uuid}\) failed: kernel_hung", timeout=10)
+    # A call already inside libvirt when the heartbeat went stale may
+    # still come back (within the probe timeout); none is sent after.
+    time.sleep(3)
+    mark = monitor.mark()
+    time.sleep(5 * INTERVAL)
+    after = monitor.log_text().encode()[mark:].decode(errors="replace")
+    for guest in dead:
+        calls = re.findall(rf"Probe {re.escape(guest.name)} "
+                           rf"\({guest.uuid}\)|stale probe result for "
+                           rf"{guest.uuid}", after)
+        assert calls == [], f"agent calls to {guest.name} after it was judged"
+        assert len(notifications_for(api, guest.uuid)) == 1, guest.name
+    for role in HEALTHY:
+        guest = fleet[role]
+        assert notifications_for(api, guest.uuid) == [], role
+        assert re.search(rf"Probe {re.escape(guest.name)} \({guest.uuid}\): "
+                         r"ok", after), f"{role} is still pinged"
+    assert worst <= BOUND + SLACK, seen

@@ -56,17 +56,23 @@ def test_four_of_eight_kernels_dead_at_once_are_kernel_hung_once(
     timings["4 of 8 kernels dead at once, worst"] = worst
     for guest in dead:
         monitor.wait_log(rf"{guest.uuid}\) failed: kernel_hung", timeout=10)
-    # A call already inside libvirt when the heartbeat went stale may
-    # still come back (within the probe timeout); none is sent after.
-    time.sleep(3)
+    # The call in flight when a guest was judged (the probe whose missing
+    # answer the verdict waited for) may still come back: libvirt holds it
+    # up to its own agent timeout (seen: 3.8 s after the verdict). No call
+    # is sent after: nothing comes back later than that.
+    judged = monitor.mark()
+    time.sleep(6)
     mark = monitor.mark()
     time.sleep(5 * INTERVAL)
-    after = monitor.log_text().encode()[mark:].decode(errors="replace")
+    log = monitor.log_text().encode()
+    settling = log[judged:mark].decode(errors="replace")
+    after = log[mark:].decode(errors="replace")
     for guest in dead:
-        calls = re.findall(rf"Probe {re.escape(guest.name)} "
-                           rf"\({guest.uuid}\)|stale probe result for "
-                           rf"{guest.uuid}", after)
-        assert calls == [], f"agent calls to {guest.name} after it was judged"
+        calls = rf"Probe {re.escape(guest.name)} \({guest.uuid}\)|" \
+                rf"stale probe result for {guest.uuid}"
+        assert len(re.findall(calls, settling)) <= 1, guest.name
+        assert re.findall(calls, after) == [], \
+            f"agent calls to {guest.name} after it was judged"
         assert len(notifications_for(api, guest.uuid)) == 1, guest.name
     for role in HEALTHY:
         guest = fleet[role]

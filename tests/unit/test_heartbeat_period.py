@@ -83,6 +83,16 @@ class FollowBed(Bed):
                                     heartbeat_period=period)
                 if a.uuid == A else a for a in activities]
 
+    @classmethod
+    def with_balloon(cls, start_period, wanted=wanted):
+        """A bed whose guest A starts with ``start_period`` (the monitor
+        sets ``wanted``), its agent lost."""
+        bed = cls.__new__(cls)
+        bed.wanted, bed.start_period = wanted, start_period
+        Bed.__init__(bed)
+        bed.lose_agent()
+        return bed
+
     def until_reported(self, seconds):
         start = self.wall()
         while not self.reports() and self.wall() - start < seconds:
@@ -114,10 +124,7 @@ def test_a_longer_period_set_live_gives_no_kernel_hung():
 def test_a_shorter_period_set_live_is_followed():
     # 10 s (Nova's default, left alone with wanted 0) to 2 s: the dead
     # kernel is told in the 2 s bound, not the 10 s one.
-    bed = FollowBed.__new__(FollowBed)
-    bed.wanted, bed.start_period = 0, 10
-    Bed.__init__(bed)
-    bed.lose_agent()
+    bed = FollowBed.with_balloon(10, wanted=0)
     bed.run(10)
     bed.balloon.change(2)
     bed.run(5)
@@ -134,10 +141,7 @@ def test_statistics_turned_off_by_an_operator_are_respected(caplog):
     # operator then turns them off: not set again (not fought every tick),
     # one WARNING, and no kernel_hung: the guest has no heartbeat now, and
     # its lost agent is judged as without one (reported as before).
-    bed = FollowBed.__new__(FollowBed)
-    bed.start_period = 0
-    Bed.__init__(bed)
-    bed.lose_agent()
+    bed = FollowBed.with_balloon(0)
     bed.run(3)
     assert bed.balloon.set_to == [2]
     assert bed.fleet.watched[A].heartbeat.live

@@ -253,6 +253,15 @@ def test_a_pending_sample_of_a_guest_excluded_meanwhile_is_dropped():
     assert bed.asked(SampleGuests) == []
 
 
+def _asked_at_its_moment(bed):
+    """Wait for guest A's pending sample's moment; the fleet asks it."""
+    at = bed.later.pop()
+    bed.wait(at - bed.clock())
+    asks = bed.do(bed.fleet.recheck())
+    assert asks == [SampleGuests((A,))]
+    return asks
+
+
 # -- resets, clock steps, a guest gone -----------------------------------------
 
 
@@ -269,10 +278,7 @@ def test_an_extra_sample_asked_before_a_reboot_says_nothing_after_it():
     # the old kernel's stamp it carries is not judged.
     bed = Bed()
     _late_after_dying(bed)
-    at = bed.later.pop()
-    bed.wait(at - bed.clock())
-    asks = bed.do(bed.fleet.recheck())
-    assert asks == [SampleGuests((A,))]
+    asks = _asked_at_its_moment(bed)
     bed.wait(0.05)
     bed.event(A, EventKind.REBOOTED)
     bed.take(asks)
@@ -305,10 +311,7 @@ def test_a_guest_replaced_while_its_sample_is_asked():
     # while the call is out: its answer is not the new process's.
     bed = Bed()
     _late_after_dying(bed)
-    at = bed.later.pop()
-    bed.wait(at - bed.clock())
-    asks = bed.do(bed.fleet.recheck())
-    assert asks == [SampleGuests((A,))]
+    asks = _asked_at_its_moment(bed)
     bed.event(A, EventKind.STOPPED, 'destroyed')
     bed.do(bed.fleet.listed([domain(A, 'vm-a', domain_id=7),
                              domain(B, 'vm-b', domain_id=2)]))

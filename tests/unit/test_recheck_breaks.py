@@ -523,10 +523,7 @@ def test_a_period_lengthened_right_after_an_early_read_is_followed():
     # at that stamp. Then, before the next beat, 2 -> 10 s again: that
     # stamp turns late by the 2 s period, and the XML must be read again,
     # or the live guest (agent lost) is judged dead by the old period.
-    bed = FollowBed.__new__(FollowBed)
-    bed.wanted, bed.start_period = 0, 10
-    Bed.__init__(bed)
-    bed.lose_agent()
+    bed = FollowBed.with_balloon(10, wanted=0)
     bed.run(10)
     bed.balloon.change(2)
     while bed.fleet.watched[A].heartbeat.period != 2:

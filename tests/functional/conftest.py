@@ -203,3 +203,19 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_sep("-", "fault -> notification visible in masakari-api")
         for label, seconds in _TIMINGS.items():
             terminalreporter.write_line(f"{label:28s} {seconds:6.1f} s")
+
+
+def wait_all_reported(api, guests, started: float, timeout: float = 60
+                      ) -> dict[str, float]:
+    """Wait for a notification for each of ``guests``: seconds from
+    ``started`` (monotonic) to the first one seen, by UUID."""
+    seen: dict[str, float] = {}
+
+    def all_reported():
+        for guest in guests:
+            if guest.uuid not in seen and notifications_for(api, guest.uuid):
+                seen[guest.uuid] = time.monotonic() - started
+        return len(seen) == len(guests)
+
+    wait_for(all_reported, timeout, what="a notification for each guest")
+    return seen

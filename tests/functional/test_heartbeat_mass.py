@@ -13,6 +13,7 @@ import pytest
 
 from tests.functional.conftest import (
     notifications_for,
+    wait_all_reported,
     wait_for,
     watching,
 )
@@ -43,15 +44,7 @@ def test_four_of_eight_kernels_dead_at_once_are_kernel_hung_once(
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(len(dead)) as pool:
         list(pool.map(lambda guest: guest.panic_without_pvpanic(), dead))
-    seen: dict[str, float] = {}
-
-    def all_reported():
-        for guest in dead:
-            if guest.uuid not in seen and notifications_for(api, guest.uuid):
-                seen[guest.uuid] = time.monotonic() - started
-        return len(seen) == len(dead)
-
-    wait_for(all_reported, 60, what="a notification for each dead kernel")
+    seen = wait_all_reported(api, dead, started)
     worst = max(seen.values())
     timings["4 of 8 kernels dead at once, worst"] = worst
     for guest in dead:
